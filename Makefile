@@ -1,0 +1,47 @@
+# promptcascade — run `make help` for the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   ?= bin
+PKGS  ?= ./...
+# Tests talk to the machine's Postgres (database "test") and embed their own nats-server.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export TEST_DATABASE_URL
+
+.PHONY: help build test test-race test-short lint bench demo fuzz clean nats-server
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/worker, bin/enqueue, bin/cascadectl
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+nats-server: ## build a current nats-server from the pinned Go module into bin/
+	$(GO) build -o $(BIN)/nats-server github.com/nats-io/nats-server/v2
+
+test: ## all tests: unit, integration (Postgres + embedded JetStream) and end-to-end
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 12m $(PKGS)
+
+test-short: ## unit and integration tests, without the end-to-end and fault tests
+	$(GO) test -count=1 -short $(PKGS)
+
+test-race: ## all tests under the race detector
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+lint: ## gofmt, go vet, and golangci-lint when installed
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; skipped (config in .golangci.yml)"; fi
+
+bench: ## benchmarks of the hot path (classifier, tokens, cascade, store, queue, worker)
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+fuzz: ## run each fuzz target for 20s
+	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 20s ./internal/classify
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 20s ./internal/input
+
+demo: ## enqueue the 1,200-prompt sample and run two workers on simulated models (no API keys)
+	./scripts/demo.sh
+
+clean: ## remove build output
+	rm -rf $(BIN)

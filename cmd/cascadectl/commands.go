@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/classify"
+	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/input"
+	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/queue"
+)
+
+func cmdMigrate(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("migrate", e)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := e.store(ctx) // store() migrates
+	if err != nil {
+		return err
+	}
+	vs, err := st.Versions(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "database is at migration %s (%d applied)\n", last(vs), len(vs))
+	return nil
+}
+
+func last(vs []string) string {
+	if len(vs) == 0 {
+		return "none"
+	}
+	return vs[len(vs)-1]
+}
+
+func cmdPing(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("ping", e)
+	natsOnly := fs.Bool("nats-only", false, "check only NATS")
+	pgOnly := fs.Bool("postgres-only", false, "check only Postgres")
+	quiet := fs.Bool("quiet", false, "print nothing; the exit status tells")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	out := e.stdout
+	if *quiet {
+		out = io.Discard
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var errs []error
+	if !*natsOnly {
+		st, err := e.store(ctx)
+		if err == nil {
+			var v string
+			err = st.Pool().QueryRow(ctx, "SHOW server_version").Scan(&v)
+			if err == nil {
+				fmt.Fprintf(out, "postgres: ok (server %s)\n", v)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("postgres: %w", err))
+		}
+	}
+	if !*pgOnly {
+		qc, err := e.queue(ctx)
+		if err == nil {
+			fmt.Fprintf(out, "nats: ok (server %s, JetStream enabled)\n", qc.NATS().ConnectedServerVersion())
+		} else {
+			errs = append(errs, fmt.Errorf("nats: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		if *quiet {
+			return &exitError{1, errors.New("not ready")}
+		}
+		return err
+	}
+	return nil
+}
+
+// classifyLine is one line of `cascadectl classify` output.
+type classifyLine struct {
+	ID           string `json:"id"`
+	Tier         string `json:"tier"`
+	WordCount    int    `json:"word_count"`
+	TokenCount   int    `json:"token_count"`
+	ComplexHits  int    `json:"complex_hits"`
+	ModerateHits int    `json:"moderate_hits"`
+}
+
+func cmdClassify(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("classify", e)
+	format := fs.String("format", "auto", "input format: auto, jsonl, openai-batch, csv or text")
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	f, err := input.ParseFormat(*format)
+	if err != nil {
+		return &exitError{2, fmt.Errorf("--format: %w", err)}
+	}
+	cfg, err := e.config(ctx)
+	if err != nil {
+		return err
+	}
+	routes, err := config.LoadRoutes(cfg.RoutesFile, pricing.Builtin())
+	if err != nil {
+		return err
+	}
+	cl, err := classify.New(routes.Classifier)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	w := bufio.NewWriter(e.stdout)
+	defer w.Flush()
+	enc := json.NewEncoder(w)
+	bad := 0
+	for _, name := range files {
+		var r io.Reader = e.stdin
+		display := "stdin"
+		if name != "-" {
+			fh, err := os.Open(name)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			r, display = fh, name
+		}
+		rd, err := input.NewReader(r, display, f, input.Options{})
+		if err != nil {
+			return err
+		}
+		for {
+			job, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			var le *input.LineError
+			if errors.As(err, &le) {
+				bad++
+				w.Flush()
+				fmt.Fprintln(e.stderr, le.Error())
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			tier, sig := cl.Classify(job.Prompt)
+			sig.TokenCount = pricing.CountTokens(job.System) + pricing.CountTokens(job.Prompt)
+			if err := enc.Encode(classifyLine{job.ID, string(tier), sig.WordCount, sig.TokenCount, sig.ComplexHits, sig.ModerateHits}); err != nil {
+				return err
+			}
+		}
+	}
+	if bad > 0 {
+		return &exitError{1, fmt.Errorf("%d bad line(s) skipped", bad)}
+	}
+	return nil
+}
+
+func cmdStatus(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("status", e)
+	watch := fs.Bool("watch", false, "refresh until interrupted")
+	untilDone := fs.Bool("until-done", false, "with --watch: stop once every prompt of the batch is done or failed")
+	interval := fs.Duration("interval", time.Second, "refresh interval for --watch")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return &exitError{2, fmt.Errorf("at most one BATCH, got %d", len(pos))}
+	}
+	batch := ""
+	if len(pos) == 1 {
+		batch = pos[0]
+	}
+	st, err := e.store(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		rows, err := st.Status(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if batch != "" && len(rows) == 0 {
+			return &exitError{1, fmt.Errorf("no batch %q", batch)}
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		if *watch {
+			fmt.Fprintf(e.stdout, "%s\n", time.Now().Format("15:04:05"))
+		}
+		fmt.Fprintln(tw, "batch\ttotal\tdone\tfailed\tqueued\tcost_usd\t")
+		allDone := true
+		for _, r := range rows {
+			queued := max(r.Total-r.Succeeded-r.Failed, 0)
+			if queued > 0 {
+				allDone = false
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.6f\t\n", r.BatchID, r.Total, r.Succeeded, r.Failed, queued, r.CostUSD)
+		}
+		tw.Flush()
+		if !*watch || (*untilDone && allDone) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*interval):
+		}
+	}
+}
+
+func cmdReport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("report", e)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	batch := ""
+	if len(pos) > 0 {
+		batch = pos[0]
+	}
+	st, err := e.store(ctx)
+	if err != nil {
+		return err
+	}
+	tiers, err := st.Summary(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if len(tiers) == 0 {
+		return &exitError{1, fmt.Errorf("no results for batch %q", batch)}
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "tier\tprompts\tfailed\tcascade_rate\tcost_usd\tavg_ms\tp50_ms\tp95_ms\tmodels (answers kept)")
+	var total float64
+	var n int64
+	for _, t := range tiers {
+		models := make([]string, 0, len(t.Models))
+		for m, c := range t.Models {
+			models = append(models, fmt.Sprintf("%s=%d", m, c))
+		}
+		sort.Strings(models)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%.6f\t%.0f\t%.0f\t%.0f\t%s\n", t.Tier, t.Prompts, t.Failed,
+			100*t.CascadeRate, t.CostUSD, t.AvgLatencyMS, t.P50LatencyMS, t.P95LatencyMS, strings.Join(models, " "))
+		total += t.CostUSD
+		n += t.Prompts
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "total: %d prompts, $%.6f\n", n, total)
+	return nil
+}
+
+func cmdExport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("export", e)
+	format := fs.String("format", "csv", "csv or jsonl")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	batch := ""
+	if len(pos) > 0 {
+		batch = pos[0]
+	}
+	st, err := e.store(ctx)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(e.stdout, 64<<10)
+	switch *format {
+	case "csv":
+		err = st.ExportCSV(ctx, batch, w)
+	case "jsonl":
+		err = st.ExportJSONL(ctx, batch, w)
+	default:
+		return &exitError{2, fmt.Errorf("--format: %q is not csv or jsonl", *format)}
+	}
+	if err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func cmdVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("verify", e)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return &exitError{2, errors.New("usage: cascadectl verify BATCH")}
+	}
+	st, err := e.store(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := st.Verify(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "batch %s: enqueued %d, succeeded %d, failed %d, missing %d, unexpected %d\n",
+		pos[0], v.Enqueued, v.Succeeded, v.Failed, v.Missing, v.Unexpected)
+	if v.Missing > 0 {
+		fmt.Fprintf(e.stdout, "missing ids (sample): %s\n", strings.Join(v.MissingSample, ", "))
+	}
+	if v.Missing > 0 || v.Unexpected > 0 {
+		return &exitError{1, fmt.Errorf("batch %s is not complete", pos[0])}
+	}
+	return nil
+}
+
+func cmdDLQ(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return &exitError{2, errors.New("usage: cascadectl dlq list|replay")}
+	}
+	_ = queue.Subject
+	return &exitError{2, fmt.Errorf("dlq %s: not implemented yet", args[0])}
+}

@@ -1,0 +1,120 @@
+// Command cascadectl administers promptcascade and reports on its batches.
+//
+//	cascadectl migrate                      apply database migrations
+//	cascadectl ping [--nats-only|--postgres-only] [--quiet]
+//	                                        check NATS (>= 2.10, JetStream on) and Postgres
+//	cascadectl classify [--format F] [FILE...]
+//	                                        print each prompt's tier and signals as JSON lines
+//	cascadectl status [BATCH] [--watch] [--until-done]
+//	                                        total, done, failed, queued and cost per batch
+//	cascadectl report [BATCH]               per-tier summary: models, cascade rate, cost, latency
+//	cascadectl export [BATCH] --format csv|jsonl
+//	                                        one row per prompt (csv: the article's RequestLog columns plus ids)
+//	cascadectl verify BATCH                 reconcile what was enqueued with what was stored
+//	cascadectl dlq list|replay              inspect or republish dead letters
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// exitError carries an exit status with its message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+type command struct {
+	name  string
+	usage string
+	run   func(ctx context.Context, env *env, args []string) error
+}
+
+var commands = []command{
+	{"migrate", "migrate", cmdMigrate},
+	{"ping", "ping [--nats-only|--postgres-only] [--quiet]", cmdPing},
+	{"classify", "classify [--format auto|jsonl|openai-batch|csv|text] [FILE...]", cmdClassify},
+	{"status", "status [BATCH] [--watch] [--until-done] [--interval 1s]", cmdStatus},
+	{"report", "report [BATCH]", cmdReport},
+	{"export", "export [BATCH] --format csv|jsonl", cmdExport},
+	{"verify", "verify BATCH", cmdVerify},
+	{"dlq", "dlq list [--limit N] | dlq replay [--id N] [--all]", cmdDLQ},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: cascadectl COMMAND [ARGS]")
+	for _, c := range commands {
+		fmt.Fprintln(w, "  cascadectl", c.usage)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+		defer e.close()
+		err := c.run(ctx, e, args[1:])
+		if err == nil {
+			return 0
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "cascadectl "+c.name+":", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		return 1
+	}
+	fmt.Fprintf(stderr, "cascadectl: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func newFlags(name string, e *env) *flag.FlagSet {
+	fs := flag.NewFlagSet("cascadectl "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parseInterleaved parses flags that may come before or after positional args.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, &exitError{2, err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

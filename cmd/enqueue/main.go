@@ -1,0 +1,328 @@
+// Command enqueue publishes prompts from JSONL, OpenAI Batch, CSV or text
+// files to JetStream as one named batch, and records the batch in Postgres.
+//
+//	enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] FILE... | -
+//
+// Bad lines are reported on stderr as file:line: reason and skipped; good
+// lines still go through, and the exit status is 1 if any line was rejected.
+// With --strict every file is validated first and nothing is published if any
+// line is bad. Running it again with the same batch and files publishes
+// nothing twice: message ids are batch/id, and workers skip answered prompts.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/input"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
+	"github.com/promptcascade/promptcascade/internal/store"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stderr))
+}
+
+type options struct {
+	batch   string
+	format  input.Format
+	strict  bool
+	quiet   bool
+	files   []string
+	chunk   int
+	maxLine int
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{chunk: 1000}
+	format := fs.String("format", "auto", "input format: auto, jsonl, openai-batch, csv or text")
+	fs.StringVar(&o.batch, "batch", "", "batch name (letters, digits, _ and -); default: the first file's base name")
+	fs.BoolVar(&o.strict, "strict", false, "validate every line first; publish nothing if any line is bad")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] FILE... | -")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	f, err := input.ParseFormat(*format)
+	if err != nil {
+		return nil, fmt.Errorf("--format: %w", err)
+	}
+	o.format = f
+	o.files = fs.Args()
+	if len(o.files) == 0 {
+		fs.Usage()
+		return nil, errors.New("no input files (use - for stdin)")
+	}
+	if o.batch == "" {
+		if o.files[0] == "-" {
+			o.batch = "stdin"
+		} else {
+			base := filepath.Base(o.files[0])
+			o.batch = strings.TrimSuffix(base, filepath.Ext(base))
+		}
+	}
+	if err := queue.ValidBatchName(o.batch); err != nil {
+		return nil, fmt.Errorf("--batch: %w", err)
+	}
+	return o, nil
+}
+
+func run(args []string, stdin io.Reader, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "enqueue:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.LoadEnqueue(ctx, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "enqueue:", err)
+		return 2
+	}
+	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	e := &enqueuer{o: o, cfg: cfg, stdin: stdin, stderr: stderr}
+	if err := e.run(ctx, log); err != nil {
+		e.bar.clear()
+		fmt.Fprintln(stderr, "enqueue:", err)
+		return 1
+	}
+	if e.rejected > 0 {
+		return 1
+	}
+	return 0
+}
+
+type enqueuer struct {
+	o      *options
+	cfg    *config.Enqueue
+	stdin  io.Reader
+	stderr io.Writer
+	bar    *progress
+
+	seen     map[uint64]string // id hash -> file that had it, across files
+	seed     maphash.Seed
+	accepted int
+	rejected int
+}
+
+// source opens one input; stdin read under --strict is spooled to a temp
+// file so it can be read twice.
+func (e *enqueuer) open(name string) (io.ReadCloser, int64, error) {
+	if name == "-" {
+		return io.NopCloser(e.stdin), -1, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: is a directory", name)
+	}
+	return f, st.Size(), nil
+}
+
+func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
+	if e.o.strict {
+		if err := e.spoolStdin(); err != nil {
+			return err
+		}
+		if err := e.each(ctx, nil); err != nil {
+			return err
+		}
+		if e.rejected > 0 {
+			return fmt.Errorf("--strict: %d bad line(s); nothing published", e.rejected)
+		}
+		e.accepted, e.seen = 0, nil
+	}
+
+	qc, err := queue.Connect(ctx, config.QueueConfig(e.cfg.NATS), log)
+	if err != nil {
+		return err
+	}
+	defer qc.Close()
+	if _, err := qc.EnsureStream(ctx); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, e.cfg.Postgres.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	pub := queue.NewPublisher(qc, e.cfg.MaxPending)
+	chunk := make([]prompt.Job, 0, e.o.chunk)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		// Record the ids first: a crash between the two leaves prompts that
+		// `cascadectl verify` reports as missing, never prompts it cannot see.
+		ids := make([]string, len(chunk))
+		for i, j := range chunk {
+			ids[i] = j.ID
+		}
+		if err := st.RecordEnqueued(ctx, e.o.batch, ids); err != nil {
+			return err
+		}
+		for _, j := range chunk {
+			if err := pub.Publish(ctx, j); err != nil {
+				return err
+			}
+		}
+		chunk = chunk[:0]
+		return nil
+	}
+	err = e.each(ctx, func(j prompt.Job) error {
+		chunk = append(chunk, j)
+		if len(chunk) == cap(chunk) {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	stats, werr := pub.Wait(ctx)
+	e.bar.clear()
+	if err = errors.Join(err, werr); err != nil {
+		return fmt.Errorf("%w (published %d before stopping; run the same command again to finish: nothing is published twice)", err, stats.Published)
+	}
+	if err := st.UpsertBatch(ctx, e.o.batch, e.accepted); err != nil {
+		return err
+	}
+	el := time.Since(start)
+	fmt.Fprintf(e.stderr, "batch %s: published %d, duplicates %d, rejected %d (%.1fs, %.0f prompts/s)\n",
+		e.o.batch, stats.Published, stats.Duplicates, e.rejected, el.Seconds(), float64(stats.Published+stats.Duplicates)/max(el.Seconds(), 1e-9))
+	return nil
+}
+
+func (e *enqueuer) spoolStdin() error {
+	for i, f := range e.o.files {
+		if f != "-" {
+			continue
+		}
+		tmp, err := os.CreateTemp("", "enqueue-stdin-*")
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(tmp, e.stdin); err != nil {
+			tmp.Close()
+			return fmt.Errorf("reading stdin: %w", err)
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		e.o.files[i] = tmp.Name()
+		defer func() { _ = os.Remove(tmp.Name()) }()
+	}
+	return nil
+}
+
+// each reads every file and calls emit for each good job (emit nil: only validate).
+func (e *enqueuer) each(ctx context.Context, emit func(prompt.Job) error) error {
+	e.seen = make(map[uint64]string)
+	e.seed = maphash.MakeSeed()
+	now := time.Now().UTC()
+	var total int64
+	for _, name := range e.o.files {
+		if name != "-" {
+			if st, err := os.Stat(name); err == nil {
+				total += st.Size()
+			}
+		}
+	}
+	e.bar = newProgress(e.stderr, total, !e.o.quiet && emit != nil)
+	for _, name := range e.o.files {
+		if err := e.file(ctx, name, now, emit); err != nil {
+			return err
+		}
+	}
+	e.bar.clear()
+	return nil
+}
+
+func (e *enqueuer) file(ctx context.Context, name string, now time.Time, emit func(prompt.Job) error) error {
+	rc, _, err := e.open(name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	display := name
+	if name == "-" {
+		display = "stdin"
+	}
+	rd, err := input.NewReader(e.bar.reader(rc), display, e.o.format, input.Options{MaxPromptBytes: e.cfg.MaxPromptBytes})
+	if err != nil {
+		return err
+	}
+	for {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		}
+		job, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var le *input.LineError
+		if errors.As(err, &le) {
+			e.reject(le.Error())
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		h := maphash.String(e.seed, job.ID)
+		if prev, dup := e.seen[h]; dup && prev != display {
+			e.reject(fmt.Sprintf("%s: duplicate id %q (already in %s); give ids that are unique across the batch's files", display, job.ID, prev))
+			continue
+		}
+		e.seen[h] = display
+		job.BatchID = e.o.batch
+		job.EnqueuedAt = now
+		e.accepted++
+		e.bar.count(e.accepted, e.rejected)
+		if emit != nil {
+			if err := emit(job); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (e *enqueuer) reject(msg string) {
+	e.rejected++
+	e.bar.clear()
+	fmt.Fprintln(e.stderr, msg)
+}

@@ -1,0 +1,180 @@
+// Command worker consumes prompts from the shared JetStream consumer,
+// classifies each one, cascades over its tier's models, and stores the answer
+// and one log row per attempt in Postgres. Run as many as you like, anywhere
+// that reaches NATS and Postgres. Configuration is read from the environment;
+// see the README's configuration table.
+//
+//	worker [--exit-when-idle]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/cascade"
+	"github.com/promptcascade/promptcascade/internal/classify"
+	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/queue"
+	"github.com/promptcascade/promptcascade/internal/store"
+	"github.com/promptcascade/promptcascade/internal/worker"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	exitIdle := fs.Bool("exit-when-idle", false, "exit 0 once the consumer has nothing pending and nothing is in flight (also WORKER_EXIT_WHEN_IDLE)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := config.LoadWorker(ctx, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "worker:", err)
+		return 2
+	}
+	if *exitIdle {
+		cfg.ExitWhenIdle = true
+	}
+	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("worker", cfg.WorkerID)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("worker stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
+	prices := pricing.Builtin()
+	if cfg.PricingFile != "" {
+		f, err := os.Open(cfg.PricingFile)
+		if err != nil {
+			return fmt.Errorf("PRICING_FILE: %w", err)
+		}
+		err = prices.LoadLiteLLM(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("PRICING_FILE %s: %w", cfg.PricingFile, err)
+		}
+	}
+	routes, err := config.LoadRoutes(cfg.RoutesFile, prices)
+	if err != nil {
+		return err
+	}
+	reg, err := config.Registry(routes, cfg.Keys, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	cas, err := cascade.New(routes.CascadeSettings(cfg.Seed), reg, log)
+	if err != nil {
+		return err
+	}
+	cl, err := classify.New(routes.Classifier)
+	if err != nil {
+		return err
+	}
+
+	st, err := store.Open(ctx, cfg.Postgres.DatabaseURL, store.WithStorePrompts(cfg.Postgres.StorePrompts))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+
+	qc, err := queue.Connect(ctx, config.QueueConfig(cfg.NATS), log)
+	if err != nil {
+		return err
+	}
+	defer qc.Close()
+	if _, err := qc.EnsureStream(ctx); err != nil {
+		return err
+	}
+	cons, err := qc.EnsureConsumer(ctx)
+	if err != nil {
+		return err
+	}
+
+	w := worker.New(worker.Config{
+		WorkerID:       cfg.WorkerID,
+		Concurrency:    cfg.Concurrency,
+		CommitBatch:    cfg.CommitBatch,
+		CommitInterval: cfg.CommitInterval,
+		AckWait:        cfg.NATS.AckWait,
+		MaxDeliver:     cfg.NATS.MaxDeliver,
+		DrainTimeout:   cfg.DrainTimeout,
+		ExitWhenIdle:   cfg.ExitWhenIdle,
+		TokenCount:     pricing.CountTokens,
+		Fault:          cfg.Fault,
+		FaultAfter:     cfg.FaultAfter,
+	}, worker.JetStreamSource(qc, cons), st, cl, cas, log)
+
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		srv := &http.Server{Handler: metricsHandler(w), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		log.Info("metrics listening", "addr", ln.Addr().String())
+	}
+
+	log.Info("worker started", "concurrency", cfg.Concurrency, "routes", routes.Source,
+		"stream", cfg.NATS.Stream, "consumer", cfg.NATS.Consumer)
+	start := time.Now()
+	err = w.Run(ctx)
+	s := w.Stats()
+	log.Info("worker stopped", "elapsed", time.Since(start).Round(time.Millisecond), "succeeded", s.Succeeded,
+		"failed", s.Failed, "requeued", s.Naked, "dead_lettered", s.DeadLettered, "already_done", s.AlreadyDone,
+		"cost_usd", float64(s.CostMicroUSD)/1e6)
+	return err
+}
+
+// metricsHandler serves the worker's counters in the Prometheus text format,
+// and /healthz.
+func metricsHandler(w *worker.Worker) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") })
+	mux.HandleFunc("/metrics", func(rw http.ResponseWriter, _ *http.Request) {
+		s := w.Stats()
+		rw.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		for _, m := range []struct {
+			name, help, kind string
+			v                float64
+		}{
+			{"promptcascade_fetched_total", "Deliveries fetched.", "counter", float64(s.Fetched)},
+			{"promptcascade_succeeded_total", "Prompts answered and committed.", "counter", float64(s.Succeeded)},
+			{"promptcascade_failed_total", "Prompts stored as failed.", "counter", float64(s.Failed)},
+			{"promptcascade_requeued_total", "Deliveries handed back after transient failures.", "counter", float64(s.Naked)},
+			{"promptcascade_dead_lettered_total", "Poison messages dead-lettered.", "counter", float64(s.DeadLettered)},
+			{"promptcascade_already_done_total", "Redeliveries acked without a model call.", "counter", float64(s.AlreadyDone)},
+			{"promptcascade_commit_errors_total", "Failed commit attempts.", "counter", float64(s.CommitErrors)},
+			{"promptcascade_cost_usd_total", "Model spend recorded by this process.", "counter", float64(s.CostMicroUSD) / 1e6},
+			{"promptcascade_in_flight", "Deliveries held by this process.", "gauge", float64(s.InFlight)},
+		} {
+			fmt.Fprintf(rw, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.kind, m.name, m.v)
+		}
+	})
+	return mux
+}

@@ -1,0 +1,529 @@
+// Package cascade sends one prompt down its tier's ordered list of models
+// until one gives an answer that passes the quality gate. It ports the
+// reference article's QualityCascadeRouter and adds what production needs:
+// a timeout per attempt, same-model retries with capped exponential backoff
+// and full jitter that honour the server's retry-after, a per-process cooldown
+// for models that keep failing, a model that answers "not found" disabled
+// until restart, models skipped when the prompt cannot fit their context
+// window, and a final decision that tells a transient failure (hand the
+// message back to the queue) from a permanent one (store it as failed).
+//
+// Every call and every deliberate skip becomes one prompt.Attempt (one
+// request_log row). Run never returns an error: everything is in the Outcome.
+package cascade
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/llm"
+	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+)
+
+// Defaults applied by New to zero settings.
+const (
+	DefaultTimeout     = 30 * time.Second // the article's timeout=30
+	DefaultBackoffBase = 250 * time.Millisecond
+	DefaultBackoffMax  = 10 * time.Second
+)
+
+// ModelPolicy is how the cascade treats one model.
+type ModelPolicy struct {
+	Model      string        // "provider/model"
+	Timeout    time.Duration // per attempt; 0 means DefaultTimeout
+	MaxRetries int           // same-model retries of retryable failures before cascading
+	Price      pricing.Price // cost of usage; ContextWindow > 0 enables the context check
+}
+
+// Backoff spaces same-model retries: the n-th retry waits a uniformly random
+// time in [0, min(Max, Base*2^n)) ("full jitter"), or the server's
+// retry-after when that is longer. A retry-after longer than Max is not
+// waited for: the cascade moves on to the next model instead. No wait ever
+// runs past the deadline of the ctx given to Run. Zero values mean
+// DefaultBackoffBase and DefaultBackoffMax.
+type Backoff struct{ Base, Max time.Duration }
+
+// Cooldown takes a failing model out of rotation: after Failures consecutive
+// transient failures (rate limits, overload, server errors, timeouts, network
+// errors) every prompt in this process skips it for Period, logged as outcome
+// cooldown_skip. After the period the model is tried again; one more failure
+// sends it straight back into cooldown, a success clears the count.
+// Failures 0 turns cooldown off.
+type Cooldown struct {
+	Failures int
+	Period   time.Duration
+}
+
+// Settings configure a Cascade.
+type Settings struct {
+	Tiers    map[prompt.Tier][]string // every tier, each an ordered list of "provider/model"
+	Models   map[string]ModelPolicy   // a policy for every model a tier names
+	Quality  QualityRules             // zero value means DefaultQuality()
+	Backoff  Backoff
+	Cooldown Cooldown
+	Seed     uint64 // mixed into every llm.Request.Seed; change it to re-roll simulated runs
+
+	// Now is the clock used for cooldowns and Attempt.StartedAt; nil means
+	// time.Now. Latencies are always measured on the monotonic clock.
+	Now func() time.Time
+	// Sleep waits between retries; nil means a timer that returns early with
+	// ctx.Err() when ctx ends. Tests inject a fake clock here.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Outcome is the result of one Run.
+type Outcome struct {
+	// Result has Job, Tier, Signals and Delivery as given, one Attempt per
+	// call or skip, and the final Status: succeeded, failed, or "" when
+	// Transient.
+	Result prompt.Result
+	// Transient is true when no model answered and at least one model's
+	// last outcome was transient (a retryable error, a cooldown skip, or the
+	// ctx ending): the caller should hand the message back for a later
+	// delivery instead of storing a failure.
+	Transient bool
+	// RetryAfter is the longest retry-after a server sent, or the shortest
+	// remaining cooldown of a skipped model, for the caller's NakWithDelay.
+	RetryAfter time.Duration
+}
+
+// Cascade runs prompts through their tier's models. It is safe for concurrent
+// use; cooldown and disabled-model state is shared by every Run.
+type Cascade struct {
+	tiers    map[prompt.Tier][]*target
+	gate     gate
+	backoff  Backoff
+	cooldown Cooldown
+	seed     uint64
+	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error
+	log      *slog.Logger
+}
+
+// New checks s and returns a Cascade. Every tier must list at least one model;
+// every model must have a ModelPolicy and resolve in reg. Errors name the
+// offending key or model. log may be nil.
+func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cascade{
+		tiers:    make(map[prompt.Tier][]*target, len(prompt.Tiers)),
+		backoff:  s.Backoff,
+		cooldown: s.Cooldown,
+		seed:     s.Seed,
+		now:      s.Now,
+		sleep:    s.Sleep,
+		log:      log,
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.sleep == nil {
+		c.sleep = sleep
+	}
+	q := s.Quality
+	if q.isZero() {
+		q = DefaultQuality()
+	}
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("cascade: %w", err)
+	}
+	c.gate = q.compile()
+
+	if c.backoff.Base < 0 || c.backoff.Max < 0 {
+		return nil, fmt.Errorf("cascade: backoff: negative duration (base %v, max %v)", c.backoff.Base, c.backoff.Max)
+	}
+	if c.backoff.Base == 0 {
+		c.backoff.Base = DefaultBackoffBase
+	}
+	if c.backoff.Max == 0 {
+		c.backoff.Max = max(DefaultBackoffMax, c.backoff.Base)
+	}
+	if c.backoff.Max < c.backoff.Base {
+		return nil, fmt.Errorf("cascade: backoff.max %v is less than backoff.base %v", c.backoff.Max, c.backoff.Base)
+	}
+	if c.cooldown.Failures < 0 {
+		return nil, fmt.Errorf("cascade: cooldown.failures: %d is negative", c.cooldown.Failures)
+	}
+	if c.cooldown.Failures > 0 && c.cooldown.Period <= 0 {
+		return nil, fmt.Errorf("cascade: cooldown.period: must be > 0 when cooldown.failures is %d", c.cooldown.Failures)
+	}
+
+	for tier := range s.Tiers {
+		if !tier.Valid() {
+			return nil, fmt.Errorf("cascade: tiers.%s: unknown tier (want simple, moderate or complex)", tier)
+		}
+	}
+	targets := make(map[string]*target)
+	for _, tier := range prompt.Tiers {
+		names := s.Tiers[tier]
+		if len(names) == 0 {
+			return nil, fmt.Errorf("cascade: tiers.%s: no models", tier)
+		}
+		list := make([]*target, 0, len(names))
+		for i, name := range names {
+			t, ok := targets[name]
+			if !ok {
+				var err error
+				if t, err = newTarget(name, s.Models, reg); err != nil {
+					return nil, fmt.Errorf("cascade: tiers.%s[%d]: %w", tier, i, err)
+				}
+				targets[name] = t
+			}
+			list = append(list, t)
+		}
+		c.tiers[tier] = list
+	}
+	return c, nil
+}
+
+func newTarget(name string, policies map[string]ModelPolicy, reg *llm.Registry) (*target, error) {
+	pol, ok := policies[name]
+	if !ok {
+		return nil, fmt.Errorf("model %q: no model policy (add it under models)", name)
+	}
+	if pol.Model == "" {
+		pol.Model = name
+	}
+	if pol.Model != name {
+		return nil, fmt.Errorf("model %q: policy is for %q", name, pol.Model)
+	}
+	if pol.Timeout < 0 {
+		return nil, fmt.Errorf("model %q: timeout %v is negative", name, pol.Timeout)
+	}
+	if pol.Timeout == 0 {
+		pol.Timeout = DefaultTimeout
+	}
+	if pol.MaxRetries < 0 {
+		return nil, fmt.Errorf("model %q: max_retries %d is negative", name, pol.MaxRetries)
+	}
+	prov, id, err := reg.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	return &target{name: name, id: id, prov: prov, pol: pol}, nil
+}
+
+// Run sends job down tier's models and returns what happened. delivery is the
+// queue's delivery count (1 for the first); it is recorded and mixed into the
+// per-call seeds. Run stops at once when ctx ends (worker shutdown), with a
+// transient Outcome.
+//
+// Result.Latency is the wall time of this Run, backoff waits and failed
+// attempts included: what the prompt waited for its answer in this delivery.
+// Result.CostUSD is the sum over every attempt, failed ones included.
+func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig prompt.Signals, delivery int) Outcome {
+	r := run{
+		c:     c,
+		ctx:   ctx,
+		start: time.Now(),
+		base:  seedBase(c.seed, job.BatchID, job.ID, delivery),
+		need:  -1,
+	}
+	r.out.Result = prompt.Result{Job: job, Tier: tier, Signals: sig, Delivery: delivery}
+	r.promptWords = sig.WordCount
+	if r.promptWords == 0 {
+		r.promptWords = countWords(job.Prompt)
+	}
+
+	targets := c.tiers[tier]
+	if len(targets) == 0 {
+		res := &r.out.Result
+		res.Status = prompt.StatusFailed
+		res.Error = fmt.Sprintf("no models for tier %q", tier)
+		res.CompletedAt = c.now()
+		res.Latency = time.Since(r.start)
+		return r.out
+	}
+	r.out.Result.Attempts = make([]prompt.Attempt, 0, len(targets)+1)
+	if r.cascade(targets) {
+		return r.out
+	}
+	r.fail()
+	return r.out
+}
+
+// run is the state of one Run.
+type run struct {
+	c           *Cascade
+	ctx         context.Context
+	start       time.Time
+	base        uint64 // seed of this (batch, id, delivery)
+	n           int    // attempts recorded so far
+	need        int    // tokens the prompt needs in a context window; -1 until computed
+	promptWords int
+	canceled    bool
+	coolWait    time.Duration // shortest remaining cooldown of a skipped model
+	out         Outcome
+}
+
+// cascade tries each model in turn; true once one answered.
+func (r *run) cascade(targets []*target) bool {
+	c := r.c
+	for _, t := range targets {
+		if r.ctx.Err() != nil {
+			r.canceled = true
+			return false
+		}
+		if r.skipped(t) {
+			continue
+		}
+		for try := 0; ; try++ {
+			a, resp, hint := r.call(t)
+			if a.Outcome == prompt.OutcomeOK {
+				r.succeed(t, a, resp)
+				return true
+			}
+			if r.ctx.Err() != nil {
+				// The caller's ctx ended (shutdown or the delivery's
+				// deadline): this says nothing about the model.
+				a.Outcome = prompt.OutcomeCanceled
+				a.HTTPStatus = 0
+				a.Error = "canceled: " + shortText(context.Cause(r.ctx).Error())
+				r.record(a)
+				r.canceled = true
+				return false
+			}
+			r.record(a)
+			c.observe(t, a)
+			if hint > r.out.RetryAfter {
+				r.out.RetryAfter = hint
+			}
+			if !llm.Class(a.Outcome).Retryable() || try >= t.pol.MaxRetries {
+				break
+			}
+			if c.cooldown.Failures > 0 && t.coolingFor(c.now(), c.cooldown.Failures) > 0 {
+				break
+			}
+			wait, ok := r.retryWait(try, hint)
+			if !ok {
+				break
+			}
+			if err := c.sleep(r.ctx, wait); err != nil || r.ctx.Err() != nil {
+				r.canceled = true
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// skipped records and reports a model that must not be called for this
+// prompt: disabled, cooling down, or too small for it.
+func (r *run) skipped(t *target) bool {
+	c := r.c
+	if t.disabled.Load() {
+		r.skip(t, prompt.OutcomeNotFound, "disabled until restart after a not_found answer (retired model?)")
+		return true
+	}
+	if c.cooldown.Failures > 0 {
+		if rem := t.coolingFor(c.now(), c.cooldown.Failures); rem > 0 {
+			r.skip(t, prompt.OutcomeCooldownSkip, "cooling down after repeated failures; "+rem.Round(time.Millisecond).String()+" left")
+			if r.coolWait == 0 || rem < r.coolWait {
+				r.coolWait = rem
+			}
+			return true
+		}
+	}
+	if cw := t.pol.Price.ContextWindow; cw > 0 {
+		if r.need < 0 {
+			tokens := r.out.Result.Signals.TokenCount
+			if tokens == 0 {
+				tokens = pricing.CountTokens(r.out.Result.Job.Prompt)
+			}
+			r.need = tokens + pricing.CountTokens(r.out.Result.Job.System) + max(r.out.Result.Job.MaxTokens, 0)
+		}
+		if r.need > cw {
+			r.skip(t, prompt.OutcomeContextWindow,
+				fmt.Sprintf("needs %d tokens (prompt, system and max_tokens); context window is %d", r.need, cw))
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) skip(t *target, o prompt.Outcome, reason string) {
+	r.n++
+	r.record(prompt.Attempt{Attempt: r.n, Model: t.name, Outcome: o, Error: reason, StartedAt: r.c.now()})
+}
+
+func (r *run) record(a prompt.Attempt) {
+	r.out.Result.Attempts = append(r.out.Result.Attempts, a)
+	r.out.Result.CostUSD += a.CostUSD
+	if r.c.log.Enabled(r.ctx, slog.LevelDebug) && a.Outcome != prompt.OutcomeOK {
+		r.c.log.LogAttrs(r.ctx, slog.LevelDebug, "cascade attempt failed",
+			slog.String("batch", r.out.Result.Job.BatchID), slog.String("id", r.out.Result.Job.ID), slog.Int("attempt", a.Attempt),
+			slog.String("model", a.Model), slog.String("outcome", string(a.Outcome)), slog.String("error", a.Error))
+	}
+}
+
+// call makes one attempt on t and classifies it. hint is the server's
+// retry-after, if any.
+func (r *run) call(t *target) (a prompt.Attempt, resp llm.Response, hint time.Duration) {
+	c := r.c
+	r.n++
+	a = prompt.Attempt{Attempt: r.n, Model: t.name, StartedAt: c.now()}
+	req := llm.Request{
+		Model:     t.id,
+		System:    r.out.Result.Job.System,
+		Prompt:    r.out.Result.Job.Prompt,
+		MaxTokens: r.out.Result.Job.MaxTokens,
+		Seed:      attemptSeed(r.base, r.n),
+	}
+	actx, cancel := context.WithTimeout(r.ctx, t.pol.Timeout)
+	t0 := time.Now()
+	resp, err := t.prov.Complete(actx, req)
+	a.Latency = time.Since(t0)
+	timedOut := actx.Err() == context.DeadlineExceeded
+	cancel()
+
+	// Usage is billed whenever the provider reported it, failure or not.
+	a.InputTokens, a.OutputTokens, a.Estimated = resp.InputTokens, resp.OutputTokens, resp.UsageEstimated
+	a.HTTPStatus = resp.HTTPStatus
+	a.CostUSD = t.pol.Price.Cost(pricing.Usage{
+		InputTokens: resp.InputTokens, OutputTokens: resp.OutputTokens,
+		CacheReadTokens: resp.CacheReadTokens, CacheWriteTokens: resp.CacheWriteTokens,
+	})
+
+	if err != nil {
+		a.Outcome, a.HTTPStatus, a.Error, hint = classify(err, timedOut)
+		return a, resp, hint
+	}
+	if isBlank(resp.Text) {
+		a.Outcome, a.Error = prompt.OutcomeEmptyResponse, "empty response"
+		return a, resp, 0
+	}
+	if ok, reason := c.gate.check(r.promptWords, resp.Text); !ok {
+		a.Outcome, a.Error = prompt.OutcomeQualityFailed, reason
+		return a, resp, 0
+	}
+	a.Outcome = prompt.OutcomeOK
+	return a, resp, 0
+}
+
+// classify turns a provider error into an outcome, an HTTP status, a short
+// reason and a retry-after hint. Errors that are not *llm.Error break the
+// Provider contract; they count as timeouts when the attempt's deadline
+// passed and as network errors otherwise, both retryable.
+func classify(err error, timedOut bool) (prompt.Outcome, int, string, time.Duration) {
+	if le, ok := asLLMError(err); ok {
+		msg := le.Message
+		if msg == "" && le.Err != nil {
+			msg = le.Err.Error()
+		}
+		if msg == "" {
+			msg = string(le.Class)
+		}
+		if le.RequestID != "" {
+			msg += " [request " + le.RequestID + "]"
+		}
+		return prompt.Outcome(le.Class), le.HTTPStatus, shortText(msg), le.RetryAfter
+	}
+	if timedOut {
+		return prompt.OutcomeTimeout, 0, shortText(err.Error()), 0
+	}
+	return prompt.OutcomeNetwork, 0, shortText(err.Error()), 0
+}
+
+// retryWait is the pause before retry number try+1 of the same model, or
+// false when the cascade should move on instead: the server asked for more
+// than Backoff.Max, or the wait would run past ctx's deadline.
+func (r *run) retryWait(try int, hint time.Duration) (time.Duration, bool) {
+	b := r.c.backoff
+	if hint > b.Max {
+		return 0, false
+	}
+	ceil := b.Max
+	if try < 30 {
+		if d := b.Base << try; d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	wait := time.Duration(unitFloat(attemptSeed(r.base, r.n)^0xb0ff) * float64(ceil))
+	wait = max(wait, hint)
+	if dl, ok := r.ctx.Deadline(); ok && time.Until(dl) <= wait {
+		return 0, false
+	}
+	return wait, true
+}
+
+func (r *run) succeed(t *target, a prompt.Attempt, resp llm.Response) {
+	r.record(a)
+	r.c.observe(t, a)
+	res := &r.out.Result
+	res.Status = prompt.StatusSucceeded
+	res.ModelUsed = t.name
+	res.Response = resp.Text
+	res.FinishReason = resp.FinishReason
+	res.InputTokens = resp.InputTokens
+	res.OutputTokens = resp.OutputTokens
+	res.CompletedAt = r.c.now()
+	res.Latency = time.Since(r.start)
+}
+
+// fail makes the final decision when no model answered: transient if any
+// model's last outcome was transient (or ctx ended), permanent otherwise.
+// Error lists each model's last outcome in order: "sim/a: quality_failed;
+// sim/b: bad_request".
+func (r *run) fail() {
+	res := &r.out.Result
+	transient := r.canceled
+	var sb strings.Builder
+	as := res.Attempts
+	for i, a := range as {
+		if i+1 < len(as) && as[i+1].Model == a.Model {
+			continue // not this model's last attempt
+		}
+		if sb.Len() > 0 {
+			sb.WriteString("; ")
+		}
+		sb.WriteString(a.Model)
+		sb.WriteString(": ")
+		sb.WriteString(string(a.Outcome))
+		if isTransient(a.Outcome) {
+			transient = true
+		}
+	}
+	if r.canceled && (len(as) == 0 || as[len(as)-1].Outcome != prompt.OutcomeCanceled) {
+		if sb.Len() > 0 {
+			sb.WriteString("; ")
+		}
+		sb.WriteString("canceled")
+	}
+	if len(as) > 0 {
+		res.ModelUsed = as[len(as)-1].Model
+	}
+	res.Error = sb.String()
+	res.CompletedAt = r.c.now()
+	res.Latency = time.Since(r.start)
+	if transient {
+		r.out.Transient = true
+		res.Status = ""
+		r.out.RetryAfter = max(r.out.RetryAfter, r.coolWait)
+		return
+	}
+	res.Status = prompt.StatusFailed
+}
+
+func isTransient(o prompt.Outcome) bool {
+	return llm.Class(o).Transient() || o == prompt.OutcomeCooldownSkip || o == prompt.OutcomeCanceled
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

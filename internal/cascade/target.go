@@ -1,0 +1,174 @@
+package cascade
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/promptcascade/promptcascade/internal/llm"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+)
+
+// target is one model as the cascade sees it, shared by every tier that
+// names it and every Run. Its cooldown and disabled state is lock-free.
+type target struct {
+	name string // "provider/model"
+	id   string // bare model id sent to the provider
+	prov llm.Provider
+	pol  ModelPolicy
+
+	fails    atomic.Int32 // consecutive transient failures
+	until    atomic.Int64 // cooldown end, Unix nanoseconds; 0 when not cooling down
+	disabled atomic.Bool  // answered not_found: skipped until restart
+}
+
+// coolingFor returns how long t still cools down at now, 0 when it may be
+// called. A cooldown that has run out leaves the count one short of
+// failures, so the next failure starts a new one at once.
+func (t *target) coolingFor(now time.Time, failures int) time.Duration {
+	u := t.until.Load()
+	if u == 0 {
+		return 0
+	}
+	if rem := time.Duration(u - now.UnixNano()); rem > 0 {
+		return rem
+	}
+	if t.until.CompareAndSwap(u, 0) {
+		t.fails.Store(int32(failures - 1))
+	}
+	return 0
+}
+
+// observe updates t's shared state after an attempt and logs, once, the
+// events that change how every prompt treats the model.
+func (c *Cascade) observe(t *target, a prompt.Attempt) {
+	switch o := a.Outcome; {
+	case o == prompt.OutcomeOK || o == prompt.OutcomeQualityFailed || o == prompt.OutcomeEmptyResponse:
+		// The model is up, whatever it thought of the prompt.
+		if c.cooldown.Failures > 0 && t.fails.Load() != 0 {
+			t.fails.Store(0)
+		}
+	case o == prompt.OutcomeNotFound:
+		if t.disabled.CompareAndSwap(false, true) {
+			c.log.LogAttrs(c.context(), slog.LevelError, "model disabled until restart: the provider says it does not exist (retired?)",
+				slog.String("model", t.name), slog.Int("http_status", a.HTTPStatus), slog.String("error", a.Error))
+		}
+	case llm.Class(o).Retryable() && c.cooldown.Failures > 0:
+		n := t.fails.Add(1)
+		if int(n) < c.cooldown.Failures {
+			return
+		}
+		until := c.now().Add(c.cooldown.Period).UnixNano()
+		if until == 0 {
+			until = 1
+		}
+		if t.until.CompareAndSwap(0, until) {
+			c.log.LogAttrs(c.context(), slog.LevelWarn, "model cooling down after repeated failures",
+				slog.String("model", t.name), slog.Int("consecutive_failures", int(n)),
+				slog.Duration("period", c.cooldown.Period), slog.String("last_outcome", string(o)))
+		}
+	}
+}
+
+// context is for log calls that outlive the prompt that triggered them.
+func (c *Cascade) context() context.Context { return context.Background() }
+
+func asLLMError(err error) (*llm.Error, bool) {
+	var le *llm.Error
+	ok := errors.As(err, &le)
+	return le, ok
+}
+
+// seedBase hashes (seed, batch, id, delivery); attemptSeed adds the attempt
+// number. Together they give every call of every delivery its own
+// reproducible llm.Request.Seed.
+func seedBase(seed uint64, batch, id string, delivery int) uint64 {
+	h := mix(seed ^ 0x6a09e667f3bcc908)
+	h = fnv(h, batch)
+	h = fnv(h^0xff, id)
+	return mix(h ^ uint64(delivery)*0x9e3779b97f4a7c15)
+}
+
+func attemptSeed(base uint64, attempt int) uint64 {
+	return mix(base + uint64(attempt)*0xbf58476d1ce4e5b9)
+}
+
+func fnv(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// mix is the splitmix64 finalizer.
+func mix(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// unitFloat maps a hash to [0,1).
+func unitFloat(h uint64) float64 { return float64(h>>11) / (1 << 53) }
+
+// maxErrorLen bounds Attempt.Error.
+const maxErrorLen = 200
+
+// shortText makes an error message fit for a log row: secrets that look like
+// API keys or bearer tokens masked (defence in depth: adapters remove them
+// first), and at most maxErrorLen bytes, cut at a character boundary.
+func shortText(s string) string {
+	s = redact(s)
+	if len(s) <= maxErrorLen {
+		return s
+	}
+	cut := maxErrorLen - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// secretMarkers start strings that are credentials: OpenAI/Anthropic/Groq/
+// xAI keys, Google API keys, bearer tokens, key=... query parameters.
+var secretMarkers = []string{"sk-", "gsk_", "xai-", "AIza", "Bearer ", "key="}
+
+func redact(s string) string {
+	for _, m := range secretMarkers {
+		for from := 0; ; {
+			k := strings.Index(s[from:], m)
+			if k < 0 {
+				break
+			}
+			i := from + k
+			j := i + len(m)
+			if i > 0 && isAlnum(s[i-1]) { // "task-...", "monkey=": not a marker
+				from = j
+				continue
+			}
+			for j < len(s) && isTokenByte(s[j]) {
+				j++
+			}
+			if j-(i+len(m)) < 6 { // too short to be a secret ("task-", "key=1")
+				from = j
+				continue
+			}
+			s = s[:i+len(m)] + "[redacted]" + s[j:]
+			from = i + len(m) + len("[redacted]")
+		}
+	}
+	return s
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func isTokenByte(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '='
+}

@@ -1,0 +1,254 @@
+// Package config loads promptcascade's settings: process settings from the
+// environment (go-envconfig) and routing settings from the routes file (YAML).
+// Defaults and validation live here, in one place; every error names the
+// environment variable or routes-file key that is wrong.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// NATS holds the broker settings shared by every binary.
+type NATS struct {
+	URL           string        `env:"NATS_URL,default=nats://127.0.0.1:4222"`
+	Stream        string        `env:"NATS_STREAM,default=PROMPTS"`
+	SubjectPrefix string        `env:"NATS_SUBJECT_PREFIX,default=prompts"`
+	Consumer      string        `env:"NATS_CONSUMER,default=workers"`
+	AckWait       time.Duration `env:"NATS_ACK_WAIT,default=30s"`
+	MaxDeliver    int           `env:"NATS_MAX_DELIVER,default=10"`
+	MaxAckPending int           `env:"NATS_MAX_ACK_PENDING,default=20000"`
+	DupeWindow    time.Duration `env:"NATS_DUPLICATE_WINDOW,default=2m"`
+	MaxBytes      int64         `env:"NATS_STREAM_MAX_BYTES,default=-1"`
+	MaxMsgs       int64         `env:"NATS_STREAM_MAX_MSGS,default=-1"`
+	User          string        `env:"NATS_USER"`
+	Password      string        `env:"NATS_PASSWORD"`
+	Token         string        `env:"NATS_TOKEN"`
+	CredsFile     string        `env:"NATS_CREDS"`
+	NKeySeedFile  string        `env:"NATS_NKEY_SEED"`
+	TLSCA         string        `env:"NATS_TLS_CA"`
+	TLSCert       string        `env:"NATS_TLS_CERT"`
+	TLSKey        string        `env:"NATS_TLS_KEY"`
+}
+
+// Postgres holds the database settings shared by every binary.
+type Postgres struct {
+	// DatabaseURL is a libpq URL or key=value string. Empty means "use the
+	// PG* variables" (PGHOST, PGUSER, ...), which pgx reads itself.
+	DatabaseURL string `env:"DATABASE_URL"`
+	// StorePrompts=false keeps prompt and response text out of Postgres.
+	StorePrompts bool `env:"STORE_PROMPTS,default=true"`
+}
+
+// Common holds what every binary needs.
+type Common struct {
+	NATS     NATS
+	Postgres Postgres
+	LogLevel string `env:"LOG_LEVEL,default=info"`
+	// LogFormat is "text" or "json".
+	LogFormat string `env:"LOG_FORMAT,default=text"`
+}
+
+// Worker is the configuration of cmd/worker.
+type Worker struct {
+	Common
+	RoutesFile     string        `env:"ROUTES_FILE"`
+	PricingFile    string        `env:"PRICING_FILE"`
+	Concurrency    int           `env:"WORKER_CONCURRENCY,default=64"`
+	WorkerID       string        `env:"WORKER_ID"`
+	MetricsAddr    string        `env:"METRICS_ADDR"`
+	ExitWhenIdle   bool          `env:"WORKER_EXIT_WHEN_IDLE,default=false"`
+	CommitBatch    int           `env:"WORKER_COMMIT_BATCH,default=256"`
+	CommitInterval time.Duration `env:"WORKER_COMMIT_INTERVAL,default=20ms"`
+	DrainTimeout   time.Duration `env:"WORKER_DRAIN_TIMEOUT,default=25s"`
+	// Fault names a fault-injection point for crash tests; empty (off) by default.
+	Fault string `env:"WORKER_FAULT"`
+	// FaultAfter is how many prompts are committed before the fault fires.
+	FaultAfter int    `env:"WORKER_FAULT_AFTER,default=50"`
+	Seed       uint64 `env:"SIM_SEED,default=1"`
+	Keys       ProviderKeys
+}
+
+// ProviderKeys holds provider credentials and base-URL overrides.
+type ProviderKeys struct {
+	OpenAIKey        string `env:"OPENAI_API_KEY"`
+	OpenAIBaseURL    string `env:"OPENAI_BASE_URL"`
+	AnthropicKey     string `env:"ANTHROPIC_API_KEY"`
+	AnthropicBaseURL string `env:"ANTHROPIC_BASE_URL"`
+	AnthropicVersion string `env:"ANTHROPIC_VERSION"`
+	GeminiKey        string `env:"GEMINI_API_KEY"`
+	GeminiBaseURL    string `env:"GEMINI_BASE_URL"`
+	GroqKey          string `env:"GROQ_API_KEY"`
+	GroqBaseURL      string `env:"GROQ_BASE_URL"`
+}
+
+// Enqueue is the configuration of cmd/enqueue.
+type Enqueue struct {
+	Common
+	MaxPending     int `env:"ENQUEUE_MAX_PENDING,default=4096"`
+	MaxPromptBytes int `env:"ENQUEUE_MAX_PROMPT_BYTES,default=1048576"`
+}
+
+// Ctl is the configuration of cmd/cascadectl.
+type Ctl struct {
+	Common
+	RoutesFile string `env:"ROUTES_FILE"`
+}
+
+// LoadWorker reads the worker configuration from the environment.
+func LoadWorker(ctx context.Context, l envconfig.Lookuper) (*Worker, error) {
+	var c Worker
+	if err := process(ctx, l, &c); err != nil {
+		return nil, err
+	}
+	if c.WorkerID == "" {
+		host, _ := os.Hostname()
+		c.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	return &c, c.validate()
+}
+
+// LoadEnqueue reads the enqueue configuration from the environment.
+func LoadEnqueue(ctx context.Context, l envconfig.Lookuper) (*Enqueue, error) {
+	var c Enqueue
+	if err := process(ctx, l, &c); err != nil {
+		return nil, err
+	}
+	return &c, errors.Join(c.Common.validate(),
+		positive("ENQUEUE_MAX_PENDING", c.MaxPending),
+		positive("ENQUEUE_MAX_PROMPT_BYTES", c.MaxPromptBytes))
+}
+
+// LoadCtl reads the cascadectl configuration from the environment.
+func LoadCtl(ctx context.Context, l envconfig.Lookuper) (*Ctl, error) {
+	var c Ctl
+	if err := process(ctx, l, &c); err != nil {
+		return nil, err
+	}
+	return &c, c.Common.validate()
+}
+
+func (c *Worker) validate() error {
+	return errors.Join(
+		c.Common.validate(),
+		positive("WORKER_CONCURRENCY", c.Concurrency),
+		positive("WORKER_COMMIT_BATCH", c.CommitBatch),
+		positiveDur("WORKER_COMMIT_INTERVAL", c.CommitInterval),
+		positiveDur("WORKER_DRAIN_TIMEOUT", c.DrainTimeout),
+		oneOf("WORKER_FAULT", c.Fault, "", FaultBeforeCommit, FaultAfterCommit, FaultDuringCall),
+	)
+}
+
+// Fault-injection points (WORKER_FAULT) used by the crash tests. Each makes the
+// worker kill itself (os.Exit(137), as kill -9 would) at that point.
+const (
+	FaultDuringCall   = "during-call"   // while a model call is running
+	FaultBeforeCommit = "before-commit" // answer in hand, nothing committed
+	FaultAfterCommit  = "after-commit"  // committed, not yet acked
+)
+
+func (c *Common) validate() error {
+	n := c.NATS
+	return errors.Join(
+		nonEmpty("NATS_URL", n.URL),
+		nonEmpty("NATS_STREAM", n.Stream),
+		nonEmpty("NATS_SUBJECT_PREFIX", n.SubjectPrefix),
+		nonEmpty("NATS_CONSUMER", n.Consumer),
+		positiveDur("NATS_ACK_WAIT", n.AckWait),
+		positive("NATS_MAX_DELIVER", n.MaxDeliver),
+		positive("NATS_MAX_ACK_PENDING", n.MaxAckPending),
+		positiveDur("NATS_DUPLICATE_WINDOW", n.DupeWindow),
+		oneOf("LOG_LEVEL", strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"),
+		oneOf("LOG_FORMAT", c.LogFormat, "text", "json"),
+		pair("NATS_TLS_CERT", n.TLSCert, "NATS_TLS_KEY", n.TLSKey),
+	)
+}
+
+// process runs go-envconfig and rewrites its errors to name the variable
+// rather than the Go field.
+func process(ctx context.Context, l envconfig.Lookuper, target any) error {
+	if l == nil {
+		l = envconfig.OsLookuper()
+	}
+	err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: target, Lookuper: l})
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	field, rest, ok := strings.Cut(msg, ": ")
+	if ok {
+		if key := envKey(reflect.TypeOf(target).Elem(), field); key != "" {
+			return fmt.Errorf("%s: invalid value: %s", key, rest)
+		}
+	}
+	return fmt.Errorf("environment: %w", err)
+}
+
+// envKey finds the env tag of the field named name anywhere in t.
+func envKey(t reflect.Type, name string) string {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == name {
+			if tag := f.Tag.Get("env"); tag != "" {
+				key, _, _ := strings.Cut(tag, ",")
+				return key
+			}
+		}
+		if f.Type.Kind() == reflect.Struct {
+			if k := envKey(f.Type, name); k != "" {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+func positive(key string, v int) error {
+	if v <= 0 {
+		return fmt.Errorf("%s: must be a positive integer, got %d", key, v)
+	}
+	return nil
+}
+
+func positiveDur(key string, v time.Duration) error {
+	if v <= 0 {
+		return fmt.Errorf("%s: must be a positive duration, got %s", key, v)
+	}
+	return nil
+}
+
+func nonEmpty(key, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return fmt.Errorf("%s: must not be empty", key)
+	}
+	return nil
+}
+
+func oneOf(key, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	var shown []string
+	for _, a := range allowed {
+		if a != "" {
+			shown = append(shown, a)
+		}
+	}
+	return fmt.Errorf("%s: %q is not one of %s", key, v, strings.Join(shown, ", "))
+}
+
+func pair(k1, v1, k2, v2 string) error {
+	if (v1 == "") != (v2 == "") {
+		return fmt.Errorf("%s and %s: set both or neither", k1, k2)
+	}
+	return nil
+}

@@ -1,0 +1,378 @@
+package input
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/promptcascade/promptcascade/internal/prompt"
+)
+
+// nextJSON returns the next JSONL or OpenAI batch record.
+func (r *Reader) nextJSON() (prompt.Job, error) {
+	for {
+		l, err := r.readLine()
+		if err != nil {
+			return prompt.Job{}, err
+		}
+		if l.tooLong {
+			r.records++
+			return prompt.Job{}, r.tooLongError(l)
+		}
+		if isBlank(l.b) {
+			continue
+		}
+		r.records++
+		if reason := badBytes(l.b); reason != "" {
+			return prompt.Job{}, r.lineError(l.n, "%s", reason)
+		}
+		if r.format == FormatOpenAIBatch {
+			return r.parseBatch(l)
+		}
+		return r.parseJSONL(l)
+	}
+}
+
+// jsonlRecord is one JSONL line. Pointers tell absent (or null) from empty.
+type jsonlRecord struct {
+	ID        json.RawMessage `json:"id"`
+	Prompt    *string         `json:"prompt"`
+	System    *string         `json:"system"`
+	MaxTokens *int64          `json:"max_tokens"`
+	Metadata  json.RawMessage `json:"metadata"`
+}
+
+func (r *Reader) parseJSONL(l rawLine) (prompt.Job, error) {
+	var rec jsonlRecord
+	if err := json.Unmarshal(l.b, &rec); err != nil {
+		return prompt.Job{}, r.jsonError(l, err)
+	}
+	if l.b[firstNonSpace(l.b)] == 'n' {
+		return prompt.Job{}, r.lineError(l.n, "want a JSON object, got null")
+	}
+	if rec.Prompt == nil {
+		return prompt.Job{}, r.lineError(l.n, `missing "prompt"`)
+	}
+	job := prompt.Job{Prompt: *rec.Prompt}
+	if reason := r.checkText(`"prompt"`, job.Prompt, true); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	if rec.System != nil {
+		job.System = *rec.System
+		if reason := r.checkText(`"system"`, job.System, false); reason != "" {
+			return prompt.Job{}, r.lineError(l.n, "%s", reason)
+		}
+	}
+	var reason string
+	if job.MaxTokens, reason = checkMaxTokens(`"max_tokens"`, rec.MaxTokens); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	if job.Metadata, reason = checkMetadata(`"metadata"`, rec.Metadata); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	if job.ID, reason = idFrom(`"id"`, rec.ID, l.n); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	return r.accept(l.n, job)
+}
+
+// batchRecord is one OpenAI Batch API request line.
+type batchRecord struct {
+	CustomID json.RawMessage `json:"custom_id"`
+	Body     *struct {
+		Messages            *[]batchMessage `json:"messages"`
+		MaxTokens           *int64          `json:"max_tokens"`
+		MaxCompletionTokens *int64          `json:"max_completion_tokens"`
+		Model               *string         `json:"model"`
+		Metadata            json.RawMessage `json:"metadata"`
+	} `json:"body"`
+}
+
+type batchMessage struct {
+	Role    *string         `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+type contentPart struct {
+	Type string  `json:"type"`
+	Text *string `json:"text"`
+}
+
+func (r *Reader) parseBatch(l rawLine) (prompt.Job, error) {
+	var rec batchRecord
+	if err := json.Unmarshal(l.b, &rec); err != nil {
+		return prompt.Job{}, r.jsonError(l, err)
+	}
+	if l.b[firstNonSpace(l.b)] == 'n' {
+		return prompt.Job{}, r.lineError(l.n, "want a JSON object, got null")
+	}
+	if len(rec.CustomID) == 0 || string(rec.CustomID) == "null" {
+		return prompt.Job{}, r.lineError(l.n, `missing "custom_id"`)
+	}
+	if rec.Body == nil {
+		return prompt.Job{}, r.lineError(l.n, `missing "body"`)
+	}
+	if rec.Body.Messages == nil {
+		return prompt.Job{}, r.lineError(l.n, `missing "body.messages"`)
+	}
+	var user, system []string
+	for i, m := range *rec.Body.Messages {
+		if m.Role == nil {
+			return prompt.Job{}, r.lineError(l.n, `"body.messages[%d]" has no "role"`, i)
+		}
+		var dst *[]string
+		switch *m.Role {
+		case "user":
+			dst = &user
+		case "system", "developer":
+			dst = &system
+		default:
+			continue // assistant, tool, function: not part of a single prompt
+		}
+		text, reason := contentText(fmt.Sprintf(`"body.messages[%d].content"`, i), m.Content)
+		if reason != "" {
+			return prompt.Job{}, r.lineError(l.n, "%s", reason)
+		}
+		*dst = append(*dst, text)
+	}
+	if len(user) == 0 {
+		return prompt.Job{}, r.lineError(l.n, `no "user" message in "body.messages"`)
+	}
+	job := prompt.Job{Prompt: strings.Join(user, "\n\n"), System: strings.Join(system, "\n\n")}
+	if reason := r.checkText("the user message text", job.Prompt, true); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	if reason := r.checkText("the system message text", job.System, false); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	var reason string
+	limit, key := rec.Body.MaxCompletionTokens, `"body.max_completion_tokens"`
+	if limit == nil {
+		limit, key = rec.Body.MaxTokens, `"body.max_tokens"`
+	}
+	if job.MaxTokens, reason = checkMaxTokens(key, limit); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	if job.Metadata, reason = checkMetadata(`"body.metadata"`, rec.Body.Metadata); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	if rec.Body.Model != nil {
+		job.Metadata = withModel(*rec.Body.Model, job.Metadata)
+	}
+	if job.ID, reason = idFrom(`"custom_id"`, rec.CustomID, l.n); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	return r.accept(l.n, job)
+}
+
+// contentText returns the text of a message content: a string, null, or an
+// array of text parts, joined by a blank line.
+func contentText(key string, raw json.RawMessage) (string, string) {
+	switch kindOf(raw) {
+	case "null", "":
+		return "", ""
+	case "string":
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", fmt.Sprintf("%s: %v", key, err)
+		}
+		return s, ""
+	case "array":
+		var parts []contentPart
+		if err := json.Unmarshal(raw, &parts); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				return "", fmt.Sprintf("%s: %q of a part must be a string, got %s", key, te.Field, te.Value)
+			}
+			return "", fmt.Sprintf(`%s must be a string or an array of {"type": "text", "text": ...} parts`, key)
+		}
+		texts := make([]string, 0, len(parts))
+		for j, p := range parts {
+			if p.Type != "text" {
+				return "", fmt.Sprintf("%s[%d] has type %q; only text parts are supported", key, j, p.Type)
+			}
+			if p.Text == nil {
+				return "", fmt.Sprintf(`%s[%d] has no "text"`, key, j)
+			}
+			texts = append(texts, *p.Text)
+		}
+		return strings.Join(texts, "\n\n"), ""
+	default:
+		return "", fmt.Sprintf("%s must be a string or an array of text parts, got %s", key, kindOf(raw))
+	}
+}
+
+// jsonError explains a json.Unmarshal error for line l.
+func (r *Reader) jsonError(l rawLine, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		// A decoder tells "the input stopped early" apart by its type.
+		if derr := json.NewDecoder(bytes.NewReader(l.b)).Decode(new(json.RawMessage)); errors.Is(derr, io.ErrUnexpectedEOF) {
+			if l.unterminated {
+				return r.lineError(l.n, "truncated last line: the JSON stops at column %d and there is no newline at the end of the file", len(l.b))
+			}
+			return r.lineError(l.n, "invalid JSON: the line ends at column %d inside an unfinished value", len(l.b))
+		}
+		return r.lineError(l.n, "invalid JSON at column %d: %v", se.Offset, se)
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return r.lineError(l.n, "want a JSON object, got %s", te.Value)
+		}
+		want := map[string]string{
+			"prompt": "a string", "system": "a string",
+			"max_tokens": "a non-negative integer", "body.max_tokens": "a non-negative integer",
+			"body.max_completion_tokens": "a non-negative integer",
+			"body.messages.role":         "a string", "body.model": "a string",
+			"body": "an object", "body.messages": "an array",
+		}[te.Field]
+		if want == "" {
+			want = "a " + te.Type.String()
+		}
+		return r.lineError(l.n, "%q must be %s, got %s", te.Field, want, te.Value)
+	}
+	return r.lineError(l.n, "invalid JSON: %v", err)
+}
+
+// idFrom returns the id: a JSON string, a JSON number (its literal text),
+// or the line number when raw is absent or null.
+func idFrom(key string, raw json.RawMessage, line int) (string, string) {
+	var id string
+	switch k := kindOf(raw); k {
+	case "", "null":
+		return strconv.Itoa(line), ""
+	case "string":
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return "", fmt.Sprintf("%s: %v", key, err)
+		}
+	case "number":
+		id = string(bytes.TrimSpace(raw))
+	default:
+		return "", fmt.Sprintf("%s must be a string or number, got %s", key, k)
+	}
+	if reason := checkID(id); reason != "" {
+		return "", strings.Replace(reason, `"id"`, key, 1)
+	}
+	return id, ""
+}
+
+// checkMaxTokens validates an optional token limit.
+func checkMaxTokens(key string, v *int64) (int, string) {
+	switch {
+	case v == nil:
+		return 0, ""
+	case *v < 0:
+		return 0, fmt.Sprintf("%s must be a non-negative integer, got %d", key, *v)
+	case *v > maxMaxTokens:
+		return 0, fmt.Sprintf("%s is %d, over the limit of %d", key, *v, maxMaxTokens)
+	}
+	return int(*v), ""
+}
+
+// checkMetadata validates optional metadata: a JSON object without the
+// \u0000 escape (Postgres jsonb cannot store it). null means none.
+func checkMetadata(key string, raw json.RawMessage) (json.RawMessage, string) {
+	switch k := kindOf(raw); k {
+	case "", "null":
+		return nil, ""
+	case "object":
+	default:
+		return nil, fmt.Sprintf("%s must be an object, got %s", key, k)
+	}
+	if hasNULEscape(raw) {
+		return nil, fmt.Sprintf(`%s contains \u0000, which cannot be stored`, key)
+	}
+	return raw, ""
+}
+
+// hasNULEscape reports whether JSON text b has a \u0000 escape (one not
+// itself preceded by an escaping backslash).
+func hasNULEscape(b []byte) bool {
+	for {
+		i := bytes.Index(b, []byte(`\u0000`))
+		if i < 0 {
+			return false
+		}
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		b = b[i+1:]
+	}
+}
+
+// withModel adds {"model": model} to the front of metadata (an object or nil).
+func withModel(model string, meta json.RawMessage) json.RawMessage {
+	out := appendJSONString([]byte(`{"model":`), model)
+	inner := bytes.TrimSpace(meta)
+	if len(inner) > 1 {
+		rest := bytes.TrimSpace(inner[1:])
+		if len(rest) > 0 && rest[0] != '}' {
+			out = append(out, ',')
+		}
+		return append(out, rest...)
+	}
+	return append(out, '}')
+}
+
+// kindOf names the JSON type of raw by its first byte; "" when raw is empty.
+func kindOf(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return i
+		}
+	}
+	return 0
+}
+
+// appendJSONString appends s as a JSON string. s is valid UTF-8.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

@@ -1,0 +1,291 @@
+// Package gemini is a thin net/http client for the Gemini API's
+// generateContent method (POST {base}/v1beta/models/{model}:generateContent,
+// key in the x-goog-api-key header, never in the URL). It implements
+// llm.Provider.
+//
+// A call sends the system prompt as systemInstruction (omitted when empty),
+// one user turn in contents, and generationConfig.maxOutputTokens when a limit
+// is set. The answer is the text of the first candidate's parts, skipping
+// thought parts. Usage: InputTokens = promptTokenCount (+ toolUsePromptTokenCount)
+// − cachedContentTokenCount, CacheReadTokens = cachedContentTokenCount,
+// OutputTokens = candidatesTokenCount + thoughtsTokenCount (thinking is billed
+// as output). RequestID is the body's responseId (Gemini sends no request-id
+// header, so errors carry none).
+//
+// Failures are *llm.Error, classified by the error body's canonical status,
+// its structured details and the HTTP status, never by message text:
+//
+//	400 INVALID_ARGUMENT, OUT_OF_RANGE               → bad_request
+//	400 with ErrorInfo reason API_KEY_INVALID         → auth_error
+//	400 FAILED_PRECONDITION (region, billing)         → permission
+//	401 UNAUTHENTICATED, 403 PERMISSION_DENIED        → auth_error (Gemini's
+//	    403s are about the key: missing, leaked, wrong project)
+//	404 NOT_FOUND                                     → not_found
+//	429 RESOURCE_EXHAUSTED with a QuotaFailure violation whose quotaId is
+//	    per day (…PerDay…) or whose quotaValue is 0   → quota_exhausted
+//	other 429 RESOURCE_EXHAUSTED                      → rate_limited
+//	500 INTERNAL                                      → server_error
+//	503 UNAVAILABLE ("the model is overloaded")       → overloaded
+//	504 DEADLINE_EXCEEDED                             → timeout
+//	promptFeedback.blockReason, finishReason SAFETY, RECITATION, BLOCKLIST,
+//	    PROHIBITED_CONTENT, SPII, IMAGE_SAFETY        → content_filter
+//	200 with no text                                  → empty_response
+//
+// A prompt over the context window comes back as 400 INVALID_ARGUMENT with
+// only the message text to say so ("The input token count exceeds the
+// maximum…"); it stays bad_request. Retry hints come from retry-after-ms and
+// retry-after, else from the RetryInfo detail's retryDelay ("13s").
+package gemini
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/llm"
+)
+
+// DefaultBaseURL is the Gemini API host.
+const DefaultBaseURL = "https://generativelanguage.googleapis.com"
+
+// Config configures a Client.
+type Config struct {
+	// Name is the provider name reported in errors. Default "gemini".
+	Name string
+	// BaseURL is the server root; a trailing "/v1beta" is tolerated.
+	// Default DefaultBaseURL.
+	BaseURL string
+	// APIKey is sent as x-goog-api-key (omitted when empty).
+	APIKey string
+	// HTTPClient sends the requests. Default llm.DefaultHTTPClient().
+	HTTPClient *http.Client
+	// DefaultMaxTokens is sent as maxOutputTokens when a Request has
+	// MaxTokens == 0. Zero means no limit (the model's default).
+	DefaultMaxTokens int
+	// Header holds extra headers sent with every request. Values are
+	// treated as secrets in errors.
+	Header http.Header
+	// MaxResponseBytes caps a response body. Default llm.MaxResponseBytes.
+	MaxResponseBytes int64
+	// CountTokens, when set, estimates usage for a response without any.
+	CountTokens func(string) int
+	// Now is the clock for Retry-After dates. Default time.Now.
+	Now func() time.Time
+}
+
+// Client calls generateContent. It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	base   string
+	http   *http.Client
+	header http.Header
+	red    llm.Redactor
+	now    func() time.Time
+}
+
+var _ llm.Provider = (*Client)(nil)
+
+// New checks cfg, fills its defaults and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Name == "" {
+		cfg.Name = "gemini"
+	}
+	base, err := llm.NormalizeBaseURL(cfg.BaseURL, DefaultBaseURL, "/v1beta")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	if cfg.DefaultMaxTokens < 0 {
+		return nil, fmt.Errorf("%s: DefaultMaxTokens %d: must be >= 0", cfg.Name, cfg.DefaultMaxTokens)
+	}
+	c := &Client{cfg: cfg, base: base, http: cfg.HTTPClient, now: cfg.Now}
+	if c.http == nil {
+		c.http = llm.DefaultHTTPClient()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.header = cfg.Header.Clone()
+	if c.header == nil {
+		c.header = http.Header{}
+	}
+	if cfg.APIKey != "" {
+		c.header.Set("X-Goog-Api-Key", cfg.APIKey)
+	}
+	secrets := append([]string{cfg.APIKey}, llm.URLSecrets(cfg.BaseURL)...)
+	for _, vs := range cfg.Header {
+		secrets = append(secrets, vs...)
+	}
+	c.red = llm.NewRedactor(secrets...)
+	return c, nil
+}
+
+// Name returns the provider name used in errors.
+func (c *Client) Name() string { return c.cfg.Name }
+
+// Complete generates one answer. On content_filter and empty_response errors
+// the returned Response still carries the usage that was billed.
+func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	model := strings.TrimPrefix(req.Model, "models/")
+	if model == "" {
+		return llm.Response{}, &llm.Error{Class: llm.ClassBadRequest, Provider: c.cfg.Name, Message: "request has no model"}
+	}
+	endpoint := c.base + "/v1beta/models/" + url.PathEscape(model) + ":generateContent"
+	ex, err := llm.PostJSON(ctx, c.http, endpoint, c.header, c.wireRequest(req), c.cfg.MaxResponseBytes)
+	if err != nil {
+		return llm.Response{}, llm.TransportError(ctx, c.cfg.Name, req.Model, ex.Status, err, c.red)
+	}
+	if ex.Status < 200 || ex.Status > 299 {
+		return llm.Response{}, c.errorFrom(req.Model, ex, parseErrorBody(ex.Body))
+	}
+	return c.parse(req, ex)
+}
+
+func (c *Client) wireRequest(req llm.Request) generateRequest {
+	w := generateRequest{Contents: []content{{Role: "user", Parts: []part{{Text: req.Prompt}}}}}
+	if req.System != "" {
+		w.SystemInstruction = &content{Parts: []part{{Text: req.System}}}
+	}
+	max := req.MaxTokens
+	if max <= 0 {
+		max = c.cfg.DefaultMaxTokens
+	}
+	if max > 0 {
+		w.GenerationConfig = &generationConfig{MaxOutputTokens: max}
+	}
+	return w
+}
+
+// contentFilter lists the finish reasons that mean "blocked by a safety or
+// policy system".
+var contentFilter = map[string]bool{
+	"SAFETY": true, "RECITATION": true, "BLOCKLIST": true, "PROHIBITED_CONTENT": true,
+	"SPII": true, "IMAGE_SAFETY": true, "IMAGE_PROHIBITED_CONTENT": true,
+}
+
+func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
+	var gr generateResponse
+	if err := json.Unmarshal(ex.Body, &gr); err != nil {
+		return llm.Response{}, llm.MalformedBody(c.cfg.Name, req.Model, ex, err, c.red)
+	}
+	if gr.Error != nil {
+		return llm.Response{}, c.errorFrom(req.Model, ex, gr.Error.fields())
+	}
+	resp := llm.Response{HTTPStatus: ex.Status, RequestID: gr.ResponseID}
+	var finish string
+	if len(gr.Candidates) > 0 {
+		cand := gr.Candidates[0]
+		finish = cand.FinishReason
+		if cand.Content != nil {
+			var b strings.Builder
+			for _, p := range cand.Content.Parts {
+				if !p.Thought {
+					b.WriteString(p.Text)
+				}
+			}
+			resp.Text = b.String()
+		}
+	}
+	resp.FinishReason = finishReason(finish)
+	if u := gr.UsageMetadata; u != nil {
+		resp.CacheReadTokens = u.CachedContentTokenCount
+		resp.InputTokens = max(u.PromptTokenCount+u.ToolUsePromptTokenCount-u.CachedContentTokenCount, 0)
+		resp.OutputTokens = u.CandidatesTokenCount + u.ThoughtsTokenCount
+	} else {
+		llm.EstimateUsage(&resp, req, c.cfg.CountTokens)
+	}
+	fail := func(class llm.Class, msg string) (llm.Response, error) {
+		return resp, &llm.Error{Class: class, Provider: c.cfg.Name, Model: req.Model, HTTPStatus: ex.Status,
+			RequestID: resp.RequestID, Message: llm.CleanMessage(c.red, msg)}
+	}
+	switch {
+	case gr.PromptFeedback != nil && gr.PromptFeedback.BlockReason != "":
+		msg := "prompt blocked: " + gr.PromptFeedback.BlockReason
+		if gr.PromptFeedback.BlockReasonMessage != "" {
+			msg += ": " + gr.PromptFeedback.BlockReasonMessage
+		}
+		return fail(llm.ClassContentFilter, msg)
+	case len(gr.Candidates) == 0:
+		return fail(llm.ClassEmptyResponse, "response has no candidates")
+	case contentFilter[finish]:
+		return fail(llm.ClassContentFilter, "finishReason "+finish)
+	case strings.TrimSpace(resp.Text) == "":
+		return fail(llm.ClassEmptyResponse, fmt.Sprintf("no text in response (finishReason %q)", finish))
+	}
+	return resp, nil
+}
+
+// finishReason normalises finishReason; unknown values pass through.
+func finishReason(s string) string {
+	switch {
+	case s == "STOP":
+		return "stop"
+	case s == "MAX_TOKENS":
+		return "length"
+	case contentFilter[s]:
+		return "content_filter"
+	}
+	return s
+}
+
+func (c *Client) errorFrom(model string, ex llm.Exchange, f errorFields) *llm.Error {
+	e := &llm.Error{
+		Class:      classify(ex.Status, f),
+		Provider:   c.cfg.Name,
+		Model:      model,
+		HTTPStatus: ex.Status,
+	}
+	if e.Class.Retryable() {
+		now := c.now()
+		if d, ok := llm.StandardRetryAfter(ex.Header, now); ok {
+			e.RetryAfter = d
+		} else if d, ok := llm.ParseResetDuration(f.retryDelay); ok {
+			e.RetryAfter = d
+		}
+	}
+	msg := f.message
+	if msg == "" {
+		msg = llm.StatusText(ex.Status)
+	}
+	if f.status != "" {
+		msg = f.status + ": " + msg
+	}
+	e.Message = llm.CleanMessage(c.red, msg)
+	return e
+}
+
+// classify maps an error response to a class: structured details, then the
+// canonical status, then the HTTP status.
+func classify(status int, f errorFields) llm.Class {
+	if f.reason == "API_KEY_INVALID" {
+		return llm.ClassAuth
+	}
+	switch f.status {
+	case "INVALID_ARGUMENT", "OUT_OF_RANGE", "UNIMPLEMENTED":
+		return llm.ClassBadRequest
+	case "FAILED_PRECONDITION":
+		return llm.ClassPermission
+	case "UNAUTHENTICATED", "PERMISSION_DENIED":
+		return llm.ClassAuth
+	case "NOT_FOUND":
+		return llm.ClassNotFound
+	case "RESOURCE_EXHAUSTED":
+		if f.exhaustedForTheDay {
+			return llm.ClassQuotaExhausted
+		}
+		return llm.ClassRateLimited
+	case "INTERNAL", "UNKNOWN", "DATA_LOSS", "ABORTED":
+		return llm.ClassServerError
+	case "UNAVAILABLE":
+		return llm.ClassOverloaded
+	case "DEADLINE_EXCEEDED", "CANCELLED":
+		return llm.ClassTimeout
+	}
+	if status >= 200 && status <= 299 {
+		return llm.ClassServerError // an error object in a success response
+	}
+	return llm.StatusClass(status)
+}

@@ -1,0 +1,356 @@
+// Package sim is the built-in simulated model provider, registered under the
+// name "sim" ("sim/small", "sim/gpt-4o-mini", ...). It behaves like a real
+// provider so that demos, tests and benchmarks exercise every path without API
+// keys: latency with jitter, token usage computed from the text with tiktoken,
+// answers whose length fits the prompt and honours MaxTokens, and the failure
+// modes of real APIs (server errors, rate limits with a retry-after, timeouts,
+// weak answers). Weak answers are more likely when a low-capability model
+// gets a hard prompt, so misrouting shows up in the data as it would in life.
+//
+// Everything a call does is drawn from llm.Request.Seed: the same seed, model
+// and prompt give the same outcome, text, usage and latency.
+package sim
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/llm"
+	"github.com/promptcascade/promptcascade/internal/pricing"
+)
+
+// Name is the provider name the simulated models are registered under.
+const Name = "sim"
+
+// DefaultRetryAfter is sent with simulated rate limits when Model.RetryAfter
+// is 0.
+const DefaultRetryAfter = time.Second
+
+// DefaultMaxTokens caps an answer when the request sets no MaxTokens.
+const DefaultMaxTokens = 4096
+
+// Model describes how one simulated model behaves.
+type Model struct {
+	// Latency is the mean latency of a successful call with a typical
+	// (150-token) answer: half of it is a lognormal "time to first token",
+	// half grows with the answer's length. 0 means no sleep at all.
+	Latency time.Duration
+	// Shares of calls that end in each failure, each in [0,1]; the first
+	// three must add up to at most 1.
+	ErrorRate     float64 // HTTP 500/503, llm.ClassServerError
+	RateLimitRate float64 // HTTP 429, llm.ClassRateLimited, with RetryAfter
+	TimeoutRate   float64 // no answer: blocks until ctx is done, llm.ClassTimeout
+	WeakRate      float64 // of the answered calls: too short, or a refusal
+	// Capability in [0,1]: the lower it is, the more often a hard prompt
+	// (long, with complex keywords) gets a weak answer, on top of WeakRate.
+	// 0 is the weakest model, not "unset".
+	Capability float64
+	// RetryAfter is sent with rate limits; 0 means DefaultRetryAfter.
+	RetryAfter time.Duration
+}
+
+// Validate reports the first out-of-range field, named as in a routes file
+// (latency, error_rate, ...).
+func (m Model) Validate() error {
+	rate := func(name string, v float64) error {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("%s: %v is not in [0,1]", name, v)
+		}
+		return nil
+	}
+	switch {
+	case m.Latency < 0:
+		return fmt.Errorf("latency: %v is negative", m.Latency)
+	case m.RetryAfter < 0:
+		return fmt.Errorf("retry_after: %v is negative", m.RetryAfter)
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{
+		{"error_rate", m.ErrorRate}, {"rate_limit_rate", m.RateLimitRate}, {"timeout_rate", m.TimeoutRate},
+		{"weak_rate", m.WeakRate}, {"capability", m.Capability},
+	} {
+		if err := rate(r.name, r.v); err != nil {
+			return err
+		}
+	}
+	if s := m.ErrorRate + m.RateLimitRate + m.TimeoutRate; s > 1+1e-9 {
+		return fmt.Errorf("error_rate + rate_limit_rate + timeout_rate: %v is more than 1", s)
+	}
+	return nil
+}
+
+// Defaults returns the built-in simulated models, keyed by bare id: the
+// article's tiers ("claude-haiku", "gpt-4o-mini", "llama-3.3-70b", "gpt-4o",
+// "claude-sonnet") and the generic "small", "medium", "large". Their prices
+// are in pricing.Builtin under "sim/<id>".
+func Defaults() map[string]Model {
+	m := func(lat time.Duration, capability float64) Model {
+		return Model{Latency: lat, ErrorRate: 0.01, RateLimitRate: 0.02, TimeoutRate: 0.002, WeakRate: 0.02,
+			Capability: capability, RetryAfter: DefaultRetryAfter}
+	}
+	return map[string]Model{
+		"claude-haiku":  m(500*time.Millisecond, 0.55),
+		"gpt-4o-mini":   m(450*time.Millisecond, 0.50),
+		"llama-3.3-70b": m(250*time.Millisecond, 0.60),
+		"gpt-4o":        m(900*time.Millisecond, 0.85),
+		"claude-sonnet": m(1200*time.Millisecond, 0.92),
+		"small":         m(150*time.Millisecond, 0.35),
+		"medium":        m(400*time.Millisecond, 0.65),
+		"large":         m(900*time.Millisecond, 0.90),
+	}
+}
+
+// Provider is the simulated provider. It is safe for concurrent use.
+type Provider struct {
+	models map[string]*model
+	system atomic.Pointer[systemCount] // token count of the last system prompt seen
+}
+
+type model struct {
+	Model
+	id   string
+	salt uint64 // hash of the id, so that models given the same seed differ
+}
+
+type systemCount struct {
+	text string
+	n    int
+}
+
+// New returns a provider serving models (keys are bare ids: "small" for
+// "sim/small"). Out-of-range rates are clamped to [0,1]; call Model.Validate
+// first to reject them instead.
+func New(models map[string]Model) *Provider {
+	p := &Provider{models: make(map[string]*model, len(models))}
+	for id, m := range models {
+		m.ErrorRate = clamp01(m.ErrorRate)
+		m.RateLimitRate = clamp01(m.RateLimitRate)
+		m.TimeoutRate = clamp01(m.TimeoutRate)
+		m.WeakRate = clamp01(m.WeakRate)
+		m.Capability = clamp01(m.Capability)
+		if m.Latency < 0 {
+			m.Latency = 0
+		}
+		if m.RetryAfter <= 0 {
+			m.RetryAfter = DefaultRetryAfter
+		}
+		p.models[id] = &model{Model: m, id: id, salt: hashString(id)}
+	}
+	return p
+}
+
+// Models returns the bare ids the provider serves, sorted.
+func (p *Provider) Models() []string {
+	out := make([]string, 0, len(p.models))
+	for id := range p.models {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// kind is what a simulated call ends with.
+type kind uint8
+
+const (
+	kindOK kind = iota
+	kindWeak
+	kindServerError
+	kindRateLimited
+	kindTimeout
+)
+
+// plan is everything a call will do, drawn from the seed before any waiting.
+type plan struct {
+	kind       kind
+	status     int
+	latency    time.Duration
+	text       string
+	finish     string
+	outTokens  int
+	retryAfter time.Duration
+}
+
+// Complete simulates one chat completion. Unknown models fail with
+// llm.ClassNotFound (HTTP 404); a ctx that is already done, or that ends
+// while the simulated latency runs, fails with llm.ClassTimeout.
+func (p *Provider) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	m, ok := p.models[req.Model]
+	if !ok {
+		return llm.Response{}, &llm.Error{Class: llm.ClassNotFound, Provider: Name, Model: req.Model, HTTPStatus: 404,
+			Message: fmt.Sprintf("model %q does not exist (simulated)", req.Model)}
+	}
+	if err := ctx.Err(); err != nil {
+		return llm.Response{}, timeoutError(m.id, err)
+	}
+	pl := m.plan(req)
+	reqID := requestID(req.Seed)
+
+	if pl.kind == kindTimeout {
+		<-ctx.Done()
+		return llm.Response{}, timeoutError(m.id, ctx.Err())
+	}
+	if err := sleep(ctx, pl.latency); err != nil {
+		return llm.Response{}, timeoutError(m.id, err)
+	}
+	switch pl.kind {
+	case kindServerError:
+		msg := "internal server error (simulated)"
+		if pl.status == 503 {
+			msg = "service unavailable (simulated)"
+		}
+		return llm.Response{}, &llm.Error{Class: llm.ClassServerError, Provider: Name, Model: m.id,
+			HTTPStatus: pl.status, RequestID: reqID, Message: msg}
+	case kindRateLimited:
+		return llm.Response{}, &llm.Error{Class: llm.ClassRateLimited, Provider: Name, Model: m.id,
+			HTTPStatus: 429, RequestID: reqID, RetryAfter: pl.retryAfter, Message: "rate limit exceeded (simulated)"}
+	}
+	return llm.Response{
+		Text:         pl.text,
+		FinishReason: pl.finish,
+		InputTokens:  p.systemTokens(req.System) + pricing.CountTokens(req.Prompt),
+		OutputTokens: pl.outTokens,
+		HTTPStatus:   200,
+		RequestID:    reqID,
+	}, nil
+}
+
+// plan draws the call's outcome, latency and answer from the seed. The order
+// of draws is fixed, which is what makes a seed reproducible.
+func (m *model) plan(req llm.Request) plan {
+	r := newRNG(req.Seed ^ m.salt)
+	u := r.float()
+	z := r.norm()
+	lognormal := math.Exp(latencySigma*z - latencySigma*latencySigma/2) // mean 1
+	base := float64(m.Latency)
+
+	switch {
+	case u < m.TimeoutRate:
+		return plan{kind: kindTimeout}
+	case u < m.TimeoutRate+m.RateLimitRate:
+		return plan{kind: kindRateLimited, status: 429, retryAfter: m.RetryAfter,
+			latency: time.Duration(base * 0.05 * lognormal)}
+	case u < m.TimeoutRate+m.RateLimitRate+m.ErrorRate:
+		status := 500
+		if r.next()&1 == 1 {
+			status = 503
+		}
+		return plan{kind: kindServerError, status: status, latency: time.Duration(base * 0.3 * lognormal)}
+	}
+
+	maxTokens := req.MaxTokens
+	if maxTokens <= 0 {
+		maxTokens = DefaultMaxTokens
+	}
+	d := measure(req.Prompt)
+	pl := plan{kind: kindOK}
+	if r.float() < m.weakProbability(d) {
+		pl.kind = kindWeak
+		pl.text, pl.outTokens, pl.finish = weakAnswer(&r, maxTokens)
+	} else {
+		pl.text, pl.outTokens, pl.finish = answer(&r, req.Prompt, d, maxTokens)
+	}
+	pl.latency = time.Duration(base*0.5*lognormal + base*0.5*float64(pl.outTokens)/typicalAnswerTokens)
+	return pl
+}
+
+const (
+	latencySigma        = 0.4
+	typicalAnswerTokens = 150.0
+	// weakSlope scales how much a hard prompt raises the weak share of a
+	// low-capability model: capability 0 on the hardest prompt adds 0.8.
+	weakSlope = 0.8
+)
+
+func (m *model) weakProbability(d difficulty) float64 {
+	return clamp01(m.WeakRate + (1-m.Capability)*d.hardness()*weakSlope)
+}
+
+// systemTokens counts the system prompt, remembering the last one: most jobs
+// of a batch share it.
+func (p *Provider) systemTokens(s string) int {
+	if s == "" {
+		return 0
+	}
+	if c := p.system.Load(); c != nil && c.text == s {
+		return c.n
+	}
+	n := pricing.CountTokens(s)
+	p.system.Store(&systemCount{text: s, n: n})
+	return n
+}
+
+func timeoutError(id string, cause error) *llm.Error {
+	return &llm.Error{Class: llm.ClassTimeout, Provider: Name, Model: id,
+		Message: "no response before the deadline (simulated)", Err: cause}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func requestID(seed uint64) string {
+	var b [20]byte
+	return string(strconv.AppendUint(append(b[:0], "sim-"...), seed, 16))
+}
+
+func clamp01(v float64) float64 {
+	if !(v > 0) { // also NaN
+		return 0
+	}
+	if v > 1 {
+		return 1
+	}
+	return v
+}
+
+// rng is splitmix64: tiny, allocation-free, and good enough for simulation.
+type rng struct{ s uint64 }
+
+func newRNG(seed uint64) rng { return rng{s: seed} }
+
+func (r *rng) next() uint64 {
+	r.s += 0x9e3779b97f4a7c15
+	z := r.s
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// float returns a uniform value in [0,1).
+func (r *rng) float() float64 { return float64(r.next()>>11) / (1 << 53) }
+
+func (r *rng) intn(n int) int { return int(r.next() % uint64(n)) }
+
+// norm returns a standard normal value (Box-Muller).
+func (r *rng) norm() float64 {
+	u1 := 1 - r.float() // (0,1]
+	u2 := r.float()
+	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+}
+
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}

@@ -1,0 +1,111 @@
+package pricing
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestCountTokens(t *testing.T) {
+	t.Parallel()
+	// o200k_base counts ("hello world" = 2, as with OpenAI's tiktoken).
+	tests := map[string]int{
+		"":                               0,
+		"hello world":                    2,
+		"Hello, world!":                  4,
+		"What is the capital of France?": 7,
+		"tiktoken is great!":             6,
+		"<|endoftext|>":                  7, // special-token text counts as ordinary text
+	}
+	for s, want := range tests {
+		if got := CountTokens(s); got != want {
+			t.Errorf("CountTokens(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+func TestCountTokensConcurrent(t *testing.T) {
+	t.Parallel()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if n := CountTokens("hello world"); n != 2 {
+					t.Errorf("CountTokens = %d", n)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestCountTokensCache(t *testing.T) {
+	t.Parallel()
+	// Many distinct texts (more than the cache holds) keep their own counts,
+	// whether or not they collide in the cache.
+	for i := range 3 * cacheSlots {
+		s := strings.Repeat("word ", i%7+1) + strconv.Itoa(i)
+		if got, want := CountTokens(s), countUncached(s); got != want {
+			t.Fatalf("CountTokens(%q) = %d, want %d", s, got, want)
+		}
+	}
+	long := strings.Repeat("a b ", cacheMaxLen)
+	if got, want := CountTokens(long), countUncached(long); got != want {
+		t.Fatalf("long text: %d, want %d", got, want)
+	}
+}
+
+func TestTruncateTokens(t *testing.T) {
+	t.Parallel()
+	s := "The quick brown fox jumps over the lazy dog. It barked."
+	n := CountTokens(s)
+	if got, k := TruncateTokens(s, n); got != s || k != n {
+		t.Errorf("TruncateTokens(s, all) = %q, %d", got, k)
+	}
+	if got, k := TruncateTokens(s, 100); got != s || k != n {
+		t.Errorf("TruncateTokens(s, more) = %q, %d", got, k)
+	}
+	got, k := TruncateTokens(s, 4)
+	if got != "The quick brown fox" || k != 4 {
+		t.Errorf("TruncateTokens(s, 4) = %q, %d", got, k)
+	}
+	if got, k := TruncateTokens(s, 0); got != "" || k != 0 {
+		t.Errorf("TruncateTokens(s, 0) = %q, %d", got, k)
+	}
+	// Never splits a multi-byte character.
+	u := strings.Repeat("日本語のテキスト", 20)
+	for n := 1; n < 30; n++ {
+		got, k := TruncateTokens(u, n)
+		if !strings.HasPrefix(u, got) || k > n {
+			t.Fatalf("TruncateTokens(u, %d) = %q, %d", n, got, k)
+		}
+	}
+}
+
+func BenchmarkCountTokens(b *testing.B) {
+	CountTokens("warm up")
+	for _, bc := range []struct{ name, s string }{
+		{"short", "What is the capital of France?"},
+		{"article_complex", "Analyze the tradeoffs between LORA and full fine-tuning for a 70B parameter model, compare memory usage and downstream task performance"},
+		{"1KB", strings.Repeat("Explain how gradient descent works with momentum, step by step. ", 16)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.s)))
+			b.ReportAllocs()
+			for b.Loop() {
+				countUncached(bc.s)
+			}
+		})
+		b.Run(bc.name+"/cached", func(b *testing.B) {
+			b.SetBytes(int64(len(bc.s)))
+			b.ReportAllocs()
+			for b.Loop() {
+				CountTokens(bc.s)
+			}
+		})
+	}
+}

@@ -1,0 +1,121 @@
+// Package prompt is the shared vocabulary of promptcascade: the types that the
+// queue, classifier, cascade, store and worker pass between each other. It holds
+// data only: no logic beyond trivial helpers, and no imports of other project
+// packages, so that nothing imports in a circle.
+package prompt
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Tier is a complexity tier chosen by the classifier.
+type Tier string
+
+// The three tiers of the reference heuristic.
+const (
+	TierSimple   Tier = "simple"
+	TierModerate Tier = "moderate"
+	TierComplex  Tier = "complex"
+)
+
+// Tiers lists every tier, cheapest first.
+var Tiers = []Tier{TierSimple, TierModerate, TierComplex}
+
+// Valid reports whether t is one of the known tiers.
+func (t Tier) Valid() bool {
+	return t == TierSimple || t == TierModerate || t == TierComplex
+}
+
+// Job is one prompt as it travels on the queue. Its JSON form is the message
+// body that enqueue publishes and the worker decodes.
+type Job struct {
+	BatchID    string          `json:"batch"`
+	ID         string          `json:"id"`
+	Prompt     string          `json:"prompt"`
+	System     string          `json:"system,omitempty"`
+	MaxTokens  int             `json:"max_tokens,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	EnqueuedAt time.Time       `json:"enqueued_at"`
+}
+
+// Signals are what the classifier measured; results store them so that SQL
+// can relate misrouting to them.
+type Signals struct {
+	WordCount    int `json:"word_count"`
+	TokenCount   int `json:"token_count"`
+	ComplexHits  int `json:"complex_hits"`
+	ModerateHits int `json:"moderate_hits"`
+}
+
+// Outcome is what one attempt ended with; it is stored in request_log.outcome.
+type Outcome string
+
+// Outcomes of an attempt. Provider error classes share these names.
+const (
+	OutcomeOK             Outcome = "ok"
+	OutcomeQualityFailed  Outcome = "quality_failed"
+	OutcomeRateLimited    Outcome = "rate_limited"
+	OutcomeOverloaded     Outcome = "overloaded"
+	OutcomeServerError    Outcome = "server_error"
+	OutcomeTimeout        Outcome = "timeout"
+	OutcomeNetwork        Outcome = "network"
+	OutcomeAuthError      Outcome = "auth_error"
+	OutcomePermission     Outcome = "permission"
+	OutcomeNotFound       Outcome = "not_found"
+	OutcomeBadRequest     Outcome = "bad_request"
+	OutcomeContextWindow  Outcome = "context_window"
+	OutcomeQuotaExhausted Outcome = "quota_exhausted"
+	OutcomeContentFilter  Outcome = "content_filter"
+	OutcomeEmptyResponse  Outcome = "empty_response"
+	OutcomeCooldownSkip   Outcome = "cooldown_skip"
+	OutcomeCanceled       Outcome = "canceled"
+)
+
+// Attempt is one call (or one deliberate skip) of one model for one prompt:
+// one request_log row.
+type Attempt struct {
+	Attempt      int           // 1-based, across every model of this delivery
+	Model        string        // "provider/model" as written in the routes file
+	Outcome      Outcome       // what happened
+	HTTPStatus   int           // 0 when no HTTP exchange took place
+	Error        string        // short reason, secrets removed; empty on success
+	InputTokens  int           // billed input tokens (cache tokens excluded)
+	OutputTokens int           // billed output tokens
+	CostUSD      float64       // cost of this call
+	Estimated    bool          // usage estimated locally, not reported by the provider
+	Latency      time.Duration // wall time of the call
+	StartedAt    time.Time
+}
+
+// Status is the final state of a prompt in results.status.
+type Status string
+
+// Result statuses.
+const (
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+)
+
+// Result is the outcome of one delivery of one job: a results row and its
+// request_log rows.
+type Result struct {
+	Job      Job
+	Tier     Tier
+	Signals  Signals
+	Status   Status
+	Delivery int // JetStream delivery count of the message that produced this result
+
+	ModelUsed    string // model whose answer was kept (or the last one tried when failed)
+	Response     string
+	FinishReason string
+	InputTokens  int     // tokens of the kept answer
+	OutputTokens int     // tokens of the kept answer
+	CostUSD      float64 // sum over Attempts
+	Latency      time.Duration
+	Error        string // reason when Status is failed
+
+	Attempts    []Attempt
+	CompletedAt time.Time
+	WorkerID    string
+}

@@ -1,0 +1,97 @@
+package queue
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, want string }{
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
+		{"nats://alice:s3cret@127.0.0.1:4222", "nats://alice:xxxxx@127.0.0.1:4222"},
+		{"nats://s3cretToken@host:4222", "nats://xxxxx@host:4222"},
+		{"tls://u:p@ss/w@rd@host:4222", "tls://u:xxxxx@host:4222"},
+		{"alice:s3cret@host:4222", "alice:xxxxx@host:4222"},
+		{"nats://a:x1@h1:4222, nats://b:y2@h2:4222", "nats://a:xxxxx@h1:4222, nats://b:xxxxx@h2:4222"},
+		{"nats://a:p w%zz@host", "nats://a:xxxxx@host"}, // not a valid URL, still redacted
+		{"", ""},
+	}
+	for _, c := range cases {
+		if got := RedactURL(c.in); got != c.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestScrubKeepsChain(t *testing.T) {
+	t.Parallel()
+	base := errors.New("auth failed for hunter22")
+	err := scrub(base, []string{"hunter22", ""})
+	if strings.Contains(err.Error(), "hunter22") {
+		t.Fatalf("secret in %q", err)
+	}
+	if !errors.Is(err, base) {
+		t.Fatalf("chain lost")
+	}
+	if scrub(base, []string{"other"}) != base {
+		t.Fatalf("error without secrets should be returned unchanged")
+	}
+}
+
+func TestCheckServerVersion(t *testing.T) {
+	t.Parallel()
+	const at = "nats://127.0.0.1:4222"
+	cases := []struct {
+		version string
+		ok      bool
+	}{
+		{"2.9.10", false},
+		{"2.9.25", false},
+		{"1.4.1", false},
+		{"2.10.0-beta.1", false}, // a pre-release of the minimum is older than it
+		{"2.10.0", true},
+		{"2.10.29", true},
+		{"2.11.0-beta", true},
+		{"2.12.1", true},
+		{"v2.12.1", true},
+		{"2.15.2+build.7", true},
+		{"3.0.0", true},
+		{"2.10", true},
+	}
+	for _, c := range cases {
+		err := checkServerVersion(c.version, at)
+		if c.ok {
+			if err != nil {
+				t.Errorf("%s: unexpected error %v", c.version, err)
+			}
+			continue
+		}
+		var ve *ServerVersionError
+		if !errors.As(err, &ve) {
+			t.Errorf("%s: got %v, want *ServerVersionError", c.version, err)
+			continue
+		}
+		msg := err.Error()
+		for _, want := range []string{c.version, at, ">= 2.10", "2.12+ recommended"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: message %q lacks %q", c.version, msg, want)
+			}
+		}
+	}
+	want := "nats-server 2.9.10 at nats://127.0.0.1:4222 is too old: promptcascade needs >= 2.10 (2.12+ recommended)"
+	if got := checkServerVersion("2.9.10", at).Error(); got != want {
+		t.Errorf("message\n got %q\nwant %q", got, want)
+	}
+	for _, bad := range []string{"", "two.ten", "2", "2.x.1", "2.10.0.1"} {
+		err := checkServerVersion(bad, at)
+		if err == nil {
+			t.Errorf("%q: accepted", bad)
+			continue
+		}
+		if !strings.Contains(err.Error(), ">= 2.10") {
+			t.Errorf("%q: message %q does not say what is needed", bad, err)
+		}
+	}
+}

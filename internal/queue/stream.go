@@ -1,0 +1,156 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JetStream API error codes used for classification.
+const (
+	errCodeInsufficientResources jetstream.ErrorCode = 10023 // account or server storage exhausted
+	errCodeStreamSubjectOverlap  jetstream.ErrorCode = 10065
+	errCodeStreamStoreFailed     jetstream.ErrorCode = 10077 // includes max msgs / max bytes reached with DiscardNew
+)
+
+// StreamConflictError is returned by EnsureStream when a stream of that
+// name exists with a setting promptcascade cannot work with. EnsureStream
+// never changes such a stream.
+type StreamConflictError struct {
+	Stream  string
+	Setting string
+	Have    string
+	Want    string
+}
+
+func (e *StreamConflictError) Error() string {
+	return fmt.Sprintf("queue: stream %s exists with %s %s but promptcascade needs %s; remove it (nats stream rm %s) or configure another stream name",
+		e.Stream, e.Setting, e.Have, e.Want, e.Stream)
+}
+
+// StreamConfig is the configuration EnsureStream creates a new stream with.
+func (c *Conn) StreamConfig() jetstream.StreamConfig {
+	cfg := jetstream.StreamConfig{
+		Name:        c.cfg.Stream,
+		Description: "promptcascade prompts (work queue)",
+		Subjects:    []string{c.cfg.SubjectPrefix + ".>"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  c.cfg.DuplicateWindow,
+		MaxBytes:    c.cfg.MaxBytes,
+		MaxMsgs:     c.cfg.MaxMsgs,
+		Replicas:    1,
+	}
+	if cfg.Duplicates == 0 {
+		cfg.Duplicates = DefaultDuplicateWindow
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = -1
+	}
+	if cfg.MaxMsgs == 0 {
+		cfg.MaxMsgs = -1
+	}
+	return cfg
+}
+
+// EnsureStream creates the stream (file storage, work-queue retention,
+// DiscardNew, subjects prefix.>) or checks an existing one. An existing
+// stream with another retention, storage or subjects is refused with a
+// *StreamConflictError; its discard policy is set to DiscardNew and the
+// limits the Config sets explicitly are applied. Safe to call from many
+// processes at once.
+func (c *Conn) EnsureStream(ctx context.Context) (jetstream.Stream, error) {
+	want := c.StreamConfig()
+	s, err := c.js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = c.js.CreateStream(ctx, want)
+		switch {
+		case err == nil:
+			c.log.Info("created stream", "stream", want.Name, "subjects", want.Subjects)
+			return s, nil
+		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+			// Created meanwhile by another process with other settings.
+			s, err = c.js.Stream(ctx, want.Name)
+		default:
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStreamSubjectOverlap {
+				return nil, fmt.Errorf("queue: create stream %s: subjects %v overlap with another stream's subjects; change the subject prefix or remove that stream: %w",
+					want.Name, want.Subjects, err)
+			}
+			return nil, fmt.Errorf("queue: create stream %s: %w", want.Name, err)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: look up stream %s: %w", want.Name, err)
+	}
+
+	have := s.CachedInfo().Config
+	if have.Retention != jetstream.WorkQueuePolicy {
+		return nil, &StreamConflictError{Stream: have.Name, Setting: "retention", Have: have.Retention.String(), Want: jetstream.WorkQueuePolicy.String()}
+	}
+	if have.Storage != jetstream.FileStorage {
+		return nil, &StreamConflictError{Stream: have.Name, Setting: "storage", Have: have.Storage.String(), Want: jetstream.FileStorage.String()}
+	}
+	if !slices.Contains(have.Subjects, want.Subjects[0]) {
+		return nil, &StreamConflictError{Stream: have.Name, Setting: "subjects", Have: fmt.Sprint(have.Subjects), Want: fmt.Sprint(want.Subjects)}
+	}
+
+	upd := have
+	if upd.Discard != jetstream.DiscardNew {
+		upd.Discard = jetstream.DiscardNew
+	}
+	if c.cfg.DuplicateWindow != 0 {
+		upd.Duplicates = c.cfg.DuplicateWindow
+	}
+	if c.cfg.MaxBytes != 0 {
+		upd.MaxBytes = c.cfg.MaxBytes
+	}
+	if c.cfg.MaxMsgs != 0 {
+		upd.MaxMsgs = c.cfg.MaxMsgs
+	}
+	if upd.Discard == have.Discard && upd.Duplicates == have.Duplicates &&
+		upd.MaxBytes == have.MaxBytes && upd.MaxMsgs == have.MaxMsgs {
+		return s, nil
+	}
+	s, err = c.js.UpdateStream(ctx, upd)
+	if err != nil {
+		return nil, fmt.Errorf("queue: update stream %s: %w", want.Name, err)
+	}
+	c.log.Info("updated stream", "stream", want.Name, "discard", upd.Discard.String(),
+		"duplicates", upd.Duplicates, "max_bytes", upd.MaxBytes, "max_msgs", upd.MaxMsgs)
+	return s, nil
+}
+
+// ConsumerConfig is the configuration EnsureConsumer applies.
+func (c *Conn) ConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       c.cfg.Consumer,
+		Description:   "promptcascade workers (shared pull consumer)",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxDeliver:    c.cfg.MaxDeliver,
+		MaxAckPending: c.cfg.MaxAckPending,
+		FilterSubject: c.cfg.SubjectPrefix + ".>",
+		ReplayPolicy:  jetstream.ReplayInstantPolicy,
+	}
+}
+
+// EnsureConsumer creates or updates the durable pull consumer shared by all
+// workers (explicit ack, AckWait, MaxDeliver, MaxAckPending, filter
+// prefix.>). The stream must exist.
+func (c *Conn) EnsureConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := c.ConsumerConfig()
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, cfg)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("queue: consumer %s: stream %s does not exist (enqueue creates it): %w", cfg.Durable, c.cfg.Stream, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: create or update consumer %s on stream %s: %w", cfg.Durable, c.cfg.Stream, err)
+	}
+	return cons, nil
+}

@@ -1,0 +1,159 @@
+package queue
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestEnsureStreamAndConsumerIdempotent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	for i := range 3 {
+		s, err := b.conn.EnsureStream(ctx)
+		if err != nil {
+			t.Fatalf("EnsureStream #%d: %v", i, err)
+		}
+		cfg := s.CachedInfo().Config
+		if cfg.Name != "PROMPTS" || cfg.Retention != jetstream.WorkQueuePolicy || cfg.Storage != jetstream.FileStorage ||
+			cfg.Discard != jetstream.DiscardNew || cfg.Duplicates != 2*time.Minute ||
+			len(cfg.Subjects) != 1 || cfg.Subjects[0] != "prompts.>" || cfg.MaxMsgs != -1 || cfg.MaxBytes != -1 {
+			t.Fatalf("stream config %+v", cfg)
+		}
+		cons, err := b.conn.EnsureConsumer(ctx)
+		if err != nil {
+			t.Fatalf("EnsureConsumer #%d: %v", i, err)
+		}
+		cc := cons.CachedInfo().Config
+		if cc.Durable != "workers" || cc.AckPolicy != jetstream.AckExplicitPolicy || cc.AckWait != 30*time.Second ||
+			cc.MaxDeliver != 10 || cc.MaxAckPending != 20000 || cc.FilterSubject != "prompts.>" {
+			t.Fatalf("consumer config %+v", cc)
+		}
+	}
+	names := b.conn.JetStream().StreamNames(ctx)
+	var n int
+	for range names.Name() {
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("%d streams, want 1", n)
+	}
+}
+
+func TestEnsureStreamAppliesExplicitLimitsOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{MaxMsgs: 500})
+	ctx := testContext(t)
+	if _, err := b.conn.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// An operator raises MaxBytes by hand; a process that does not set
+	// MaxBytes keeps it, one that sets DuplicateWindow changes only that.
+	s, _ := b.conn.JetStream().Stream(ctx, "PROMPTS")
+	cfg := s.CachedInfo().Config
+	cfg.MaxBytes = 1 << 30
+	if _, err := b.conn.JetStream().UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Connect(ctx, Config{URL: b.srv.URL(), DuplicateWindow: 5 * time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s, err = c2.EnsureStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.CachedInfo().Config
+	if got.MaxBytes != 1<<30 || got.MaxMsgs != 500 || got.Duplicates != 5*time.Minute {
+		t.Fatalf("after EnsureStream: MaxBytes=%d MaxMsgs=%d Duplicates=%s", got.MaxBytes, got.MaxMsgs, got.Duplicates)
+	}
+}
+
+func TestEnsureStreamRefusesIncompatible(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		cfg     jetstream.StreamConfig
+		setting string
+	}{
+		{"retention", jetstream.StreamConfig{Name: "PROMPTS", Subjects: []string{"prompts.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage}, "retention"},
+		{"storage", jetstream.StreamConfig{Name: "PROMPTS", Subjects: []string{"prompts.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.MemoryStorage}, "storage"},
+		{"subjects", jetstream.StreamConfig{Name: "PROMPTS", Subjects: []string{"other.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage}, "subjects"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, Config{})
+			ctx := testContext(t)
+			if _, err := b.conn.JetStream().CreateStream(ctx, c.cfg); err != nil {
+				t.Fatal(err)
+			}
+			_, err := b.conn.EnsureStream(ctx)
+			var conflict *StreamConflictError
+			if !errors.As(err, &conflict) || conflict.Setting != c.setting {
+				t.Fatalf("EnsureStream = %v, want conflict on %s", err, c.setting)
+			}
+			if !strings.Contains(err.Error(), "PROMPTS") {
+				t.Errorf("message %q should name the stream", err)
+			}
+			// Untouched.
+			s, _ := b.conn.JetStream().Stream(ctx, "PROMPTS")
+			if got := s.CachedInfo().Config; got.Retention != c.cfg.Retention || got.Subjects[0] != c.cfg.Subjects[0] {
+				t.Fatalf("stream was changed: %+v", got)
+			}
+		})
+	}
+}
+
+func TestEnsureStreamSubjectOverlap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	if _, err := b.conn.JetStream().CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"prompts.*"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.conn.EnsureStream(ctx)
+	if err == nil || !strings.Contains(err.Error(), "overlap") {
+		t.Fatalf("EnsureStream = %v, want a subject overlap error", err)
+	}
+}
+
+func TestEnsureConsumerWithoutStream(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	_, err := b.conn.EnsureConsumer(testContext(t))
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("EnsureConsumer = %v, want ErrStreamNotFound", err)
+	}
+}
+
+func TestEnsureConsumerUpdates(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	if _, err := b.conn.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.conn.EnsureConsumer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Connect(ctx, Config{URL: b.srv.URL(), AckWait: 5 * time.Second, MaxDeliver: 3, MaxAckPending: 100}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	cons, err := c2.EnsureConsumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cons.CachedInfo().Config
+	if cc.AckWait != 5*time.Second || cc.MaxDeliver != 3 || cc.MaxAckPending != 100 {
+		t.Fatalf("consumer not updated: %+v", cc)
+	}
+}

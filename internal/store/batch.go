@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// UpsertBatch creates the batches row if missing and raises its total to
+// total if that is larger. It never lowers the total, so running enqueue
+// again on the same input (after an interruption) is harmless. A batch filled
+// from several inputs gets an exact total from RecordEnqueued, which counts
+// distinct recorded ids.
+func (s *Store) UpsertBatch(ctx context.Context, batchID string, total int) error {
+	b := clean(batchID)
+	if b == "" {
+		return fmt.Errorf("store: upsert batch: empty batch id")
+	}
+	if total < 0 {
+		return fmt.Errorf("store: upsert batch %q: total %d is negative", batchID, total)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO batches (batch_id, total) VALUES ($1, $2)
+		ON CONFLICT (batch_id) DO UPDATE
+		SET total = GREATEST(batches.total, EXCLUDED.total), updated_at = now()`, b, int64(total))
+	if err != nil {
+		return fmt.Errorf("store: upsert batch %q: %w", batchID, err)
+	}
+	return nil
+}
+
+// RecordEnqueued records that ids were published to batchID (batch_prompts),
+// creating the batch if needed, in one transaction with a fixed number of
+// round trips (COPY into a staging table, then INSERT ... ON CONFLICT DO
+// NOTHING). Ids already recorded are skipped, so calls may overlap and repeat;
+// batches.enqueued counts distinct ids and batches.total is raised to at least
+// that. Callers with huge inputs call it once per chunk (thousands of ids).
+func (s *Store) RecordEnqueued(ctx context.Context, batchID string, ids []string) error {
+	b := clean(batchID)
+	if b == "" {
+		return fmt.Errorf("store: record enqueued: empty batch id")
+	}
+	for i, id := range ids {
+		if clean(id) == "" {
+			return fmt.Errorf("store: record enqueued: batch %q: id %d is empty", batchID, i)
+		}
+	}
+	conn, err := s.acquireStaged(ctx)
+	if err != nil {
+		return fmt.Errorf("store: record enqueued: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store: record enqueued: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	if len(ids) > 0 {
+		src := pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) { return []any{clean(ids[i])}, nil })
+		if _, err := tx.CopyFrom(ctx, stageIDsTable, []string{"prompt_id"}, src); err != nil {
+			return fmt.Errorf("store: record enqueued: batch %q: copy %d ids: %w", batchID, len(ids), err)
+		}
+	}
+	bt := &pgx.Batch{}
+	bt.Queue(`INSERT INTO batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING`, b)
+	bt.Queue(`
+		WITH ins AS (
+			INSERT INTO batch_prompts (batch_id, prompt_id)
+			SELECT DISTINCT $1::text, prompt_id FROM pg_temp.pc_stage_ids ORDER BY 2
+			ON CONFLICT (batch_id, prompt_id) DO NOTHING
+			RETURNING 1
+		), n AS (SELECT count(*) AS n FROM ins)
+		UPDATE batches
+		SET enqueued = enqueued + n.n, total = GREATEST(total, enqueued + n.n), updated_at = now()
+		FROM n WHERE batch_id = $1`, b)
+	if err := tx.SendBatch(ctx, bt).Close(); err != nil {
+		return fmt.Errorf("store: record enqueued: batch %q: %w", batchID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("store: record enqueued: batch %q: commit: %w", batchID, err)
+	}
+	return nil
+}
+
+// VerifySampleSize is how many ids Verify lists in each sample.
+const VerifySampleSize = 20
+
+// Verification reconciles one batch: what enqueue recorded (batch_prompts)
+// against results and request_log.
+type Verification struct {
+	BatchID   string
+	Total     int64 // batches.total (0 if the batch was never recorded)
+	Enqueued  int64 // ids recorded by RecordEnqueued
+	Succeeded int64
+	Failed    int64
+	// Missing counts enqueued ids without a results row: still queued, in
+	// flight, or lost. The caller subtracts what the queue still holds.
+	Missing int64
+	// Unexpected counts results rows whose id was never recorded as enqueued.
+	Unexpected int64
+	// ExtraAttempts and ExtraCostUSD are the request_log rows (and their cost)
+	// of answered prompts that are not part of results.attempts/cost_usd:
+	// work done by deliveries that lost the race or arrived after the commit.
+	ExtraAttempts int64
+	ExtraCostUSD  float64
+	// AnsweredTwice counts prompts with more than one ok attempt: an answer
+	// was paid for more than once.
+	AnsweredTwice int64
+	// Up to VerifySampleSize ids of each kind, in id order.
+	MissingSample    []string
+	UnexpectedSample []string
+}
+
+// Done is the number of prompts with a results row.
+func (v Verification) Done() int64 { return v.Succeeded + v.Failed }
+
+// Verify reconciles batchID in one round trip (a consistent snapshot of the
+// several queries it runs).
+func (s *Store) Verify(ctx context.Context, batchID string) (Verification, error) {
+	b := clean(batchID)
+	v := Verification{BatchID: batchID, MissingSample: []string{}, UnexpectedSample: []string{}}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return v, fmt.Errorf("store: verify %q: begin: %w", batchID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+
+	bt := &pgx.Batch{}
+	bt.Queue(`SELECT coalesce((SELECT total FROM batches WHERE batch_id = $1), 0),
+		(SELECT count(*) FROM batch_prompts WHERE batch_id = $1)`, b).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&v.Total, &v.Enqueued) })
+	bt.Queue(`SELECT count(*) FILTER (WHERE r.status = 'succeeded'), count(*) FILTER (WHERE r.status = 'failed'),
+		coalesce(sum(l.n - r.attempts), 0), coalesce(sum(l.cost - r.cost_usd), 0)::float8
+		FROM results r
+		CROSS JOIN LATERAL (
+			SELECT count(*) AS n, coalesce(sum(cost_usd), 0) AS cost FROM request_log
+			WHERE batch_id = r.batch_id AND prompt_id = r.prompt_id
+		) l
+		WHERE r.batch_id = $1`, b).
+		QueryRow(func(row pgx.Row) error {
+			return row.Scan(&v.Succeeded, &v.Failed, &v.ExtraAttempts, &v.ExtraCostUSD)
+		})
+	bt.Queue(`SELECT count(*) FROM (
+		SELECT 1 FROM request_log WHERE batch_id = $1 AND outcome = 'ok'
+		GROUP BY prompt_id HAVING count(*) > 1) d`, b).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&v.AnsweredTwice) })
+	bt.Queue(`SELECT count(*) FROM batch_prompts p WHERE p.batch_id = $1
+		AND NOT EXISTS (SELECT 1 FROM results r WHERE r.batch_id = p.batch_id AND r.prompt_id = p.prompt_id)`, b).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&v.Missing) })
+	bt.Queue(`SELECT count(*) FROM results r WHERE r.batch_id = $1
+		AND NOT EXISTS (SELECT 1 FROM batch_prompts p WHERE p.batch_id = r.batch_id AND p.prompt_id = r.prompt_id)`, b).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&v.Unexpected) })
+	bt.Queue(`SELECT p.prompt_id FROM batch_prompts p WHERE p.batch_id = $1
+		AND NOT EXISTS (SELECT 1 FROM results r WHERE r.batch_id = p.batch_id AND r.prompt_id = p.prompt_id)
+		ORDER BY p.prompt_id LIMIT $2`, b, VerifySampleSize).
+		Query(func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			v.MissingSample = append(v.MissingSample, ids...)
+			return err
+		})
+	bt.Queue(`SELECT r.prompt_id FROM results r WHERE r.batch_id = $1
+		AND NOT EXISTS (SELECT 1 FROM batch_prompts p WHERE p.batch_id = r.batch_id AND p.prompt_id = r.prompt_id)
+		ORDER BY r.prompt_id LIMIT $2`, b, VerifySampleSize).
+		Query(func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			v.UnexpectedSample = append(v.UnexpectedSample, ids...)
+			return err
+		})
+	if err := tx.SendBatch(ctx, bt).Close(); err != nil {
+		return v, fmt.Errorf("store: verify %q: %w", batchID, err)
+	}
+	return v, nil
+}

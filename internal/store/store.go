@@ -1,0 +1,125 @@
+// Package store is promptcascade's Postgres layer (pgx/v5): it applies the
+// embedded migrations, writes finished prompts and their attempts in batched,
+// idempotent transactions, records what was enqueued, and runs the report
+// queries behind cascadectl (status, summary, verify, export).
+//
+// Every write is one transaction and a fixed number of round trips whatever
+// the number of rows (COPY into per-connection staging tables, then
+// INSERT ... SELECT ... ON CONFLICT DO NOTHING), so the worker can commit
+// hundreds of prompts at once and redeliveries change nothing.
+//
+// Text that Postgres cannot store is made storable, never rejected: NUL bytes
+// are removed and invalid UTF-8 is replaced by U+FFFD (prompt_sha256 and the
+// character counts are taken from the original text). The same cleaning is
+// applied to batch and prompt ids everywhere (Write, Existing, RecordEnqueued),
+// so keys always match.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is a pool of Postgres connections plus the write and report queries.
+// It is safe for concurrent use.
+type Store struct {
+	pool         *pgxpool.Pool
+	storePrompts bool
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	storePrompts bool
+	maxConns     int32
+}
+
+// WithStorePrompts sets whether prompt, system prompt and response text are
+// stored (default true). When false those columns are NULL and only
+// results.prompt_sha256, prompt_chars and response_chars are kept
+// (STORE_PROMPTS=false). Note that a plain SHA-256 of a short, guessable
+// prompt can be confirmed by anyone who guesses it.
+func WithStorePrompts(store bool) Option {
+	return func(o *options) { o.storePrompts = store }
+}
+
+// WithMaxConns caps the pool size (default: pgx's, max(4, NumCPU), or the
+// DSN's pool_max_conns).
+func WithMaxConns(n int32) Option {
+	return func(o *options) { o.maxConns = n }
+}
+
+// Open parses dsn (a postgres:// URL or key=value string; PG* environment
+// variables fill what it leaves out), connects and pings. Errors never contain
+// the DSN, which may hold a password.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := options{storePrompts: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx redacts passwords only on a best-effort basis, and the wrapped
+		// url.Parse error quotes the whole string: say nothing of the value.
+		return nil, errors.New("store: invalid database connection string (DATABASE_URL; value not shown because it may contain a password)")
+	}
+	if o.maxConns > 0 {
+		cfg.MaxConns = o.maxConns
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "promptcascade"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", describe(cfg.ConnConfig.Config), err)
+	}
+	return &Store{pool: pool, storePrompts: o.storePrompts}, nil
+}
+
+// describe names a database without its password.
+func describe(c pgconn.Config) string {
+	return fmt.Sprintf("postgres host=%s port=%d database=%s user=%s", c.Host, c.Port, c.Database, c.User)
+}
+
+// Close closes every connection; it waits for acquired ones to be released.
+func (s *Store) Close() { s.pool.Close() }
+
+// Pool returns the underlying pool, for ad-hoc queries and tests.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// StorePrompts reports whether prompt and response text are stored.
+func (s *Store) StorePrompts() bool { return s.storePrompts }
+
+// Key identifies a prompt: results' primary key.
+type Key struct{ BatchID, PromptID string }
+
+// clean makes s storable in a Postgres text column: NUL bytes are removed
+// and invalid UTF-8 sequences (including encoded surrogate halves) become
+// U+FFFD. The common case returns s unchanged without allocating.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// nullText is clean(s), or nil (SQL NULL) when s is empty.
+func nullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return clean(s)
+}
+
+func cleanKey(k Key) Key { return Key{clean(k.BatchID), clean(k.PromptID)} }

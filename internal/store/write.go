@@ -1,0 +1,442 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/promptcascade/promptcascade/internal/prompt"
+)
+
+// Staging tables live in each connection's pg_temp schema, created once per
+// connection (not per transaction, which would churn the system catalogs at
+// every commit) and emptied at every commit. They hold no constraints, so
+// COPY into them cannot fail on a duplicate.
+const stageDDL = `
+CREATE TEMP TABLE IF NOT EXISTS pc_stage_results (
+    batch_id text, prompt_id text, prompt text, system text, metadata jsonb,
+    tier text, word_count integer, token_count integer, complex_hits integer, moderate_hits integer,
+    status text, model_used text, response text, finish_reason text,
+    input_tokens integer, output_tokens integer, latency_ms double precision, error text,
+    enqueued_at timestamptz, completed_at timestamptz, worker_id text,
+    prompt_sha256 bytea, prompt_chars integer, response_chars integer, delivery integer
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS pc_stage_log (
+    batch_id text, prompt_id text, attempt integer, delivery integer, tier text, model text,
+    outcome text, http_status integer, error text, input_tokens integer, output_tokens integer,
+    cost_usd double precision, latency_ms double precision, estimated boolean,
+    started_at timestamptz, worker_id text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS pc_stage_ids (prompt_id text) ON COMMIT DELETE ROWS;
+`
+
+const stageReadyKey = "promptcascade.store.stage"
+
+var (
+	stageResultsTable = pgx.Identifier{"pg_temp", "pc_stage_results"}
+	stageLogTable     = pgx.Identifier{"pg_temp", "pc_stage_log"}
+	stageIDsTable     = pgx.Identifier{"pg_temp", "pc_stage_ids"}
+
+	stageResultsColumns = []string{
+		"batch_id", "prompt_id", "prompt", "system", "metadata",
+		"tier", "word_count", "token_count", "complex_hits", "moderate_hits",
+		"status", "model_used", "response", "finish_reason",
+		"input_tokens", "output_tokens", "latency_ms", "error",
+		"enqueued_at", "completed_at", "worker_id",
+		"prompt_sha256", "prompt_chars", "response_chars", "delivery",
+	}
+	stageLogColumns = []string{
+		"batch_id", "prompt_id", "attempt", "delivery", "tier", "model",
+		"outcome", "http_status", "error", "input_tokens", "output_tokens",
+		"cost_usd", "latency_ms", "estimated", "started_at", "worker_id",
+	}
+)
+
+// acquireStaged takes a connection from the pool whose staging tables exist.
+func (s *Store) acquireStaged(ctx context.Context) (*pgxpool.Conn, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire connection: %w", err)
+	}
+	data := conn.Conn().PgConn().CustomData()
+	if data[stageReadyKey] == nil {
+		if _, err := conn.Exec(ctx, stageDDL, pgx.QueryExecModeSimpleProtocol); err != nil {
+			conn.Release()
+			return nil, fmt.Errorf("create staging tables: %w", err)
+		}
+		data[stageReadyKey] = true
+	}
+	return conn, nil
+}
+
+// The attempts of every input are logged, including those of a delivery
+// whose results row already existed (it lost a race with another worker, or
+// the write is a retry): they were really paid for. request_log is idempotent
+// on (batch_id, prompt_id, delivery, attempt, started_at), so retrying a Write
+// whose COMMIT outcome was unknown does not log the same attempts twice.
+const insertLogSQL = `
+INSERT INTO request_log (batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
+    error, input_tokens, output_tokens, cost_usd, latency_ms, estimated, started_at, worker_id)
+SELECT batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
+    error, input_tokens, output_tokens, cost_usd::numeric(18, 10), latency_ms, estimated, started_at, worker_id
+FROM pg_temp.pc_stage_log
+ORDER BY batch_id, prompt_id, delivery, attempt
+ON CONFLICT DO NOTHING`
+
+// results.cost_usd, attempts and usage_estimated are computed here from
+// request_log: every attempt of this prompt visible to this transaction,
+// i.e. committed by earlier deliveries (transient ones, or concurrent ones
+// that committed first) plus this delivery's rows inserted just before.
+// Rows are inserted in key order so that concurrent writers of overlapping
+// keys wait for each other instead of deadlocking.
+const insertResultsSQL = `
+INSERT INTO results (batch_id, prompt_id, prompt, system, metadata, tier, word_count, token_count,
+    complex_hits, moderate_hits, status, model_used, attempts, response, finish_reason,
+    input_tokens, output_tokens, cost_usd, latency_ms, error, enqueued_at, completed_at, worker_id,
+    prompt_sha256, prompt_chars, response_chars, usage_estimated, delivery)
+SELECT s.batch_id, s.prompt_id, s.prompt, s.system, s.metadata, s.tier, s.word_count, s.token_count,
+    s.complex_hits, s.moderate_hits, s.status, s.model_used, l.n, s.response, s.finish_reason,
+    s.input_tokens, s.output_tokens, l.cost, s.latency_ms, s.error, s.enqueued_at,
+    coalesce(s.completed_at, now()), s.worker_id,
+    s.prompt_sha256, s.prompt_chars, s.response_chars, l.estimated, s.delivery
+FROM pg_temp.pc_stage_results s
+CROSS JOIN LATERAL (
+    SELECT count(*)::integer AS n, coalesce(sum(r.cost_usd), 0) AS cost,
+           coalesce(bool_or(r.estimated), false) AS estimated
+    FROM request_log r
+    WHERE r.batch_id = s.batch_id AND r.prompt_id = s.prompt_id
+) l
+ORDER BY s.batch_id, s.prompt_id
+ON CONFLICT (batch_id, prompt_id) DO NOTHING
+RETURNING batch_id, prompt_id`
+
+// Write stores a batch of finished deliveries in ONE transaction with a fixed
+// number of round trips: for every r with r.Status != "" a results row
+// (ON CONFLICT (batch_id, prompt_id) DO NOTHING), and for every r, final or
+// transient (Status "": a nak'd delivery), its request_log rows.
+//
+// It returns, per input, whether its results row was newly inserted: false
+// for transient inputs, for prompts whose row already existed, and for a
+// second input of the same key in rs (the first one wins).
+//
+// results.cost_usd is the sum of request_log.cost_usd over every attempt of
+// the prompt committed up to and including this transaction; attempts counts
+// those rows; usage_estimated is true if any of them was estimated. Attempts
+// logged later by a delivery that lost the race are in request_log only, so
+// sum(request_log.cost_usd) - sum(results.cost_usd) is the money spent on
+// duplicate work.
+//
+// An input is rejected (nothing is written) only for what cannot be a
+// correct result: an empty batch or prompt id, an unknown status, a final
+// result without a valid tier, a non-finite or negative cost, an attempt
+// without a model or outcome.
+func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
+	inserted := make([]bool, len(rs))
+	if len(rs) == 0 {
+		return inserted, nil
+	}
+	finals := make([]int, 0, len(rs)) // indexes into rs of the results rows to stage, first of each key
+	first := make(map[Key]int, len(rs))
+	nlog := 0
+	for i := range rs {
+		if err := validate(i, &rs[i]); err != nil {
+			return nil, err
+		}
+		nlog += len(rs[i].Attempts)
+		if rs[i].Status == "" {
+			continue
+		}
+		k := cleanKey(Key{rs[i].Job.BatchID, rs[i].Job.ID})
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		finals = append(finals, i)
+	}
+	if len(finals) == 0 && nlog == 0 {
+		return inserted, nil
+	}
+
+	conn, err := s.acquireStaged(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: write: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: write: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	if nlog > 0 {
+		if _, err := tx.CopyFrom(ctx, stageLogTable, stageLogColumns, newLogSource(rs)); err != nil {
+			return nil, fmt.Errorf("store: write: copy %d attempts: %w", nlog, err)
+		}
+	}
+	if len(finals) > 0 {
+		src := &resultSource{rs: rs, idx: finals, storePrompts: s.storePrompts, i: -1}
+		if _, err := tx.CopyFrom(ctx, stageResultsTable, stageResultsColumns, src); err != nil {
+			return nil, fmt.Errorf("store: write: copy %d results: %w", len(finals), err)
+		}
+	}
+
+	b := &pgx.Batch{}
+	if nlog > 0 {
+		b.Queue(insertLogSQL)
+	}
+	if len(finals) > 0 {
+		b.Queue(insertResultsSQL)
+	}
+	br := tx.SendBatch(ctx, b)
+	if nlog > 0 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("store: write: insert request_log: %w", err)
+		}
+	}
+	if len(finals) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return nil, fmt.Errorf("store: write: insert results: %w", err)
+		}
+		var k Key
+		for rows.Next() {
+			if err := rows.Scan(&k.BatchID, &k.PromptID); err != nil {
+				rows.Close()
+				br.Close()
+				return nil, fmt.Errorf("store: write: insert results: %w", err)
+			}
+			if i, ok := first[k]; ok {
+				inserted[i] = true
+			}
+		}
+		if err := rows.Err(); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("store: write: insert results: %w", err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("store: write: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("store: write: commit: %w", err)
+	}
+	return inserted, nil
+}
+
+// validate rejects what cannot be stored as a correct result, naming the
+// input's index, key and field.
+func validate(i int, r *prompt.Result) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("store: write: input %d (batch %q, prompt %q): %s",
+			i, r.Job.BatchID, r.Job.ID, fmt.Sprintf(format, args...))
+	}
+	if clean(r.Job.BatchID) == "" {
+		return bad("empty batch id")
+	}
+	if clean(r.Job.ID) == "" {
+		return bad("empty prompt id")
+	}
+	switch r.Status {
+	case "":
+		if r.Tier != "" && !r.Tier.Valid() {
+			return bad("unknown tier %q", r.Tier)
+		}
+	case prompt.StatusSucceeded, prompt.StatusFailed:
+		if !r.Tier.Valid() {
+			return bad("tier %q is not one of simple, moderate, complex", r.Tier)
+		}
+	default:
+		return bad("unknown status %q (want succeeded, failed, or empty for a transient delivery)", r.Status)
+	}
+	if r.Latency < 0 {
+		return bad("latency %v is negative", r.Latency)
+	}
+	if !fitInt32(r.Delivery, r.InputTokens, r.OutputTokens, r.Signals.WordCount, r.Signals.TokenCount,
+		r.Signals.ComplexHits, r.Signals.ModerateHits) {
+		return bad("delivery, token or signal count out of int32 range")
+	}
+	for j := range r.Attempts {
+		a := &r.Attempts[j]
+		if a.Model == "" {
+			return bad("attempt %d: empty model", j)
+		}
+		if a.Outcome == "" {
+			return bad("attempt %d: empty outcome", j)
+		}
+		if badNumber(a.CostUSD) {
+			return bad("attempt %d: cost %v is not a finite number >= 0", j, a.CostUSD)
+		}
+		if a.CostUSD >= 1e8 {
+			return bad("attempt %d: cost %v is out of range", j, a.CostUSD)
+		}
+		if a.Latency < 0 {
+			return bad("attempt %d: latency %v is negative", j, a.Latency)
+		}
+		if !fitInt32(a.Attempt, a.HTTPStatus, a.InputTokens, a.OutputTokens) {
+			return bad("attempt %d: attempt number, HTTP status or token count out of int32 range", j)
+		}
+	}
+	return nil
+}
+
+// fitInt32 reports whether every value fits an integer column.
+func fitInt32(vs ...int) bool {
+	for _, v := range vs {
+		if v < math.MinInt32 || v > math.MaxInt32 {
+			return false
+		}
+	}
+	return true
+}
+
+func badNumber(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) || f < 0 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+func nullInt(n int) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
+// resultSource feeds the staged results rows to COPY.
+type resultSource struct {
+	rs           []prompt.Result
+	idx          []int
+	storePrompts bool
+	i            int
+	row          [25]any
+}
+
+func (s *resultSource) Next() bool { s.i++; return s.i < len(s.idx) }
+func (s *resultSource) Err() error { return nil }
+
+func (s *resultSource) Values() ([]any, error) {
+	r := &s.rs[s.idx[s.i]]
+	sum := sha256.Sum256([]byte(r.Job.Prompt))
+	var text, system, response any
+	if s.storePrompts {
+		text, system, response = clean(r.Job.Prompt), nullText(r.Job.System), nullText(r.Response)
+	}
+	s.row = [25]any{
+		clean(r.Job.BatchID), clean(r.Job.ID), text, system, metadataValue(r.Job.Metadata),
+		string(r.Tier), r.Signals.WordCount, r.Signals.TokenCount, r.Signals.ComplexHits, r.Signals.ModerateHits,
+		string(r.Status), nullText(r.ModelUsed), response, nullText(r.FinishReason),
+		r.InputTokens, r.OutputTokens, ms(r.Latency), nullText(r.Error),
+		nullTime(r.Job.EnqueuedAt), nullTime(r.CompletedAt), nullText(r.WorkerID),
+		sum[:], utf8.RuneCountInString(r.Job.Prompt), utf8.RuneCountInString(r.Response), r.Delivery,
+	}
+	return s.row[:], nil
+}
+
+// logSource feeds every attempt of every input to COPY.
+type logSource struct {
+	rs   []prompt.Result
+	i, j int
+	row  [16]any
+	key  Key // cleaned key of rs[i]
+}
+
+func newLogSource(rs []prompt.Result) *logSource { return &logSource{rs: rs, i: 0, j: -1} }
+
+func (s *logSource) Next() bool {
+	s.j++
+	for s.i < len(s.rs) && s.j >= len(s.rs[s.i].Attempts) {
+		s.i++
+		s.j = 0
+	}
+	if s.i >= len(s.rs) {
+		return false
+	}
+	if s.j == 0 {
+		s.key = cleanKey(Key{s.rs[s.i].Job.BatchID, s.rs[s.i].Job.ID})
+	}
+	return true
+}
+
+func (s *logSource) Err() error { return nil }
+
+func (s *logSource) Values() ([]any, error) {
+	r := &s.rs[s.i]
+	a := &r.Attempts[s.j]
+	var tier any
+	if r.Tier != "" {
+		tier = string(r.Tier)
+	}
+	s.row = [16]any{
+		s.key.BatchID, s.key.PromptID, a.Attempt, r.Delivery, tier, clean(a.Model),
+		clean(string(a.Outcome)), nullInt(a.HTTPStatus), nullText(a.Error), a.InputTokens, a.OutputTokens,
+		a.CostUSD, ms(a.Latency), a.Estimated, nullTime(a.StartedAt), nullText(r.WorkerID),
+	}
+	return s.row[:], nil
+}
+
+// metadataValue returns metadata as storable jsonb, or nil for none. JSON
+// that Postgres' jsonb could reject (a \u0000 or lone-surrogate escape,
+// invalid UTF-8) is decoded and re-encoded by Go, which drops NUL characters
+// from strings and replaces invalid characters with U+FFFD; text that is not
+// JSON at all is stored as a JSON string of its cleaned text.
+func metadataValue(m json.RawMessage) any {
+	if len(m) == 0 || string(m) == "null" {
+		return nil
+	}
+	if !bytes.Contains(m, []byte(`\u`)) && utf8.Valid(m) && json.Valid(m) {
+		return []byte(m)
+	}
+	dec := json.NewDecoder(bytes.NewReader(m))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return jsonString(clean(string(m)))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(stripNUL(v)); err != nil {
+		return jsonString(clean(string(m)))
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return b
+}
+
+func stripNUL(v any) any {
+	switch x := v.(type) {
+	case string:
+		return clean(x)
+	case []any:
+		for i := range x {
+			x[i] = stripNUL(x[i])
+		}
+		return x
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[clean(k)] = stripNUL(e)
+		}
+		return out
+	default:
+		return v
+	}
+}
