@@ -226,10 +226,9 @@ func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig
 		need:  -1,
 	}
 	r.out.Result = prompt.Result{Job: job, Tier: tier, Signals: sig, Delivery: delivery}
-	r.promptWords = sig.WordCount
-	if r.promptWords == 0 {
-		r.promptWords = countWords(job.Prompt)
-	}
+	// Counted here, not taken from sig.WordCount, so that the gate follows
+	// Python's str.split() exactly whatever the classifier counts.
+	r.promptWords = countWords(job.Prompt)
 
 	targets := c.tiers[tier]
 	if len(targets) == 0 {

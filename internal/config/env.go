@@ -26,8 +26,8 @@ type NATS struct {
 	MaxDeliver    int           `env:"NATS_MAX_DELIVER,default=10"`
 	MaxAckPending int           `env:"NATS_MAX_ACK_PENDING,default=20000"`
 	DupeWindow    time.Duration `env:"NATS_DUPLICATE_WINDOW,default=2m"`
-	MaxBytes      int64         `env:"NATS_STREAM_MAX_BYTES,default=-1"`
-	MaxMsgs       int64         `env:"NATS_STREAM_MAX_MSGS,default=-1"`
+	MaxBytes      int64         `env:"NATS_STREAM_MAX_BYTES,default=0"`
+	MaxMsgs       int64         `env:"NATS_STREAM_MAX_MSGS,default=0"`
 	User          string        `env:"NATS_USER"`
 	Password      string        `env:"NATS_PASSWORD"`
 	Token         string        `env:"NATS_TOKEN"`

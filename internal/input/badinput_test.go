@@ -3,6 +3,7 @@ package input
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -120,7 +121,14 @@ func TestBadInput(t *testing.T) {
 		{name: "csv: invalid UTF-8", file: "p.csv", input: "prompt\nok\nbad \xff\n", errs: []wantErr{{3, "invalid UTF-8 at column 5"}}, ids: []string{"2"}},
 		{name: "csv: record over the limit", file: "p.csv", opts: Options{MaxLineBytes: 50},
 			input: "id,prompt\na,\"" + strings.Repeat("long line\n", 10) + "\"\nb,ok\n",
-			errs:  []wantErr{{2, "record is over the limit of 50 bytes"}}, ids: []string{"b"}},
+			errs:  []wantErr{{2, "record (lines 2-12) is 104 bytes, over the limit of 50"}}, ids: []string{"b"}},
+		{name: "csv: line over the limit inside a quoted field", file: "p.csv", opts: Options{MaxLineBytes: 50},
+			input: "id,prompt\na,\"x\n" + strings.Repeat("y", 60) + "\n\"\"z\"\nb,ok\n",
+			errs:  []wantErr{{2, "record (lines 2-4) is 70 bytes, over the limit of 50"}}, ids: []string{"b"}},
+		{name: "csv: long line", file: "p.csv", opts: Options{MaxLineBytes: 10}, input: "id,prompt\na,0123456789\nb,ok\n",
+			errs: []wantErr{{2, "line is 12 bytes, over the limit of 10"}}, ids: []string{"b"}},
+		{name: "csv: never-ending quote over the limit", file: "p.csv", opts: Options{MaxLineBytes: 20}, input: "id,prompt\nb,ok\na,\"" + strings.Repeat("more\n", 10),
+			errs: []wantErr{{3, "record (lines 3-12) is 52 bytes, over the limit of 20"}}, ids: []string{"b"}},
 		{name: "csv: duplicate id", file: "p.csv", input: "id,prompt\na,x\na,y\n", errs: []wantErr{{3, `duplicate id "a"`}}, ids: []string{"a"}},
 		{name: "csv: no prompt column", file: "p.csv", input: "id,text\na,hello\n",
 			fatal: ErrNoPromptColumn, text: `p.csv: no "prompt" column in the CSV header`},
@@ -165,7 +173,7 @@ func TestBadInput(t *testing.T) {
 			}
 			var want []string
 			for _, e := range tt.errs {
-				want = append(want, name+":"+itoa(e.line)+": "+e.reason)
+				want = append(want, name+":"+strconv.Itoa(e.line)+": "+e.reason)
 			}
 			if len(got) != len(want) {
 				t.Fatalf("line errors:\n got  %q\n want %q", got, want)
@@ -206,13 +214,4 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-}
-
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(n)) }
-
-func fmtInt(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return fmtInt(n/10) + string(rune('0'+n%10))
 }

@@ -26,76 +26,95 @@ type csvState struct {
 	scratch []byte   // unquoted field text
 }
 
-// csvQuote is where a line leaves the CSV tokenizer.
-type csvQuote int
+// csvScan is the state of an RFC 4180 tokenizer between bytes. It is run
+// over every byte of a CSV input, also over lines too long to keep, so that
+// a record's end is found without holding the record: a record ends at a
+// line end that is not inside a quoted field.
+type csvScan uint8
 
 const (
-	csvOutside csvQuote = iota // between fields or in an unquoted field
-	csvInside                  // inside a quoted field
+	csvFieldStart csvScan = iota // at the start of a field
+	csvUnquoted                  // in an unquoted field (a quote here is an error, reported later)
+	csvQuoted                    // in a quoted field
+	csvQuoteSeen                 // a quote in a quoted field: its end, or the first of a doubled quote
 )
 
-// quoteStateAfter returns the state after reading line, starting in state
-// st, following RFC 4180: a field is quoted only if it starts with a quote,
-// and a quote inside a quoted field is doubled.
-func quoteStateAfter(st csvQuote, line []byte, atFieldStart bool) csvQuote {
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		if st == csvInside {
-			if c == '"' {
-				if i+1 < len(line) && line[i+1] == '"' {
-					i++
-					continue
-				}
-				st, atFieldStart = csvOutside, false
+// scan advances the tokenizer over b.
+func (st csvScan) scan(b []byte) csvScan {
+	for _, c := range b {
+		switch st {
+		case csvFieldStart, csvUnquoted:
+			switch {
+			case c == ',':
+				st = csvFieldStart
+			case c == '"' && st == csvFieldStart:
+				st = csvQuoted
+			default:
+				st = csvUnquoted
 			}
-			continue
-		}
-		switch {
-		case c == ',':
-			atFieldStart = true
-		case c == '"' && atFieldStart:
-			st = csvInside
-		default:
-			atFieldStart = false
+		case csvQuoted:
+			if c == '"' {
+				st = csvQuoteSeen
+			}
+		case csvQuoteSeen:
+			switch c {
+			case '"':
+				st = csvQuoted
+			case ',':
+				st = csvFieldStart
+			default:
+				st = csvUnquoted
+			}
 		}
 	}
 	return st
 }
 
 // readRecord reads one CSV record, which spans several lines when a quoted
-// field holds line ends. It returns the first line's number.
+// field holds line ends. It returns the first line's number. A record
+// longer than MaxLineBytes is read to its end, discarded and reported.
 func (r *Reader) readRecord() (rec []byte, n int, err error) {
 	cs := r.csv
 	for {
-		l, err := r.readLine()
+		st := csvFieldStart
+		l, err := r.readLine(&st)
 		if err != nil {
 			return nil, 0, err
 		}
-		if l.tooLong {
-			r.records++
-			return nil, l.n, r.tooLongError(l)
-		}
-		if isBlank(l.b) {
+		if !l.tooLong && isBlank(l.b) {
 			continue // blank lines are skipped, as in the other formats
 		}
 		r.records++
 		n = l.n
+		tooLong := l.tooLong
+		size := l.length
 		cs.rec = append(cs.rec[:0], l.b...)
-		st := quoteStateAfter(csvOutside, l.b, true)
-		for st == csvInside {
-			next, err := r.readLine()
-			if err != nil {
-				if err == io.EOF {
-					return nil, n, r.lineError(n, "unterminated quoted field (the file ends inside it)")
+		for st == csvQuoted {
+			next, err := r.readLine(&st)
+			if err == io.EOF {
+				if tooLong {
+					break
 				}
+				return nil, n, r.lineError(n, "unterminated quoted field (the file ends inside it)")
+			}
+			if err != nil {
 				return nil, n, err
 			}
-			if next.tooLong || len(cs.rec)+1+len(next.b) > r.opts.MaxLineBytes {
-				return nil, n, r.lineError(n, "record is over the limit of %d bytes (a quoted field that never ends?)", r.opts.MaxLineBytes)
+			size += 1 + next.length
+			if !tooLong && (next.tooLong || size > r.opts.MaxLineBytes) {
+				tooLong = true
+				cs.rec = cs.rec[:0]
 			}
-			cs.rec = append(cs.rec, '\n')
-			cs.rec = append(cs.rec, next.b...)
-			st = quoteStateAfter(st, next.b, false)
+			if !tooLong {
+				cs.rec = append(cs.rec, '\n')
+				cs.rec = append(cs.rec, next.b...)
+			}
+		}
+		if tooLong {
+			if r.line == n {
+				return nil, n, r.lineError(n, "line is %d bytes, over the limit of %d", size, r.opts.MaxLineBytes)
+			}
+			return nil, n, r.lineError(n, "record (lines %d-%d) is %d bytes, over the limit of %d", n, r.line, size, r.opts.MaxLineBytes)
 		}
 		return cs.rec, n, nil
 	}

@@ -15,7 +15,7 @@ import (
 // nextJSON returns the next JSONL or OpenAI batch record.
 func (r *Reader) nextJSON() (prompt.Job, error) {
 	for {
-		l, err := r.readLine()
+		l, err := r.readLine(nil)
 		if err != nil {
 			return prompt.Job{}, err
 		}

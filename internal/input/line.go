@@ -20,9 +20,10 @@ type rawLine struct {
 
 // readLine reads the next physical line. It never holds more than
 // MaxLineBytes (plus the line end) of one line: the rest of a longer line is
-// read and discarded. It returns io.EOF at the end and a *FileError when the
-// input cannot be read.
-func (r *Reader) readLine() (rawLine, error) {
+// read and discarded. When track is not nil, the CSV tokenizer state it
+// points to is advanced over every byte, kept or not. It returns io.EOF at
+// the end and a *FileError when the input cannot be read.
+func (r *Reader) readLine(track *csvScan) (rawLine, error) {
 	var l rawLine
 	r.buf = r.buf[:0]
 	total := 0
@@ -31,6 +32,9 @@ func (r *Reader) readLine() (rawLine, error) {
 		frag, err := r.src.ReadSlice('\n')
 		r.bytes += int64(len(frag))
 		total += len(frag)
+		if track != nil {
+			*track = track.scan(frag)
+		}
 		switch {
 		case l.tooLong:
 		case err == nil && len(r.buf) == 0:

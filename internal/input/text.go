@@ -10,7 +10,7 @@ import (
 // number.
 func (r *Reader) nextText() (prompt.Job, error) {
 	for {
-		l, err := r.readLine()
+		l, err := r.readLine(nil)
 		if err != nil {
 			return prompt.Job{}, err
 		}

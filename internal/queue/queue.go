@@ -11,6 +11,8 @@ package queue
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -393,6 +395,20 @@ func retryableConnectErr(err error) bool {
 		errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) ||
 		errors.Is(err, nats.ErrAccountAuthExpired) || errors.Is(err, nats.ErrSecureConnRequired) ||
 		errors.Is(err, nats.ErrSecureConnWanted) {
+		return false
+	}
+	// TLS alerts (e.g. "certificate required") and verification failures
+	// also satisfy net.Error, so they are checked first.
+	var (
+		alert  tls.AlertError
+		verify *tls.CertificateVerificationError
+		header tls.RecordHeaderError
+		unkCA  x509.UnknownAuthorityError
+		host   x509.HostnameError
+		inval  x509.CertificateInvalidError
+	)
+	if errors.As(err, &alert) || errors.As(err, &verify) || errors.As(err, &header) ||
+		errors.As(err, &unkCA) || errors.As(err, &host) || errors.As(err, &inval) {
 		return false
 	}
 	if errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrTimeout) {

@@ -1,0 +1,200 @@
+package cascade_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/cascade"
+	"github.com/promptcascade/promptcascade/internal/llm"
+	"github.com/promptcascade/promptcascade/internal/llm/sim"
+	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+)
+
+// simCascade routes every tier over sim/small, sim/medium, sim/large with
+// the given behaviour and built-in prices. Retry waits are skipped.
+func simCascade(tb testing.TB, models map[string]sim.Model, seed uint64) *cascade.Cascade {
+	tb.Helper()
+	reg := llm.NewRegistry()
+	reg.Register(sim.Name, sim.New(models))
+	prices := pricing.Builtin()
+	policies := map[string]cascade.ModelPolicy{}
+	for _, m := range []string{"sim/small", "sim/medium", "sim/large"} {
+		p, ok := prices.Lookup(m)
+		if !ok {
+			tb.Fatalf("no price for %s", m)
+		}
+		policies[m] = cascade.ModelPolicy{Model: m, Timeout: 5 * time.Millisecond, MaxRetries: 1, Price: p}
+	}
+	c, err := cascade.New(cascade.Settings{
+		Tiers: map[prompt.Tier][]string{
+			prompt.TierSimple:   {"sim/small", "sim/medium", "sim/large"},
+			prompt.TierModerate: {"sim/medium", "sim/large"},
+			prompt.TierComplex:  {"sim/large"},
+		},
+		Models: policies,
+		Seed:   seed,
+		Sleep:  func(ctx context.Context, d time.Duration) error { return ctx.Err() },
+	}, reg, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+var prompts = []string{
+	"What is the capital of France?",
+	"Explain how gradient descent works with momentum",
+	"Analyze the tradeoffs between LORA and full fine-tuning for a 70B parameter model, compare memory usage and downstream task performance",
+	"Design a rate limiter for a multi-tenant API, compare token bucket and sliding window approaches, and analyze the implications " +
+		"for fairness, memory and latency when tenants have very different traffic patterns over a day",
+}
+
+func TestRunWithSimProvider(t *testing.T) {
+	t.Parallel()
+	models := map[string]sim.Model{
+		"small":  {ErrorRate: 0.1, RateLimitRate: 0.05, TimeoutRate: 0.02, WeakRate: 0.05, Capability: 0.2},
+		"medium": {ErrorRate: 0.05, RateLimitRate: 0.05, TimeoutRate: 0.01, WeakRate: 0.03, Capability: 0.6},
+		"large":  {ErrorRate: 0.02, WeakRate: 0.01, Capability: 0.95},
+	}
+	c1, c2 := simCascade(t, models, 1), simCascade(t, models, 1)
+	ctx := context.Background()
+	cascaded := map[string]int{}
+	for i := range 400 {
+		p := prompts[i%len(prompts)]
+		j := prompt.Job{BatchID: "b", ID: fmt.Sprint(i), Prompt: p, System: "You are a helpful assistant."}
+		out := c1.Run(ctx, j, prompt.TierSimple, prompt.Signals{}, 1)
+		res := out.Result
+
+		// Same seed, same job: same attempts (latency aside).
+		again := c2.Run(ctx, j, prompt.TierSimple, prompt.Signals{}, 1).Result
+		if len(again.Attempts) != len(res.Attempts) || again.Response != res.Response || again.CostUSD != res.CostUSD {
+			t.Fatalf("job %d not reproducible:\n%+v\n%+v", i, res, again)
+		}
+
+		sum := 0.0
+		for k, a := range res.Attempts {
+			if a.Attempt != k+1 || a.Model == "" || a.Outcome == "" {
+				t.Fatalf("job %d: attempt %+v", i, a)
+			}
+			sum += a.CostUSD
+		}
+		if math.Abs(sum-res.CostUSD) > 1e-12 {
+			t.Fatalf("job %d: cost %v, attempts sum to %v", i, res.CostUSD, sum)
+		}
+		switch {
+		case res.Status == prompt.StatusSucceeded:
+			last := res.Attempts[len(res.Attempts)-1]
+			if last.Outcome != prompt.OutcomeOK || last.Model != res.ModelUsed || res.Response == "" ||
+				res.OutputTokens != pricing.CountTokens(res.Response) {
+				t.Fatalf("job %d: success %+v", i, res)
+			}
+			if ok, why := cascade.DefaultQuality().Check(p, res.Response); !ok {
+				t.Fatalf("job %d: delivered answer fails the gate (%s): %q", i, why, res.Response)
+			}
+			if res.ModelUsed != "sim/small" {
+				cascaded[p[:20]]++
+			}
+		case out.Transient:
+			if res.Status != "" {
+				t.Fatalf("job %d: transient with status %q", i, res.Status)
+			}
+		default:
+			if res.Status != prompt.StatusFailed || res.Error == "" {
+				t.Fatalf("job %d: %+v", i, res)
+			}
+		}
+	}
+	// Misrouting shows up: hard prompts sent to the simple tier cascade
+	// past the small model far more often than easy ones.
+	easy, hard := cascaded[prompts[0][:20]], cascaded[prompts[3][:20]]
+	t.Logf("answered by a model other than sim/small (of 100 each): easy %d, hard %d", easy, hard)
+	if hard < 2*easy || hard < 30 {
+		t.Errorf("hard prompts cascaded %d times, easy ones %d", hard, easy)
+	}
+}
+
+func TestSimTimeoutsCascade(t *testing.T) {
+	t.Parallel()
+	c := simCascade(t, map[string]sim.Model{"small": {TimeoutRate: 1}, "medium": {Capability: 1}, "large": {}}, 3)
+	out := c.Run(context.Background(), prompt.Job{BatchID: "b", ID: "1", Prompt: prompts[0]}, prompt.TierSimple, prompt.Signals{}, 1)
+	as := out.Result.Attempts
+	if len(as) != 3 || as[0].Outcome != prompt.OutcomeTimeout || as[1].Outcome != prompt.OutcomeTimeout ||
+		as[2].Model != "sim/medium" || out.Result.Status != prompt.StatusSucceeded {
+		t.Fatalf("attempts %+v", as)
+	}
+}
+
+func Example() {
+	reg := llm.NewRegistry()
+	reg.Register(sim.Name, sim.New(map[string]sim.Model{
+		"small": {Capability: 0.9, RateLimitRate: 1}, // always rate limited
+		"large": {Capability: 1},
+	}))
+	prices := pricing.Builtin()
+	small, _ := prices.Lookup("sim/small")
+	large, _ := prices.Lookup("sim/large")
+	c, err := cascade.New(cascade.Settings{
+		Tiers: map[prompt.Tier][]string{
+			prompt.TierSimple:   {"sim/small", "sim/large"},
+			prompt.TierModerate: {"sim/large"},
+			prompt.TierComplex:  {"sim/large"},
+		},
+		Models: map[string]cascade.ModelPolicy{
+			"sim/small": {Timeout: 10 * time.Second, Price: small},
+			"sim/large": {Timeout: 30 * time.Second, Price: large},
+		},
+	}, reg, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	job := prompt.Job{BatchID: "demo", ID: "1", Prompt: "What is the capital of France?"}
+	out := c.Run(context.Background(), job, prompt.TierSimple, prompt.Signals{}, 1)
+	for _, a := range out.Result.Attempts {
+		fmt.Println(a.Attempt, a.Model, a.Outcome, a.HTTPStatus)
+	}
+	fmt.Println(out.Result.Status, out.Result.ModelUsed, strings.Count(out.Result.Response, " ") > 10)
+	// Output:
+	// 1 sim/small rate_limited 429
+	// 2 sim/large ok 200
+	// succeeded sim/large true
+}
+
+func BenchmarkRun(b *testing.B) {
+	models := map[string]sim.Model{"small": {Capability: 0.5}, "medium": {Capability: 0.8}, "large": {Capability: 1}}
+	c := simCascade(b, models, 1)
+	ctx := context.Background()
+	sys := "You are a helpful assistant."
+	pricing.CountTokens("warm up")
+	for _, bc := range []struct {
+		name string
+		p    string
+	}{{"simple", prompts[0]}, {"complex", prompts[3]}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var i int
+			attempts := 0
+			for b.Loop() {
+				i++
+				out := c.Run(ctx, prompt.Job{BatchID: "bench", ID: "x", Prompt: bc.p, System: sys}, prompt.TierSimple, prompt.Signals{}, i)
+				attempts += len(out.Result.Attempts)
+			}
+			b.ReportMetric(float64(attempts)/float64(b.N), "attempts/op")
+		})
+	}
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				i++
+				c.Run(ctx, prompt.Job{BatchID: "bench", ID: "x", Prompt: prompts[i%len(prompts)], System: sys}, prompt.TierSimple, prompt.Signals{}, i)
+			}
+		})
+	})
+}
