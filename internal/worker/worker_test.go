@@ -356,7 +356,7 @@ func TestWorkerGracefulStopHandsBackInFlight(t *testing.T) {
 		b.run(ctx)
 	}()
 	waitFor(t, func() bool { return b.consumerAckPending() == 32 }) // every slot busy
-	cancel() // soft stop; calls hang past the drain timeout, so they are cancelled
+	cancel()                                                        // soft stop; calls hang past the drain timeout, so they are cancelled
 	<-done
 	close(release)
 	if got := b.count(`SELECT count(*) FROM results`); got != 0 {
