@@ -65,7 +65,7 @@ type Worker struct {
 	WorkerID       string        `env:"WORKER_ID"`
 	MetricsAddr    string        `env:"METRICS_ADDR"`
 	ExitWhenIdle   bool          `env:"WORKER_EXIT_WHEN_IDLE,default=false"`
-	CommitBatch    int           `env:"WORKER_COMMIT_BATCH,default=256"`
+	CommitBatch    int           `env:"WORKER_COMMIT_BATCH,default=512"`
 	CommitInterval time.Duration `env:"WORKER_COMMIT_INTERVAL,default=20ms"`
 	DrainTimeout   time.Duration `env:"WORKER_DRAIN_TIMEOUT,default=25s"`
 	// Fault names a fault-injection point for crash tests; empty (off) by default.

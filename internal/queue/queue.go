@@ -11,14 +11,14 @@ package queue
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -388,38 +388,19 @@ func (c Config) natsOptions(log *slog.Logger) ([]nats.Option, error) {
 }
 
 // retryableConnectErr says whether Connect should try again: only when the
-// server could not be reached. Authentication, TLS and configuration errors
-// will not fix themselves.
+// server could not be reached (refused, reset, timed out). Authentication,
+// TLS and anything else unknown will not fix itself and is returned at once.
 func retryableConnectErr(err error) bool {
-	if errors.Is(err, nats.ErrTLS) || errors.Is(err, nats.ErrAuthorization) ||
-		errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) ||
-		errors.Is(err, nats.ErrAccountAuthExpired) || errors.Is(err, nats.ErrSecureConnRequired) ||
-		errors.Is(err, nats.ErrSecureConnWanted) {
+	if errors.Is(err, nats.ErrTLS) || errors.Is(err, nats.ErrAuthorization) {
 		return false
 	}
-	// TLS alerts (e.g. "certificate required") and verification failures
-	// also satisfy net.Error, so they are checked first.
-	var (
-		alert  tls.AlertError
-		verify *tls.CertificateVerificationError
-		header tls.RecordHeaderError
-		unkCA  x509.UnknownAuthorityError
-		host   x509.HostnameError
-		inval  x509.CertificateInvalidError
-	)
-	if errors.As(err, &alert) || errors.As(err, &verify) || errors.As(err, &header) ||
-		errors.As(err, &unkCA) || errors.As(err, &host) || errors.As(err, &inval) {
-		return false
-	}
-	if errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrTimeout) {
+	if errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
 	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	var oe *net.OpError
-	return errors.As(err, &oe)
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // JetStream returns the JetStream context of the connection.

@@ -60,7 +60,8 @@ type Config struct {
 	Concurrency    int           // prompts in flight (64)
 	FetchBatch     int           // most messages asked for per fetch (256)
 	FetchMaxWait   time.Duration // longest wait for a fetch (500ms)
-	CommitBatch    int           // most prompts per commit (256)
+	CommitBatch    int           // most prompts per commit (512)
+	Committers     int           // commits that may run at once (2)
 	CommitInterval time.Duration // longest a finished prompt waits for its commit (20ms)
 	AckWait        time.Duration // consumer's AckWait; heartbeats go every third of it (30s)
 	MaxDeliver     int           // consumer's MaxDeliver; the last delivery stores a failure instead of a nak (10)
@@ -87,7 +88,8 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.Concurrency, 64)
 	def(&c.FetchBatch, 256)
-	def(&c.CommitBatch, 256)
+	def(&c.CommitBatch, 512)
+	def(&c.Committers, 2)
 	def(&c.MaxDeliver, 10)
 	def(&c.MaxPromptBytes, 1<<20)
 	defd(&c.FetchMaxWait, 500*time.Millisecond)
@@ -172,11 +174,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer hardStop(nil)
 
 	var commitWG, hbWG, procWG sync.WaitGroup
-	commitWG.Add(1)
-	go func() {
-		defer commitWG.Done()
-		w.commitLoop(workCtx)
-	}()
+	for range w.cfg.Committers {
+		commitWG.Add(1)
+		go func() {
+			defer commitWG.Done()
+			w.commitLoop(workCtx)
+		}()
+	}
 	hbStop := make(chan struct{})
 	hbWG.Add(1)
 	go func() {

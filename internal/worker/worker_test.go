@@ -75,7 +75,7 @@ func goodAnswer(req llm.Request, _ int) (llm.Response, error) {
 }
 
 type bundle struct {
-	t        *testing.T
+	t        testing.TB
 	nats     *natstest.Server
 	qc       *queue.Conn
 	cons     jetstream.Consumer
@@ -86,7 +86,7 @@ type bundle struct {
 	cfg      worker.Config
 }
 
-func setup(t *testing.T, qcfg queue.Config) *bundle {
+func setup(t testing.TB, qcfg queue.Config) *bundle {
 	t.Helper()
 	b := &bundle{t: t, nats: natstest.Start(t), dsn: pgtest.Schema(t), provider: &fakeProvider{answer: goodAnswer}}
 	ctx := context.Background()

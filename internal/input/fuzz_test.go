@@ -1,0 +1,95 @@
+package input
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func FuzzReader(f *testing.F) {
+	seeds := []string{
+		`{"id":"a","prompt":"hello","system":"s","max_tokens":5,"metadata":{"k":"v"}}` + "\n" + `{"prompt":"x"}`,
+		`{"custom_id":"r1","body":{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"hi"}]}],"max_tokens":3}}`,
+		"id,prompt,system,max_tokens,extra\n1,\"a,\"\"b\"\"\nc\",s,3,e\n2,plain,,,\n",
+		"first prompt\n\nsecond prompt\r\n",
+		"\ufeff{\"prompt\":\"bom\"}\n", "{\"prompt\":\"cut", "[1,2]\n", "prompt\n\"unterminated\n",
+		"{\"prompt\":\"a\\u0000\"}\n", "\xff\xfe\n", "a\x00b\n", "", "\n\n", "id,prompt\n1,x\n1,y\n",
+	}
+	for i, s := range seeds {
+		for sel := range 5 {
+			f.Add([]byte(s), uint8(sel+i*16))
+		}
+	}
+	names := []string{"-", "in.jsonl", "in.csv", "in.txt", "in.json", "in"}
+	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
+		format := Formats[int(sel)%len(Formats)]
+		name := names[int(sel>>4)%len(names)]
+		opts := Options{}
+		if sel&8 != 0 {
+			opts = Options{MaxPromptBytes: 16, MaxLineBytes: 48}
+		}
+		rd, err := NewReader(bytes.NewReader(data), name, format, opts)
+		if err != nil {
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("NewReader error %T %v is not a *FileError", err, err)
+			}
+			return
+		}
+		opts = opts.withDefaults()
+		ids := map[string]bool{}
+		lastLine := 0
+		for calls := 0; ; calls++ {
+			if calls > bytes.Count(data, []byte("\n"))+2 {
+				t.Fatalf("more records than lines")
+			}
+			job, err := rd.Next()
+			if err == io.EOF {
+				return
+			}
+			var le *LineError
+			var fe *FileError
+			switch {
+			case errors.As(err, &le):
+				if le.Line <= lastLine || le.Reason == "" || le.File == "" {
+					t.Fatalf("line error %v after line %d", le, lastLine)
+				}
+				lastLine = le.Line
+				continue
+			case errors.As(err, &fe):
+				return
+			case err != nil:
+				t.Fatalf("error %T %v is neither a *LineError nor a *FileError", err, err)
+			}
+			if rd.Line() <= lastLine {
+				t.Fatalf("job on line %d after line %d", rd.Line(), lastLine)
+			}
+			lastLine = rd.Line()
+			switch {
+			case !utf8.ValidString(job.Prompt) || !utf8.ValidString(job.System) || !utf8.ValidString(job.ID):
+				t.Fatalf("invalid UTF-8 in %+v", job)
+			case strings.TrimSpace(job.Prompt) == "":
+				t.Fatalf("empty prompt in %+v", job)
+			case strings.ContainsRune(job.Prompt+job.System, 0):
+				t.Fatalf("NUL in %+v", job)
+			case len(job.Prompt) > opts.MaxPromptBytes || len(job.System) > opts.MaxPromptBytes:
+				t.Fatalf("prompt over the limit in %+v", job)
+			case checkID(job.ID) != "":
+				t.Fatalf("bad id %q: %s", job.ID, checkID(job.ID))
+			case ids[job.ID]:
+				t.Fatalf("duplicate id %q", job.ID)
+			case job.MaxTokens < 0:
+				t.Fatalf("negative max_tokens in %+v", job)
+			case job.Metadata != nil && (!json.Valid(job.Metadata) || kindOf(job.Metadata) != "object"):
+				t.Fatalf("metadata %q is not a JSON object", job.Metadata)
+			case bytes.Contains(job.Metadata, []byte(`\u0000`)) && hasNULEscape(job.Metadata):
+				t.Fatalf("metadata %q has a NUL escape", job.Metadata)
+			}
+			ids[job.ID] = true
+		}
+	})
+}
