@@ -181,33 +181,25 @@ func process(ctx context.Context, l envconfig.Lookuper, target any) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	field, rest, ok := strings.Cut(msg, ": ")
-	if ok {
-		if key := envKey(reflect.TypeOf(target).Elem(), field); key != "" {
-			return fmt.Errorf("%s: invalid value: %s", key, rest)
+	// go-envconfig names the Go field path ("Common: NATS: AckWait: ...");
+	// follow it to the field's variable.
+	parts := strings.Split(err.Error(), ": ")
+	t := reflect.TypeOf(target).Elem()
+	for i, name := range parts {
+		f, ok := t.FieldByName(name)
+		if !ok {
+			break
 		}
+		if tag := f.Tag.Get("env"); tag != "" {
+			key, _, _ := strings.Cut(tag, ",")
+			return fmt.Errorf("%s: invalid value: %s", key, strings.Join(parts[i+1:], ": "))
+		}
+		if f.Type.Kind() != reflect.Struct {
+			break
+		}
+		t = f.Type
 	}
 	return fmt.Errorf("environment: %w", err)
-}
-
-// envKey finds the env tag of the field named name anywhere in t.
-func envKey(t reflect.Type, name string) string {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Name == name {
-			if tag := f.Tag.Get("env"); tag != "" {
-				key, _, _ := strings.Cut(tag, ",")
-				return key
-			}
-		}
-		if f.Type.Kind() == reflect.Struct {
-			if k := envKey(f.Type, name); k != "" {
-				return k
-			}
-		}
-	}
-	return ""
 }
 
 func positive(key string, v int) error {

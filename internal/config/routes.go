@@ -168,16 +168,8 @@ func (raw *rawRoutes) resolve(prices *pricing.Table) (*Routes, []error) {
 	if err := raw.Classifier.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if raw.Quality.LongPromptWords < 0 {
-		bad("quality.long_prompt_words: must be >= 0, got %d", raw.Quality.LongPromptWords)
-	}
-	if raw.Quality.MinResponseWords < 0 {
-		bad("quality.min_response_words: must be >= 0, got %d", raw.Quality.MinResponseWords)
-	}
-	for i, p := range raw.Quality.RefusalPhrases {
-		if strings.TrimSpace(p) == "" {
-			bad("quality.refusal_phrases[%d]: empty phrase", i)
-		}
+	if err := raw.Quality.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if b := raw.Backoff.Base; b != nil {
 		rt.Backoff.Base = b.Duration
@@ -340,42 +332,32 @@ func (raw *rawRoutes) model(name string, prices *pricing.Table, providers map[st
 		}
 		return m, nil
 	}
-	s := sim.Model{Capability: 0.7, RetryAfter: time.Second}
-	if rm.Latency != nil {
-		if rm.Latency.Duration < 0 {
-			return Model{}, fmt.Errorf("%s.latency: must be >= 0", key)
+	_, id, _ := llm.SplitModel(name)
+	s, known := sim.Defaults()[id]
+	if !known {
+		s = sim.Model{Capability: 0.7, RetryAfter: sim.DefaultRetryAfter}
+	}
+	for _, d := range []struct {
+		src *duration
+		dst *time.Duration
+	}{{rm.Latency, &s.Latency}, {rm.RetryAfter, &s.RetryAfter}} {
+		if d.src != nil {
+			*d.dst = d.src.Duration
 		}
-		s.Latency = rm.Latency.Duration
 	}
-	if rm.RetryAfter != nil {
-		s.RetryAfter = rm.RetryAfter.Duration
-	}
-	rates := []struct {
-		field string
-		src   *float64
-		dst   *float64
+	for _, r := range []struct {
+		src *float64
+		dst *float64
 	}{
-		{"error_rate", rm.ErrorRate, &s.ErrorRate},
-		{"rate_limit_rate", rm.RateLimitRate, &s.RateLimitRate},
-		{"timeout_rate", rm.TimeoutRate, &s.TimeoutRate},
-		{"weak_rate", rm.WeakRate, &s.WeakRate},
-		{"capability", rm.Capability, &s.Capability},
-	}
-	sum := 0.0
-	for _, r := range rates {
-		if r.src == nil {
-			continue
-		}
-		if *r.src < 0 || *r.src > 1 {
-			return Model{}, fmt.Errorf("%s.%s: must be between 0 and 1, got %g", key, r.field, *r.src)
-		}
-		*r.dst = *r.src
-		if r.field != "capability" {
-			sum += *r.src
+		{rm.ErrorRate, &s.ErrorRate}, {rm.RateLimitRate, &s.RateLimitRate}, {rm.TimeoutRate, &s.TimeoutRate},
+		{rm.WeakRate, &s.WeakRate}, {rm.Capability, &s.Capability},
+	} {
+		if r.src != nil {
+			*r.dst = *r.src
 		}
 	}
-	if sum > 1 {
-		return Model{}, fmt.Errorf("%s: error_rate + rate_limit_rate + timeout_rate + weak_rate = %g, must be <= 1", key, sum)
+	if err := s.Validate(); err != nil {
+		return Model{}, fmt.Errorf("%s.%w", key, err)
 	}
 	m.Sim = &s
 	return m, nil

@@ -152,7 +152,9 @@ func TestConnectAuth(t *testing.T) {
 			t.Parallel()
 			srv := natstest.Start(t, c.server...)
 			log, logs := newLogger()
-			conn, err := Connect(testContext(t), c.cfg(srv), log)
+			cfg := c.cfg(srv)
+			cfg.ReconnectWait = 50 * time.Millisecond
+			conn, err := Connect(testContext(t), cfg, log)
 			if err != nil {
 				t.Fatalf("Connect: %v", err)
 			}
@@ -167,6 +169,7 @@ func TestConnectAuth(t *testing.T) {
 			// A restart exercises the reconnect path and its logging.
 			srv.Restart()
 			waitConnected(t, conn)
+			waitLog(t, logs, "reconnected to nats-server")
 			conn.Close()
 
 			badCfg := c.bad(srv)
@@ -195,6 +198,17 @@ func withUserinfo(raw string, ui *url.Userinfo) string {
 	}
 	u.User = ui
 	return u.String()
+}
+
+func waitLog(t testing.TB, logs *logBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never got %q:\n%s", want, logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func waitConnected(t testing.TB, c *Conn) {

@@ -214,8 +214,15 @@ func TestPublishSurvivesServerRestart(t *testing.T) {
 	var restart sync.Once
 	for i := range total {
 		if i == total/3 {
-			// Some acks are still outstanding when the server goes away.
-			restart.Do(func() { go b.srv.Restart() })
+			// Some acks are still outstanding when the server goes away,
+			// and it stays away for a while.
+			restart.Do(func() {
+				go func() {
+					b.srv.Shutdown()
+					time.Sleep(time.Second)
+					b.srv.Restart()
+				}()
+			})
 		}
 		if err := p.Publish(ctx, job("restart", i)); err != nil {
 			t.Fatalf("Publish %d: %v", i, err)

@@ -341,11 +341,15 @@ func (c Config) natsOptions(log *slog.Logger) ([]nats.Option, error) {
 		nats.ReconnectWait(c.ReconnectWait),
 		nats.Timeout(min(c.ConnectTimeout, 5*time.Second)),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			attrs := []any{}
+			if u := nc.ConnectedUrl(); u != "" {
+				attrs = append(attrs, "url", RedactURL(u))
+			}
 			if err != nil {
-				log.Warn("disconnected from nats-server", "url", RedactURL(nc.ConnectedUrl()), "err", scrub(err, c.secrets()))
+				log.Warn("disconnected from nats-server", append(attrs, "err", scrub(err, c.secrets()))...)
 				return
 			}
-			log.Info("disconnected from nats-server")
+			log.Info("disconnected from nats-server", attrs...)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to nats-server", "url", RedactURL(nc.ConnectedUrl()), "version", nc.ConnectedServerVersion())

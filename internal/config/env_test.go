@@ -1,0 +1,81 @@
+package config_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/promptcascade/promptcascade/internal/config"
+)
+
+func TestWorkerDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.LoadWorker(context.Background(), envconfig.MapLookuper(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NATS.URL != "nats://127.0.0.1:4222" || c.NATS.Stream != "PROMPTS" || c.NATS.SubjectPrefix != "prompts" || c.NATS.Consumer != "workers" {
+		t.Errorf("nats defaults = %+v", c.NATS)
+	}
+	if c.Concurrency != 64 || c.NATS.AckWait != 30*time.Second || !c.Postgres.StorePrompts || c.ExitWhenIdle || c.Fault != "" {
+		t.Errorf("worker defaults = %+v", c)
+	}
+	if c.WorkerID == "" {
+		t.Error("WORKER_ID has no default")
+	}
+}
+
+func TestWorkerFromEnvironment(t *testing.T) {
+	t.Parallel()
+	c, err := config.LoadWorker(context.Background(), envconfig.MapLookuper(map[string]string{
+		"NATS_URL": "nats://n:4222", "DATABASE_URL": "postgres://u@h/db", "WORKER_CONCURRENCY": "500",
+		"WORKER_ID": "w-7", "LOG_LEVEL": "debug", "WORKER_EXIT_WHEN_IDLE": "true", "STORE_PROMPTS": "false",
+		"NATS_ACK_WAIT": "1m", "OPENAI_API_KEY": "sk-x", "GROQ_BASE_URL": "http://groq",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NATS.URL != "nats://n:4222" || c.Postgres.DatabaseURL != "postgres://u@h/db" || c.Concurrency != 500 ||
+		c.WorkerID != "w-7" || c.LogLevel != "debug" || !c.ExitWhenIdle || c.Postgres.StorePrompts ||
+		c.NATS.AckWait != time.Minute || c.Keys.OpenAIKey != "sk-x" || c.Keys.GroqBaseURL != "http://groq" {
+		t.Errorf("config = %+v", c)
+	}
+}
+
+func TestBadEnvironmentNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"WORKER_CONCURRENCY": "lots"}, "WORKER_CONCURRENCY: invalid value"},
+		{map[string]string{"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY: must be a positive integer, got 0"},
+		{map[string]string{"NATS_ACK_WAIT": "30"}, "NATS_ACK_WAIT: invalid value"},
+		{map[string]string{"NATS_ACK_WAIT": "-1s"}, "NATS_ACK_WAIT: must be a positive duration"},
+		{map[string]string{"LOG_LEVEL": "verbose"}, `LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
+		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{map[string]string{"STORE_PROMPTS": "maybe"}, "STORE_PROMPTS: invalid value"},
+		{map[string]string{"NATS_URL": " "}, "NATS_URL: must not be empty"},
+		{map[string]string{"NATS_TLS_CERT": "c.pem"}, "NATS_TLS_CERT and NATS_TLS_KEY: set both or neither"},
+		{map[string]string{"WORKER_FAULT": "sometimes"}, "WORKER_FAULT"},
+		{map[string]string{"NATS_MAX_DELIVER": "0"}, "NATS_MAX_DELIVER"},
+	} {
+		_, err := config.LoadWorker(context.Background(), envconfig.MapLookuper(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v: err = %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestEnvErrorsNeverEchoSecrets(t *testing.T) {
+	t.Parallel()
+	_, err := config.LoadWorker(context.Background(), envconfig.MapLookuper(map[string]string{
+		"OPENAI_API_KEY": "sk-SECRET-canary", "WORKER_CONCURRENCY": "x",
+	}))
+	if err == nil || strings.Contains(err.Error(), "sk-SECRET-canary") {
+		t.Fatalf("err = %v", err)
+	}
+}
