@@ -121,6 +121,7 @@ func LoadEnqueue(ctx context.Context, l envconfig.Lookuper) (*Enqueue, error) {
 	if err := process(ctx, l, &c); err != nil {
 		return nil, err
 	}
+	quietCLI(l, &c.Common)
 	return &c, errors.Join(c.Common.validate(),
 		positive("ENQUEUE_MAX_PENDING", c.MaxPending),
 		positive("ENQUEUE_MAX_PROMPT_BYTES", c.MaxPromptBytes))
@@ -132,7 +133,19 @@ func LoadCtl(ctx context.Context, l envconfig.Lookuper) (*Ctl, error) {
 	if err := process(ctx, l, &c); err != nil {
 		return nil, err
 	}
+	quietCLI(l, &c.Common)
 	return &c, c.Common.validate()
+}
+
+// quietCLI makes command-line tools log warnings and errors only, unless
+// LOG_LEVEL asks for more: their output is for the user, not for a log store.
+func quietCLI(l envconfig.Lookuper, c *Common) {
+	if l == nil {
+		l = envconfig.OsLookuper()
+	}
+	if _, set := l.Lookup("LOG_LEVEL"); !set {
+		c.LogLevel = "warn"
+	}
 }
 
 func (c *Worker) validate() error {

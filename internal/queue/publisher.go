@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,8 +63,10 @@ func (e *PublishError) Unwrap() error { return e.Err }
 // timed out, no stream answering during a restart) is sent again with the
 // same Msg-Id after a backoff, and it keeps its slot meanwhile. When the
 // stream is full every slot ends up waiting, so Publish blocks: the producer
-// is pushed back until consumers make room. Only permanent refusals (e.g. a
-// message over the stream's size limit) count as Failed.
+// is pushed back until consumers make room. While the stream is full only
+// one waiting message at a time probes it, so a full stream is not hammered
+// with thousands of doomed re-sends. Only permanent refusals (e.g. a message
+// over the stream's size limit) count as Failed.
 //
 // Publish may be called from several goroutines; Wait must not run
 // concurrently with Publish.
@@ -87,7 +90,10 @@ type Publisher struct {
 	idle        chan struct{} // closed when outstanding drops to 0
 	stats       Stats
 	failures    []error
-	full        bool // the stream reported full and nothing was stored since
+	full        bool      // the stream reported full and nothing was stored since
+	probing     bool      // while full: one message is out probing the stream
+	probeFails  int       // failed probes since the stream became full
+	nextProbe   time.Time // while full: when the next probe may go
 	wg          sync.WaitGroup
 }
 
@@ -98,6 +104,7 @@ type pubEntry struct {
 	unknown       int       // attempts that failed with an unclassified error
 	noStreamSince time.Time // first "no stream answered" of a run of them
 	due           time.Time
+	probe         bool // sent as the probe of a full stream
 }
 
 // NewPublisher returns a publisher with at most maxPending messages
@@ -196,6 +203,9 @@ func (p *Publisher) onAck(_ jetstream.JetStream, msg *nats.Msg, ack *jetstream.P
 		return
 	}
 	delete(p.inflight, msg)
+	if e.probe {
+		e.probe, p.probing = false, false
+	}
 	// After a re-send a duplicate most likely means an earlier attempt of
 	// ours was stored, so only a first attempt counts as a duplicate.
 	if ack.Duplicate && e.attempts == 1 {
@@ -206,6 +216,7 @@ func (p *Publisher) onAck(_ jetstream.JetStream, msg *nats.Msg, ack *jetstream.P
 	if p.full {
 		p.full = false
 		p.log.Info("stream accepts messages again", "stream", ack.Stream)
+		p.wakeLocked() // release the messages held back while probing
 	}
 	p.finishLocked()
 }
@@ -218,6 +229,10 @@ func (p *Publisher) onErr(_ jetstream.JetStream, msg *nats.Msg, err error) {
 	e, ok := p.inflight[msg]
 	if !ok {
 		return
+	}
+	wasProbe := e.probe
+	if e.probe {
+		e.probe, p.probing = false, false
 	}
 	if p.abandoned != nil {
 		p.failLocked(e, fmt.Errorf("%w (last error: %w)", p.abandoned, err))
@@ -244,10 +259,18 @@ func (p *Publisher) onErr(_ jetstream.JetStream, msg *nats.Msg, err error) {
 			return
 		}
 	case pubFull:
-		if !p.full {
-			p.full = true
+		switch {
+		case !p.full:
+			p.full, p.probeFails = true, 0
+			p.nextProbe = now.Add(backoff(1))
 			p.log.Warn("stream is full, waiting for consumers to make room", "stream", p.conn.cfg.Stream, "err", err)
+		case wasProbe:
+			p.probeFails++
+			p.nextProbe = now.Add(backoff(p.probeFails + 1))
 		}
+	}
+	if class != pubFull {
+		p.full = false // something else is going on; stop probing
 	}
 	if class != pubNoStream {
 		e.noStreamSince = time.Time{}
@@ -260,6 +283,10 @@ func (p *Publisher) onErr(_ jetstream.JetStream, msg *nats.Msg, err error) {
 		p.wg.Add(1)
 		go p.retryLoop()
 	}
+	p.wakeLocked()
+}
+
+func (p *Publisher) wakeLocked() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -313,19 +340,39 @@ func (p *Publisher) retryLoop() {
 		now := time.Now()
 		var due []*pubEntry
 		next := now.Add(time.Hour)
-		kept := p.retryQ[:0]
-		for _, e := range p.retryQ {
-			if !e.due.After(now) {
-				due = append(due, e)
-				continue
+		switch {
+		case p.full && p.probing:
+			// Wait for the probe's answer (onAck or onErr wakes us).
+		case p.full && now.Before(p.nextProbe):
+			next = p.nextProbe
+		case p.full:
+			// Send only the longest-waiting message, as a probe; the probe
+			// interval backs off while the stream stays full.
+			first := 0
+			for i, e := range p.retryQ {
+				if e.due.Before(p.retryQ[first].due) {
+					first = i
+				}
 			}
-			kept = append(kept, e)
-			if e.due.Before(next) {
-				next = e.due
+			e := p.retryQ[first]
+			e.probe, p.probing = true, true
+			due = append(due, e)
+			p.retryQ = slices.Delete(p.retryQ, first, first+1)
+		default:
+			kept := p.retryQ[:0]
+			for _, e := range p.retryQ {
+				if !e.due.After(now) {
+					due = append(due, e)
+					continue
+				}
+				kept = append(kept, e)
+				if e.due.Before(next) {
+					next = e.due
+				}
 			}
+			clear(p.retryQ[len(kept):])
+			p.retryQ = kept
 		}
-		clear(p.retryQ[len(kept):])
-		p.retryQ = kept
 		for _, e := range due {
 			e.attempts++
 			p.stats.Retried++

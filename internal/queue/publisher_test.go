@@ -158,7 +158,13 @@ func TestPublishBackpressureWhenStreamFull(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// While full, one message at a time probes the stream, with backoff:
+	// the 100 waiting messages are not re-sent over and over.
+	r0 := p.Stats().Retried
+	time.Sleep(time.Second)
+	if r := p.Stats().Retried - r0; r > 15 {
+		t.Errorf("%d re-sends in one second against a full stream; want a few probes", r)
+	}
 	if n := published.Load(); n >= total {
 		t.Fatalf("producer was not pushed back: %d accepted with a %d-message stream", n, limit)
 	}

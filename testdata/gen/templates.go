@@ -47,7 +47,9 @@ var simpleTemplates = []template{
 	{"factual", func(r *rand.Rand) string { return fmt.Sprintf("Who was the writer of %s?", pick(r, books)) }},
 	{"factual", func(r *rand.Rand) string { return fmt.Sprintf("When did %s happen?", pick(r, events)) }},
 	{"factual", func(r *rand.Rand) string { return fmt.Sprintf("What does %s stand for?", pick(r, acronyms)) }},
-	{"factual", func(r *rand.Rand) string { return fmt.Sprintf("What is the chemical symbol for %s?", pick(r, elements)) }},
+	{"factual", func(r *rand.Rand) string {
+		return fmt.Sprintf("What is the chemical symbol for %s?", pick(r, elements))
+	}},
 	{"factual", func(r *rand.Rand) string {
 		return fmt.Sprintf("What is the boiling point of %s at sea level?", pick(r, substances))
 	}},
@@ -100,7 +102,7 @@ var simpleTemplates = []template{
 	}},
 	{"foreign", func(r *rand.Rand) string { return pick(r, foreign) }},
 	{"factual", func(r *rand.Rand) string {
-		return fmt.Sprintf("Quick question: in %s, what year was %s first published, and who was the writer?", pick(r, []string{"short", "one line"}), pick(r, books))
+		return fmt.Sprintf("In %s: what year was %s first published, and who was the writer?", pick(r, []string{"short", "one line", "a few words"}), pick(r, books))
 	}},
 	{"extraction", func(r *rand.Rand) string {
 		return fmt.Sprintf("What is the order number in this message? %s", passage(r, "support", 2+r.IntN(2)))
@@ -119,7 +121,9 @@ var moderateTemplates = []template{
 	{"explanation", func(r *rand.Rand) string {
 		return fmt.Sprintf("I keep hearing about %s at work. Explain it simply, with one everyday analogy and one example from software.", pick(r, concepts))
 	}},
-	{"writing", func(r *rand.Rand) string { return fmt.Sprintf("Write a %s about %s.", pick(r, forms), pick(r, formTopics)) }},
+	{"writing", func(r *rand.Rand) string {
+		return fmt.Sprintf("Write a %s about %s.", pick(r, forms), pick(r, formTopics))
+	}},
 	{"writing", func(r *rand.Rand) string {
 		return fmt.Sprintf("Write a %s about %s. Make it %s and avoid clichés.", pick(r, forms), pick(r, formTopics), pick(r, []string{"warm", "funny", "formal", "upbeat", "wistful"}))
 	}},
