@@ -47,16 +47,38 @@ type ModelPolicy struct {
 // DefaultBackoffBase and DefaultBackoffMax.
 type Backoff struct{ Base, Max time.Duration }
 
-// Cooldown takes a failing model out of rotation: after Failures consecutive
-// transient failures (rate limits, overload, server errors, timeouts, network
-// errors) every prompt in this process skips it for Period, logged as outcome
-// cooldown_skip. After the period the model is tried again; one more failure
-// sends it straight back into cooldown, a success clears the count.
-// Failures 0 turns cooldown off.
+// Cooldown takes a failing model out of rotation for Period, during which
+// every prompt in this process skips it, logged as outcome cooldown_skip. Two
+// triggers, either or both:
+//
+//   - Failures consecutive transient failures (rate limits, overload, server
+//     errors, timeouts, network errors); a call that reached the model (an
+//     answer, even one the quality gate rejects) clears the count.
+//   - More than MaxFailureShare of the model's calls in the last Window were
+//     transient failures, once at least MinCalls calls fell in that window. This
+//     catches a model that fails often without ever failing N times in a row.
+//     The window is kept in ten buckets of Window/10, so it slides in steps of
+//     a tenth; it is cleared when a cooldown starts.
+//
+// After the period the model is tried again; its first transient failure
+// sends it straight back into cooldown, an answer returns it to normal.
+// Failures 0 and MaxFailureShare 0 turn cooldown off. Calls that failed for
+// reasons that are not transient (auth, bad request, quota, ...) count
+// towards neither trigger.
 type Cooldown struct {
 	Failures int
 	Period   time.Duration
+
+	Window          time.Duration // span of the failure-share window; required when MaxFailureShare > 0
+	MaxFailureShare float64       // 0 (off) or in (0, 1): cool down when the share of failed calls is above this
+	MinCalls        int           // calls needed in the window before the share counts; 0 means DefaultCooldownMinCalls
 }
+
+// DefaultCooldownMinCalls is Cooldown.MinCalls when it is 0.
+const DefaultCooldownMinCalls = 10
+
+// on reports whether either cooldown trigger is set.
+func (cd Cooldown) on() bool { return cd.Failures > 0 || cd.MaxFailureShare > 0 }
 
 // Settings configure a Cascade.
 type Settings struct {
@@ -152,6 +174,12 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 	}
 	if c.cooldown.Failures > 0 && c.cooldown.Period <= 0 {
 		return nil, fmt.Errorf("cascade: cooldown.period: must be > 0 when cooldown.failures is %d", c.cooldown.Failures)
+	}
+	if err := c.cooldown.checkShare(); err != nil {
+		return nil, fmt.Errorf("cascade: %w", err)
+	}
+	if c.cooldown.MaxFailureShare > 0 && c.cooldown.MinCalls == 0 {
+		c.cooldown.MinCalls = DefaultCooldownMinCalls
 	}
 
 	for tier := range s.Tiers {
@@ -296,7 +324,7 @@ func (r *run) cascade(targets []*target) bool {
 			if !llm.Class(a.Outcome).Retryable() || try >= t.pol.MaxRetries {
 				break
 			}
-			if c.cooldown.Failures > 0 && t.coolingFor(c.now(), c.cooldown.Failures) > 0 {
+			if c.cooldown.on() && t.coolingFor(c.now(), c.cooldown.Failures) > 0 {
 				break
 			}
 			wait, ok := r.retryWait(try, hint)
@@ -320,9 +348,9 @@ func (r *run) skipped(t *target) bool {
 		r.skip(t, prompt.OutcomeNotFound, "disabled until restart after a not_found answer (retired model?)")
 		return true
 	}
-	if c.cooldown.Failures > 0 {
+	if c.cooldown.on() {
 		if rem := t.coolingFor(c.now(), c.cooldown.Failures); rem > 0 {
-			r.skip(t, prompt.OutcomeCooldownSkip, "cooling down after repeated failures; "+rem.Round(time.Millisecond).String()+" left")
+			r.skip(t, prompt.OutcomeCooldownSkip, "cooling down after repeated failures or a high failure share; "+rem.Round(time.Millisecond).String()+" left")
 			if r.coolWait == 0 || rem < r.coolWait {
 				r.coolWait = rem
 			}

@@ -21,14 +21,17 @@ type target struct {
 	prov llm.Provider
 	pol  ModelPolicy
 
-	fails    atomic.Int32 // consecutive transient failures
-	until    atomic.Int64 // cooldown end, Unix nanoseconds; 0 when not cooling down
-	disabled atomic.Bool  // answered not_found: skipped until restart
+	fails     atomic.Int32 // consecutive transient failures
+	until     atomic.Int64 // cooldown end, Unix nanoseconds; 0 when not cooling down
+	probation atomic.Bool  // a cooldown ran out and no call has answered since
+	disabled  atomic.Bool  // answered not_found: skipped until restart
+	win       window       // calls and failures of the failure-share trigger
 }
 
 // coolingFor returns how long t still cools down at now, 0 when it may be
-// called. A cooldown that has run out leaves the count one short of
-// failures, so the next failure starts a new one at once.
+// called. A cooldown that has run out puts the model on probation (and
+// leaves the consecutive count one short of failures), so that the next
+// transient failure starts a new cooldown at once.
 func (t *target) coolingFor(now time.Time, failures int) time.Duration {
 	u := t.until.Load()
 	if u == 0 {
@@ -38,7 +41,10 @@ func (t *target) coolingFor(now time.Time, failures int) time.Duration {
 		return rem
 	}
 	if t.until.CompareAndSwap(u, 0) {
-		t.fails.Store(int32(failures - 1))
+		if failures > 0 {
+			t.fails.Store(int32(failures - 1))
+		}
+		t.probation.Store(true)
 	}
 	return 0
 }
@@ -46,32 +52,59 @@ func (t *target) coolingFor(now time.Time, failures int) time.Duration {
 // observe updates t's shared state after an attempt and logs, once, the
 // events that change how every prompt treats the model.
 func (c *Cascade) observe(t *target, a prompt.Attempt) {
+	cd := c.cooldown
 	switch o := a.Outcome; {
 	case o == prompt.OutcomeOK || o == prompt.OutcomeQualityFailed || o == prompt.OutcomeEmptyResponse:
 		// The model is up, whatever it thought of the prompt.
-		if c.cooldown.Failures > 0 && t.fails.Load() != 0 {
+		if cd.Failures > 0 && t.fails.Load() != 0 {
 			t.fails.Store(0)
+		}
+		if cd.MaxFailureShare > 0 {
+			t.win.add(c.now(), cd.Window, false)
+		}
+		if t.probation.Load() {
+			t.probation.Store(false)
 		}
 	case o == prompt.OutcomeNotFound:
 		if t.disabled.CompareAndSwap(false, true) {
 			c.log.LogAttrs(c.context(), slog.LevelError, "model disabled until restart: the provider says it does not exist (retired?)",
 				slog.String("model", t.name), slog.Int("http_status", a.HTTPStatus), slog.String("error", a.Error))
 		}
-	case llm.Class(o).Retryable() && c.cooldown.Failures > 0:
-		n := t.fails.Add(1)
-		if int(n) < c.cooldown.Failures {
-			return
+	case llm.Class(o).Retryable() && cd.on():
+		var n, calls, fails int
+		if cd.Failures > 0 {
+			n = int(t.fails.Add(1))
 		}
-		until := c.now().Add(c.cooldown.Period).UnixNano()
-		if until == 0 {
-			until = 1
+		if cd.MaxFailureShare > 0 {
+			calls, fails = t.win.add(c.now(), cd.Window, true)
 		}
-		if t.until.CompareAndSwap(0, until) {
-			c.log.LogAttrs(c.context(), slog.LevelWarn, "model cooling down after repeated failures",
-				slog.String("model", t.name), slog.Int("consecutive_failures", int(n)),
-				slog.Duration("period", c.cooldown.Period), slog.String("last_outcome", string(o)))
+		switch {
+		case t.probation.Load():
+			c.coolDown(t, o, "model cooling down again: it failed on its first call after a cooldown")
+		case cd.Failures > 0 && n >= cd.Failures:
+			c.coolDown(t, o, "model cooling down after repeated failures", slog.Int("consecutive_failures", n))
+		case cd.MaxFailureShare > 0 && calls >= cd.MinCalls && float64(fails) > cd.MaxFailureShare*float64(calls):
+			c.coolDown(t, o, "model cooling down after a high failure share",
+				slog.Int("calls", calls), slog.Int("failures", fails), slog.Duration("window", cd.Window))
 		}
 	}
+}
+
+// coolDown starts a cooldown of t unless one is already running, and logs
+// it once.
+func (c *Cascade) coolDown(t *target, last prompt.Outcome, msg string, attrs ...slog.Attr) {
+	until := c.now().Add(c.cooldown.Period).UnixNano()
+	if until == 0 {
+		until = 1
+	}
+	if !t.until.CompareAndSwap(0, until) {
+		return
+	}
+	t.probation.Store(false)
+	t.win.reset()
+	attrs = append([]slog.Attr{slog.String("model", t.name)}, attrs...)
+	attrs = append(attrs, slog.Duration("period", c.cooldown.Period), slog.String("last_outcome", string(last)))
+	c.log.LogAttrs(c.context(), slog.LevelWarn, msg, attrs...)
 }
 
 // context is for log calls that outlive the prompt that triggered them.

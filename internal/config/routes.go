@@ -111,8 +111,11 @@ type rawRoutes struct {
 	Quality    cascade.QualityRules          `yaml:"quality"`
 	Backoff    struct{ Base, Max *duration } `yaml:"backoff"`
 	Cooldown   struct {
-		Failures *int      `yaml:"failures"`
-		Period   *duration `yaml:"period"`
+		Failures        *int      `yaml:"failures"`
+		Period          *duration `yaml:"period"`
+		Window          *duration `yaml:"window"`
+		MaxFailureShare *float64  `yaml:"max_failure_share"`
+		MinCalls        *int      `yaml:"min_calls"`
 	} `yaml:"cooldown"`
 	Providers map[string]rawProvider `yaml:"providers"`
 }
@@ -194,6 +197,27 @@ func (raw *rawRoutes) resolve(prices *pricing.Table) (*Routes, []error) {
 	}
 	if rt.Cooldown.Failures > 0 && rt.Cooldown.Period <= 0 {
 		bad("cooldown.period: must be > 0 when cooldown.failures is set")
+	}
+	if w := raw.Cooldown.Window; w != nil {
+		rt.Cooldown.Window = w.Duration
+	}
+	if s := raw.Cooldown.MaxFailureShare; s != nil {
+		rt.Cooldown.MaxFailureShare = *s
+	}
+	if m := raw.Cooldown.MinCalls; m != nil {
+		rt.Cooldown.MinCalls = *m
+	}
+	if c := rt.Cooldown; c.MaxFailureShare != 0 || c.Window != 0 || c.MinCalls != 0 {
+		switch {
+		case !(c.MaxFailureShare > 0 && c.MaxFailureShare < 1):
+			bad("cooldown.max_failure_share: must be > 0 and < 1 (cooldown.window and cooldown.min_calls need it), got %g", c.MaxFailureShare)
+		case c.Window <= 0:
+			bad("cooldown.window: must be > 0 when cooldown.max_failure_share is set")
+		case c.MinCalls < 0:
+			bad("cooldown.min_calls: must be >= 0 (0 means %d), got %d", cascade.DefaultCooldownMinCalls, c.MinCalls)
+		case c.Period <= 0:
+			bad("cooldown.period: must be > 0 when cooldown.max_failure_share is set")
+		}
 	}
 
 	for name, p := range raw.Providers {

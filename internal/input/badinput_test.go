@@ -134,6 +134,12 @@ func TestBadInput(t *testing.T) {
 			fatal: ErrNoPromptColumn, text: `p.csv: no "prompt" column in the CSV header`},
 		{name: "csv: repeated column", file: "p.csv", input: "prompt,Prompt\na,b\n",
 			text: `p.csv: header row: column 2 "Prompt" repeats column 1`},
+		{name: "csv: header row too long", file: "p.csv", opts: Options{MaxLineBytes: 10}, input: "id,prompt,system\na,x,y\n",
+			text: "p.csv: header row (line 1): line is 16 bytes, over the limit of 10"},
+		{name: "csv: header row with a bad quote", file: "p.csv", input: "id,\"prompt\nb,ok\n",
+			text: "p.csv: header row (line 1): unterminated quoted field (the file ends inside it)"},
+		{name: "csv: header row with invalid UTF-8", file: "p.csv", input: "id,pr\xffompt\nb,ok\n",
+			text: "p.csv: header row: invalid UTF-8 at column 6"},
 		{name: "csv: header only", file: "p.csv", input: "id,prompt\n", fatal: ErrEmpty, text: "p.csv: empty (a header row and no data)"},
 
 		// Text.

@@ -3,6 +3,7 @@ package input
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -197,8 +198,13 @@ func (r *Reader) nextCSV() (prompt.Job, error) {
 	for {
 		rec, n, err := r.readRecord()
 		if err != nil {
-			if err == io.EOF && cs.header && r.records == 1 {
+			var le *LineError
+			switch {
+			case err == io.EOF && cs.header && r.records == 1:
 				return prompt.Job{}, &FileError{File: r.name, Err: fmt.Errorf("%w (a header row and no data)", ErrEmpty)}
+			case !cs.header && errors.As(err, &le):
+				// Without a header no row can be read: the file ends here.
+				return prompt.Job{}, &FileError{File: r.name, Err: fmt.Errorf("header row (line %d): %s", le.Line, le.Reason)}
 			}
 			return prompt.Job{}, err
 		}

@@ -32,6 +32,10 @@
 //   - text: one prompt per line; the id is the line number. Blank lines are
 //     skipped.
 //
+// Ids must be unique within a file. The reader remembers a 64-bit hash of
+// each id rather than the id, so a hash collision (odds of about 3 in 10^8
+// for a million ids) would reject a line as a duplicate.
+//
 // Line numbers count every physical line from 1, blank ones included, so a
 // default id stays the same however the file is filtered. A UTF-8 byte order
 // mark at the start is ignored, and so is a "\r" before a "\n".
@@ -90,7 +94,8 @@ const (
 	maxMaxTokens = 1<<31 - 1
 )
 
-// Options limit what a Reader accepts. Zero values mean the defaults.
+// Options limit what a Reader accepts. Zero (or negative) values mean the
+// defaults.
 type Options struct {
 	// MaxPromptBytes is the largest prompt, and the largest system prompt,
 	// in bytes. Default 1 MiB.

@@ -299,7 +299,9 @@ func (p *Publisher) failLocked(e *pubEntry, err error) {
 	if len(p.failures) < maxKeptFailures {
 		p.failures = append(p.failures, &PublishError{MsgID: e.id, Err: err})
 	}
-	p.log.Warn("publish failed", "msg_id", e.id, "err", err)
+	if p.abandoned == nil {
+		p.log.Warn("publish failed", "msg_id", e.id, "err", err)
+	}
 	p.finishLocked()
 }
 
@@ -389,9 +391,7 @@ func (p *Publisher) retryLoop() {
 		select {
 		case <-timer.C:
 		case <-p.wake:
-			if !timer.Stop() {
-				<-timer.C
-			}
+			// Since Go 1.23 Reset discards a pending tick; no drain needed.
 		case <-p.stop:
 		}
 	}

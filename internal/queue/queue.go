@@ -85,6 +85,43 @@ type Config struct {
 	TLSKey  string
 }
 
+// redacted returns a copy safe to print: password, token and URL
+// credentials hidden.
+func (c Config) redacted() Config {
+	c.URL = RedactURL(c.URL)
+	if c.Password != "" {
+		c.Password = redactMark
+	}
+	if c.Token != "" {
+		c.Token = redactMark
+	}
+	return c
+}
+
+// String prints the configuration with secrets hidden, so that %v and %+v
+// are safe in logs and errors.
+func (c Config) String() string {
+	type plain Config // no String method: no recursion
+	return fmt.Sprintf("%+v", plain(c.redacted()))
+}
+
+// LogValue makes slog print the configuration with secrets hidden.
+func (c Config) LogValue() slog.Value {
+	r := c.redacted()
+	return slog.GroupValue(
+		slog.String("url", r.URL), slog.String("name", r.Name),
+		slog.String("stream", r.Stream), slog.String("subject_prefix", r.SubjectPrefix),
+		slog.String("consumer", r.Consumer), slog.Duration("ack_wait", r.AckWait),
+		slog.Int("max_deliver", r.MaxDeliver), slog.Int("max_ack_pending", r.MaxAckPending),
+		slog.Duration("duplicate_window", r.DuplicateWindow),
+		slog.Int64("max_bytes", r.MaxBytes), slog.Int64("max_msgs", r.MaxMsgs),
+		slog.String("user", r.User), slog.Bool("password_set", c.Password != ""),
+		slog.Bool("token_set", c.Token != ""), slog.String("creds_file", r.CredsFile),
+		slog.String("nkey_seed_file", r.NKeySeedFile), slog.String("tls_ca", r.TLSCA),
+		slog.String("tls_cert", r.TLSCert), slog.String("tls_key", r.TLSKey),
+	)
+}
+
 // WithDefaults returns c with every unset field set to its default.
 func (c Config) WithDefaults() Config {
 	if c.URL == "" {
@@ -257,7 +294,7 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 	}
 	urls, _ := serverURLs(cfg.URL) // validated above
 	log = log.With("component", "queue")
-	redacted := RedactURL(strings.Join(urls, ","))
+	where := RedactURL(strings.Join(urls, ","))
 
 	opts, err := cfg.natsOptions(log)
 	if err != nil {
@@ -278,15 +315,15 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 		}
 		err = scrub(err, secrets)
 		if !retryableConnectErr(err) {
-			return nil, fmt.Errorf("queue: connect to %s: %w", redacted, err)
+			return nil, fmt.Errorf("queue: connect to %s: %w", where, err)
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return nil, fmt.Errorf("queue: cannot reach nats-server at %s within %s: %w", redacted, cfg.ConnectTimeout, err)
+			return nil, fmt.Errorf("queue: cannot reach nats-server at %s within %s: %w", where, cfg.ConnectTimeout, err)
 		}
-		log.Debug("nats-server not reachable yet, retrying", "url", redacted, "err", err)
+		log.Debug("nats-server not reachable yet, retrying", "url", where, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("queue: connect to %s: %w", redacted, context.Cause(ctx))
+			return nil, fmt.Errorf("queue: connect to %s: %w", where, context.Cause(ctx))
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 2*time.Second)

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-const redacted = "xxxxx"
+const redactMark = "xxxxx"
 
 // RedactURL hides credentials in a server URL, or in a comma-separated list
 // of them: nats://user:secret@host becomes nats://user:xxxxx@host and
@@ -37,9 +37,9 @@ func redactOne(s string) string {
 	at += start
 	info := s[start:at]
 	if user, _, ok := strings.Cut(info, ":"); ok {
-		info = user + ":" + redacted
+		info = user + ":" + redactMark
 	} else {
-		info = redacted // a lone user name is a token
+		info = redactMark // a lone user name is a token
 	}
 	return s[:start] + info + s[at:]
 }
@@ -63,7 +63,7 @@ func scrub(err error, secrets []string) error {
 	out := msg
 	for _, s := range secrets {
 		if len(s) >= 3 { // shorter strings would mangle ordinary words
-			out = strings.ReplaceAll(out, s, redacted)
+			out = strings.ReplaceAll(out, s, redactMark)
 		}
 	}
 	if out == msg {

@@ -2,9 +2,25 @@ package queue
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
+
+func TestConfigPrintsWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	cfg := Config{URL: "nats://bob:hunter22@h:4222,nats://tok3n99@h2", Password: "pw-hunter22", Token: "tok-hunter22"}
+	log, logs := newLogger()
+	log.Info("config", "cfg", cfg)
+	for _, out := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%v", &cfg), logs.String()} {
+		if strings.Contains(out, "hunter22") || strings.Contains(out, "tok3n99") {
+			t.Errorf("secret printed: %s", out)
+		}
+		if !strings.Contains(out, "h:4222") {
+			t.Errorf("URL host missing: %s", out)
+		}
+	}
+}
 
 func TestRedactURL(t *testing.T) {
 	t.Parallel()

@@ -71,9 +71,16 @@ var progLangs = []string{"Python", "Go", "TypeScript", "Rust", "Java", "SQL", "K
 
 var algorithms = []string{"binary search", "Dijkstra's shortest path algorithm", "an LRU cache", "quicksort", "a trie for autocomplete", "a token bucket rate limiter", "breadth-first search on a grid", "a min-heap", "the Levenshtein distance", "a consistent hashing ring"}
 
-var plans = []string{"a 4-week study plan", "a weekly meal plan", "an onboarding checklist", "a marketing calendar", "a workout routine", "a packing list", "a sprint plan", "a reading list"}
-
-var goals = []string{"learning SQL", "a vegetarian family of four", "new support agents", "a product launch in March", "a beginner runner", "a week of hiking in Patagonia", "migrating our docs site", "understanding machine learning"}
+// planGoals pairs a kind of plan with what it is for.
+var planGoals = [][2]string{
+	{"a 4-week study plan", "learning SQL"}, {"a 6-week study plan", "understanding machine learning"},
+	{"a weekly meal plan", "a vegetarian family of four"}, {"a weekly meal plan", "a marathon runner on a budget"},
+	{"an onboarding checklist", "new support agents"}, {"an onboarding checklist", "a remote backend engineer"},
+	{"a marketing calendar", "a product launch in March"}, {"a marketing calendar", "a local bakery's first year"},
+	{"a workout routine", "a beginner runner"}, {"a workout routine", "someone who works at a desk all day"},
+	{"a packing list", "a week of hiking in Patagonia"}, {"a packing list", "a business trip to Osaka in winter"},
+	{"a sprint plan", "migrating our docs site"}, {"a reading list", "a new engineering manager"},
+}
 
 var docs = []string{"meeting notes", "customer complaint", "research abstract", "release notes", "incident report", "article", "support ticket thread"}
 

@@ -90,7 +90,7 @@ func (g *generator) next(quota map[prompt.Tier]int) sample {
 		}
 		t := pick(g.r, group)
 		text := t.write(g.r)
-		if g.r.IntN(3) == 0 && !strings.Contains(text, "\n") {
+		if g.r.IntN(3) == 0 && !strings.Contains(text, "\n") && t.category != "foreign" {
 			text = pick(g.r, prefixes) + text + pick(g.r, suffixes)
 		}
 		words := len(strings.Fields(text))

@@ -136,7 +136,10 @@ var moderateTemplates = []template{
 	{"coding", func(r *rand.Rand) string {
 		return fmt.Sprintf("Create a %s script that %s and prints the result.", pick(r, progLangs), pick(r, codeTasks))
 	}},
-	{"planning", func(r *rand.Rand) string { return fmt.Sprintf("Create %s for %s.", pick(r, plans), pick(r, goals)) }},
+	{"planning", func(r *rand.Rand) string {
+		p := pick(r, planGoals)
+		return fmt.Sprintf("Create %s for %s.", p[0], p[1])
+	}},
 	{"summarization", func(r *rand.Rand) string {
 		doc, kind := docKind(r)
 		return fmt.Sprintf("Summarize the following %s in three bullet points:\n\n%s", doc, passage(r, kind, 3+r.IntN(5)))
