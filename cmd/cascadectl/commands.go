@@ -172,59 +172,6 @@ func cmdClassify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func cmdStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("status", e)
-	watch := fs.Bool("watch", false, "refresh until interrupted")
-	untilDone := fs.Bool("until-done", false, "with --watch: stop once every prompt of the batch is done or failed")
-	interval := fs.Duration("interval", time.Second, "refresh interval for --watch")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 1 {
-		return &exitError{2, fmt.Errorf("at most one BATCH, got %d", len(pos))}
-	}
-	batch := ""
-	if len(pos) == 1 {
-		batch = pos[0]
-	}
-	st, err := e.store(ctx)
-	if err != nil {
-		return err
-	}
-	for {
-		rows, err := st.Status(ctx, batch)
-		if err != nil {
-			return err
-		}
-		if batch != "" && len(rows) == 0 {
-			return &exitError{1, fmt.Errorf("no batch %q", batch)}
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		if *watch {
-			fmt.Fprintf(e.stdout, "%s\n", time.Now().Format("15:04:05"))
-		}
-		fmt.Fprintln(tw, "batch\ttotal\tdone\tfailed\tqueued\tcost_usd\t")
-		allDone := true
-		for _, r := range rows {
-			queued := max(r.Total-r.Succeeded-r.Failed, 0)
-			if queued > 0 {
-				allDone = false
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.6f\t\n", r.BatchID, r.Total, r.Succeeded, r.Failed, queued, r.CostUSD)
-		}
-		tw.Flush()
-		if !*watch || (*untilDone && allDone) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(*interval):
-		}
-	}
-}
-
 func cmdReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("report", e)
 	pos, err := parseInterleaved(fs, args)
