@@ -153,7 +153,7 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	ex, err := llm.PostJSON(ctx, c.http, c.endpoint, c.header, c.wireRequest(req), c.cfg.MaxResponseBytes)
 	if err != nil {
 		e := llm.TransportError(ctx, c.cfg.Name, req.Model, ex.Status, err, c.red)
-		e.RequestID = ex.Header.Get("Request-Id")
+		e.RequestID = c.requestID(ex.Header)
 		return llm.Response{}, e
 	}
 	if ex.Status < 200 || ex.Status > 299 {
@@ -179,13 +179,13 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 	var mr messagesResponse
 	if err := json.Unmarshal(ex.Body, &mr); err != nil {
 		e := llm.MalformedBody(c.cfg.Name, req.Model, ex, err, c.red)
-		e.RequestID = ex.Header.Get("Request-Id")
+		e.RequestID = c.requestID(ex.Header)
 		return llm.Response{}, e
 	}
 	if mr.Type == "error" {
 		return llm.Response{}, c.errorFrom(req.Model, ex, parseErrorBody(ex.Body))
 	}
-	resp := llm.Response{HTTPStatus: ex.Status, RequestID: ex.Header.Get("Request-Id")}
+	resp := llm.Response{HTTPStatus: ex.Status, RequestID: c.requestID(ex.Header)}
 	var text strings.Builder
 	for _, b := range mr.Content {
 		if b.Type == "text" {
@@ -236,10 +236,10 @@ func (c *Client) errorFrom(model string, ex llm.Exchange, f errorFields) *llm.Er
 		Provider:   c.cfg.Name,
 		Model:      model,
 		HTTPStatus: ex.Status,
-		RequestID:  ex.Header.Get("Request-Id"),
+		RequestID:  c.requestID(ex.Header),
 	}
 	if e.RequestID == "" {
-		e.RequestID = f.requestID
+		e.RequestID = llm.CleanMessage(c.red, f.requestID)
 	}
 	if e.Class.Retryable() {
 		e.RetryAfter = c.retryAfter(ex.Header)
@@ -307,4 +307,10 @@ func (c *Client) retryAfter(h http.Header) time.Duration {
 	}
 	d, _ := llm.WindowRetryAfter(h, func(v string) (time.Duration, bool) { return llm.ParseResetTime(v, now) }, rateWindows...)
 	return d
+}
+
+// requestID is the response's request id, redacted: a misbehaving server or
+// proxy may echo credentials in any header.
+func (c *Client) requestID(h http.Header) string {
+	return llm.CleanMessage(c.red, h.Get("Request-Id"))
 }

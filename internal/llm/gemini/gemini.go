@@ -174,7 +174,7 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 	if gr.Error != nil {
 		return llm.Response{}, c.errorFrom(req.Model, ex, gr.Error.fields())
 	}
-	resp := llm.Response{HTTPStatus: ex.Status, RequestID: gr.ResponseID}
+	resp := llm.Response{HTTPStatus: ex.Status, RequestID: llm.CleanMessage(c.red, gr.ResponseID)}
 	var finish string
 	if len(gr.Candidates) > 0 {
 		cand := gr.Candidates[0]

@@ -138,7 +138,7 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	ex, err := llm.PostJSON(ctx, c.http, c.endpoint, c.header, c.wireRequest(req), c.cfg.MaxResponseBytes)
 	if err != nil {
 		e := llm.TransportError(ctx, c.cfg.Name, req.Model, ex.Status, err, c.red)
-		e.RequestID = requestID(ex.Header)
+		e.RequestID = c.requestID(ex.Header)
 		return llm.Response{}, e
 	}
 	if ex.Status < 200 || ex.Status > 299 {
@@ -171,14 +171,14 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 	var cr chatResponse
 	if err := json.Unmarshal(ex.Body, &cr); err != nil {
 		e := llm.MalformedBody(c.cfg.Name, req.Model, ex, err, c.red)
-		e.RequestID = requestID(ex.Header)
+		e.RequestID = c.requestID(ex.Header)
 		return llm.Response{}, e
 	}
 	if f, ok := parseErrorValue(cr.Error); ok {
 		// A 2xx that carries an error object (some proxies do this).
 		return llm.Response{}, c.bodyError(req.Model, ex, f)
 	}
-	resp := llm.Response{HTTPStatus: ex.Status, RequestID: requestID(ex.Header)}
+	resp := llm.Response{HTTPStatus: ex.Status, RequestID: c.requestID(ex.Header)}
 	if cr.Usage != nil {
 		cached := 0
 		if cr.Usage.PromptTokensDetails != nil {
@@ -233,7 +233,7 @@ func (c *Client) bodyError(model string, ex llm.Exchange, f errorFields) *llm.Er
 		Provider:   c.cfg.Name,
 		Model:      model,
 		HTTPStatus: ex.Status,
-		RequestID:  requestID(ex.Header),
+		RequestID:  c.requestID(ex.Header),
 	}
 	if e.Class.Retryable() {
 		e.RetryAfter = retryAfter(ex.Header, c.now())
@@ -274,11 +274,13 @@ func classify(status int, f errorFields) llm.Class {
 	return llm.StatusClass(status)
 }
 
-func requestID(h http.Header) string {
+// requestID is the response's request id, redacted: a misbehaving server or
+// proxy may echo credentials in any header.
+func (c *Client) requestID(h http.Header) string {
 	if h == nil {
 		return ""
 	}
-	return h.Get("X-Request-Id")
+	return llm.CleanMessage(c.red, h.Get("X-Request-Id"))
 }
 
 var rateWindows = []llm.RateWindow{
