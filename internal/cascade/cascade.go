@@ -359,11 +359,12 @@ func (r *run) skipped(t *target) bool {
 	}
 	if cw := t.pol.Price.ContextWindow; cw > 0 {
 		if r.need < 0 {
+			// Signals.TokenCount already covers system + prompt.
 			tokens := r.out.Result.Signals.TokenCount
 			if tokens == 0 {
-				tokens = pricing.CountTokens(r.out.Result.Job.Prompt)
+				tokens = pricing.CountTokens(r.out.Result.Job.System) + pricing.CountTokens(r.out.Result.Job.Prompt)
 			}
-			r.need = tokens + pricing.CountTokens(r.out.Result.Job.System) + max(r.out.Result.Job.MaxTokens, 0)
+			r.need = tokens + max(r.out.Result.Job.MaxTokens, 0)
 		}
 		if r.need > cw {
 			r.skip(t, prompt.OutcomeContextWindow,

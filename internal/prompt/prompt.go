@@ -42,8 +42,8 @@ type Job struct {
 // Signals are what the classifier measured; results store them so that SQL
 // can relate misrouting to them.
 type Signals struct {
-	WordCount    int `json:"word_count"`
-	TokenCount   int `json:"token_count"`
+	WordCount    int `json:"word_count"`  // whitespace-separated words of the prompt
+	TokenCount   int `json:"token_count"` // o200k_base tokens of system + prompt (what is sent)
 	ComplexHits  int `json:"complex_hits"`
 	ModerateHits int `json:"moderate_hits"`
 }
