@@ -344,8 +344,8 @@ func (r *run) cascade(targets []*target) bool {
 // prompt: disabled, cooling down, or too small for it.
 func (r *run) skipped(t *target) bool {
 	c := r.c
-	if t.disabled.Load() {
-		r.skip(t, prompt.OutcomeNotFound, "disabled until restart after a not_found answer (retired model?)")
+	if d := t.disabled.Load(); d != nil && !d.expired(c.now()) {
+		r.skip(t, d.outcome, "skipped without a call: "+d.reason)
 		return true
 	}
 	if c.cooldown.on() {

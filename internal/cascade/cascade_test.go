@@ -699,3 +699,36 @@ func TestDefaultsApplied(t *testing.T) {
 		t.Error("zero QualityRules did not default to the article's")
 	}
 }
+
+func TestBadKeyAndQuotaTakeModelOutOfService(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string][]step{
+		"a": {fail(llm.ClassAuth, 401, 0)},
+		"b": {fail(llm.ClassQuotaExhausted, 429, 0), ok(goodText)},
+		"c": {ok(goodText)},
+	}, nil)
+	first := b.run(t, "hi")
+	checkAttempts(t, first.Result.Attempts,
+		want{"fake/a", prompt.OutcomeAuthError}, want{"fake/b", prompt.OutcomeQuotaExhausted}, want{"fake/c", prompt.OutcomeOK})
+	second := b.run(t, "hi again")
+	checkAttempts(t, second.Result.Attempts,
+		want{"fake/a", prompt.OutcomeAuthError}, want{"fake/b", prompt.OutcomeQuotaExhausted}, want{"fake/c", prompt.OutcomeOK})
+	for _, a := range second.Result.Attempts[:2] {
+		if a.HTTPStatus != 0 || a.CostUSD != 0 || !strings.Contains(a.Error, "skipped without a call") {
+			t.Errorf("second prompt's %s attempt = %+v, want a skip", a.Model, a)
+		}
+	}
+	if b.fake.count("a") != 1 || b.fake.count("b") != 1 {
+		t.Fatalf("calls a=%d b=%d, want 1 each", b.fake.count("a"), b.fake.count("b"))
+	}
+	// The quota is looked at again after QuotaRecheck; the bad key is not.
+	b.clock.Advance(QuotaRecheck)
+	third := b.run(t, "hi once more")
+	checkAttempts(t, third.Result.Attempts, want{"fake/a", prompt.OutcomeAuthError}, want{"fake/b", prompt.OutcomeOK})
+	if b.fake.count("a") != 1 || b.fake.count("b") != 2 {
+		t.Fatalf("after the recheck: calls a=%d b=%d, want 1 and 2", b.fake.count("a"), b.fake.count("b"))
+	}
+	if n := strings.Count(b.logs.String(), "model disabled"); n != 2 {
+		t.Errorf("%d 'model disabled' log lines, want 2 (one per model)\n%s", n, b.logs.String())
+	}
+}

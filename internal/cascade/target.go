@@ -21,11 +21,11 @@ type target struct {
 	prov llm.Provider
 	pol  ModelPolicy
 
-	fails     atomic.Int32 // consecutive transient failures
-	until     atomic.Int64 // cooldown end, Unix nanoseconds; 0 when not cooling down
-	probation atomic.Bool  // a cooldown ran out and no call has answered since
-	disabled  atomic.Bool  // answered not_found: skipped until restart
-	win       window       // calls and failures of the failure-share trigger
+	fails     atomic.Int32            // consecutive transient failures
+	until     atomic.Int64            // cooldown end, Unix nanoseconds; 0 when not cooling down
+	probation atomic.Bool             // a cooldown ran out and no call has answered since
+	disabled  atomic.Pointer[disable] // set when the model answered not_found, auth_error, permission or quota_exhausted
+	win       window                  // calls and failures of the failure-share trigger
 }
 
 // coolingFor returns how long t still cools down at now, 0 when it may be
@@ -65,10 +65,18 @@ func (c *Cascade) observe(t *target, a prompt.Attempt) {
 		if t.probation.Load() {
 			t.probation.Store(false)
 		}
-	case o == prompt.OutcomeNotFound:
-		if t.disabled.CompareAndSwap(false, true) {
-			c.log.LogAttrs(c.context(), slog.LevelError, "model disabled until restart: the provider says it does not exist (retired?)",
-				slog.String("model", t.name), slog.Int("http_status", a.HTTPStatus), slog.String("error", a.Error))
+	case disables(o) != "":
+		d := &disable{outcome: o, reason: disables(o)}
+		if o == prompt.OutcomeQuotaExhausted {
+			d.until = c.now().Add(QuotaRecheck)
+		}
+		if old := t.disabled.Load(); (old == nil || old.expired(c.now())) && t.disabled.CompareAndSwap(old, d) {
+			msg := "model disabled until restart: " + d.reason
+			if !d.until.IsZero() {
+				msg = "model disabled for " + QuotaRecheck.String() + ": " + d.reason
+			}
+			c.log.LogAttrs(c.context(), slog.LevelError, msg,
+				slog.String("model", t.name), slog.String("outcome", string(o)), slog.Int("http_status", a.HTTPStatus), slog.String("error", a.Error))
 		}
 	case llm.Class(o).Retryable() && cd.on():
 		var n, calls, fails int
@@ -204,4 +212,35 @@ func isAlnum(c byte) bool {
 
 func isTokenByte(c byte) bool {
 	return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '='
+}
+
+// QuotaRecheck is how long a model whose quota or spend limit ran out is
+// skipped before one prompt tries it again.
+const QuotaRecheck = 10 * time.Minute
+
+// disable records why a model is skipped without a call.
+type disable struct {
+	outcome prompt.Outcome
+	reason  string
+	until   time.Time // zero: until restart
+}
+
+func (d *disable) expired(now time.Time) bool { return !d.until.IsZero() && !now.Before(d.until) }
+
+// disables says why an outcome takes a model out of service for every
+// prompt, or "" when it does not. None of these gets better by asking again
+// with another prompt: a retired model, a rejected key, missing access, or an
+// exhausted quota (rechecked after QuotaRecheck).
+func disables(o prompt.Outcome) string {
+	switch o {
+	case prompt.OutcomeNotFound:
+		return "the provider says it does not exist (retired?)"
+	case prompt.OutcomeAuthError:
+		return "the provider rejected the API key; fix the key and restart"
+	case prompt.OutcomePermission:
+		return "the API key has no access to this model; fix it and restart"
+	case prompt.OutcomeQuotaExhausted:
+		return "quota or spend limit exhausted"
+	}
+	return ""
 }

@@ -882,8 +882,10 @@ backoff: {base: 1ms, max: 1s}
 
 // TestProvidersQuotaAndAuthNotRetried: quota_exhausted (OpenAI
 // insufficient_quota, Gemini per-day quota) and auth_error (Anthropic 401)
-// cascade at once, although max_retries allows retries, and do not count
-// towards cooldown.
+// cascade at once, although max_retries allows retries, and take the model
+// out of service: later prompts skip it without a request (outcome kept,
+// no HTTP status), instead of paying a round trip per prompt to learn the
+// same thing.
 func TestProvidersQuotaAndAuthNotRetried(t *testing.T) {
 	p := newProvEnv(t, queue.Config{})
 	openai := p.fake("openai", map[string]script{"gpt-4o-mini": always(errReply(wireOpenAI, llm.ClassQuotaExhausted))})
@@ -904,18 +906,27 @@ cooldown: {failures: 1, period: 1h}
 `)
 	const n = 4
 	p.publish(simpleJobs(n)...)
-	p.run(4)
+	p.run(1) // one prompt at a time: the first one finds out, the rest skip
 
-	for name, f := range map[string]*fakeAPI{"openai": openai, "anthropic": anthropic, "gemini": gemini, "groq": groq} {
-		if got := len(f.requests("")); got != n {
-			t.Errorf("%s got %d requests, want %d (one per prompt: no retry, no cooldown)", name, got, n)
+	for name, f := range map[string]*fakeAPI{"openai": openai, "anthropic": anthropic, "gemini": gemini} {
+		if got := len(f.requests("")); got != 1 {
+			t.Errorf("%s got %d requests, want 1 (no retry; then out of service)", name, got)
 		}
 	}
-	for _, j := range simpleJobs(n) {
+	if got := len(groq.requests("")); got != n {
+		t.Errorf("groq got %d requests, want %d", got, n)
+	}
+	for i, j := range simpleJobs(n) {
+		status := func(code int) int {
+			if i == 0 {
+				return code
+			}
+			return 0 // skipped without a call
+		}
 		p.checkAttempts(j.ID,
-			wantRow{"openai/gpt-4o-mini", "quota_exhausted", 429},
-			wantRow{"anthropic/claude-haiku-4-5", "auth_error", 401},
-			wantRow{"gemini/gemini-2.5-flash", "quota_exhausted", 429},
+			wantRow{"openai/gpt-4o-mini", "quota_exhausted", status(429)},
+			wantRow{"anthropic/claude-haiku-4-5", "auth_error", status(401)},
+			wantRow{"gemini/gemini-2.5-flash", "quota_exhausted", status(429)},
 			wantRow{"groq/llama-3.3-70b-versatile", "ok", 200})
 		if r := p.result(j.ID); r.status != "succeeded" || r.modelUsed != "groq/llama-3.3-70b-versatile" {
 			t.Errorf("%s: result %+v", j.ID, r)
