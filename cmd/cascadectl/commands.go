@@ -17,7 +17,6 @@ import (
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/input"
 	"github.com/promptcascade/promptcascade/internal/pricing"
-	"github.com/promptcascade/promptcascade/internal/queue"
 )
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
@@ -241,40 +240,4 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return w.Flush()
-}
-
-func cmdVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("verify", e)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return &exitError{2, errors.New("usage: cascadectl verify BATCH")}
-	}
-	st, err := e.store(ctx)
-	if err != nil {
-		return err
-	}
-	v, err := st.Verify(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "batch %s: enqueued %d, succeeded %d, failed %d, missing %d, unexpected %d\n",
-		pos[0], v.Enqueued, v.Succeeded, v.Failed, v.Missing, v.Unexpected)
-	if v.Missing > 0 {
-		fmt.Fprintf(e.stdout, "missing ids (sample): %s\n", strings.Join(v.MissingSample, ", "))
-	}
-	if v.Missing > 0 || v.Unexpected > 0 {
-		return &exitError{1, fmt.Errorf("batch %s is not complete", pos[0])}
-	}
-	return nil
-}
-
-func cmdDLQ(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return &exitError{2, errors.New("usage: cascadectl dlq list|replay")}
-	}
-	_ = queue.Subject
-	return &exitError{2, fmt.Errorf("dlq %s: not implemented yet", args[0])}
 }

@@ -10,8 +10,13 @@
 //	cascadectl report [BATCH]               per-tier summary: models, cascade rate, cost, latency
 //	cascadectl export [BATCH] --format csv|jsonl
 //	                                        one row per prompt (csv: the article's RequestLog columns plus ids)
-//	cascadectl verify BATCH                 reconcile what was enqueued with what was stored
-//	cascadectl dlq list|replay              inspect or republish dead letters
+//	cascadectl verify [--scan-limit N] [--strict] BATCH
+//	                                        reconcile what was enqueued with results and the queue:
+//	                                        exit 0 complete, 1 lost/stranded/dead-lettered (--strict:
+//	                                        or answered twice), 3 still queued, 4 could not check
+//	cascadectl dlq list [--limit N] [--all] [--batch B] [--format table|jsonl]
+//	cascadectl dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]
+//	                                        inspect or republish dead letters
 package main
 
 import (
@@ -47,8 +52,8 @@ var commands = []command{
 	{"status", "status [BATCH] [--watch] [--until-done] [--interval 1s]", cmdStatus},
 	{"report", "report [BATCH]", cmdReport},
 	{"export", "export [BATCH] --format csv|jsonl", cmdExport},
-	{"verify", "verify BATCH", cmdVerify},
-	{"dlq", "dlq list [--limit N] | dlq replay [--id N] [--all]", cmdDLQ},
+	{"verify", "verify [--scan-limit N] [--strict] BATCH", cmdVerify},
+	{"dlq", "dlq list [--limit N] [--all] [--batch B] [--format table|jsonl] | dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]", cmdDLQ},
 }
 
 func main() {

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/promptcascade/promptcascade/internal/queue"
+	"github.com/promptcascade/promptcascade/internal/store"
+)
+
+// Exit statuses of `cascadectl verify` (2 is a usage or configuration
+// error, as for every command).
+const (
+	verifyComplete   = 0 // every enqueued prompt has its one result
+	verifyLost       = 1 // lost, stranded or dead-lettered (with --strict: answered twice): someone must act
+	verifyIncomplete = 3 // nothing lost, but prompts are still queued: wait and run again
+	verifyUnable     = 4 // could not check: unknown batch, Postgres or NATS unreachable
+)
+
+// defaultScanLimit is how many queued messages of a batch verify reads, at
+// most, to tell exactly which missing prompts are still queued.
+const defaultScanLimit = 10000
+
+// batchQueue is what the stream holds for one batch.
+type batchQueue struct {
+	streamMissing   bool     // the stream does not exist
+	consumerMissing bool     // the consumer does not exist (a worker creates it at start)
+	consumerIdle    bool     // the consumer has nothing to deliver and nothing awaiting ack
+	messages        uint64   // messages stored on the batch's subject (queued or in flight)
+	ids             []string // prompt ids of those messages, when scanned
+	scanned         bool     // ids is complete
+}
+
+func cmdVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("verify", e)
+	scanLimit := fs.Int("scan-limit", defaultScanLimit,
+		"read at most this many queued messages to tell still-queued prompts from lost ones exactly (0: count only)")
+	strict := fs.Bool("strict", false, "also exit 1 when a prompt was answered (and paid for) more than once")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return &exitError{2, errors.New("usage: cascadectl verify [--scan-limit N] [--strict] BATCH")}
+	}
+	batch := pos[0]
+	if err := queue.ValidBatchName(batch); err != nil {
+		return &exitError{2, err}
+	}
+	cfg, err := e.config(ctx)
+	if err != nil {
+		return err
+	}
+	subject := queue.Subject(cfg.NATS.SubjectPrefix, batch)
+
+	// The stream is read before Postgres. A message leaves the stream only
+	// when acked, after its result is committed, so a prompt seen neither in
+	// the stream nor, later, in results is really lost, never merely finishing.
+	qc, err := e.queue(ctx)
+	if err != nil {
+		return &exitError{verifyUnable, err}
+	}
+	bq, err := readBatchQueue(ctx, qc, cfg.NATS.Stream, cfg.NATS.Consumer, subject, batch, *scanLimit)
+	if err != nil {
+		return &exitError{verifyUnable, err}
+	}
+	st, err := e.store(ctx)
+	if err != nil {
+		return &exitError{verifyUnable, err}
+	}
+	v, err := st.Verify(ctx, batch)
+	if err != nil {
+		return &exitError{verifyUnable, err}
+	}
+	if v.Enqueued == 0 && v.Done() == 0 {
+		return &exitError{verifyUnable, fmt.Errorf("no batch %q: enqueue recorded nothing under that name and there are no results", batch)}
+	}
+	dead, err := deadLetteredIDs(ctx, st, subject, batch)
+	if err != nil {
+		return &exitError{verifyUnable, err}
+	}
+
+	var queuedIDs []string
+	if bq.scanned {
+		queuedIDs = bq.ids
+	}
+	acct, err := st.AccountMissing(ctx, batch, queuedIDs, dead)
+	if err != nil {
+		return &exitError{verifyUnable, err}
+	}
+	// acct is a later snapshot than v: prompts answered in between were
+	// queued when the stream was read, so they count as queued.
+	deadN := acct.DeadLettered
+	lost, lostSample, exact := acct.Lost, acct.LostSample, true
+	if !bq.scanned {
+		// Counts only: every message on the subject may be a missing
+		// prompt's, so lost is a lower bound until the subject is empty.
+		queuedHere := min(uint64(lost), bq.messages)
+		lost -= int64(queuedHere)
+		exact = bq.messages == 0
+		if !exact {
+			lostSample = nil
+		}
+	}
+	queued := max(v.Missing-deadN-lost, 0)
+	var stranded int64
+	if bq.consumerIdle {
+		// The consumer will never deliver these messages again: they
+		// reached MaxDeliver without a stored result.
+		stranded, queued = queued, 0
+	}
+
+	r := verifyReport{v: v, subject: subject, consumer: cfg.NATS.Consumer, queue: bq, queued: queued, stranded: stranded,
+		dead: deadN, lost: lost, lostSample: lostSample, exact: exact, strict: *strict}
+	r.print(e.stdout)
+	switch {
+	case r.problem():
+		return &exitError{verifyLost, fmt.Errorf("batch %s: %s", batch, r.problems())}
+	case queued > 0:
+		return &exitError{verifyIncomplete, fmt.Errorf("batch %s: %d prompt(s) still queued; run verify again once workers have drained it", batch, queued)}
+	}
+	return nil
+}
+
+// readBatchQueue counts the messages stored on subject, asks the consumer
+// whether it still has anything to deliver, and, when there are at most
+// scanLimit messages, reads them to learn their prompt ids.
+func readBatchQueue(ctx context.Context, qc *queue.Conn, stream, consumer, subject, batch string, scanLimit int) (batchQueue, error) {
+	var bq batchQueue
+	s, err := qc.JetStream().Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		bq.streamMissing, bq.scanned = true, true
+		return bq, nil
+	}
+	if err != nil {
+		return bq, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return bq, fmt.Errorf("stream %s: info for %s: %w", stream, subject, err)
+	}
+	bq.messages = info.State.Subjects[subject]
+	// After the stream: a message still stored then and not acked since is
+	// either pending at the consumer or never to be delivered again.
+	c, err := qc.JetStream().Consumer(ctx, stream, consumer)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		bq.consumerMissing = true
+	case err != nil:
+		return bq, fmt.Errorf("consumer %s: %w", consumer, err)
+	default:
+		ci, err := c.Info(ctx)
+		if err != nil {
+			return bq, fmt.Errorf("consumer %s: info: %w", consumer, err)
+		}
+		bq.consumerIdle = ci.NumPending == 0 && ci.NumAckPending == 0
+	}
+	if bq.messages == 0 {
+		bq.scanned = true
+		return bq, nil
+	}
+	if scanLimit <= 0 || bq.messages > uint64(scanLimit) {
+		return bq, nil
+	}
+	// One request per message: the work-queue stream allows no second
+	// consumer on these subjects, so read by sequence, next on the subject.
+	seq := info.State.FirstSeq
+	for n := 0; ; n++ {
+		if n > 2*scanLimit { // the subject keeps growing: count only
+			bq.ids, bq.scanned = nil, false
+			return bq, nil
+		}
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return bq, fmt.Errorf("stream %s: read %s from sequence %d: %w", stream, subject, seq, err)
+		}
+		if id, ok := jobID(m.Data, batch); ok {
+			bq.ids = append(bq.ids, id)
+		}
+		seq = m.Sequence + 1
+	}
+	bq.scanned = true
+	return bq, nil
+}
+
+// jobID returns the prompt id of a message body that is a job of batch. The
+// worker goes by the body, not by the Nats-Msg-Id header (replayed dead
+// letters carry dlq/... ids), and so does verify.
+func jobID(data []byte, batch string) (string, bool) {
+	var j struct {
+		Batch string `json:"batch"`
+		ID    string `json:"id"`
+	}
+	if json.Unmarshal(data, &j) != nil || j.Batch != batch || j.ID == "" {
+		return "", false
+	}
+	return j.ID, true
+}
+
+// deadLetteredIDs returns the prompt ids of batch among the dead letters on
+// subject that were not replayed.
+func deadLetteredIDs(ctx context.Context, st *store.Store, subject, batch string) ([]string, error) {
+	var ids []string
+	f := store.DeadLetterFilter{Subject: subject, WithPayload: true, Limit: 200}
+	for {
+		rows, err := st.ListDeadLetters(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if id, ok := jobID(r.Payload, batch); ok {
+				ids = append(ids, id)
+			}
+		}
+		if len(rows) < f.Limit {
+			return ids, nil
+		}
+		f.AfterID = rows[len(rows)-1].ID
+	}
+}
+
+type verifyReport struct {
+	v          store.Verification
+	subject    string
+	consumer   string
+	queue      batchQueue
+	queued     int64
+	stranded   int64
+	dead       int64
+	lost       int64
+	lostSample []string
+	exact      bool
+	strict     bool // answered twice is a problem too
+}
+
+// problem reports whether someone must act: waiting will not complete the
+// batch. A prompt answered twice has its one result; the second answer is
+// the price of at-least-once delivery (a delivery that outlived AckWait), so
+// it fails verify only with --strict.
+func (r verifyReport) problem() bool {
+	return r.lost > 0 || r.stranded > 0 || r.dead > 0 || (r.strict && r.v.AnsweredTwice > 0)
+}
+
+func (r verifyReport) problems() string {
+	var p []string
+	if r.lost > 0 {
+		p = append(p, fmt.Sprintf("%d prompt(s) lost", r.lost))
+	}
+	if r.stranded > 0 {
+		p = append(p, fmt.Sprintf("%d prompt(s) stranded in the stream", r.stranded))
+	}
+	if r.dead > 0 {
+		p = append(p, fmt.Sprintf("%d prompt(s) dead-lettered", r.dead))
+	}
+	if r.strict && r.v.AnsweredTwice > 0 {
+		p = append(p, fmt.Sprintf("%d prompt(s) answered twice", r.v.AnsweredTwice))
+	}
+	return strings.Join(p, ", ")
+}
+
+func (r verifyReport) print(w io.Writer) {
+	v := r.v
+	verdict := "complete"
+	switch {
+	case r.problem():
+		verdict = "PROBLEM: " + r.problems()
+	case r.queued > 0:
+		verdict = "incomplete: prompts still queued, nothing lost"
+	}
+	if v.AnsweredTwice > 0 && !r.strict {
+		verdict += fmt.Sprintf(" (%d prompt(s) answered more than once: see duplicated answers)", v.AnsweredTwice)
+	}
+	fmt.Fprintf(w, "batch %s: %s\n", v.BatchID, verdict)
+	row := func(label string, n int64, note string) {
+		if note != "" {
+			note = "  " + note
+		}
+		fmt.Fprintf(w, "  %-19s %9d%s\n", label, n, note)
+	}
+	row("enqueued", v.Enqueued, "")
+	row("done", v.Done(), fmt.Sprintf("(succeeded %d, failed %d)", v.Succeeded, v.Failed))
+	qnote := ""
+	switch {
+	case r.queue.streamMissing:
+		qnote = "(the stream does not exist)"
+	case r.queue.messages > 0:
+		qnote = fmt.Sprintf("(%d message(s) on %s)", r.queue.messages, r.subject)
+		if r.queue.consumerMissing {
+			qnote += fmt.Sprintf("; consumer %s does not exist, a worker creates it at start", r.consumer)
+		}
+	}
+	row("still queued", r.queued, qnote)
+	if r.stranded > 0 {
+		row("stranded", r.stranded, fmt.Sprintf("(consumer %s will not deliver them again: MaxDeliver reached without a result; see README, Operations)", r.consumer))
+	}
+	dnote := ""
+	if r.dead > 0 {
+		dnote = "(cascadectl dlq list --batch " + v.BatchID + "; fix, then dlq replay)"
+	}
+	row("dead-lettered", r.dead, dnote)
+	lnote := ""
+	switch {
+	case !r.exact:
+		lnote = fmt.Sprintf("(at least; exact once %s is drained, or with --scan-limit >= %d)", r.subject, r.queue.messages)
+	case r.lost > 0:
+		lnote = "e.g. " + safeList(r.lostSample)
+	}
+	row("lost", r.lost, lnote)
+	dupNote := ""
+	if v.AnsweredTwice > 0 {
+		dupNote = "(paid for more than one successful answer, e.g. a delivery outlived NATS_ACK_WAIT; results keep one)"
+	}
+	row("duplicated answers", v.AnsweredTwice, dupNote)
+	fmt.Fprintf(w, "  %-19s %9s  (%d attempt(s) outside the stored results)\n", "extra spend", fmt.Sprintf("$%.6f", v.ExtraCostUSD), v.ExtraAttempts)
+	if v.Unexpected > 0 {
+		row("not enqueued", v.Unexpected, "(results whose id enqueue did not record, e.g. "+safeList(v.UnexpectedSample)+")")
+	}
+	if r.lost > 0 {
+		fmt.Fprintln(w, "lost prompts have neither a result nor a message. Run the same enqueue command again: answered prompts are")
+		fmt.Fprintln(w, "skipped without a model call. An id whose message was published and then lost is dropped as a duplicate")
+		fmt.Fprintln(w, "until NATS_DUPLICATE_WINDOW has passed since it was published.")
+	}
+}
+
+// safeList joins user-supplied ids for a terminal, each escaped and cut short.
+func safeList(ids []string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = store.Preview([]byte(id), 64)
+	}
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MissingAccount says where the missing prompts of a batch are: the ids
+// enqueue recorded that have no results row.
+type MissingAccount struct {
+	Missing      int64 // recorded ids without a results row
+	Queued       int64 // of those, ids among the queued ids
+	DeadLettered int64 // of the rest, ids among the dead-lettered ids
+	Lost         int64 // the rest: neither answered, queued nor dead-lettered
+	// LostSample holds up to VerifySampleSize lost ids, in id order.
+	LostSample []string
+}
+
+// AccountMissing sorts the missing prompts of batchID into queued (their id
+// is in queued, e.g. read from the stream), dead-lettered (in deadLettered)
+// and lost, from one consistent snapshot. An id in both lists counts as
+// queued.
+func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, deadLettered []string) (MissingAccount, error) {
+	b := clean(batchID)
+	a := MissingAccount{LostSample: []string{}}
+	cleanAll := func(ids []string) []string {
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = clean(id)
+		}
+		return out
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return a, fmt.Errorf("store: account missing %q: begin: %w", batchID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+
+	// Both statements classify the missing ids the same way, on the same
+	// snapshot: one counts, the other names the first lost ids.
+	const missing = `
+		WITH q AS (SELECT DISTINCT unnest($2::text[]) AS id),
+		d AS (SELECT DISTINCT unnest($3::text[]) AS id),
+		m AS (
+			SELECT p.prompt_id,
+				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = p.prompt_id) THEN 'q'
+				     WHEN EXISTS (SELECT 1 FROM d WHERE d.id = p.prompt_id) THEN 'd'
+				     ELSE 'l' END AS k
+			FROM batch_prompts p
+			WHERE p.batch_id = $1
+				AND NOT EXISTS (SELECT 1 FROM results r WHERE r.batch_id = p.batch_id AND r.prompt_id = p.prompt_id)
+		)`
+	bt := &pgx.Batch{}
+	q, d := cleanAll(queued), cleanAll(deadLettered)
+	bt.Queue(missing+`
+		SELECT count(*), count(*) FILTER (WHERE k = 'q'), count(*) FILTER (WHERE k = 'd'), count(*) FILTER (WHERE k = 'l')
+		FROM m`, b, q, d).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&a.Missing, &a.Queued, &a.DeadLettered, &a.Lost) })
+	bt.Queue(missing+`
+		SELECT prompt_id FROM m WHERE k = 'l' ORDER BY prompt_id LIMIT $4`, b, q, d, VerifySampleSize).
+		Query(func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			a.LostSample = append(a.LostSample, ids...)
+			return err
+		})
+	if err := tx.SendBatch(ctx, bt).Close(); err != nil {
+		return a, fmt.Errorf("store: account missing %q: %w", batchID, err)
+	}
+	return a, nil
+}
