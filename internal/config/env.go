@@ -25,7 +25,7 @@ type NATS struct {
 	AckWait       time.Duration `env:"NATS_ACK_WAIT,default=30s"`
 	MaxDeliver    int           `env:"NATS_MAX_DELIVER,default=10"`
 	MaxAckPending int           `env:"NATS_MAX_ACK_PENDING,default=20000"`
-	DupeWindow    time.Duration `env:"NATS_DUPLICATE_WINDOW,default=2m"`
+	DupeWindow    time.Duration `env:"NATS_DUPLICATE_WINDOW"`
 	MaxBytes      int64         `env:"NATS_STREAM_MAX_BYTES,default=0"`
 	MaxMsgs       int64         `env:"NATS_STREAM_MAX_MSGS,default=0"`
 	User          string        `env:"NATS_USER"`
@@ -177,7 +177,7 @@ func (c *Common) validate() error {
 		positiveDur("NATS_ACK_WAIT", n.AckWait),
 		positive("NATS_MAX_DELIVER", n.MaxDeliver),
 		positive("NATS_MAX_ACK_PENDING", n.MaxAckPending),
-		positiveDur("NATS_DUPLICATE_WINDOW", n.DupeWindow),
+		nonNegativeDur("NATS_DUPLICATE_WINDOW", n.DupeWindow),
 		oneOf("LOG_LEVEL", strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"),
 		oneOf("LOG_FORMAT", c.LogFormat, "text", "json"),
 		pair("NATS_TLS_CERT", n.TLSCert, "NATS_TLS_KEY", n.TLSKey),
@@ -225,6 +225,13 @@ func positive(key string, v int) error {
 func positiveDur(key string, v time.Duration) error {
 	if v <= 0 {
 		return fmt.Errorf("%s: must be a positive duration, got %s", key, v)
+	}
+	return nil
+}
+
+func nonNegativeDur(key string, v time.Duration) error {
+	if v < 0 {
+		return fmt.Errorf("%s: must not be negative, got %s", key, v)
 	}
 	return nil
 }
