@@ -152,17 +152,20 @@ func (s *Store) Verify(ctx context.Context, batchID string) (Verification, error
 	bt.Queue(`SELECT count(*) FROM results r WHERE r.batch_id = $1
 		AND NOT EXISTS (SELECT 1 FROM batch_prompts p WHERE p.batch_id = r.batch_id AND p.prompt_id = r.prompt_id)`, b).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&v.Unexpected) })
-	bt.Queue(`SELECT p.prompt_id FROM batch_prompts p WHERE p.batch_id = $1
-		AND NOT EXISTS (SELECT 1 FROM results r WHERE r.batch_id = p.batch_id AND r.prompt_id = p.prompt_id)
-		ORDER BY p.prompt_id LIMIT $2`, b, VerifySampleSize).
+	// The samples use EXCEPT, not NOT EXISTS ... LIMIT: on tables autovacuum
+	// has not analysed yet, the LIMIT tempts the planner into a nested-loop
+	// anti join that is quadratic in the batch size.
+	bt.Queue(`SELECT prompt_id FROM batch_prompts WHERE batch_id = $1
+		EXCEPT SELECT prompt_id FROM results WHERE batch_id = $1
+		ORDER BY 1 LIMIT $2`, b, VerifySampleSize).
 		Query(func(rows pgx.Rows) error {
 			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			v.MissingSample = append(v.MissingSample, ids...)
 			return err
 		})
-	bt.Queue(`SELECT r.prompt_id FROM results r WHERE r.batch_id = $1
-		AND NOT EXISTS (SELECT 1 FROM batch_prompts p WHERE p.batch_id = r.batch_id AND p.prompt_id = r.prompt_id)
-		ORDER BY r.prompt_id LIMIT $2`, b, VerifySampleSize).
+	bt.Queue(`SELECT prompt_id FROM results WHERE batch_id = $1
+		EXCEPT SELECT prompt_id FROM batch_prompts WHERE batch_id = $1
+		ORDER BY 1 LIMIT $2`, b, VerifySampleSize).
 		Query(func(rows pgx.Rows) error {
 			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			v.UnexpectedSample = append(v.UnexpectedSample, ids...)

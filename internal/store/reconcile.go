@@ -43,14 +43,18 @@ func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, dead
 	const missing = `
 		WITH q AS (SELECT DISTINCT unnest($2::text[]) AS id),
 		d AS (SELECT DISTINCT unnest($3::text[]) AS id),
+		-- EXCEPT, not NOT EXISTS: with a LIMIT on fresh, unanalysed tables
+		-- the planner may pick a quadratic nested-loop anti join.
+		x AS (
+			SELECT prompt_id FROM batch_prompts WHERE batch_id = $1
+			EXCEPT SELECT prompt_id FROM results WHERE batch_id = $1
+		),
 		m AS (
-			SELECT p.prompt_id,
-				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = p.prompt_id) THEN 'q'
-				     WHEN EXISTS (SELECT 1 FROM d WHERE d.id = p.prompt_id) THEN 'd'
+			SELECT x.prompt_id,
+				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = x.prompt_id) THEN 'q'
+				     WHEN EXISTS (SELECT 1 FROM d WHERE d.id = x.prompt_id) THEN 'd'
 				     ELSE 'l' END AS k
-			FROM batch_prompts p
-			WHERE p.batch_id = $1
-				AND NOT EXISTS (SELECT 1 FROM results r WHERE r.batch_id = p.batch_id AND r.prompt_id = p.prompt_id)
+			FROM x
 		)`
 	bt := &pgx.Batch{}
 	q, d := cleanAll(queued), cleanAll(deadLettered)
