@@ -88,11 +88,7 @@ func TestTruncateTokens(t *testing.T) {
 
 func BenchmarkCountTokens(b *testing.B) {
 	CountTokens("warm up")
-	for _, bc := range []struct{ name, s string }{
-		{"short", "What is the capital of France?"},
-		{"article_complex", "Analyze the tradeoffs between LORA and full fine-tuning for a 70B parameter model, compare memory usage and downstream task performance"},
-		{"1KB", strings.Repeat("Explain how gradient descent works with momentum, step by step. ", 16)},
-	} {
+	for _, bc := range benchTexts {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.s)))
 			b.ReportAllocs()
