@@ -70,6 +70,8 @@ type Config struct {
 	DrainTimeout   time.Duration // on stop, how long in-flight prompts may finish (25s)
 	MaxPromptBytes int           // larger jobs are dead-lettered (1 MiB)
 	ExitWhenIdle   bool          // return once the consumer has nothing pending or in flight
+	RecoverTries   int           // tries to recreate a consumer found gone before Run fails with ErrSourceGone (8: 10-20 s)
+	SweepInterval  time.Duration // how often the stream is scanned for exhausted messages, besides advisories (30s)
 	TokenCount     func(string) int
 	Fault          string // fault injection for crash tests; see config.Fault*
 	FaultAfter     int    // prompts committed before the fault fires
@@ -92,6 +94,8 @@ func (c *Config) setDefaults() {
 	def(&c.Committers, 2)
 	def(&c.MaxDeliver, 10)
 	def(&c.MaxPromptBytes, 1<<20)
+	def(&c.RecoverTries, 8)
+	defd(&c.SweepInterval, 30*time.Second)
 	defd(&c.FetchMaxWait, 500*time.Millisecond)
 	defd(&c.CommitInterval, 20*time.Millisecond)
 	defd(&c.AckWait, 30*time.Second)
@@ -108,6 +112,10 @@ type Stats struct {
 	Fetched, Succeeded, Failed, Naked, DeadLettered, AlreadyDone, CommitErrors int64
 	InFlight                                                                   int64
 	CostMicroUSD                                                               int64
+	// Recovered counts recoveries after a fetch found the consumer gone
+	// (deleted, or a broker shutting down); Exhausted counts messages
+	// settled after the server stopped delivering them (MaxDeliver).
+	Recovered, Exhausted int64
 }
 
 // Worker processes deliveries until stopped.
@@ -123,8 +131,9 @@ type Worker struct {
 	done   chan *task
 	hbMu   sync.Mutex
 	hb     map[*task]struct{}
-	stats  struct{ fetched, succeeded, failed, naked, dead, already, commitErrs, inflight, costMicro atomic.Int64 }
+	stats  struct{ fetched, succeeded, failed, naked, dead, already, commitErrs, inflight, costMicro, recovered, exhausted atomic.Int64 }
 	faults atomic.Int64
+	sweeps sync.Mutex // one sweep for exhausted messages at a time
 }
 
 // New returns a worker. It does nothing until Run.
@@ -149,7 +158,8 @@ func (w *Worker) Stats() Stats {
 	s := &w.stats
 	return Stats{Fetched: s.fetched.Load(), Succeeded: s.succeeded.Load(), Failed: s.failed.Load(),
 		Naked: s.naked.Load(), DeadLettered: s.dead.Load(), AlreadyDone: s.already.Load(),
-		CommitErrors: s.commitErrs.Load(), InFlight: s.inflight.Load(), CostMicroUSD: s.costMicro.Load()}
+		CommitErrors: s.commitErrs.Load(), InFlight: s.inflight.Load(), CostMicroUSD: s.costMicro.Load(),
+		Recovered: s.recovered.Load(), Exhausted: s.exhausted.Load()}
 }
 
 // task is one delivery on its way through the worker.
@@ -166,7 +176,8 @@ var errDrainTimeout = errors.New("drain timeout passed; handing unfinished promp
 // Run processes deliveries until ctx is cancelled (then drains: it stops
 // fetching, lets in-flight prompts finish for up to DrainTimeout, hands the
 // rest back to the queue, and returns nil) or, with ExitWhenIdle, until the
-// consumer is idle.
+// consumer is idle. It returns an error wrapping ErrSourceGone (after the
+// same drain) when the consumer disappeared and could not be recreated.
 func (w *Worker) Run(ctx context.Context) error {
 	// Model calls and commits run on workCtx so that a soft stop (ctx) lets
 	// them finish; a hard stop cancels them.
@@ -187,6 +198,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer hbWG.Done()
 		w.heartbeatLoop(hbStop)
 	}()
+	if es, ok := w.src.(ExhaustedSource); ok {
+		hbWG.Add(1)
+		go func() {
+			defer hbWG.Done()
+			w.exhaustedLoop(workCtx, es, hbStop)
+		}()
+	}
 
 	err := w.fetchLoop(ctx, workCtx, &procWG)
 
@@ -233,6 +251,13 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 			if ctx.Err() != nil {
 				return nil
 			}
+			if consumerGone(err) {
+				if err := w.recoverSource(ctx, err); err != nil {
+					return err
+				}
+				fetchErrs = 0
+				continue
+			}
 			fetchErrs++
 			delay := backoff(fetchErrs, 100*time.Millisecond, 5*time.Second)
 			w.log.Warn("fetch failed; retrying", "err", err, "retry_in", delay.Round(time.Millisecond))
@@ -243,14 +268,14 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 		}
 		fetchErrs = 0
 		if len(ds) == 0 {
-			if w.cfg.ExitWhenIdle && w.idle(ctx) {
+			if w.cfg.ExitWhenIdle && w.idle(ctx) && w.sweptBeforeExit(ctx) {
 				w.log.Info("consumer idle; exiting")
 				return nil
 			}
 			continue
 		}
 		w.stats.fetched.Add(int64(len(ds)))
-		w.start(workCtx, ds, procWG)
+		w.start(ctx, workCtx, ds, procWG)
 	}
 }
 
@@ -267,15 +292,31 @@ func (w *Worker) idle(ctx context.Context) bool {
 	return pending == 0 && ackPending == 0
 }
 
+// sweptBeforeExit settles exhausted messages before an idle worker exits:
+// a prompt whose last delivery was lost is neither pending nor in flight,
+// so the idle check alone would leave it behind. False means try again later.
+func (w *Worker) sweptBeforeExit(ctx context.Context) bool {
+	es, ok := w.src.(ExhaustedSource)
+	if !ok {
+		return true
+	}
+	if _, err := w.sweep(ctx, es); err != nil {
+		w.log.Warn("settling exhausted messages failed; not exiting yet", "err", err)
+		return false
+	}
+	return true
+}
+
 // start decodes a fetched group, skips prompts already answered, and starts
 // the rest. Each delivery holds one slot until it is acked, naked or termed.
-func (w *Worker) start(workCtx context.Context, ds []Delivery, procWG *sync.WaitGroup) {
+func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync.WaitGroup) {
 	type pending struct {
 		d   Delivery
 		job prompt.Job
 	}
 	jobs := make([]pending, 0, len(ds))
 	keys := make([]store.Key, 0, len(ds))
+	held := make([]Delivery, 0, len(ds))
 	for _, d := range ds {
 		job, err := decode(d.Data(), w.cfg.MaxPromptBytes)
 		if err != nil {
@@ -287,13 +328,14 @@ func (w *Worker) start(workCtx context.Context, ds []Delivery, procWG *sync.Wait
 		}
 		jobs = append(jobs, pending{d, job})
 		keys = append(keys, store.Key{BatchID: job.BatchID, PromptID: job.ID})
+		held = append(held, d)
 	}
 	if len(jobs) == 0 {
 		return
 	}
 	// One round trip tells which prompts were already answered (a redelivery
 	// after a crash between commit and ack, or an enqueue run twice).
-	existing, err := w.store.Existing(workCtx, keys)
+	existing, err := w.existing(ctx, workCtx, keys, held)
 	if err != nil {
 		w.log.Warn("checking for existing results failed; handing prompts back", "err", err, "prompts", len(jobs))
 		for _, p := range jobs {

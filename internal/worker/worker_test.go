@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,9 +87,9 @@ type bundle struct {
 	cfg      worker.Config
 }
 
-func setup(t testing.TB, qcfg queue.Config) *bundle {
+func setup(t testing.TB, qcfg queue.Config, natsOpts ...natstest.Option) *bundle {
 	t.Helper()
-	b := &bundle{t: t, nats: natstest.Start(t), dsn: pgtest.Schema(t), provider: &fakeProvider{answer: goodAnswer}}
+	b := &bundle{t: t, nats: natstest.Start(t, natsOpts...), dsn: pgtest.Schema(t), provider: &fakeProvider{answer: goodAnswer}}
 	ctx := context.Background()
 	qcfg.URL = b.nats.URL()
 	qc, err := queue.Connect(ctx, qcfg, nil)
@@ -253,33 +254,72 @@ func TestWorkerAcksAnsweredPromptWithoutCallingModel(t *testing.T) {
 	}
 }
 
+// Every kind of undecodable message, published straight to the stream,
+// gets one dead_letters row with its exact bytes, is delivered once (Term:
+// no redelivery loop), and holds up nothing else.
 func TestWorkerDeadLettersPoisonOnce(t *testing.T) {
 	b := setup(t, queue.Config{})
+	b.cfg.MaxPromptBytes = 4096
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	poison := [][]byte{
 		[]byte("not json"),
+		[]byte(""),
 		[]byte(`{"batch":"b1","id":"x","prompt":42}`),
+		[]byte(`{"batch":"b1","id":7,"prompt":"id is a number"}`),
+		[]byte(`{"batch":"b1","id":"mt","prompt":"hi","max_tokens":"many"}`),
+		[]byte(`{"batch":"b1","id":"neg","prompt":"hi","max_tokens":-1}`),
 		[]byte(`{"batch":"b1","id":"y","prompt":"   "}`),
+		[]byte(`{"batch":"b1","id":"e","prompt":""}`),
+		[]byte(`{"batch":"b1","id":"np"}`),
 		[]byte(`{"batch":"b1","id":"z","prompt":"hi\u0000there"}`),
 		[]byte(`{"batch":"b1","prompt":"no id"}`),
+		[]byte(`{"id":"nb","prompt":"no batch"}`),
+		[]byte("{\"batch\":\"b1\",\"id\":\"u\",\"prompt\":\"bad \xff\xfe utf-8\"}"),
+		[]byte(`{"batch":"b1","id":"big","prompt":"` + strings.Repeat("a", 4097) + `"}`),
+		[]byte(`{"batch":"b1","id":"m1","prompt":"hi","metadata":"a string"}`),
+		[]byte(`{"batch":"b1","id":"m2","prompt":"hi","metadata":[1,2]}`),
+		[]byte(`{"batch":"b1","id":"m3","prompt":"hi","metadata":{"k":"\u0000"}}`),
+		[]byte(`{"batch":"b1","id":"two","prompt":"hi"} {"batch":"b1","id":"three","prompt":"hi"}`),
+		[]byte(`["batch","b1"]`),
+		[]byte(`{"batch":"b1","id":"trunc","prompt":"cut off`),
 	}
+	var seqs []uint64
 	for i, p := range poison {
-		if _, err := b.qc.JetStream().Publish(ctx, "prompts.b1", p, jetstream.WithMsgID(fmt.Sprint("poison/", i))); err != nil {
+		ack, err := b.qc.JetStream().Publish(ctx, "prompts.b1", p, jetstream.WithMsgID(fmt.Sprint("poison/", i)))
+		if err != nil {
 			t.Fatal(err)
 		}
+		seqs = append(seqs, ack.Sequence)
 	}
 	good := b.publish("b1", 10)
-	w := b.run(ctx)
+	tp := newTap()
+	w := b.faultWorker(t, "w", tp.source(worker.JetStreamSource(b.qc, b.cons)), tp.store(b.st))
+	runAll(t, ctx, w)
+	if s := w.Stats(); s.DeadLettered != int64(len(poison)) || s.Fetched != int64(len(poison)+len(good)) {
+		t.Fatalf("stats = %+v: want %d dead-lettered, %d fetched (no redelivery)", s, len(poison), len(poison)+len(good))
+	}
+	for i, seq := range seqs {
+		if ds := tp.deliveriesOf(seq); len(ds) != 1 || ds[0] != 1 {
+			t.Errorf("poison %d (%.40q) delivered %v times, want once", i, poison[i], ds)
+		}
+		var n int
+		if err := b.st.Pool().QueryRow(ctx, `SELECT count(*) FROM dead_letters WHERE stream_seq = $1 AND payload = $2
+			AND subject = 'prompts.b1' AND error <> ''`, int64(seq), poison[i]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("poison %d (%.40q): %d dead_letters rows with its exact bytes, want 1", i, poison[i], n)
+		}
+	}
 	if got := b.count(`SELECT count(*) FROM dead_letters`); got != len(poison) {
 		t.Fatalf("dead letters = %d, want %d", got, len(poison))
 	}
 	if got := b.count(`SELECT count(*) FROM results WHERE status='succeeded'`); got != len(good) {
 		t.Fatalf("results = %d, want %d", got, len(good))
 	}
-	if s := w.Stats(); s.DeadLettered != int64(len(poison)) || s.Fetched != int64(len(poison)+len(good)) {
-		t.Fatalf("stats = %+v: a poison message was redelivered", s)
-	}
+	reconcile(t, b.dsn, good, tp)
+	b.queueEmpty(t)
 }
 
 func TestWorkerRequeuesTransientFailuresAndLogsEveryAttempt(t *testing.T) {
