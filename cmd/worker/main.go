@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	err = w.Run(ctx)
 	s := w.Stats()
 	log.Info("worker stopped", "elapsed", time.Since(start).Round(time.Millisecond), "succeeded", s.Succeeded,
-		"failed", s.Failed, "requeued", s.Naked, "dead_lettered", s.DeadLettered, "already_done", s.AlreadyDone,
+		"failed", s.Failed, "requeued", s.Naked, "dead_lettered", s.DeadLettered, "already_done", s.AlreadyDone, "exhausted", s.Exhausted,
 		"cost_usd", float64(s.CostMicroUSD)/1e6)
 	return err
 }
@@ -170,6 +170,8 @@ func metricsHandler(w *worker.Worker) http.Handler {
 			{"promptcascade_dead_lettered_total", "Poison messages dead-lettered.", "counter", float64(s.DeadLettered)},
 			{"promptcascade_already_done_total", "Redeliveries acked without a model call.", "counter", float64(s.AlreadyDone)},
 			{"promptcascade_commit_errors_total", "Failed commit attempts.", "counter", float64(s.CommitErrors)},
+			{"promptcascade_recovered_total", "Recoveries after the consumer or stream was found gone.", "counter", float64(s.Recovered)},
+			{"promptcascade_exhausted_total", "Prompts that ran out of deliveries without a result, stored as failed.", "counter", float64(s.Exhausted)},
 			{"promptcascade_cost_usd_total", "Model spend recorded by this process.", "counter", float64(s.CostMicroUSD) / 1e6},
 			{"promptcascade_in_flight", "Deliveries held by this process.", "gauge", float64(s.InFlight)},
 		} {
