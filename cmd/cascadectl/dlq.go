@@ -419,7 +419,7 @@ func (rp *replayer) replay(ctx context.Context, r store.DeadLetterRow) error {
 // replayableJob decodes a payload as enqueue would have published it; an
 // error means the worker will dead-letter it again.
 func replayableJob(payload []byte) (prompt.Job, error) {
-	job, err := queue.DecodeJob(payload)
+	job, err := queue.DecodeJob(payload, 0)
 	if err != nil {
 		return job, err
 	}

@@ -70,7 +70,7 @@ func ExampleConn_Fetch() {
 			continue
 		}
 		for _, d := range ds {
-			job, err := queue.DecodeJob(d.Data())
+			job, err := queue.DecodeJob(d.Data(), 0)
 			if err != nil {
 				_ = d.TermWithReason(err.Error()) // after a dead_letters row
 				continue

@@ -45,7 +45,7 @@ func TestPublishDeduplicates(t *testing.T) {
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("Fetch = %d, %v", len(ds), err)
 	}
-	got, err := DecodeJob(ds[0].Data())
+	got, err := DecodeJob(ds[0].Data(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,20 +79,62 @@ func MsgID(batch, id string) string {
 // worker dead-letters such messages.
 var ErrBadMessage = errors.New("not a promptcascade job")
 
-// DecodeJob parses a message body published by Publisher. It rejects
-// invalid JSON and jobs without batch, id or prompt.
-func DecodeJob(data []byte) (prompt.Job, error) {
+// DefaultMaxPromptBytes is the largest prompt + system a worker accepts.
+const DefaultMaxPromptBytes = 1 << 20
+
+// DecodeJob parses a message body published by Publisher. Every error wraps
+// ErrBadMessage and means the message can never be processed (the worker
+// dead-letters it): invalid UTF-8 or JSON, trailing data, no batch or id, an
+// empty prompt, prompt + system over maxPromptBytes (0: DefaultMaxPromptBytes),
+// negative max_tokens, NUL characters (Postgres text cannot hold them), or
+// metadata that is not a JSON object.
+func DecodeJob(data []byte, maxPromptBytes int) (prompt.Job, error) {
+	if maxPromptBytes <= 0 {
+		maxPromptBytes = DefaultMaxPromptBytes
+	}
+	j, err := decodeJob(data, maxPromptBytes)
+	if err != nil {
+		return j, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	}
+	return j, nil
+}
+
+func decodeJob(data []byte, maxPromptBytes int) (prompt.Job, error) {
 	var j prompt.Job
-	if err := json.Unmarshal(data, &j); err != nil {
-		return prompt.Job{}, fmt.Errorf("%w: %w", ErrBadMessage, err)
+	if len(data) == 0 {
+		return j, errors.New("empty message body")
+	}
+	if !utf8.Valid(data) {
+		return j, errors.New("message body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&j); err != nil {
+		return j, fmt.Errorf("message body is not a job: %w", err)
+	}
+	if dec.More() {
+		return j, errors.New("message body has data after the JSON object")
 	}
 	switch {
 	case j.BatchID == "":
-		return j, fmt.Errorf("%w: no batch", ErrBadMessage)
+		return j, errors.New("job has no batch")
 	case j.ID == "":
-		return j, fmt.Errorf("%w: no id", ErrBadMessage)
+		return j, errors.New("job has no id")
 	case strings.TrimSpace(j.Prompt) == "":
-		return j, fmt.Errorf("%w: empty prompt", ErrBadMessage)
+		return j, fmt.Errorf("job %s/%s has an empty prompt", j.BatchID, j.ID)
+	case len(j.Prompt)+len(j.System) > maxPromptBytes:
+		return j, fmt.Errorf("job %s/%s: prompt and system are %d bytes, over the %d-byte limit", j.BatchID, j.ID, len(j.Prompt)+len(j.System), maxPromptBytes)
+	case j.MaxTokens < 0:
+		return j, fmt.Errorf("job %s/%s: max_tokens %d is negative", j.BatchID, j.ID, j.MaxTokens)
+	case strings.ContainsRune(j.Prompt, 0) || strings.ContainsRune(j.System, 0) || strings.ContainsRune(j.ID, 0):
+		return j, fmt.Errorf("job %s/%s contains a NUL character, which Postgres text cannot store", j.BatchID, j.ID)
+	}
+	switch {
+	case bytes.Equal(j.Metadata, []byte("null")):
+		j.Metadata = nil
+	case len(j.Metadata) > 0 && j.Metadata[0] != '{':
+		return j, fmt.Errorf("job %s/%s: metadata must be a JSON object", j.BatchID, j.ID)
+	case bytes.Contains(j.Metadata, []byte(`\u0000`)):
+		return j, fmt.Errorf("job %s/%s: metadata contains \\u0000, which Postgres jsonb cannot store", j.BatchID, j.ID)
 	}
 	return j, nil
 }

@@ -56,13 +56,13 @@ func TestValidJobID(t *testing.T) {
 
 func TestDecodeJob(t *testing.T) {
 	t.Parallel()
-	j, err := DecodeJob([]byte(`{"batch":"b","id":"1","prompt":"hi","max_tokens":5,"metadata":{"k":1}}`))
+	j, err := DecodeJob([]byte(`{"batch":"b","id":"1","prompt":"hi","max_tokens":5,"metadata":{"k":1}}`), 0)
 	if err != nil || j.BatchID != "b" || j.ID != "1" || j.Prompt != "hi" || j.MaxTokens != 5 || string(j.Metadata) != `{"k":1}` {
 		t.Fatalf("DecodeJob = %+v, %v", j, err)
 	}
 	for _, bad := range []string{`not json`, `{"batch":"b","id":"1"}`, `{"batch":"b","prompt":"x"}`, `{"id":"1","prompt":"x"}`,
 		`{"batch":"b","id":"1","prompt":"   "}`, `{"batch":"b","id":1,"prompt":"x"}`, ``} {
-		if _, err := DecodeJob([]byte(bad)); !errors.Is(err, ErrBadMessage) {
+		if _, err := DecodeJob([]byte(bad), 0); !errors.Is(err, ErrBadMessage) {
 			t.Errorf("DecodeJob(%q) = %v, want ErrBadMessage", bad, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
@@ -102,7 +103,7 @@ func (w *Worker) settleExhausted(ctx context.Context, es ExhaustedSource, found 
 	var results []prompt.Result
 	keys := make([]store.Key, 0, len(found))
 	for _, e := range found {
-		job, err := decode(e.Data, w.cfg.MaxPromptBytes)
+		job, err := queue.DecodeJob(e.Data, w.cfg.MaxPromptBytes)
 		if err != nil {
 			dead = append(dead, store.DeadLetter{StreamSeq: e.StreamSeq, Subject: e.Subject, Payload: e.Data, Error: err.Error()})
 			continue
