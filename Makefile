@@ -40,7 +40,7 @@ fuzz: ## run each fuzz target for 20s
 	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 20s ./internal/classify
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 20s ./internal/input
 
-demo: ## enqueue the 1,200-prompt sample and run two workers on simulated models (no API keys)
+demo: ## enqueue the 1,250-prompt sample and run two workers on simulated models (no API keys)
 	./scripts/demo.sh
 
 clean: ## remove build output

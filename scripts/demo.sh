@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command demo: builds the binaries, finds or starts Postgres and a
-# nats-server >= 2.10, enqueues the 1,200-prompt sample, runs two workers on
+# nats-server >= 2.10, enqueues the 1,250-prompt sample, runs two workers on
 # simulated models until the batch is done, and prints the per-tier summary.
 # No API keys. Re-runnable: each run is a new batch.
 set -euo pipefail
