@@ -94,10 +94,18 @@ func DecodeJob(data []byte, maxPromptBytes int) (prompt.Job, error) {
 	}
 	j, err := decodeJob(data, maxPromptBytes)
 	if err != nil {
-		return j, fmt.Errorf("%w: %w", ErrBadMessage, err)
+		return j, badMessage{err}
 	}
 	return j, nil
 }
+
+// badMessage is a decoding failure: it reads as its reason alone (that is
+// what dead_letters.error shows) and matches ErrBadMessage with errors.Is.
+type badMessage struct{ err error }
+
+func (b badMessage) Error() string        { return b.err.Error() }
+func (b badMessage) Unwrap() error        { return b.err }
+func (b badMessage) Is(target error) bool { return target == ErrBadMessage }
 
 func decodeJob(data []byte, maxPromptBytes int) (prompt.Job, error) {
 	var j prompt.Job
