@@ -72,104 +72,71 @@ type Config struct {
 	APIKey string
 	// Version is the anthropic-version header. Default DefaultVersion.
 	Version string
-	// HTTPClient sends the requests. Default llm.DefaultHTTPClient().
-	HTTPClient *http.Client
 	// DefaultMaxTokens is sent when a Request has MaxTokens == 0. Default
 	// DefaultMaxTokens (the API requires a value).
 	DefaultMaxTokens int
 	// Header holds extra headers sent with every request (anthropic-beta,
 	// a proxy's header). Values are treated as secrets in errors.
 	Header http.Header
-	// MaxResponseBytes caps a response body. Default llm.MaxResponseBytes.
+
+	// HTTPClient, MaxResponseBytes, CountTokens (usage for a response
+	// without any) and Now (the clock for reset times and Retry-After dates)
+	// are as in llm.ClientConfig.
+	HTTPClient       *http.Client
 	MaxResponseBytes int64
-	// CountTokens, when set, estimates usage for a response without any.
-	CountTokens func(string) int
-	// Now is the clock for reset times and Retry-After dates. Default time.Now.
-	Now func() time.Time
+	CountTokens      func(string) int
+	Now              func() time.Time
 }
 
 // Client calls the Messages API. It is safe for concurrent use.
 type Client struct {
-	cfg      Config
-	endpoint string
-	http     *http.Client
-	header   http.Header
-	red      llm.Redactor
-	now      func() time.Time
+	t *llm.Transport
 }
 
 var _ llm.Provider = (*Client)(nil)
 
 // New checks cfg, fills its defaults and returns a Client.
 func New(cfg Config) (*Client, error) {
-	if cfg.Name == "" {
-		cfg.Name = "anthropic"
-	}
-	base, err := llm.NormalizeBaseURL(cfg.BaseURL, DefaultBaseURL, "/v1")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
-	}
 	if cfg.Version == "" {
 		cfg.Version = DefaultVersion
 	}
-	switch {
-	case cfg.DefaultMaxTokens < 0:
-		return nil, fmt.Errorf("%s: DefaultMaxTokens %d: must be >= 0", cfg.Name, cfg.DefaultMaxTokens)
-	case cfg.DefaultMaxTokens == 0:
+	if cfg.DefaultMaxTokens == 0 {
 		cfg.DefaultMaxTokens = DefaultMaxTokens
 	}
-	c := &Client{cfg: cfg, endpoint: base + "/v1/messages", http: cfg.HTTPClient, now: cfg.Now}
-	if c.http == nil {
-		c.http = llm.DefaultHTTPClient()
+	t, err := llm.NewTransport(llm.ClientConfig{
+		Name: cfg.Name, BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTPClient: cfg.HTTPClient,
+		DefaultMaxTokens: cfg.DefaultMaxTokens, Header: cfg.Header, MaxResponseBytes: cfg.MaxResponseBytes,
+		CountTokens: cfg.CountTokens, Now: cfg.Now,
+	}, llm.Protocol{
+		Name: "anthropic", BaseURL: DefaultBaseURL, VersionPath: "/v1",
+		KeyHeader:       "X-Api-Key",
+		Header:          http.Header{"Anthropic-Version": {cfg.Version}},
+		RequestIDHeader: "Request-Id",
+		ParseError:      func(ex llm.Exchange) llm.ErrorReply { return parseErrorBody(ex.Body).reply(ex.Status) },
+	})
+	if err != nil {
+		return nil, err
 	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	c.header = cfg.Header.Clone()
-	if c.header == nil {
-		c.header = http.Header{}
-	}
-	if cfg.APIKey != "" {
-		c.header.Set("X-Api-Key", cfg.APIKey)
-	}
-	c.header.Set("Anthropic-Version", cfg.Version)
-	secrets := append([]string{cfg.APIKey}, llm.URLSecrets(cfg.BaseURL)...)
-	for _, vs := range cfg.Header {
-		secrets = append(secrets, vs...)
-	}
-	c.red = llm.NewRedactor(secrets...)
-	return c, nil
+	return &Client{t: t}, nil
 }
 
 // Name returns the provider name used in errors.
-func (c *Client) Name() string { return c.cfg.Name }
+func (c *Client) Name() string { return c.t.Name() }
 
 // Complete sends one message. On content_filter and empty_response errors
 // the returned Response still carries the usage that was billed.
 func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
-	if req.Model == "" {
-		return llm.Response{}, &llm.Error{Class: llm.ClassBadRequest, Provider: c.cfg.Name, Message: "request has no model"}
-	}
-	ex, err := llm.PostJSON(ctx, c.http, c.endpoint, c.header, c.wireRequest(req), c.cfg.MaxResponseBytes)
+	ex, err := c.t.Post(ctx, "/v1/messages", req.Model, c.wireRequest(req))
 	if err != nil {
-		e := llm.TransportError(ctx, c.cfg.Name, req.Model, ex.Status, err, c.red)
-		e.RequestID = c.requestID(ex.Header)
-		return llm.Response{}, e
-	}
-	if ex.Status < 200 || ex.Status > 299 {
-		return llm.Response{}, c.errorFrom(req.Model, ex, parseErrorBody(ex.Body))
+		return llm.Response{}, err
 	}
 	return c.parse(req, ex)
 }
 
 func (c *Client) wireRequest(req llm.Request) messagesRequest {
-	max := req.MaxTokens
-	if max <= 0 {
-		max = c.cfg.DefaultMaxTokens
-	}
 	return messagesRequest{
 		Model:     req.Model,
-		MaxTokens: max,
+		MaxTokens: c.t.MaxTokens(req),
 		System:    req.System,
 		Messages:  []message{{Role: "user", Content: req.Prompt}},
 	}
@@ -178,14 +145,12 @@ func (c *Client) wireRequest(req llm.Request) messagesRequest {
 func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 	var mr messagesResponse
 	if err := json.Unmarshal(ex.Body, &mr); err != nil {
-		e := llm.MalformedBody(c.cfg.Name, req.Model, ex, err, c.red)
-		e.RequestID = c.requestID(ex.Header)
-		return llm.Response{}, e
+		return llm.Response{}, c.t.Malformed(req.Model, ex, err)
 	}
 	if mr.Type == "error" {
-		return llm.Response{}, c.errorFrom(req.Model, ex, parseErrorBody(ex.Body))
+		return llm.Response{}, c.t.ReplyError(req.Model, ex, parseErrorBody(ex.Body).reply(ex.Status))
 	}
-	resp := llm.Response{HTTPStatus: ex.Status, RequestID: c.requestID(ex.Header)}
+	resp := llm.Response{HTTPStatus: ex.Status, RequestID: c.t.RequestID(ex.Header)}
 	var text strings.Builder
 	for _, b := range mr.Content {
 		if b.Type == "text" {
@@ -200,11 +165,10 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 		resp.CacheReadTokens = u.CacheReadInputTokens
 		resp.CacheWriteTokens = u.CacheCreationInputTokens
 	} else {
-		llm.EstimateUsage(&resp, req, c.cfg.CountTokens)
+		c.t.EstimateUsage(&resp, req)
 	}
 	fail := func(class llm.Class, msg string) (llm.Response, error) {
-		return resp, &llm.Error{Class: class, Provider: c.cfg.Name, Model: req.Model, HTTPStatus: ex.Status,
-			RequestID: resp.RequestID, Message: msg}
+		return resp, c.t.AnswerError(class, req.Model, resp, msg)
 	}
 	switch {
 	case mr.StopReason == "refusal":
@@ -230,29 +194,9 @@ func finishReason(s string) string {
 	return s
 }
 
-func (c *Client) errorFrom(model string, ex llm.Exchange, f errorFields) *llm.Error {
-	e := &llm.Error{
-		Class:      classify(ex.Status, f),
-		Provider:   c.cfg.Name,
-		Model:      model,
-		HTTPStatus: ex.Status,
-		RequestID:  c.requestID(ex.Header),
-	}
-	if e.RequestID == "" {
-		e.RequestID = llm.CleanMessage(c.red, f.requestID)
-	}
-	if e.Class.Retryable() {
-		e.RetryAfter = c.retryAfter(ex.Header)
-	}
-	msg := f.message
-	if msg == "" {
-		msg = llm.StatusText(ex.Status)
-	}
-	if f.typ != "" {
-		msg = f.typ + ": " + msg
-	}
-	e.Message = llm.CleanMessage(c.red, msg)
-	return e
+// reply reduces an error body to what the error reports.
+func (f errorFields) reply(status int) llm.ErrorReply {
+	return llm.ErrorReply{Class: classify(status, f), Label: f.typ, Message: f.message, RequestID: f.requestID, RetryHint: retryHint}
 }
 
 // classify maps an error response to a class: the error type first, then
@@ -287,10 +231,7 @@ func classify(status int, f errorFields) llm.Class {
 			return llm.ClassBadRequest
 		}
 	}
-	if status >= 200 && status <= 299 {
-		return llm.ClassServerError // an error object in a success response
-	}
-	return llm.StatusClass(status)
+	return llm.ReplyClass(status)
 }
 
 var rateWindows = []llm.RateWindow{
@@ -300,17 +241,7 @@ var rateWindows = []llm.RateWindow{
 	{Reset: "Anthropic-Ratelimit-Output-Tokens-Reset", Remaining: "Anthropic-Ratelimit-Output-Tokens-Remaining"},
 }
 
-func (c *Client) retryAfter(h http.Header) time.Duration {
-	now := c.now()
-	if d, ok := llm.StandardRetryAfter(h, now); ok {
-		return d
-	}
-	d, _ := llm.WindowRetryAfter(h, func(v string) (time.Duration, bool) { return llm.ParseResetTime(v, now) }, rateWindows...)
-	return d
-}
-
-// requestID is the response's request id, redacted: a misbehaving server or
-// proxy may echo credentials in any header.
-func (c *Client) requestID(h http.Header) string {
-	return llm.CleanMessage(c.red, h.Get("Request-Id"))
+// retryHint reads the anthropic-ratelimit-*-reset times, measured from now.
+func retryHint(h http.Header, now time.Time) (time.Duration, bool) {
+	return llm.WindowRetryAfter(h, func(v string) (time.Duration, bool) { return llm.ParseResetTime(v, now) }, rateWindows...)
 }

@@ -156,18 +156,8 @@ func respond(w http.ResponseWriter, r *http.Request, s llmtest.Situation) bool {
 	return true
 }
 
-func reply(status int, header map[string]string, body string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
-
 func extraCases() []llmtest.Case {
+	reply := llmtest.JSONReply
 	as := llmtest.StatusAsSent
 	rfc := func(d time.Duration) string { return llmtest.Now.Add(d).Format(time.RFC3339) }
 	const usage = `"usage":{"input_tokens":10,"output_tokens":5}`

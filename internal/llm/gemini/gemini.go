@@ -61,85 +61,60 @@ type Config struct {
 	BaseURL string
 	// APIKey is sent as x-goog-api-key (omitted when empty).
 	APIKey string
-	// HTTPClient sends the requests. Default llm.DefaultHTTPClient().
-	HTTPClient *http.Client
 	// DefaultMaxTokens is sent as maxOutputTokens when a Request has
 	// MaxTokens == 0. Zero means no limit (the model's default).
 	DefaultMaxTokens int
 	// Header holds extra headers sent with every request. Values are
 	// treated as secrets in errors.
 	Header http.Header
-	// MaxResponseBytes caps a response body. Default llm.MaxResponseBytes.
+
+	// HTTPClient, MaxResponseBytes, CountTokens (usage for a response
+	// without any) and Now (the clock for Retry-After dates) are as in
+	// llm.ClientConfig.
+	HTTPClient       *http.Client
 	MaxResponseBytes int64
-	// CountTokens, when set, estimates usage for a response without any.
-	CountTokens func(string) int
-	// Now is the clock for Retry-After dates. Default time.Now.
-	Now func() time.Time
+	CountTokens      func(string) int
+	Now              func() time.Time
 }
 
 // Client calls generateContent. It is safe for concurrent use.
 type Client struct {
-	cfg    Config
-	base   string
-	http   *http.Client
-	header http.Header
-	red    llm.Redactor
-	now    func() time.Time
+	t *llm.Transport
 }
 
 var _ llm.Provider = (*Client)(nil)
 
 // New checks cfg, fills its defaults and returns a Client.
 func New(cfg Config) (*Client, error) {
-	if cfg.Name == "" {
-		cfg.Name = "gemini"
-	}
-	base, err := llm.NormalizeBaseURL(cfg.BaseURL, DefaultBaseURL, "/v1beta")
+	t, err := llm.NewTransport(llm.ClientConfig{
+		Name: cfg.Name, BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTPClient: cfg.HTTPClient,
+		DefaultMaxTokens: cfg.DefaultMaxTokens, Header: cfg.Header, MaxResponseBytes: cfg.MaxResponseBytes,
+		CountTokens: cfg.CountTokens, Now: cfg.Now,
+	}, llm.Protocol{
+		Name: "gemini", BaseURL: DefaultBaseURL, VersionPath: "/v1beta",
+		KeyHeader: "X-Goog-Api-Key",
+		// No request-id header: the only id is responseId in a success body.
+		ParseError: func(ex llm.Exchange) llm.ErrorReply { return parseErrorBody(ex.Body).reply(ex.Status) },
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		return nil, err
 	}
-	if cfg.DefaultMaxTokens < 0 {
-		return nil, fmt.Errorf("%s: DefaultMaxTokens %d: must be >= 0", cfg.Name, cfg.DefaultMaxTokens)
-	}
-	c := &Client{cfg: cfg, base: base, http: cfg.HTTPClient, now: cfg.Now}
-	if c.http == nil {
-		c.http = llm.DefaultHTTPClient()
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	c.header = cfg.Header.Clone()
-	if c.header == nil {
-		c.header = http.Header{}
-	}
-	if cfg.APIKey != "" {
-		c.header.Set("X-Goog-Api-Key", cfg.APIKey)
-	}
-	secrets := append([]string{cfg.APIKey}, llm.URLSecrets(cfg.BaseURL)...)
-	for _, vs := range cfg.Header {
-		secrets = append(secrets, vs...)
-	}
-	c.red = llm.NewRedactor(secrets...)
-	return c, nil
+	return &Client{t: t}, nil
 }
 
 // Name returns the provider name used in errors.
-func (c *Client) Name() string { return c.cfg.Name }
+func (c *Client) Name() string { return c.t.Name() }
 
 // Complete generates one answer. On content_filter and empty_response errors
 // the returned Response still carries the usage that was billed.
 func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
 	model := strings.TrimPrefix(req.Model, "models/")
 	if model == "" {
-		return llm.Response{}, &llm.Error{Class: llm.ClassBadRequest, Provider: c.cfg.Name, Message: "request has no model"}
+		return llm.Response{}, c.t.NoModelError()
 	}
-	endpoint := c.base + "/v1beta/models/" + url.PathEscape(model) + ":generateContent"
-	ex, err := llm.PostJSON(ctx, c.http, endpoint, c.header, c.wireRequest(req), c.cfg.MaxResponseBytes)
+	ex, err := c.t.Post(ctx, "/v1beta/models/"+url.PathEscape(model)+":generateContent", req.Model, c.wireRequest(req))
 	if err != nil {
-		return llm.Response{}, llm.TransportError(ctx, c.cfg.Name, req.Model, ex.Status, err, c.red)
-	}
-	if ex.Status < 200 || ex.Status > 299 {
-		return llm.Response{}, c.errorFrom(req.Model, ex, parseErrorBody(ex.Body))
+		return llm.Response{}, err
 	}
 	return c.parse(req, ex)
 }
@@ -149,11 +124,7 @@ func (c *Client) wireRequest(req llm.Request) generateRequest {
 	if req.System != "" {
 		w.SystemInstruction = &content{Parts: []part{{Text: req.System}}}
 	}
-	max := req.MaxTokens
-	if max <= 0 {
-		max = c.cfg.DefaultMaxTokens
-	}
-	if max > 0 {
+	if max := c.t.MaxTokens(req); max > 0 {
 		w.GenerationConfig = &generationConfig{MaxOutputTokens: max}
 	}
 	return w
@@ -169,12 +140,12 @@ var contentFilter = map[string]bool{
 func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 	var gr generateResponse
 	if err := json.Unmarshal(ex.Body, &gr); err != nil {
-		return llm.Response{}, llm.MalformedBody(c.cfg.Name, req.Model, ex, err, c.red)
+		return llm.Response{}, c.t.Malformed(req.Model, ex, err)
 	}
 	if gr.Error != nil {
-		return llm.Response{}, c.errorFrom(req.Model, ex, gr.Error.fields())
+		return llm.Response{}, c.t.ReplyError(req.Model, ex, gr.Error.fields().reply(ex.Status))
 	}
-	resp := llm.Response{HTTPStatus: ex.Status, RequestID: llm.CleanMessage(c.red, gr.ResponseID)}
+	resp := llm.Response{HTTPStatus: ex.Status, RequestID: c.t.Clean(gr.ResponseID)}
 	var finish string
 	if len(gr.Candidates) > 0 {
 		cand := gr.Candidates[0]
@@ -195,11 +166,10 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 		resp.InputTokens = max(u.PromptTokenCount+u.ToolUsePromptTokenCount-u.CachedContentTokenCount, 0)
 		resp.OutputTokens = u.CandidatesTokenCount + u.ThoughtsTokenCount
 	} else {
-		llm.EstimateUsage(&resp, req, c.cfg.CountTokens)
+		c.t.EstimateUsage(&resp, req)
 	}
 	fail := func(class llm.Class, msg string) (llm.Response, error) {
-		return resp, &llm.Error{Class: class, Provider: c.cfg.Name, Model: req.Model, HTTPStatus: ex.Status,
-			RequestID: resp.RequestID, Message: llm.CleanMessage(c.red, msg)}
+		return resp, c.t.AnswerError(class, req.Model, resp, msg)
 	}
 	switch {
 	case gr.PromptFeedback != nil && gr.PromptFeedback.BlockReason != "":
@@ -231,30 +201,11 @@ func finishReason(s string) string {
 	return s
 }
 
-func (c *Client) errorFrom(model string, ex llm.Exchange, f errorFields) *llm.Error {
-	e := &llm.Error{
-		Class:      classify(ex.Status, f),
-		Provider:   c.cfg.Name,
-		Model:      model,
-		HTTPStatus: ex.Status,
-	}
-	if e.Class.Retryable() {
-		now := c.now()
-		if d, ok := llm.StandardRetryAfter(ex.Header, now); ok {
-			e.RetryAfter = d
-		} else if d, ok := llm.ParseResetDuration(f.retryDelay); ok {
-			e.RetryAfter = d
-		}
-	}
-	msg := f.message
-	if msg == "" {
-		msg = llm.StatusText(ex.Status)
-	}
-	if f.status != "" {
-		msg = f.status + ": " + msg
-	}
-	e.Message = llm.CleanMessage(c.red, msg)
-	return e
+// reply reduces an error body to what the error reports. The retry hint is
+// the RetryInfo detail's retryDelay ("13s").
+func (f errorFields) reply(status int) llm.ErrorReply {
+	return llm.ErrorReply{Class: classify(status, f), Label: f.status, Message: f.message,
+		RetryHint: func(http.Header, time.Time) (time.Duration, bool) { return llm.ParseResetDuration(f.retryDelay) }}
 }
 
 // classify maps an error response to a class: structured details, then the
@@ -284,8 +235,5 @@ func classify(status int, f errorFields) llm.Class {
 	case "DEADLINE_EXCEEDED", "CANCELLED":
 		return llm.ClassTimeout
 	}
-	if status >= 200 && status <= 299 {
-		return llm.ClassServerError // an error object in a success response
-	}
-	return llm.StatusClass(status)
+	return llm.ReplyClass(status)
 }

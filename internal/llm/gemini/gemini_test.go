@@ -202,18 +202,8 @@ func respond(w http.ResponseWriter, r *http.Request, s llmtest.Situation) bool {
 	return true
 }
 
-func reply(status int, header map[string]string, body string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
-
 func extraCases() []llmtest.Case {
+	reply := llmtest.JSONReply
 	as := llmtest.StatusAsSent
 	prefixed := llmtest.DefaultRequest
 	prefixed.Model = "models/gemini-2.5-flash"

@@ -16,6 +16,7 @@
 package llmtest
 
 import (
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -156,6 +157,19 @@ type Case struct {
 	// been checked with Harness.CheckRequest and can be read again.
 	Handle func(w http.ResponseWriter, r *http.Request)
 	Want   Want
+}
+
+// JSONReply is a Case.Handle that answers with status, the given headers and
+// body, as application/json.
+func JSONReply(status int, header map[string]string, body string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
 }
 
 // UsageWant converts canonical usage into the expected Response fields.

@@ -59,8 +59,6 @@ type Config struct {
 	// APIKey is sent as "Authorization: Bearer ..."; when empty no
 	// Authorization header is sent (local vLLM or Ollama).
 	APIKey string
-	// HTTPClient sends the requests. Default llm.DefaultHTTPClient().
-	HTTPClient *http.Client
 	// LegacyMaxTokens sends "max_tokens" instead of "max_completion_tokens",
 	// for servers that predate the newer field.
 	LegacyMaxTokens bool
@@ -71,78 +69,51 @@ type Config struct {
 	// OpenAI-Project, a proxy's routing header). Values are treated as secrets
 	// and never appear in errors.
 	Header http.Header
-	// MaxResponseBytes caps a response body. Default llm.MaxResponseBytes.
+
+	// HTTPClient, MaxResponseBytes, CountTokens (usage for servers that
+	// report none) and Now (the clock for Retry-After dates) are as in
+	// llm.ClientConfig.
+	HTTPClient       *http.Client
 	MaxResponseBytes int64
-	// CountTokens, when set, estimates usage for servers that report none
-	// (Response.UsageEstimated is set either way).
-	CountTokens func(string) int
-	// Now is the clock for Retry-After dates. Default time.Now.
-	Now func() time.Time
+	CountTokens      func(string) int
+	Now              func() time.Time
 }
 
 // Client calls one OpenAI-compatible server. It is safe for concurrent use.
 type Client struct {
-	cfg      Config
-	endpoint string
-	http     *http.Client
-	header   http.Header // sent with every request: Config.Header plus auth
-	red      llm.Redactor
-	now      func() time.Time
+	t               *llm.Transport
+	legacyMaxTokens bool
 }
 
 var _ llm.Provider = (*Client)(nil)
 
 // New checks cfg, fills its defaults and returns a Client.
 func New(cfg Config) (*Client, error) {
-	if cfg.Name == "" {
-		cfg.Name = "openai"
-	}
-	base, err := llm.NormalizeBaseURL(cfg.BaseURL, DefaultBaseURL, "/v1")
+	t, err := llm.NewTransport(llm.ClientConfig{
+		Name: cfg.Name, BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTPClient: cfg.HTTPClient,
+		DefaultMaxTokens: cfg.DefaultMaxTokens, Header: cfg.Header, MaxResponseBytes: cfg.MaxResponseBytes,
+		CountTokens: cfg.CountTokens, Now: cfg.Now,
+	}, llm.Protocol{
+		Name: "openai", BaseURL: DefaultBaseURL, VersionPath: "/v1",
+		KeyHeader: "Authorization", KeyPrefix: "Bearer ",
+		RequestIDHeader: "X-Request-Id",
+		ParseError:      func(ex llm.Exchange) llm.ErrorReply { return parseErrorBody(ex.Body).reply(ex.Status) },
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		return nil, err
 	}
-	if cfg.DefaultMaxTokens < 0 {
-		return nil, fmt.Errorf("%s: DefaultMaxTokens %d: must be >= 0", cfg.Name, cfg.DefaultMaxTokens)
-	}
-	c := &Client{cfg: cfg, endpoint: base + "/v1/chat/completions", http: cfg.HTTPClient, now: cfg.Now}
-	if c.http == nil {
-		c.http = llm.DefaultHTTPClient()
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	c.header = cfg.Header.Clone()
-	if c.header == nil {
-		c.header = http.Header{}
-	}
-	if cfg.APIKey != "" {
-		c.header.Set("Authorization", "Bearer "+cfg.APIKey)
-	}
-	secrets := append([]string{cfg.APIKey}, llm.URLSecrets(cfg.BaseURL)...)
-	for _, vs := range cfg.Header {
-		secrets = append(secrets, vs...)
-	}
-	c.red = llm.NewRedactor(secrets...)
-	return c, nil
+	return &Client{t: t, legacyMaxTokens: cfg.LegacyMaxTokens}, nil
 }
 
 // Name returns the provider name used in errors.
-func (c *Client) Name() string { return c.cfg.Name }
+func (c *Client) Name() string { return c.t.Name() }
 
 // Complete sends one chat completion. On content_filter and empty_response
 // errors the returned Response still carries the usage that was billed.
 func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
-	if req.Model == "" {
-		return llm.Response{}, &llm.Error{Class: llm.ClassBadRequest, Provider: c.cfg.Name, Message: "request has no model"}
-	}
-	ex, err := llm.PostJSON(ctx, c.http, c.endpoint, c.header, c.wireRequest(req), c.cfg.MaxResponseBytes)
+	ex, err := c.t.Post(ctx, "/v1/chat/completions", req.Model, c.wireRequest(req))
 	if err != nil {
-		e := llm.TransportError(ctx, c.cfg.Name, req.Model, ex.Status, err, c.red)
-		e.RequestID = c.requestID(ex.Header)
-		return llm.Response{}, e
-	}
-	if ex.Status < 200 || ex.Status > 299 {
-		return llm.Response{}, c.statusError(req.Model, ex)
+		return llm.Response{}, err
 	}
 	return c.parse(req, ex)
 }
@@ -153,12 +124,8 @@ func (c *Client) wireRequest(req llm.Request) chatRequest {
 		w.Messages = append(w.Messages, message{Role: "system", Content: req.System})
 	}
 	w.Messages = append(w.Messages, message{Role: "user", Content: req.Prompt})
-	max := req.MaxTokens
-	if max <= 0 {
-		max = c.cfg.DefaultMaxTokens
-	}
-	if max > 0 {
-		if c.cfg.LegacyMaxTokens {
+	if max := c.t.MaxTokens(req); max > 0 {
+		if c.legacyMaxTokens {
 			w.MaxTokens = max
 		} else {
 			w.MaxCompletionTokens = max
@@ -170,15 +137,13 @@ func (c *Client) wireRequest(req llm.Request) chatRequest {
 func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 	var cr chatResponse
 	if err := json.Unmarshal(ex.Body, &cr); err != nil {
-		e := llm.MalformedBody(c.cfg.Name, req.Model, ex, err, c.red)
-		e.RequestID = c.requestID(ex.Header)
-		return llm.Response{}, e
+		return llm.Response{}, c.t.Malformed(req.Model, ex, err)
 	}
 	if f, ok := parseErrorValue(cr.Error); ok {
 		// A 2xx that carries an error object (some proxies do this).
-		return llm.Response{}, c.bodyError(req.Model, ex, f)
+		return llm.Response{}, c.t.ReplyError(req.Model, ex, f.reply(ex.Status))
 	}
-	resp := llm.Response{HTTPStatus: ex.Status, RequestID: c.requestID(ex.Header)}
+	resp := llm.Response{HTTPStatus: ex.Status, RequestID: c.t.RequestID(ex.Header)}
 	if cr.Usage != nil {
 		cached := 0
 		if cr.Usage.PromptTokensDetails != nil {
@@ -189,7 +154,7 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 		resp.OutputTokens = cr.Usage.CompletionTokens
 	}
 	fail := func(class llm.Class, msg string) (llm.Response, error) {
-		return resp, &llm.Error{Class: class, Provider: c.cfg.Name, Model: req.Model, HTTPStatus: ex.Status, RequestID: resp.RequestID, Message: msg}
+		return resp, c.t.AnswerError(class, req.Model, resp, msg)
 	}
 	if len(cr.Choices) == 0 {
 		c.estimate(&resp, req, cr.Usage == nil)
@@ -199,9 +164,7 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 	resp.FinishReason = ch.FinishReason
 	text, err := ch.Message.text()
 	if err != nil {
-		e := llm.MalformedBody(c.cfg.Name, req.Model, ex, err, c.red)
-		e.RequestID = resp.RequestID
-		return llm.Response{}, e
+		return llm.Response{}, c.t.Malformed(req.Model, ex, err)
 	}
 	resp.Text = text
 	c.estimate(&resp, req, cr.Usage == nil)
@@ -209,7 +172,7 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 	case ch.FinishReason == "content_filter":
 		return fail(llm.ClassContentFilter, "finish_reason content_filter")
 	case strings.TrimSpace(text) == "" && ch.Message.Refusal != nil && *ch.Message.Refusal != "":
-		return fail(llm.ClassContentFilter, llm.CleanMessage(c.red, "refusal: "+*ch.Message.Refusal))
+		return fail(llm.ClassContentFilter, c.t.Clean("refusal: "+*ch.Message.Refusal))
 	case strings.TrimSpace(text) == "":
 		return fail(llm.ClassEmptyResponse, fmt.Sprintf("no text in response (finish_reason %q)", ch.FinishReason))
 	}
@@ -218,35 +181,13 @@ func (c *Client) parse(req llm.Request, ex llm.Exchange) (llm.Response, error) {
 
 func (c *Client) estimate(resp *llm.Response, req llm.Request, missing bool) {
 	if missing {
-		llm.EstimateUsage(resp, req, c.cfg.CountTokens)
+		c.t.EstimateUsage(resp, req)
 	}
 }
 
-// statusError builds the error for a non-2xx response.
-func (c *Client) statusError(model string, ex llm.Exchange) *llm.Error {
-	return c.bodyError(model, ex, parseErrorBody(ex.Body))
-}
-
-func (c *Client) bodyError(model string, ex llm.Exchange, f errorFields) *llm.Error {
-	e := &llm.Error{
-		Class:      classify(ex.Status, f),
-		Provider:   c.cfg.Name,
-		Model:      model,
-		HTTPStatus: ex.Status,
-		RequestID:  c.requestID(ex.Header),
-	}
-	if e.Class.Retryable() {
-		e.RetryAfter = retryAfter(ex.Header, c.now())
-	}
-	msg := f.message
-	if msg == "" {
-		msg = llm.StatusText(ex.Status)
-	}
-	if label := f.label(); label != "" {
-		msg = label + ": " + msg
-	}
-	e.Message = llm.CleanMessage(c.red, msg)
-	return e
+// reply reduces an error body to what the error reports.
+func (f errorFields) reply(status int) llm.ErrorReply {
+	return llm.ErrorReply{Class: classify(status, f), Label: f.label(), Message: f.message, RetryHint: retryHint}
 }
 
 // classify maps an error response to a class: structured code and type
@@ -268,19 +209,7 @@ func classify(status int, f errorFields) llm.Class {
 	if f.typ == "insufficient_quota" {
 		return llm.ClassQuotaExhausted
 	}
-	if status >= 200 && status <= 299 {
-		return llm.ClassServerError // an error object in a success response
-	}
-	return llm.StatusClass(status)
-}
-
-// requestID is the response's request id, redacted: a misbehaving server or
-// proxy may echo credentials in any header.
-func (c *Client) requestID(h http.Header) string {
-	if h == nil {
-		return ""
-	}
-	return llm.CleanMessage(c.red, h.Get("X-Request-Id"))
+	return llm.ReplyClass(status)
 }
 
 var rateWindows = []llm.RateWindow{
@@ -288,10 +217,7 @@ var rateWindows = []llm.RateWindow{
 	{Reset: "X-Ratelimit-Reset-Tokens", Remaining: "X-Ratelimit-Remaining-Tokens"},
 }
 
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if d, ok := llm.StandardRetryAfter(h, now); ok {
-		return d
-	}
-	d, _ := llm.WindowRetryAfter(h, llm.ParseResetDuration, rateWindows...)
-	return d
+// retryHint reads the x-ratelimit-reset-* windows ("1s", "6m0s", "20ms").
+func retryHint(h http.Header, _ time.Time) (time.Duration, bool) {
+	return llm.WindowRetryAfter(h, llm.ParseResetDuration, rateWindows...)
 }

@@ -181,18 +181,8 @@ func respondError(w http.ResponseWriter, s llmtest.Situation) bool {
 	return true
 }
 
-func jsonReply(status int, header map[string]string, body string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		for k, v := range header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
-
 func extraCases() []llmtest.Case {
+	jsonReply := llmtest.JSONReply
 	const id = "req_extra"
 	hid := map[string]string{"X-Request-Id": id}
 	as := llmtest.StatusAsSent
