@@ -37,13 +37,12 @@ func main() {
 }
 
 type options struct {
-	batch   string
-	format  input.Format
-	strict  bool
-	quiet   bool
-	files   []string
-	chunk   int
-	maxLine int
+	batch  string
+	format input.Format
+	strict bool
+	quiet  bool
+	files  []string
+	chunk  int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {

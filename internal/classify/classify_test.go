@@ -255,7 +255,7 @@ func TestNewCopiesRules(t *testing.T) {
 	if got := c.Rules().ModerateKeywords[0]; got != "explain" {
 		t.Errorf("Rules() returned the classifier's own slice")
 	}
-	if Default() != Default() {
+	if first, second := Default(), Default(); first != second {
 		t.Error("Default() built a new classifier twice")
 	}
 }
