@@ -173,13 +173,9 @@ func cmdClassify(ctx context.Context, e *env, args []string) error {
 
 func cmdReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("report", e)
-	pos, err := parseInterleaved(fs, args)
+	batch, err := batchArg(fs, args)
 	if err != nil {
 		return err
-	}
-	batch := ""
-	if len(pos) > 0 {
-		batch = pos[0]
 	}
 	st, err := e.store(ctx)
 	if err != nil {
@@ -215,13 +211,9 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 func cmdExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("export", e)
 	format := fs.String("format", "csv", "csv or jsonl")
-	pos, err := parseInterleaved(fs, args)
+	batch, err := batchArg(fs, args)
 	if err != nil {
 		return err
-	}
-	batch := ""
-	if len(pos) > 0 {
-		batch = pos[0]
 	}
 	st, err := e.store(ctx)
 	if err != nil {

@@ -123,3 +123,19 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = args[1:]
 	}
 }
+
+// batchArg parses fs and returns the optional BATCH argument ("" means every
+// batch).
+func batchArg(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return "", err
+	}
+	switch len(pos) {
+	case 0:
+		return "", nil
+	case 1:
+		return pos[0], nil
+	}
+	return "", &exitError{2, fmt.Errorf("at most one BATCH, got %d", len(pos))}
+}

@@ -19,16 +19,9 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	watch := fs.Bool("watch", false, "refresh until interrupted")
 	untilDone := fs.Bool("until-done", false, "with --watch: stop once every prompt of the batch is done or failed")
 	interval := fs.Duration("interval", time.Second, "refresh interval for --watch")
-	pos, err := parseInterleaved(fs, args)
+	batch, err := batchArg(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		return &exitError{2, fmt.Errorf("at most one BATCH, got %d", len(pos))}
-	}
-	batch := ""
-	if len(pos) == 1 {
-		batch = pos[0]
 	}
 	st, err := e.store(ctx)
 	if err != nil {
