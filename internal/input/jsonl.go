@@ -14,27 +14,14 @@ import (
 
 // nextJSON returns the next JSONL or OpenAI batch record.
 func (r *Reader) nextJSON() (prompt.Job, error) {
-	for {
-		l, err := r.readLine(nil)
-		if err != nil {
-			return prompt.Job{}, err
-		}
-		if l.tooLong {
-			r.records++
-			return prompt.Job{}, r.tooLongError(l)
-		}
-		if isBlank(l.b) {
-			continue
-		}
-		r.records++
-		if reason := badBytes(l.b); reason != "" {
-			return prompt.Job{}, r.lineError(l.n, "%s", reason)
-		}
-		if r.format == FormatOpenAIBatch {
-			return r.parseBatch(l)
-		}
-		return r.parseJSONL(l)
+	l, err := r.nextLine()
+	if err != nil {
+		return prompt.Job{}, err
 	}
+	if r.format == FormatOpenAIBatch {
+		return r.parseBatch(l)
+	}
+	return r.parseJSONL(l)
 }
 
 // jsonlRecord is one JSONL line. Pointers tell absent (or null) from empty.

@@ -110,3 +110,27 @@ func badBytes(b []byte) string {
 	}
 	return "invalid UTF-8"
 }
+
+// nextLine returns the next non-blank line of a line-based format (JSONL,
+// OpenAI batch, text), counted as a record. A line over the size limit, or
+// one with invalid UTF-8 or NUL bytes, is returned as a *LineError.
+func (r *Reader) nextLine() (rawLine, error) {
+	for {
+		l, err := r.readLine(nil)
+		if err != nil {
+			return l, err
+		}
+		if l.tooLong {
+			r.records++
+			return l, r.tooLongError(l)
+		}
+		if isBlank(l.b) {
+			continue
+		}
+		r.records++
+		if reason := badBytes(l.b); reason != "" {
+			return l, r.lineError(l.n, "%s", reason)
+		}
+		return l, nil
+	}
+}

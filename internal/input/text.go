@@ -9,26 +9,13 @@ import (
 // nextText returns the next non-blank line as a job whose id is the line
 // number.
 func (r *Reader) nextText() (prompt.Job, error) {
-	for {
-		l, err := r.readLine(nil)
-		if err != nil {
-			return prompt.Job{}, err
-		}
-		if l.tooLong {
-			r.records++
-			return prompt.Job{}, r.tooLongError(l)
-		}
-		if isBlank(l.b) {
-			continue
-		}
-		r.records++
-		if reason := badBytes(l.b); reason != "" {
-			return prompt.Job{}, r.lineError(l.n, "%s", reason)
-		}
-		job := prompt.Job{ID: strconv.Itoa(l.n), Prompt: string(l.b)}
-		if reason := r.checkText("the prompt", job.Prompt, true); reason != "" {
-			return prompt.Job{}, r.lineError(l.n, "%s", reason)
-		}
-		return r.accept(l.n, job)
+	l, err := r.nextLine()
+	if err != nil {
+		return prompt.Job{}, err
 	}
+	job := prompt.Job{ID: strconv.Itoa(l.n), Prompt: string(l.b)}
+	if reason := r.checkText("the prompt", job.Prompt, true); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
+	return r.accept(l.n, job)
 }
