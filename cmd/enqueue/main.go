@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -102,6 +103,7 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	e := &enqueuer{o: o, cfg: cfg, stdin: stdin, stderr: stderr}
+	defer e.cleanup()
 	if err := e.run(ctx, log); err != nil {
 		e.bar.clear()
 		fmt.Fprintln(stderr, "enqueue:", err)
@@ -120,8 +122,12 @@ type enqueuer struct {
 	stderr io.Writer
 	bar    *progress
 
-	seen     map[uint64]string // id hash -> file that had it, across files
+	// seen maps an id's hash to the index of the file that had it, to find
+	// ids repeated across files (each file's reader finds its own repeats).
+	// Only kept when there are several files.
+	seen     map[uint64]int
 	seed     maphash.Seed
+	spooled  []string // temp copies of stdin, removed at the end
 	accepted int
 	rejected int
 }
@@ -244,15 +250,33 @@ func (e *enqueuer) spoolStdin() error {
 			return err
 		}
 		e.o.files[i] = tmp.Name()
-		defer func() { _ = os.Remove(tmp.Name()) }()
+		e.spooled = append(e.spooled, tmp.Name())
 	}
 	return nil
 }
 
+// display is how errors name the index-th input.
+func (e *enqueuer) display(index int) string {
+	name := e.o.files[index]
+	if name == "-" || slices.Contains(e.spooled, name) {
+		return "stdin"
+	}
+	return name
+}
+
+func (e *enqueuer) cleanup() {
+	for _, f := range e.spooled {
+		_ = os.Remove(f)
+	}
+}
+
 // each reads every file and calls emit for each good job (emit nil: only validate).
 func (e *enqueuer) each(ctx context.Context, emit func(prompt.Job) error) error {
-	e.seen = make(map[uint64]string)
-	e.seed = maphash.MakeSeed()
+	e.seen = nil
+	if len(e.o.files) > 1 {
+		e.seen = make(map[uint64]int)
+		e.seed = maphash.MakeSeed()
+	}
 	now := time.Now().UTC()
 	var total int64
 	for _, name := range e.o.files {
@@ -263,8 +287,8 @@ func (e *enqueuer) each(ctx context.Context, emit func(prompt.Job) error) error 
 		}
 	}
 	e.bar = newProgress(e.stderr, total, !e.o.quiet && emit != nil)
-	for _, name := range e.o.files {
-		if err := e.file(ctx, name, now, emit); err != nil {
+	for i, name := range e.o.files {
+		if err := e.file(ctx, i, name, now, emit); err != nil {
 			return err
 		}
 	}
@@ -272,16 +296,13 @@ func (e *enqueuer) each(ctx context.Context, emit func(prompt.Job) error) error 
 	return nil
 }
 
-func (e *enqueuer) file(ctx context.Context, name string, now time.Time, emit func(prompt.Job) error) error {
+func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Time, emit func(prompt.Job) error) error {
 	rc, _, err := e.open(name)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	display := name
-	if name == "-" {
-		display = "stdin"
-	}
+	display := e.display(index)
 	rd, err := input.NewReader(e.bar.reader(rc), display, e.o.format, input.Options{MaxPromptBytes: e.cfg.MaxPromptBytes})
 	if err != nil {
 		return err
@@ -302,12 +323,15 @@ func (e *enqueuer) file(ctx context.Context, name string, now time.Time, emit fu
 		if err != nil {
 			return err
 		}
-		h := maphash.String(e.seed, job.ID)
-		if prev, dup := e.seen[h]; dup && prev != display {
-			e.reject(fmt.Sprintf("%s: duplicate id %q (already in %s); give ids that are unique across the batch's files", display, job.ID, prev))
-			continue
+		if e.seen != nil {
+			h := maphash.String(e.seed, job.ID)
+			if prev, dup := e.seen[h]; dup && prev != index {
+				e.reject(fmt.Sprintf("%s:%d: duplicate id %q (already in %s); give ids that are unique across the batch's files",
+					display, rd.Line(), job.ID, e.display(prev)))
+				continue
+			}
+			e.seen[h] = index
 		}
-		e.seen[h] = display
 		job.BatchID = e.o.batch
 		job.EnqueuedAt = now
 		e.accepted++
