@@ -98,7 +98,7 @@ type classifyLine struct {
 	ModerateHits int    `json:"moderate_hits"`
 }
 
-func cmdClassify(ctx context.Context, e *env, args []string) error {
+func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 	fs := newFlags("classify", e)
 	format := fs.String("format", "auto", "input format: auto, jsonl, openai-batch, csv or text")
 	files, err := parseInterleaved(fs, args)
@@ -125,7 +125,7 @@ func cmdClassify(ctx context.Context, e *env, args []string) error {
 		files = []string{"-"}
 	}
 	w := bufio.NewWriter(e.stdout)
-	defer w.Flush()
+	defer func() { err = errors.Join(err, w.Flush()) }()
 	enc := json.NewEncoder(w)
 	bad := 0
 	for _, name := range files {
@@ -151,7 +151,9 @@ func cmdClassify(ctx context.Context, e *env, args []string) error {
 			var le *input.LineError
 			if errors.As(err, &le) {
 				bad++
-				w.Flush()
+				if err := w.Flush(); err != nil { // keep stdout and stderr in order
+					return err
+				}
 				fmt.Fprintln(e.stderr, le.Error())
 				continue
 			}

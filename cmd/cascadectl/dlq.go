@@ -73,7 +73,7 @@ type dlqLine struct {
 	Preview      string     `json:"preview"`
 }
 
-func dlqList(ctx context.Context, e *env, args []string) error {
+func dlqList(ctx context.Context, e *env, args []string) (err error) {
 	fs := newFlags("dlq list", e)
 	limit := fs.Int("limit", 100, "show at most N dead letters, oldest first (0: all)")
 	all := fs.Bool("all", false, "include dead letters already replayed")
@@ -113,7 +113,7 @@ func dlqList(ctx context.Context, e *env, args []string) error {
 	}
 
 	w := bufio.NewWriter(e.stdout)
-	defer w.Flush()
+	defer func() { err = errors.Join(err, w.Flush()) }()
 	if *format == "jsonl" {
 		enc := json.NewEncoder(w)
 		for _, r := range rows {

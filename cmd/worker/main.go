@@ -130,13 +130,13 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	}, worker.JetStreamSource(qc, cons), st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.MetricsAddr)
 		if err != nil {
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
 		srv := &http.Server{Handler: metricsHandler(w), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+		defer func() { _ = srv.Close() }()
 		log.Info("metrics listening", "addr", ln.Addr().String())
 	}
 

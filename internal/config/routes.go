@@ -425,7 +425,7 @@ func (r *Routes) SimModels() map[string]sim.Model {
 	return out
 }
 
-// Providers returns the provider names the routes use, sorted.
+// ProviderNames returns the provider names the routes use, sorted.
 func (r *Routes) ProviderNames() []string {
 	seen := map[string]bool{}
 	for name := range r.Models {

@@ -92,7 +92,7 @@ func (r *Reader) readRecord() (rec []byte, n int, err error) {
 		cs.rec = append(cs.rec[:0], l.b...)
 		for st == csvQuoted {
 			next, err := r.readLine(&st)
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				if tooLong {
 					break
 				}
@@ -200,7 +200,7 @@ func (r *Reader) nextCSV() (prompt.Job, error) {
 		if err != nil {
 			var le *LineError
 			switch {
-			case err == io.EOF && cs.header && r.records == 1:
+			case errors.Is(err, io.EOF) && cs.header && r.records == 1:
 				return prompt.Job{}, &FileError{File: r.name, Err: fmt.Errorf("%w (a header row and no data)", ErrEmpty)}
 			case !cs.header && errors.As(err, &le):
 				// Without a header no row can be read: the file ends here.

@@ -271,7 +271,7 @@ func (r *Reader) Next() (prompt.Job, error) {
 	default:
 		job, err = r.nextText()
 	}
-	if err == io.EOF && r.records == 0 {
+	if errors.Is(err, io.EOF) && r.records == 0 {
 		err = &FileError{File: r.name, Err: ErrEmpty}
 	}
 	if err != nil {

@@ -115,12 +115,9 @@ func (c *Conn) Fetch(ctx context.Context, cons jetstream.Consumer, n int, maxWai
 		return nil, c.fetchErr(ctx, err)
 	}
 	out, err = collect(batch, out)
-	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = nil // maxWait passed
-		} else {
-			return out, c.fetchErr(ctx, err)
-		}
+	maxWaitPassed := ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded)
+	if err != nil && !maxWaitPassed {
+		return out, c.fetchErr(ctx, err)
 	}
 	if len(out) == 0 || n == 1 {
 		return out, nil
