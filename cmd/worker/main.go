@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -143,6 +144,9 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	log.Info("worker started", "concurrency", cfg.Concurrency, "routes", routes.Source,
 		"stream", cfg.NATS.Stream, "consumer", cfg.NATS.Consumer)
 	start := time.Now()
+	progressDone := make(chan struct{})
+	defer close(progressDone)
+	go logProgress(w, log, 30*time.Second, progressDone)
 	err = w.Run(ctx)
 	s := w.Stats()
 	log.Info("worker stopped", "elapsed", time.Since(start).Round(time.Millisecond), "succeeded", s.Succeeded,
@@ -153,6 +157,30 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 
 // metricsHandler serves the worker's counters in the Prometheus text format,
 // and /healthz.
+// logProgress logs the worker's counters every interval while they change,
+// so that a long batch shows its progress in the worker's own log.
+func logProgress(w *worker.Worker, log *slog.Logger, interval time.Duration, done <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var last worker.Stats
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		s := w.Stats()
+		if s == last {
+			continue
+		}
+		rate := float64(s.Succeeded+s.Failed-last.Succeeded-last.Failed) / interval.Seconds()
+		log.Info("progress", "succeeded", s.Succeeded, "failed", s.Failed, "requeued", s.Naked,
+			"dead_lettered", s.DeadLettered, "in_flight", s.InFlight, "prompts_per_s", math.Round(rate*10)/10,
+			"cost_usd", float64(s.CostMicroUSD)/1e6)
+		last = s
+	}
+}
+
 func metricsHandler(w *worker.Worker) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") })
