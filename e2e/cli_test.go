@@ -1,50 +1,15 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// enqueued counts the prompt ids enqueue has recorded (migrating first, so
-// that a run that published nothing still has the table).
-func (b *bundle) enqueued(t *testing.T, ctx context.Context) int {
-	t.Helper()
-	out, err := b.cmd(ctx, "cascadectl", nil, "migrate").CombinedOutput()
-	if err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	conn, err := pgx.Connect(ctx, b.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM batch_prompts`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestEnqueueReportsBadLinesAndPublishesGoodOnes(t *testing.T) {
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	b, ctx := setup(t, time.Minute)
 	file := writeFile(t, "in.jsonl", strings.Join([]string{
 		`{"id":"a","prompt":"What is the capital of France?"}`,
 		`{"id":"b","prompt":""}`,
@@ -55,12 +20,10 @@ func TestEnqueueReportsBadLinesAndPublishesGoodOnes(t *testing.T) {
 		`{"id":"d","prompt":"Analyze and compare the tradeoffs","system":"Be brief.","metadata":{"k":1}}`,
 	}, "\n")+"\n")
 
-	c := b.cmd(ctx, "enqueue", nil, "--batch", "bad", file)
-	out, err := c.CombinedOutput()
-	if code := c.ProcessState.ExitCode(); code != 1 {
-		t.Fatalf("exit %d (err %v), want 1 for rejected lines\n%s", code, err, out)
+	s, code := b.run(t, ctx, "enqueue", nil, "--batch", "bad", file)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 for rejected lines\n%s", code, s)
 	}
-	s := string(out)
 	for _, want := range []string{file + ":2:", file + ":3:", file + ":5:", file + ":6:", "published 3, duplicates 0, rejected 4"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
@@ -73,9 +36,8 @@ func TestEnqueueReportsBadLinesAndPublishesGoodOnes(t *testing.T) {
 	}
 
 	// Running it again publishes nothing new.
-	c = b.cmd(ctx, "enqueue", nil, "--batch", "bad", file)
-	out, _ = c.CombinedOutput()
-	if !strings.Contains(string(out), "published 0, duplicates 3, rejected 4") {
+	out, _ := b.run(t, ctx, "enqueue", nil, "--batch", "bad", file)
+	if !strings.Contains(out, "published 0, duplicates 3, rejected 4") {
 		t.Fatalf("second run: %s", out)
 	}
 	if n := b.enqueued(t, ctx); n != 3 {
@@ -84,14 +46,11 @@ func TestEnqueueReportsBadLinesAndPublishesGoodOnes(t *testing.T) {
 }
 
 func TestEnqueueStrictPublishesNothingOnABadLine(t *testing.T) {
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	b, ctx := setup(t, time.Minute)
 	file := writeFile(t, "in.jsonl", `{"prompt":"good"}`+"\n"+`{"prompt":42}`+"\n")
-	c := b.cmd(ctx, "enqueue", nil, "--strict", "--batch", "strict", file)
-	out, _ := c.CombinedOutput()
-	if c.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), file+":2:") || !strings.Contains(string(out), "nothing published") {
-		t.Fatalf("exit %d\n%s", c.ProcessState.ExitCode(), out)
+	out, code := b.run(t, ctx, "enqueue", nil, "--strict", "--batch", "strict", file)
+	if code != 1 || !strings.Contains(out, file+":2:") || !strings.Contains(out, "nothing published") {
+		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if n := b.enqueued(t, ctx); n != 0 {
 		t.Fatalf("batch_prompts = %d after --strict failure, want 0", n)
@@ -99,9 +58,7 @@ func TestEnqueueStrictPublishesNothingOnABadLine(t *testing.T) {
 }
 
 func TestEnqueueRejectsBadBatchNameAndFormat(t *testing.T) {
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	b, ctx := setup(t, time.Minute)
 	file := writeFile(t, "in.txt", "hello\n")
 	for _, args := range [][]string{
 		{"--batch", "has.dot", file},
@@ -109,18 +66,15 @@ func TestEnqueueRejectsBadBatchNameAndFormat(t *testing.T) {
 		{"--format", "xml", file},
 		{"--batch", "x", filepath.Join(t.TempDir(), "missing.jsonl")},
 	} {
-		c := b.cmd(ctx, "enqueue", nil, args...)
-		out, _ := c.CombinedOutput()
-		if c.ProcessState.ExitCode() == 0 || strings.Count(strings.TrimSpace(string(out)), "\n") > 3 {
-			t.Errorf("enqueue %v: exit %d\n%s", args, c.ProcessState.ExitCode(), out)
+		out, code := b.run(t, ctx, "enqueue", nil, args...)
+		if code == 0 || strings.Count(strings.TrimSpace(out), "\n") > 3 {
+			t.Errorf("enqueue %v: exit %d\n%s", args, code, out)
 		}
 	}
 }
 
 func TestClassifyPrintsTierAndSignals(t *testing.T) {
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	b, ctx := setup(t, time.Minute)
 	file := writeFile(t, "in.txt", strings.Join([]string{
 		"What is the capital of France?",
 		"Explain how gradient descent works with momentum",

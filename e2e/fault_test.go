@@ -12,9 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,16 +21,6 @@ import (
 	"github.com/promptcascade/promptcascade/internal/prompt"
 )
 
-// enqueueFile runs enqueue to completion for one batch.
-func (b *bundle) enqueueFile(t *testing.T, ctx context.Context, batch, file string) string {
-	t.Helper()
-	out, err := b.cmd(ctx, "enqueue", nil, "--batch", batch, "--quiet", file).CombinedOutput()
-	if err != nil {
-		t.Fatalf("enqueue: %v\n%s", err, out)
-	}
-	return string(out)
-}
-
 // TestFaultKillWorker kills a worker (os.Exit(137) from the fault-injection
 // setting, as kill -9 would) during a model call, after the answer but
 // before its commit, and after the commit but before the ack. Another worker
@@ -42,14 +29,12 @@ func (b *bundle) enqueueFile(t *testing.T, ctx context.Context, batch, file stri
 func TestFaultKillWorker(t *testing.T) {
 	for _, point := range []string{"during-call", "before-commit", "after-commit"} {
 		t.Run(point, func(t *testing.T) {
-			b := setup(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-			defer cancel()
+			b, ctx := setup(t, 45*time.Second)
 			const n, faultAfter = 400, 40
 			b.enqueueFile(t, ctx, "kill", firstLines(t, b.root, n))
 
 			// AckWait 2s: the dead worker's deliveries come back quickly.
-			common := []string{"ROUTES_FILE=" + writeRoutes(t, fastRoutes), "NATS_ACK_WAIT=2s",
+			common := []string{routesEnv(t, fastRoutes), "NATS_ACK_WAIT=2s",
 				"WORKER_CONCURRENCY=16", "WORKER_EXIT_WHEN_IDLE=true"}
 			// The faulty worker starts first, so that it surely commits
 			// WORKER_FAULT_AFTER prompts before the batch runs out.
@@ -72,7 +57,7 @@ func TestFaultKillWorker(t *testing.T) {
 			steady.waitOK(t, 30*time.Second)
 			replacement.waitOK(t, 30*time.Second)
 
-			rec := reconcile(t, ctx, b, "kill", n)
+			rec := b.reconcile(t, ctx, "kill", n)
 			if len(rec.ExtraOK) > 0 {
 				t.Errorf("prompts answered ok by more than one delivery: %v", rec.ExtraOK)
 			}
@@ -165,11 +150,7 @@ func simpleFirst(t *testing.T, root string, n int) string {
 			rest = append(rest, line...)
 		}
 	}
-	p := filepath.Join(t.TempDir(), "simple-first.jsonl")
-	if err := os.WriteFile(p, append(simple, rest...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeFile(t, "simple-first.jsonl", string(append(simple, rest...)))
 }
 
 // TestFaultPausedWorker stops a worker (SIGSTOP) while it holds prompts
@@ -178,9 +159,7 @@ func simpleFirst(t *testing.T, root string, n int) string {
 // worker finishes its calls, writes and acks; none of that changes results,
 // and its calls all started before the other worker's commits.
 func TestFaultPausedWorker(t *testing.T) {
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
+	b, ctx := setup(t, 45*time.Second)
 	const n, held = 80, 8
 	b.enqueueFile(t, ctx, "pause", simpleFirst(t, b.root, n))
 	conn := b.pg(t, ctx)
@@ -190,7 +169,7 @@ func TestFaultPausedWorker(t *testing.T) {
 
 	common := []string{"NATS_ACK_WAIT=1s", "WORKER_EXIT_WHEN_IDLE=true"}
 	addr := freeAddr(t)
-	paused := b.startWorker(t, ctx, "paused", append(common, "ROUTES_FILE="+writeRoutes(t, pauseRoutes),
+	paused := b.startWorker(t, ctx, "paused", append(common, routesEnv(t, pauseRoutes),
 		fmt.Sprint("WORKER_CONCURRENCY=", held), "METRICS_ADDR="+addr)...)
 	// Stop it once it is warm (it has answered and committed the simple
 	// prompts) and every slot holds a slow call: all slots busy and nothing
@@ -214,7 +193,7 @@ func TestFaultPausedWorker(t *testing.T) {
 	// The taker exits only when nothing is pending or unacked, so it has also
 	// answered the prompts the paused worker holds, once AckWait let the
 	// server redeliver them.
-	taker := b.startWorker(t, ctx, "taker", append(common, "ROUTES_FILE="+writeRoutes(t, fastRoutes), "WORKER_CONCURRENCY=16")...)
+	taker := b.startWorker(t, ctx, "taker", append(common, routesEnv(t, fastRoutes), "WORKER_CONCURRENCY=16")...)
 	taker.waitOK(t, 30*time.Second)
 	if paused.exited() {
 		t.Fatalf("the paused worker exited while stopped; output:\n%s", paused.out)
@@ -232,7 +211,7 @@ func TestFaultPausedWorker(t *testing.T) {
 	if after := queryStrings(t, ctx, conn, digest)[0]; after != before {
 		t.Errorf("results changed after the paused worker resumed:\nbefore %s\nafter  %s", before, after)
 	}
-	rec := reconcile(t, ctx, b, "pause", n)
+	rec := b.reconcile(t, ctx, "pause", n)
 
 	// The paused worker's late writes: one logged call per prompt it held,
 	// each started before it was stopped; the result is the taker's, from a
@@ -259,9 +238,7 @@ func TestFaultPausedWorker(t *testing.T) {
 // store, the stream holds each prompt once, and every prompt is answered
 // exactly once.
 func TestFaultEnqueueInterrupted(t *testing.T) {
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
-	defer cancel()
+	b, ctx := setup(t, 55*time.Second)
 	const n = 20000
 	file := genPrompts(t, b.root, n)
 	conn := b.pg(t, ctx)
@@ -275,7 +252,11 @@ func TestFaultEnqueueInterrupted(t *testing.T) {
 
 	// Kill enqueue once the stream holds some of the batch (ids are recorded
 	// per chunk before the chunk is published).
-	stored := b.streamLastSeq(t)
+	js := b.jetStream(t)
+	stored := func(ctx context.Context) uint64 {
+		st, _ := streamState(t, ctx, js)
+		return st.LastSeq // 0 while the stream does not exist
+	}
 	first := b.start(t, ctx, "enqueue", nil, "--batch", "big", "--quiet", file)
 	for stored(ctx) < n/8 && !first.exited() && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
@@ -302,15 +283,14 @@ func TestFaultEnqueueInterrupted(t *testing.T) {
 	t.Logf("killed enqueue: %d ids recorded, %d messages stored", recorded1, stored1)
 	startedAt := time.Now()
 
-	routes := "ROUTES_FILE=" + writeRoutes(t, fastRoutes)
+	routes := routesEnv(t, fastRoutes)
 	early := b.startWorker(t, ctx, "early", routes, "WORKER_CONCURRENCY=256")
 	out := b.enqueueFile(t, ctx, "big", file)
-	m := regexp.MustCompile(`batch big: published (\d+), duplicates (\d+), rejected 0.*`).FindStringSubmatch(out)
-	if m == nil {
+	sum := enqueueSummary(t, out)
+	if sum.batch != "big" || sum.rejected != 0 {
 		t.Fatalf("second enqueue summary: %s", out)
 	}
-	published, _ := strconv.Atoi(m[1])
-	dups, _ := strconv.Atoi(m[2])
+	published, dups := sum.published, sum.duplicates
 	if published+dups != n || uint64(dups) != stored1 {
 		t.Errorf("second enqueue: published %d, duplicates %d; want %d in all, %d of them duplicates (what the killed run stored)", published, dups, n, stored1)
 	}
@@ -318,14 +298,14 @@ func TestFaultEnqueueInterrupted(t *testing.T) {
 		t.Errorf("stream stored %d messages in all, want %d: a prompt was published twice or not at all", seq, n)
 	}
 
-	t.Logf("second enqueue done after %s: %s", time.Since(startedAt).Round(time.Millisecond), m[0])
+	t.Logf("second enqueue done after %s: %s", time.Since(startedAt).Round(time.Millisecond), sum.line)
 	late := b.startWorker(t, ctx, "late", routes, "WORKER_CONCURRENCY=256", "WORKER_EXIT_WHEN_IDLE=true")
 	late.waitOK(t, 45*time.Second)
 	early.signal(t, syscall.SIGTERM)
 	early.waitOK(t, 30*time.Second)
 	t.Logf("batch done after %s", time.Since(startedAt).Round(time.Millisecond))
 
-	rec := reconcile(t, ctx, b, "big", n)
+	rec := b.reconcile(t, ctx, "big", n)
 	if len(rec.ExtraOK) > 0 {
 		t.Errorf("%d prompts answered ok by more than one delivery, e.g. %v", len(rec.ExtraOK), rec.ExtraOK[:min(5, len(rec.ExtraOK))])
 	}
@@ -382,14 +362,12 @@ cooldown:
 // handed back the rest; a fresh worker then completes the batch, every
 // prompt exactly once.
 func TestFaultGracefulShutdownUnderLoad(t *testing.T) {
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
-	defer cancel()
+	b, ctx := setup(t, 55*time.Second)
 	const n = 2000
 	const drain, margin = 3 * time.Second, 5 * time.Second
 	b.enqueueFile(t, ctx, "load", genPrompts(t, b.root, n))
 
-	routes := "ROUTES_FILE=" + writeRoutes(t, loadRoutes)
+	routes := routesEnv(t, loadRoutes)
 	addr := freeAddr(t)
 	loaded := b.startWorker(t, ctx, "loaded", routes, "WORKER_CONCURRENCY=500", "METRICS_ADDR="+addr,
 		"WORKER_DRAIN_TIMEOUT="+drain.String())
@@ -417,7 +395,7 @@ func TestFaultGracefulShutdownUnderLoad(t *testing.T) {
 
 	fresh := b.startWorker(t, ctx, "fresh", routes, "WORKER_CONCURRENCY=500", "WORKER_EXIT_WHEN_IDLE=true")
 	fresh.waitOK(t, 45*time.Second)
-	rec := reconcile(t, ctx, b, "load", n)
+	rec := b.reconcile(t, ctx, "load", n)
 	if len(rec.ExtraOK) > 0 {
 		t.Errorf("%d prompts answered ok by more than one delivery, e.g. %v", len(rec.ExtraOK), rec.ExtraOK[:min(5, len(rec.ExtraOK))])
 	}
@@ -434,13 +412,9 @@ func TestFaultGracefulShutdownUnderLoad(t *testing.T) {
 // with a statement_timeout far above what a linear plan needs on 20,000
 // prompts (tens of milliseconds).
 func TestFaultVerifyLargeFreshBatch(t *testing.T) {
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
+	b, ctx := setup(t, 50*time.Second)
 	const n = 20000
-	if out, err := b.cmd(ctx, "cascadectl", nil, "migrate").CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
+	b.ctl(t, ctx, 0, "migrate")
 	conn := b.pg(t, ctx)
 	for _, q := range []string{
 		`INSERT INTO batches (batch_id, total, enqueued) VALUES ('big', $1, $1)`,
@@ -454,8 +428,5 @@ func TestFaultVerifyLargeFreshBatch(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	out, err := b.cmd(ctx, "cascadectl", []string{"DATABASE_URL=" + b.dsn + "&statement_timeout=5s"}, "verify", "big").CombinedOutput()
-	if err != nil {
-		t.Fatalf("cascadectl verify on a fresh %d-prompt batch: %v\n%s", n, err, out)
-	}
+	b.runWant(t, ctx, 0, "cascadectl", []string{"DATABASE_URL=" + b.dsn + "&statement_timeout=5s"}, "verify", "big")
 }

@@ -53,6 +53,11 @@ type tapKey struct {
 // changing what they do (except for deliveries a test asks to drop). It
 // flags an ack of a prompt whose result the store was not yet seen to hold.
 type tap struct {
+	// drop, when set, makes a delivery vanish as if the worker holding it
+	// had crashed: it is never processed, acked or extended. Set it before
+	// the workers start.
+	drop func(k store.Key, numDelivered uint64) bool
+
 	mu         sync.Mutex
 	fetched    map[tapKey]time.Time    // first fetch of each (prompt, delivery)
 	deliveries map[uint64][]uint64     // stream seq → NumDelivered of each fetch
@@ -107,10 +112,7 @@ func (tp *tap) store(inner worker.Store) *tapStore { return &tapStore{Store: inn
 // tapSource wraps a Source and forwards its optional abilities.
 type tapSource struct {
 	worker.Source
-	tap *tap
-	// drop, when set, makes a delivery vanish as if the worker holding it
-	// had crashed: it is never processed, acked or extended.
-	drop     func(k store.Key, numDelivered uint64) bool
+	tap      *tap
 	recovers atomic.Int64
 	// pause, held by a test, stops Fetch and Recover from reaching the
 	// broker while the test rearranges it.
@@ -136,7 +138,7 @@ func (s *tapSource) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]
 			}
 		}
 		s.tap.mu.Unlock()
-		if ok && s.drop != nil && s.drop(k, d.NumDelivered()) {
+		if ok && s.tap.drop != nil && s.tap.drop(k, d.NumDelivered()) {
 			continue
 		}
 		out = append(out, &tapDelivery{Delivery: d, tap: s.tap, key: k, ok: ok})
@@ -275,18 +277,86 @@ func (b *bundle) faultWorker(t testing.TB, id string, src worker.Source, st work
 	return worker.New(cfg, src, st, classify.Default(), b.cascade, testLog(t).With("worker", id))
 }
 
-// runAll runs workers until they return and fails the test on an error.
-func runAll(t *testing.T, ctx context.Context, ws ...*worker.Worker) {
-	t.Helper()
-	errs := make(chan error, len(ws))
-	for _, w := range ws {
-		go func() { errs <- w.Run(ctx) }()
+// tapWorker builds worker "w" on the bundle's own connection and store, both
+// watched by tp, and returns it with its tapped source.
+func (b *bundle) tapWorker(t testing.TB, tp *tap) (*worker.Worker, *tapSource) {
+	src := tp.source(worker.JetStreamSource(b.qc, b.cons))
+	return b.faultWorker(t, "w", src, tp.store(b.st)), src
+}
+
+// tapWorkers builds n workers, w0, w1, ..., each on a broker connection of
+// its own as separate processes would have, all on store st; tp watches
+// their sources and st.
+func (b *bundle) tapWorkers(t testing.TB, tp *tap, n int, st worker.Store) []*worker.Worker {
+	var ws []*worker.Worker
+	for i := range n {
+		qc, cons := b.dial(t)
+		ws = append(ws, b.faultWorker(t, fmt.Sprint("w", i), tp.source(worker.JetStreamSource(qc, cons)), tp.store(st)))
 	}
-	for range ws {
-		if err := <-errs; err != nil {
-			t.Errorf("worker: %v", err)
+	return ws
+}
+
+// running is workers running in the background.
+type running struct {
+	t      *testing.T
+	cancel context.CancelFunc
+	errs   chan error
+	n      int
+}
+
+// goRun runs workers in the background until they return, or until stop.
+// Every goRun needs its wait or stop.
+func goRun(t *testing.T, ctx context.Context, ws ...*worker.Worker) *running {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &running{t: t, cancel: cancel, errs: make(chan error, len(ws)), n: len(ws)}
+	for _, w := range ws {
+		go func() { r.errs <- w.Run(ctx) }()
+	}
+	return r
+}
+
+// wait waits until every worker has returned. Each error one returned is
+// reported, and then the test stops.
+func (r *running) wait() {
+	r.t.Helper()
+	failed := false
+	for range r.n {
+		if err := <-r.errs; err != nil {
+			r.t.Errorf("worker: %v", err)
+			failed = true
 		}
 	}
+	r.cancel()
+	if failed {
+		r.t.FailNow()
+	}
+}
+
+// stop cancels the workers' context (a graceful stop) and waits for them.
+func (r *running) stop() {
+	r.t.Helper()
+	r.cancel()
+	r.wait()
+}
+
+// runAll runs workers until they return, as goRun and wait.
+func runAll(t *testing.T, ctx context.Context, ws ...*worker.Worker) {
+	t.Helper()
+	goRun(t, ctx, ws...).wait()
+}
+
+// sumStats adds up the stats of workers.
+func sumStats(ws []*worker.Worker) worker.Stats {
+	var sum worker.Stats
+	total := reflect.ValueOf(&sum).Elem()
+	for _, w := range ws {
+		st := reflect.ValueOf(w.Stats())
+		for i := range st.NumField() {
+			f := total.Field(i)
+			f.SetInt(f.Int() + st.Field(i).Int())
+		}
+	}
+	return sum
 }
 
 // gate makes the fake provider answer the first `open` calls at once and
@@ -301,6 +371,15 @@ type gate struct {
 }
 
 func newGate(open int64) *gate { return &gate{open: open, release: make(chan struct{})} }
+
+// gateCalls makes a gate the fake provider's answer; it is released when
+// the test ends, if not before.
+func (b *bundle) gateCalls(t testing.TB, open int64) *gate {
+	g := newGate(open)
+	t.Cleanup(g.Release)
+	b.provider.answer = g.answer
+	return g
+}
 
 func (g *gate) answer(req llm.Request, n int) (llm.Response, error) {
 	if g.calls.Add(1) > g.open {
@@ -330,20 +409,6 @@ func randomName(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-func queryInt(t testing.TB, dsn, q string, args ...any) int {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
 // reconcile is how every fault test ends: each job has exactly one results
 // row and there is no other; no delivery was acked (and no exhausted
 // message removed) before its prompt was stored; and no model was called by
@@ -351,10 +416,7 @@ func queryInt(t testing.TB, dsn, q string, args ...any) int {
 func reconcile(t *testing.T, dsn string, jobs []prompt.Job, tp *tap) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, dsn)
 	defer conn.Close(ctx)
 
 	want := make(map[store.Key]bool, len(jobs))
@@ -465,38 +527,23 @@ func TestBrokerFaultRestartMidBatch(t *testing.T) {
 	b := setup(t, queue.Config{AckWait: 3 * time.Second})
 	b.cfg.Concurrency = 16
 	jobs := b.publish("b1", 600)
-	g := newGate(200)
-	defer g.Release()
-	b.provider.answer = g.answer
+	g := b.gateCalls(t, 200)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 
 	tp := newTap()
-	var ws []*worker.Worker
-	for i := range 2 {
-		qc, cons := b.dial(t)
-		ws = append(ws, b.faultWorker(t, fmt.Sprint("w", i), tp.source(worker.JetStreamSource(qc, cons)), tp.store(b.st)))
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runAll(t, ctx, ws...)
-	}()
+	ws := b.tapWorkers(t, tp, 2, b.st)
+	r := goRun(t, ctx, ws...)
 	waitFor(t, func() bool { return g.held.Load() >= 16 }) // 200 answered, calls waiting
 	b.nats.Shutdown()
 	g.Release()
 	time.Sleep(time.Second) // commits go on; acks and heartbeats find no server
 	b.nats.Restart()
-	<-done
+	r.wait()
 
 	reconcile(t, b.dsn, jobs, tp)
 	b.queueEmpty(t)
-	var s worker.Stats
-	for _, w := range ws {
-		st := w.Stats()
-		s.Succeeded += st.Succeeded
-		s.AlreadyDone += st.AlreadyDone
-	}
+	s := sumStats(ws)
 	t.Logf("succeeded %d, redeliveries of stored prompts acked without a call %d", s.Succeeded, s.AlreadyDone)
 }
 
@@ -520,7 +567,7 @@ func TestBrokerFaultRestartMidEnqueue(t *testing.T) {
 				b.nats.Restart()
 			}()
 		}
-		j := prompt.Job{BatchID: "b1", ID: fmt.Sprint(i), Prompt: fmt.Sprintf("What is %d plus %d?", i, i), EnqueuedAt: time.Now()}
+		j := numberedJob("b1", i)
 		if err := pub.Publish(ctx, j); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
@@ -544,7 +591,7 @@ func TestBrokerFaultRestartMidEnqueue(t *testing.T) {
 	t.Logf("publisher: %+v", st)
 
 	tp := newTap()
-	w := b.faultWorker(t, "w", tp.source(worker.JetStreamSource(b.qc, b.cons)), tp.store(b.st))
+	w, _ := b.tapWorker(t, tp)
 	runAll(t, ctx, w)
 	reconcile(t, b.dsn, jobs, tp)
 	b.queueEmpty(t)
@@ -564,11 +611,7 @@ func TestFaultPostgresConnectionsKilled(t *testing.T) {
 	dsn := withParam(t, b.dsn, "application_name", app)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, dsn, store.WithMaxConns(4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := openStore(t, ctx, dsn, store.WithMaxConns(4))
 	jobs := b.publish("b1", 1500)
 	b.provider.answer = func(req llm.Request, n int) (llm.Response, error) {
 		time.Sleep(5 * time.Millisecond) // spread the batch over the kills
@@ -606,28 +649,20 @@ func TestFaultPostgresConnectionsKilled(t *testing.T) {
 	}()
 
 	tp := newTap()
-	var ws []*worker.Worker
-	for i := range 2 {
-		qc, cons := b.dial(t)
-		ws = append(ws, b.faultWorker(t, fmt.Sprint("w", i), tp.source(worker.JetStreamSource(qc, cons)), tp.store(st)))
-	}
+	ws := b.tapWorkers(t, tp, 2, st)
 	runAll(t, ctx, ws...)
 	close(stop)
 	if err := <-killerDone; err != nil {
 		t.Fatalf("killer: %v", err)
 	}
 
-	var commitErrs, naked int64
-	for _, w := range ws {
-		commitErrs += w.Stats().CommitErrors
-		naked += w.Stats().Naked
-	}
-	t.Logf("%d kill rounds terminated %d connections; %d failed commits retried", rounds, killed, commitErrs)
+	sum := sumStats(ws)
+	t.Logf("%d kill rounds terminated %d connections; %d failed commits retried", rounds, killed, sum.CommitErrors)
 	if killed == 0 {
 		t.Fatal("no connection was killed: the test did not test anything")
 	}
-	if naked != 0 {
-		t.Errorf("%d deliveries handed back: a database fault must be waited out, not spend deliveries", naked)
+	if sum.Naked != 0 {
+		t.Errorf("%d deliveries handed back: a database fault must be waited out, not spend deliveries", sum.Naked)
 	}
 	reconcile(t, b.dsn, jobs, tp)
 	b.queueEmpty(t)
@@ -733,48 +768,30 @@ func TestFaultPostgresRestarted(t *testing.T) {
 	b.cfg.Concurrency = 16
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, pg.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := openStore(t, ctx, pg.dsn)
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	jobs := b.publish("b1", 800)
-	g := newGate(200)
-	defer g.Release()
-	b.provider.answer = g.answer
+	g := b.gateCalls(t, 200)
 
 	tp := newTap()
-	var ws []*worker.Worker
-	for i := range 2 {
-		qc, cons := b.dial(t)
-		ws = append(ws, b.faultWorker(t, fmt.Sprint("w", i), tp.source(worker.JetStreamSource(qc, cons)), tp.store(st)))
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runAll(t, ctx, ws...)
-	}()
+	ws := b.tapWorkers(t, tp, 2, st)
+	r := goRun(t, ctx, ws...)
 	waitFor(t, func() bool { return g.held.Load() >= 16 })
 	pg.crash()
 	g.Release()             // answers arrive; commits and lookups fail
 	time.Sleep(time.Second) // a few retries
 	pg.start()
-	<-done
+	r.wait()
 
-	var commitErrs, naked int64
-	for _, w := range ws {
-		commitErrs += w.Stats().CommitErrors
-		naked += w.Stats().Naked
-	}
-	t.Logf("%d failed commits retried", commitErrs)
-	if commitErrs == 0 {
+	sum := sumStats(ws)
+	t.Logf("%d failed commits retried", sum.CommitErrors)
+	if sum.CommitErrors == 0 {
 		t.Error("no commit failed: the crash did not hit the batch")
 	}
-	if naked != 0 {
-		t.Errorf("%d deliveries handed back: a database outage must be waited out, not spend deliveries", naked)
+	if sum.Naked != 0 {
+		t.Errorf("%d deliveries handed back: a database outage must be waited out, not spend deliveries", sum.Naked)
 	}
 	reconcile(t, pg.dsn, jobs, tp)
 	b.queueEmpty(t)
@@ -791,18 +808,13 @@ func TestBrokerFaultConsumerDeletedIsRecreated(t *testing.T) {
 	b.cfg.Concurrency = 16
 	b.cfg.ExitWhenIdle = false
 	jobs := b.publish("a", 300)
-	g := newGate(100)
-	defer g.Release()
-	b.provider.answer = g.answer
+	g := b.gateCalls(t, 100)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 
 	tp := newTap()
-	src := tp.source(worker.JetStreamSource(b.qc, b.cons))
-	w := b.faultWorker(t, "w", src, tp.store(b.st))
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
+	w, src := b.tapWorker(t, tp)
+	r := goRun(t, ctx, w)
 
 	waitFor(t, func() bool { return g.held.Load() >= 16 })
 	cfg := b.qc.Config()
@@ -812,11 +824,8 @@ func TestBrokerFaultConsumerDeletedIsRecreated(t *testing.T) {
 	g.Release()
 	waitFor(t, func() bool { return w.Stats().Recovered == 1 })
 	jobs = append(jobs, b.publish("b", 100)...)
-	waitFor(t, func() bool { return queryInt(t, b.dsn, `SELECT count(*) FROM results`) == len(jobs) })
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, func() bool { return b.count(`SELECT count(*) FROM results`) == len(jobs) })
+	r.stop()
 
 	if n := src.recovers.Load(); n != 1 {
 		t.Errorf("Recover called %d times, want 1", n)
@@ -844,8 +853,7 @@ func TestBrokerFaultStreamDeletedIsRecreated(t *testing.T) {
 	if err := b.st.RecordEnqueued(ctx, "a", ids); err != nil {
 		t.Fatal(err)
 	}
-	g := newGate(100)
-	defer g.Release()
+	g := b.gateCalls(t, 100)
 	// a/0 (stream sequence 1) is held until the new stream has had its own
 	// sequence 1 delivered and stored.
 	straggler := make(chan struct{})
@@ -859,11 +867,8 @@ func TestBrokerFaultStreamDeletedIsRecreated(t *testing.T) {
 	}
 
 	tp := newTap()
-	src := tp.source(worker.JetStreamSource(b.qc, b.cons))
-	w := b.faultWorker(t, "w", src, tp.store(b.st))
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
+	w, _ := b.tapWorker(t, tp)
+	r := goRun(t, ctx, w)
 
 	waitFor(t, func() bool { return g.held.Load() >= 15 })
 	if err := b.qc.JetStream().DeleteStream(ctx, b.qc.Config().Stream); err != nil {
@@ -873,25 +878,22 @@ func TestBrokerFaultStreamDeletedIsRecreated(t *testing.T) {
 	waitFor(t, func() bool { return w.Stats().Recovered == 1 })
 	jobsB := b.publish("b", 100)
 	waitFor(t, func() bool {
-		return queryInt(t, b.dsn, `SELECT count(*) FROM results WHERE batch_id = 'b'`) == len(jobsB)
+		return b.count(`SELECT count(*) FROM results WHERE batch_id = 'b'`) == len(jobsB)
 	})
 	close(straggler)
 	waitFor(t, func() bool { return w.Stats().InFlight == 0 })
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	r.stop()
 
 	v, err := b.st.Verify(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	answeredA := queryInt(t, b.dsn, `SELECT count(*) FROM results WHERE batch_id = 'a'`)
+	answeredA := b.count(`SELECT count(*) FROM results WHERE batch_id = 'a'`)
 	t.Logf("batch a after its stream was deleted: %+v", v)
 	if v.Missing == 0 || v.Missing != int64(len(jobsA)-answeredA) || v.Done() != int64(answeredA) {
 		t.Errorf("verify a: %d missing, %d done; want the %d prompts never answered missing", v.Missing, v.Done(), len(jobsA)-answeredA)
 	}
-	if queryInt(t, b.dsn, `SELECT count(*) FROM results WHERE batch_id = 'a' AND prompt_id = '0'`) != 1 {
+	if b.count(`SELECT count(*) FROM results WHERE batch_id = 'a' AND prompt_id = '0'`) != 1 {
 		t.Error("the straggler a/0 was not stored")
 	}
 	tp.mu.Lock()
@@ -902,7 +904,7 @@ func TestBrokerFaultStreamDeletedIsRecreated(t *testing.T) {
 	}
 	answered := map[store.Key]bool{}
 	for _, j := range jobsA {
-		if queryInt(t, b.dsn, `SELECT count(*) FROM results WHERE batch_id = 'a' AND prompt_id = $1`, j.ID) == 1 {
+		if b.count(`SELECT count(*) FROM results WHERE batch_id = 'a' AND prompt_id = $1`, j.ID) == 1 {
 			answered[store.Key{BatchID: "a", PromptID: j.ID}] = true
 		}
 	}
@@ -927,8 +929,7 @@ func TestBrokerFaultConsumerCannotBeRecreated(t *testing.T) {
 	defer cancel()
 	jobs := b.publish("a", 50)
 	tp := newTap()
-	src := tp.source(worker.JetStreamSource(b.qc, b.cons))
-	w := b.faultWorker(t, "w", src, tp.store(b.st))
+	w, src := b.tapWorker(t, tp)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	waitFor(t, func() bool { return w.Stats().Succeeded == int64(len(jobs)) })
@@ -1015,16 +1016,13 @@ func TestHostileTextStoredExactly(t *testing.T) {
 		}
 	}
 	tp := newTap()
-	w := b.faultWorker(t, "w", tp.source(worker.JetStreamSource(b.qc, b.cons)), tp.store(b.st))
+	w, _ := b.tapWorker(t, tp)
 	runAll(t, ctx, w)
 	if s := w.Stats(); s.Succeeded != int64(len(cases)) || s.DeadLettered != 0 {
 		t.Fatalf("stats %+v: want all %d stored, none dead-lettered", s, len(cases))
 	}
 
-	conn, err := pgx.Connect(ctx, b.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, b.dsn)
 	defer conn.Close(ctx)
 	var jobs []prompt.Job
 	for _, c := range cases {
@@ -1054,11 +1052,11 @@ func TestHostileTextStoredExactly(t *testing.T) {
 			t.Errorf("%s: prompt_chars = %d, want %d", c.id, chars, want)
 		}
 	}
-	if n := queryInt(t, b.dsn, `SELECT count(*) FROM request_log WHERE batch_id = 'h' AND outcome = 'ok'`); n != len(cases) {
+	if n := b.count(`SELECT count(*) FROM request_log WHERE batch_id = 'h' AND outcome = 'ok'`); n != len(cases) {
 		t.Errorf("ok attempts = %d, want %d", n, len(cases))
 	}
 	// The tables the SQL in the text names are still there.
-	if n := queryInt(t, b.dsn, `SELECT count(*) FROM pg_tables WHERE tablename IN ('results', 'request_log')`); n < 2 {
+	if n := b.count(`SELECT count(*) FROM pg_tables WHERE tablename IN ('results', 'request_log')`); n < 2 {
 		t.Error("results or request_log is gone")
 	}
 	reconcile(t, b.dsn, jobs, tp)
@@ -1089,7 +1087,7 @@ func deref(s *string) string {
 // exhaustedSetup publishes a batch in which one prompt always fails
 // transiently, and drops that prompt's last delivery (MaxDeliver 2) as if
 // the worker holding it had crashed: the server never redelivers it.
-func exhaustedSetup(t *testing.T) (*bundle, []prompt.Job, store.Key, *tap, func(*tapSource)) {
+func exhaustedSetup(t *testing.T) (*bundle, []prompt.Job, store.Key, *tap) {
 	b := setup(t, queue.Config{MaxDeliver: 2, AckWait: time.Second})
 	b.cfg.SweepInterval = time.Hour // only the advisory or the idle check may find it
 	jobs := b.publish("b1", 20)
@@ -1101,20 +1099,16 @@ func exhaustedSetup(t *testing.T) (*bundle, []prompt.Job, store.Key, *tap, func(
 		return goodAnswer(req, n)
 	}
 	vk := store.Key{BatchID: victim.BatchID, PromptID: victim.ID}
-	drop := func(s *tapSource) {
-		s.drop = func(k store.Key, numDelivered uint64) bool { return k == vk && numDelivered == 2 }
-	}
-	return b, jobs, vk, newTap(), drop
+	tp := newTap()
+	tp.drop = func(k store.Key, numDelivered uint64) bool { return k == vk && numDelivered == 2 }
+	return b, jobs, vk, tp
 }
 
 func checkExhausted(t *testing.T, b *bundle, jobs []prompt.Job, vk store.Key, tp *tap) {
 	t.Helper()
 	var status, errText string
 	var delivery, attempts int
-	conn, err := pgx.Connect(context.Background(), b.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, b.dsn)
 	defer conn.Close(context.Background())
 	if err := conn.QueryRow(context.Background(), `SELECT status, delivery, attempts, error FROM results WHERE batch_id = $1 AND prompt_id = $2`,
 		vk.BatchID, vk.PromptID).Scan(&status, &delivery, &attempts, &errText); err != nil {
@@ -1127,7 +1121,7 @@ func checkExhausted(t *testing.T, b *bundle, jobs []prompt.Job, vk store.Key, tp
 	if n := b.provider.callsFor(jobs[7].Prompt); n != 1 {
 		t.Errorf("exhausted prompt called the model %d times, want 1 (its second delivery was lost)", n)
 	}
-	if n := queryInt(t, b.dsn, `SELECT count(*) FROM results WHERE status = 'succeeded'`); n != len(jobs)-1 {
+	if n := b.count(`SELECT count(*) FROM results WHERE status = 'succeeded'`); n != len(jobs)-1 {
 		t.Errorf("succeeded = %d, want %d", n, len(jobs)-1)
 	}
 	reconcile(t, b.dsn, jobs, tp)
@@ -1136,12 +1130,10 @@ func checkExhausted(t *testing.T, b *bundle, jobs []prompt.Job, vk store.Key, tp
 
 // A worker with ExitWhenIdle settles the exhausted message before it exits.
 func TestMaxDeliverExhaustedStoredAsFailedBeforeExit(t *testing.T) {
-	b, jobs, vk, tp, drop := exhaustedSetup(t)
+	b, jobs, vk, tp := exhaustedSetup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	src := tp.source(worker.JetStreamSource(b.qc, b.cons))
-	drop(src)
-	w := b.faultWorker(t, "w", src, tp.store(b.st))
+	w, _ := b.tapWorker(t, tp)
 	runAll(t, ctx, w)
 	if s := w.Stats(); s.Exhausted != 1 {
 		t.Errorf("stats %+v: want 1 exhausted", s)
@@ -1152,28 +1144,16 @@ func TestMaxDeliverExhaustedStoredAsFailedBeforeExit(t *testing.T) {
 // Two long-running workers both hear the server's max-deliveries advisory:
 // one failed row, one removal.
 func TestMaxDeliverAdvisorySettlesWhileRunning(t *testing.T) {
-	b, jobs, vk, tp, drop := exhaustedSetup(t)
+	b, jobs, vk, tp := exhaustedSetup(t)
 	b.cfg.ExitWhenIdle = false
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	var ws []*worker.Worker
-	for i := range 2 {
-		qc, cons := b.dial(t)
-		src := tp.source(worker.JetStreamSource(qc, cons))
-		drop(src)
-		ws = append(ws, b.faultWorker(t, fmt.Sprint("w", i), src, tp.store(b.st)))
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runAll(t, runCtx, ws...)
-	}()
-	waitFor(t, func() bool { return queryInt(t, b.dsn, `SELECT count(*) FROM results`) == len(jobs) })
-	waitFor(t, func() bool { return ws[0].Stats().Exhausted+ws[1].Stats().Exhausted >= 1 })
-	stop()
-	<-done
-	if n := ws[0].Stats().Failed + ws[1].Stats().Failed; n != 1 {
+	ws := b.tapWorkers(t, tp, 2, b.st)
+	r := goRun(t, ctx, ws...)
+	waitFor(t, func() bool { return b.count(`SELECT count(*) FROM results`) == len(jobs) })
+	waitFor(t, func() bool { return sumStats(ws).Exhausted >= 1 })
+	r.stop()
+	if n := sumStats(ws).Failed; n != 1 {
 		t.Errorf("failed rows inserted = %d, want 1", n)
 	}
 	checkExhausted(t, b, jobs, vk, tp)

@@ -515,10 +515,7 @@ func (p *provEnv) run(concurrency int) *worker.Worker {
 
 func (p *provEnv) conn() *pgx.Conn {
 	p.t.Helper()
-	c, err := pgx.Connect(context.Background(), p.b.dsn)
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	c := connect(p.t, p.b.dsn)
 	p.t.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }

@@ -104,11 +104,7 @@ func setup(t testing.TB, qcfg queue.Config, natsOpts ...natstest.Option) *bundle
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, b.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := openStore(t, ctx, b.dsn)
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +137,7 @@ func (b *bundle) publish(batch string, n int) []prompt.Job {
 	pub := queue.NewPublisher(b.qc, 256)
 	var jobs []prompt.Job
 	for i := range n {
-		j := prompt.Job{BatchID: batch, ID: fmt.Sprint(i), Prompt: fmt.Sprintf("What is %d plus %d?", i, i), EnqueuedAt: time.Now()}
+		j := numberedJob(batch, i)
 		if err := pub.Publish(ctx, j); err != nil {
 			b.t.Fatal(err)
 		}
@@ -162,12 +158,36 @@ func (b *bundle) run(ctx context.Context) *worker.Worker {
 	return w
 }
 
+// numberedJob is job i of batch: id "i", a simple prompt of its own.
+func numberedJob(batch string, i int) prompt.Job {
+	return prompt.Job{BatchID: batch, ID: fmt.Sprint(i), Prompt: fmt.Sprintf("What is %d plus %d?", i, i), EnqueuedAt: time.Now()}
+}
+
+// openStore opens a store on dsn, closed when the test ends.
+func openStore(t testing.TB, ctx context.Context, dsn string, opts ...store.Option) *store.Store {
+	t.Helper()
+	st, err := store.Open(ctx, dsn, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+// connect opens a connection to dsn; the caller closes it.
+func connect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// count runs a query that returns one integer on a connection of its own.
 func (b *bundle) count(q string, args ...any) int {
 	b.t.Helper()
-	conn, err := pgx.Connect(context.Background(), b.dsn)
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	conn := connect(b.t, b.dsn)
 	defer conn.Close(context.Background())
 	var n int
 	if err := conn.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
@@ -294,7 +314,7 @@ func TestWorkerDeadLettersPoisonOnce(t *testing.T) {
 	}
 	good := b.publish("b1", 10)
 	tp := newTap()
-	w := b.faultWorker(t, "w", tp.source(worker.JetStreamSource(b.qc, b.cons)), tp.store(b.st))
+	w, _ := b.tapWorker(t, tp)
 	runAll(t, ctx, w)
 	if s := w.Stats(); s.DeadLettered != int64(len(poison)) || s.Fetched != int64(len(poison)+len(good)) {
 		t.Fatalf("stats = %+v: want %d dead-lettered, %d fetched (no redelivery)", s, len(poison), len(poison)+len(good))
