@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,5 +108,35 @@ func TestClassifyPrintsTierAndSignals(t *testing.T) {
 		if got.ID != want[i].id || got.Tier != want[i].tier || got.WordCount != want[i].words || got.TokenCount == 0 || got.ComplexHits == nil || got.ModerateHits == nil {
 			t.Errorf("line %d = %s", i+1, l)
 		}
+	}
+}
+
+func TestEnqueueStrictReadsStdin(t *testing.T) {
+	b, ctx := setup(t, time.Minute)
+	c := b.cmd(ctx, "enqueue", nil, "--strict", "--batch", "piped", "-")
+	c.Stdin = strings.NewReader(`{"id":"x","prompt":"What is 2 plus 2?"}` + "\n" + `{"id":"y","prompt":"Name a prime number"}` + "\n")
+	out, err := c.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "published 2, duplicates 0, rejected 0") {
+		t.Fatalf("enqueue --strict - : %v\n%s", err, out)
+	}
+	c = b.cmd(ctx, "enqueue", nil, "--strict", "--batch", "piped2", "-")
+	c.Stdin = strings.NewReader(`{"prompt":"fine"}` + "\n" + `{"prompt":""}` + "\n")
+	out, _ = c.CombinedOutput()
+	if c.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "stdin:2:") || strings.Contains(string(out), os.TempDir()) {
+		t.Fatalf("exit %d; want 1 naming stdin:2 (not the spooled temp file)\n%s", c.ProcessState.ExitCode(), out)
+	}
+	if n := b.enqueued(t, ctx); n != 2 {
+		t.Fatalf("batch_prompts = %d, want the 2 of the first run", n)
+	}
+}
+
+func TestEnqueueRejectsIDsRepeatedAcrossFiles(t *testing.T) {
+	b, ctx := setup(t, time.Minute)
+	first := writeFile(t, "a.jsonl", `{"id":"1","prompt":"What is the capital of Peru?"}`+"\n"+`{"id":"2","prompt":"What is the capital of Chile?"}`+"\n")
+	second := writeFile(t, "b.jsonl", `{"id":"3","prompt":"What is the capital of Bolivia?"}`+"\n"+`{"id":"1","prompt":"Same id as a.jsonl line 1"}`+"\n")
+	out, code := b.run(t, ctx, "enqueue", nil, "--batch", "two", first, second)
+	if code != 1 || !strings.Contains(out, second+`:2: duplicate id "1" (already in `+first+")") ||
+		!strings.Contains(out, "published 3, duplicates 0, rejected 1") {
+		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
