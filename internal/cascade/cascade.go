@@ -111,6 +111,9 @@ type Outcome struct {
 	// RetryAfter is the longest retry-after a server sent, or the shortest
 	// remaining cooldown of a skipped model, for the caller's NakWithDelay.
 	RetryAfter time.Duration
+	// Stopped is the error of the ctx's CallGate when it stopped the Run
+	// before a call (see WithCallGate); the Run is then Transient.
+	Stopped error
 }
 
 // Cascade runs prompts through their tier's models. It is safe for concurrent
@@ -252,6 +255,7 @@ func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig
 		start: time.Now(),
 		base:  seedBase(c.seed, job.BatchID, job.ID, delivery),
 		need:  -1,
+		gate:  callGateFrom(ctx),
 	}
 	r.out.Result = prompt.Result{Job: job, Tier: tier, Signals: sig, Delivery: delivery}
 	// Counted here, not taken from sig.WordCount, so that the gate follows
@@ -285,6 +289,7 @@ type run struct {
 	need        int    // tokens the prompt needs in a context window; -1 until computed
 	promptWords int
 	canceled    bool
+	gate        CallGate      // from the ctx; nil when none
 	coolWait    time.Duration // shortest remaining cooldown of a skipped model
 	out         Outcome
 }
@@ -301,6 +306,13 @@ func (r *run) cascade(targets []*target) bool {
 			continue
 		}
 		for try := 0; ; try++ {
+			if r.gate != nil {
+				if err := r.gate(r.ctx); err != nil {
+					r.out.Stopped = err
+					r.canceled = true
+					return false
+				}
+			}
 			a, resp, hint := r.call(t)
 			if a.Outcome == prompt.OutcomeOK {
 				r.succeed(t, a, resp)

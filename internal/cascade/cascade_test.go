@@ -732,3 +732,29 @@ func TestBadKeyAndQuotaTakeModelOutOfService(t *testing.T) {
 		t.Errorf("%d 'model disabled' log lines, want 2 (one per model)\n%s", n, b.logs.String())
 	}
 }
+
+func TestCallGateStopsBeforeTheNextCall(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string][]step{"a": {fail(llm.ClassServerError, 503, 0)}, "b": {ok(goodText)}}, nil)
+	answered := errors.New("answered elsewhere")
+	calls := 0
+	ctx := WithCallGate(context.Background(), func(context.Context) error {
+		calls++
+		if calls > 1 {
+			return answered
+		}
+		return nil
+	})
+	out := b.c.Run(ctx, job("hi"), prompt.TierSimple, prompt.Signals{}, 1)
+	if !out.Transient || !errors.Is(out.Stopped, answered) || out.Result.Status != "" {
+		t.Fatalf("outcome = %+v, want transient and stopped by the gate", out)
+	}
+	checkAttempts(t, out.Result.Attempts, want{"fake/a", prompt.OutcomeServerError})
+	if b.fake.count("a") != 1 || b.fake.count("b") != 0 {
+		t.Fatalf("calls a=%d b=%d, want 1 and 0: the gate said no before b", b.fake.count("a"), b.fake.count("b"))
+	}
+	// Without a gate in the ctx the same cascade goes on to b.
+	if out := b.run(t, "hi"); out.Result.Status != prompt.StatusSucceeded || out.Stopped != nil {
+		t.Fatalf("without a gate: %+v", out)
+	}
+}

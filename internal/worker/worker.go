@@ -134,7 +134,9 @@ type Worker struct {
 	hb     map[*task]struct{}
 	stats  struct{ fetched, succeeded, failed, naked, dead, already, commitErrs, inflight, costMicro, recovered, exhausted atomic.Int64 }
 	faults atomic.Int64
-	sweeps sync.Mutex // one sweep for exhausted messages at a time
+	// lastBeat is when the heartbeat loop last ran (Unix nanoseconds).
+	lastBeat atomic.Int64
+	sweeps   sync.Mutex // one sweep for exhausted messages at a time
 }
 
 // New returns a worker. It does nothing until Run.
@@ -170,6 +172,15 @@ type task struct {
 	final  bool              // result is stored as a results row (ack after commit)
 	nakIn  time.Duration     // delay for a nak after commit of the attempts
 	dead   *store.DeadLetter // set for poison messages (term after commit)
+
+	// suspect is set when this worker may have lost the delivery to another
+	// worker (its heartbeats stopped for longer than AckWait: the process
+	// was paused or starved); before each further model call it checks that
+	// the prompt is still unanswered.
+	suspect atomic.Bool
+	// answered: another worker committed the prompt while this delivery ran;
+	// its attempts are logged, then the message is acked.
+	answered bool
 }
 
 var errDrainTimeout = errors.New("drain timeout passed; handing unfinished prompts back to the queue")
@@ -194,6 +205,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}()
 	}
 	hbStop := make(chan struct{})
+	w.lastBeat.Store(time.Now().UnixNano())
 	hbWG.Add(1)
 	go func() {
 		defer hbWG.Done()
@@ -380,7 +392,7 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 			w.crash("during-call")
 		}()
 	}
-	out := w.runner.Run(ctx, job, tier, sig, delivery)
+	out := w.runner.Run(cascade.WithCallGate(ctx, w.stillWanted(t, job)), job, tier, sig, delivery)
 	r := out.Result
 	r.Job, r.Tier, r.Signals, r.Delivery = job, tier, sig, delivery
 	r.WorkerID = w.cfg.WorkerID
@@ -389,6 +401,8 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	switch {
 	case !out.Transient:
 		t.final = true
+	case errors.Is(out.Stopped, errAnsweredElsewhere):
+		t.answered = true
 	case ctx.Err() != nil:
 		// Shutting down: hand it back at once, without counting it as a failure.
 		t.nakIn = 0
@@ -455,17 +469,55 @@ func (w *Worker) heartbeatLoop(stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
+		now := time.Now()
+		// A beat later than AckWait means the server may have redelivered
+		// what this worker holds (the process was stopped or starved):
+		// every delivery held now checks before its next model call.
+		late := now.Sub(time.Unix(0, w.lastBeat.Swap(now.UnixNano()))) > w.cfg.AckWait
 		batch = batch[:0]
 		w.hbMu.Lock()
 		for t := range w.hb {
 			batch = append(batch, t.d)
+			if late {
+				t.suspect.Store(true)
+			}
 		}
 		w.hbMu.Unlock()
+		if late {
+			w.log.Warn("heartbeats were late; deliveries held may have gone to another worker", "held", len(batch))
+		}
 		for _, d := range batch {
 			if err := d.InProgress(); err != nil {
 				w.log.Debug("heartbeat failed", "stream_seq", d.StreamSeq(), "err", err)
 			}
 		}
+	}
+}
+
+// errAnsweredElsewhere stops a cascade whose prompt another worker answered.
+var errAnsweredElsewhere = errors.New("answered by another worker")
+
+// stillWanted is the cascade's CallGate for t: a delivery that may have
+// been redelivered elsewhere (suspect, or heartbeats late right now) checks
+// that its prompt has no result before paying for another call. One lookup,
+// only in that rare state; when the lookup fails the call goes ahead
+// (at-least-once: an answer that loses the race is logged, never stored).
+func (w *Worker) stillWanted(t *task, job prompt.Job) cascade.CallGate {
+	return func(ctx context.Context) error {
+		if !t.suspect.Load() && time.Since(time.Unix(0, w.lastBeat.Load())) < w.cfg.AckWait*2/3 {
+			return nil
+		}
+		t.suspect.Store(true)
+		k := store.Key{BatchID: job.BatchID, PromptID: job.ID}
+		existing, err := w.store.Existing(ctx, []store.Key{k})
+		if err != nil {
+			w.log.Warn("cannot check whether another worker answered; calling anyway", "batch", job.BatchID, "id", job.ID, "err", err)
+			return nil
+		}
+		if existing[k] {
+			return errAnsweredElsewhere
+		}
+		return nil
 	}
 }
 
@@ -607,6 +659,10 @@ func (w *Worker) settleCommitted(t *task) {
 	case t.dead != nil:
 		w.stats.dead.Add(1)
 		w.settle(t, t.d.Term)
+	case t.answered:
+		w.stats.already.Add(1)
+		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.settle(t, t.d.Ack)
 	case t.final:
 		if t.result.Status == prompt.StatusSucceeded {
 			w.stats.succeeded.Add(1)
