@@ -31,7 +31,7 @@ test-race: ## all tests under the race detector
 lint: ## gofmt, go vet, and golangci-lint when installed
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet $(PKGS)
-	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; skipped (config in .golangci.yml)"; fi
+	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed; skipped (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; fi
 
 bench: ## benchmarks of the hot path (classifier, tokens, cascade, store, queue, worker)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
