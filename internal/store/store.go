@@ -82,10 +82,26 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("store: connect to %s: %w", describe(cfg.ConnConfig.Config), err)
+		return nil, fmt.Errorf("store: connect to %s: %w", describe(cfg.ConnConfig.Config), oneLine{err})
 	}
 	return &Store{pool: pool, storePrompts: o.storePrompts}, nil
 }
+
+// oneLine keeps an error's chain (errors.Is/As, IsTransient) but prints it
+// on one line: pgx lists every address it tried on a line of its own.
+type oneLine struct{ err error }
+
+func (o oneLine) Error() string {
+	var parts []string
+	for _, l := range strings.Split(o.err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func (o oneLine) Unwrap() error { return o.err }
 
 // describe names a database without its password.
 func describe(c pgconn.Config) string {
