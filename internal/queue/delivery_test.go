@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -78,10 +79,7 @@ func TestFetchAckNakTerm(t *testing.T) {
 	ctx := testContext(t)
 	publishN(t, b.conn, "acks", 3)
 
-	ds, err := b.conn.Fetch(ctx, cons, 10, time.Second)
-	if err != nil || len(ds) != 3 {
-		t.Fatalf("Fetch = %d, %v", len(ds), err)
-	}
+	ds := fetchN(t, ctx, b.conn, cons, 3)
 	for i, d := range ds {
 		if d.NumDelivered() != 1 || d.StreamSeq() != uint64(i+1) || d.Published().IsZero() {
 			t.Fatalf("delivery %d: delivered %d seq %d", i, d.NumDelivered(), d.StreamSeq())
@@ -187,10 +185,7 @@ func TestFetchConsumerGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := b.conn.Fetch(ctx, cons, 10, time.Second)
-	if err != nil || len(ds) != 3 {
-		t.Fatalf("Fetch after recreate = %d, %v", len(ds), err)
-	}
+	fetchN(t, ctx, b.conn, cons, 3)
 
 	// A deleted stream takes its consumer with it.
 	if err := b.conn.JetStream().DeleteStream(ctx, "PROMPTS"); err != nil {
@@ -233,4 +228,22 @@ func TestFetchAcrossServerRestart(t *testing.T) {
 	if len(seen) != 15 {
 		t.Fatalf("after restart got %d of the 15 unacked messages", len(seen))
 	}
+}
+
+// fetchN fetches until it has n deliveries. Fetch returns as soon as
+// something is there, which may be before the consumer has all n ready.
+func fetchN(t *testing.T, ctx context.Context, c *Conn, cons jetstream.Consumer, n int) []Delivery {
+	t.Helper()
+	var ds []Delivery
+	for len(ds) < n {
+		got, err := c.Fetch(ctx, cons, 10, time.Second)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("Fetch = %d, %v after %d of %d deliveries", len(got), err, len(ds), n)
+		}
+		ds = append(ds, got...)
+	}
+	if len(ds) != n {
+		t.Fatalf("got %d deliveries, want %d", len(ds), n)
+	}
+	return ds
 }
