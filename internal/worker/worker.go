@@ -260,6 +260,12 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 		for range n - len(ds) {
 			w.slots <- struct{}{}
 		}
+		// A fetch cut short by an error (the broker going away) may still
+		// have handed out deliveries: they hold slots and must be worked.
+		if len(ds) > 0 {
+			w.stats.fetched.Add(int64(len(ds)))
+			w.start(ctx, workCtx, ds, procWG)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -280,15 +286,10 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 			continue
 		}
 		fetchErrs = 0
-		if len(ds) == 0 {
-			if w.cfg.ExitWhenIdle && w.idle(ctx) && w.sweptBeforeExit(ctx) {
-				w.log.Info("consumer idle; exiting")
-				return nil
-			}
-			continue
+		if len(ds) == 0 && w.cfg.ExitWhenIdle && w.idle(ctx) && w.sweptBeforeExit(ctx) {
+			w.log.Info("consumer idle; exiting")
+			return nil
 		}
-		w.stats.fetched.Add(int64(len(ds)))
-		w.start(ctx, workCtx, ds, procWG)
 	}
 }
 

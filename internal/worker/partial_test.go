@@ -1,0 +1,51 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/classify"
+	"github.com/promptcascade/promptcascade/internal/queue"
+	"github.com/promptcascade/promptcascade/internal/worker"
+)
+
+// cutShortSource returns its first non-empty fetch together with an error,
+// as a fetch does when the broker goes away half-way through it.
+type cutShortSource struct {
+	worker.Source
+	done atomic.Bool
+}
+
+func (s *cutShortSource) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]worker.Delivery, error) {
+	ds, err := s.Source.Fetch(ctx, n, maxWait)
+	if err == nil && len(ds) > 0 && s.done.CompareAndSwap(false, true) {
+		return ds, errors.New("nats: server shutdown")
+	}
+	return ds, err
+}
+
+func TestWorkerWorksDeliveriesOfAFetchCutShort(t *testing.T) {
+	b := setup(t, queue.Config{})
+	jobs := b.publish("b1", 40)
+	src := &cutShortSource{Source: worker.JetStreamSource(b.qc, b.cons)}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w := worker.New(b.cfg, src, b.st, classify.Default(), b.cascade, nil)
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !src.done.Load() {
+		t.Fatal("the fetch was never cut short")
+	}
+	// Every prompt answered in this run: none of the cut-short fetch's
+	// deliveries was dropped (they would only come back after AckWait).
+	if got := b.count(`SELECT count(*) FROM results WHERE batch_id='b1'`); got != len(jobs) {
+		t.Fatalf("results = %d, want %d", got, len(jobs))
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the worker did not find the consumer idle: a slot was lost")
+	}
+}
