@@ -59,7 +59,7 @@ func cmdPing(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	var errs []error
 	if !*natsOnly {
-		st, err := e.store(ctx)
+		st, err := e.open(ctx)
 		if err == nil {
 			var v string
 			err = st.Pool().QueryRow(ctx, "SHOW server_version").Scan(&v)
@@ -113,7 +113,11 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	routes, err := config.LoadRoutes(cfg.RoutesFile, pricing.Builtin())
+	prices, err := config.LoadPrices(cfg.PricingFile)
+	if err != nil {
+		return err
+	}
+	routes, err := config.LoadRoutes(cfg.RoutesFile, prices)
 	if err != nil {
 		return err
 	}

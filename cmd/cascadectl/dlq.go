@@ -79,13 +79,10 @@ func dlqList(ctx context.Context, e *env, args []string) (err error) {
 	all := fs.Bool("all", false, "include dead letters already replayed")
 	batch := fs.String("batch", "", "only dead letters of this batch")
 	format := fs.String("format", "table", "table or jsonl")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case len(pos) > 0:
-		return &exitError{2, fmt.Errorf("unexpected argument %q", pos[0])}
 	case *limit < 0:
 		return &exitError{2, fmt.Errorf("--limit: %d is negative", *limit)}
 	case *format != "table" && *format != "jsonl":
@@ -184,13 +181,10 @@ func dlqReplay(ctx context.Context, e *env, args []string) error {
 	batch := fs.String("batch", "", "with --all: only dead letters of this batch")
 	payloadFile := fs.String("payload-file", "", "with one --id: publish this file instead of the stored payload (a fixed message)")
 	dryRun := fs.Bool("dry-run", false, "show what would be published; publish and change nothing")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case len(pos) > 0:
-		return &exitError{2, fmt.Errorf("unexpected argument %q", pos[0])}
 	case len(ids) == 0 && !*all:
 		return &exitError{2, errors.New("choose what to replay: --id N (repeatable) or --all")}
 	case len(ids) > 0 && *all:

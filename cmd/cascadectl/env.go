@@ -16,6 +16,7 @@ type env struct {
 	stdout, stderr io.Writer
 	cfg            *config.Ctl
 	st             *store.Store
+	migrated       bool
 	qc             *queue.Conn
 }
 
@@ -39,7 +40,23 @@ func (e *env) logger(ctx context.Context) *slog.Logger {
 	return config.NewLogger(e.stderr, c.LogLevel, c.LogFormat)
 }
 
+// store opens the database and applies the migrations every report needs.
 func (e *env) store(ctx context.Context) (*store.Store, error) {
+	st, err := e.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !e.migrated {
+		if err := st.Migrate(ctx); err != nil {
+			return nil, err
+		}
+		e.migrated = true
+	}
+	return st, nil
+}
+
+// open opens the database without touching its schema (ping).
+func (e *env) open(ctx context.Context) (*store.Store, error) {
 	if e.st != nil {
 		return e.st, nil
 	}
@@ -49,10 +66,6 @@ func (e *env) store(ctx context.Context) (*store.Store, error) {
 	}
 	st, err := store.Open(ctx, c.Postgres.DatabaseURL)
 	if err != nil {
-		return nil, err
-	}
-	if err := st.Migrate(ctx); err != nil {
-		st.Close()
 		return nil, err
 	}
 	e.st = st

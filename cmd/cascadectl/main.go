@@ -139,3 +139,15 @@ func batchArg(fs *flag.FlagSet, args []string) (string, error) {
 	}
 	return "", &exitError{2, fmt.Errorf("at most one BATCH, got %d", len(pos))}
 }
+
+// noArgs parses fs and refuses positional arguments.
+func noArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &exitError{2, fmt.Errorf("unexpected argument %q", pos[0])}
+	}
+	return nil
+}

@@ -132,26 +132,24 @@ type enqueuer struct {
 	rejected int
 }
 
-// source opens one input; stdin read under --strict is spooled to a temp
-// file so it can be read twice.
-func (e *enqueuer) open(name string) (io.ReadCloser, int64, error) {
+// open opens one input ("-" is stdin; under --strict stdin has been spooled
+// to a temp file first, so that it can be read twice).
+func (e *enqueuer) open(name string) (io.ReadCloser, error) {
 	if name == "-" {
-		return io.NopCloser(e.stdin), -1, nil
+		return io.NopCloser(e.stdin), nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
+	if st, err := f.Stat(); err != nil || st.IsDir() {
 		f.Close()
-		return nil, 0, err
+		if err == nil {
+			err = fmt.Errorf("%s: is a directory", name)
+		}
+		return nil, err
 	}
-	if st.IsDir() {
-		f.Close()
-		return nil, 0, fmt.Errorf("%s: is a directory", name)
-	}
-	return f, st.Size(), nil
+	return f, nil
 }
 
 func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
@@ -297,7 +295,7 @@ func (e *enqueuer) each(ctx context.Context, emit func(prompt.Job) error) error 
 }
 
 func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Time, emit func(prompt.Job) error) error {
-	rc, _, err := e.open(name)
+	rc, err := e.open(name)
 	if err != nil {
 		return err
 	}

@@ -14,14 +14,13 @@ import (
 // progress draws a one-line progress bar on a terminal: bytes read of the
 // inputs' total size, prompts accepted and rejected, and the rate.
 type progress struct {
-	w       io.Writer
-	on      bool
-	total   int64
-	read    atomic.Int64
-	start   time.Time
-	last    time.Time
-	drawn   bool
-	prompts int
+	w     io.Writer
+	on    bool
+	total int64
+	read  atomic.Int64
+	start time.Time
+	last  time.Time
+	drawn bool
 }
 
 func newProgress(w io.Writer, total int64, want bool) *progress {
@@ -54,7 +53,6 @@ func (p *progress) count(accepted, rejected int) {
 	if p == nil || !p.on {
 		return
 	}
-	p.prompts = accepted
 	now := time.Now()
 	if now.Sub(p.last) < 100*time.Millisecond {
 		return

@@ -65,17 +65,9 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
-	prices := pricing.Builtin()
-	if cfg.PricingFile != "" {
-		f, err := os.Open(cfg.PricingFile)
-		if err != nil {
-			return fmt.Errorf("PRICING_FILE: %w", err)
-		}
-		err = prices.LoadLiteLLM(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("PRICING_FILE %s: %w", cfg.PricingFile, err)
-		}
+	prices, err := config.LoadPrices(cfg.PricingFile)
+	if err != nil {
+		return err
 	}
 	routes, err := config.LoadRoutes(cfg.RoutesFile, prices)
 	if err != nil {

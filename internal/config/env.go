@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
 // NATS holds the broker settings shared by every binary.
@@ -99,7 +101,8 @@ type Enqueue struct {
 // Ctl is the configuration of cmd/cascadectl.
 type Ctl struct {
 	Common
-	RoutesFile string `env:"ROUTES_FILE"`
+	RoutesFile  string `env:"ROUTES_FILE"`
+	PricingFile string `env:"PRICING_FILE"`
 }
 
 // LoadWorker reads the worker configuration from the environment.
@@ -155,17 +158,9 @@ func (c *Worker) validate() error {
 		positive("WORKER_COMMIT_BATCH", c.CommitBatch),
 		positiveDur("WORKER_COMMIT_INTERVAL", c.CommitInterval),
 		positiveDur("WORKER_DRAIN_TIMEOUT", c.DrainTimeout),
-		oneOf("WORKER_FAULT", c.Fault, "", FaultBeforeCommit, FaultAfterCommit, FaultDuringCall),
+		oneOf("WORKER_FAULT", c.Fault, "", worker.FaultDuringCall, worker.FaultBeforeCommit, worker.FaultAfterCommit),
 	)
 }
-
-// Fault-injection points (WORKER_FAULT) used by the crash tests. Each makes the
-// worker kill itself (os.Exit(137), as kill -9 would) at that point.
-const (
-	FaultDuringCall   = "during-call"   // while a model call is running
-	FaultBeforeCommit = "before-commit" // answer in hand, nothing committed
-	FaultAfterCommit  = "after-commit"  // committed, not yet acked
-)
 
 func (c *Common) validate() error {
 	n := c.NATS

@@ -120,6 +120,24 @@ type rawRoutes struct {
 	Providers map[string]rawProvider `yaml:"providers"`
 }
 
+// LoadPrices returns the built-in price table, with the LiteLLM-format
+// PRICING_FILE at path (if any) added over it.
+func LoadPrices(path string) (*pricing.Table, error) {
+	prices := pricing.Builtin()
+	if path == "" {
+		return prices, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("PRICING_FILE: %w", err)
+	}
+	defer f.Close()
+	if err := prices.LoadLiteLLM(f); err != nil {
+		return nil, fmt.Errorf("PRICING_FILE %s: %w", path, err)
+	}
+	return prices, nil
+}
+
 // LoadRoutes reads the routes file at path ("" means the built-in defaults)
 // and resolves every model's price from the file or from prices.
 func LoadRoutes(path string, prices *pricing.Table) (*Routes, error) {

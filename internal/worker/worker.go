@@ -74,7 +74,7 @@ type Config struct {
 	RecoverTries   int           // tries to recreate a consumer found gone before Run fails with ErrSourceGone (8: 10-20 s)
 	SweepInterval  time.Duration // how often the stream is scanned for exhausted messages, besides advisories (30s)
 	TokenCount     func(string) int
-	Fault          string // fault injection for crash tests; see config.Fault*
+	Fault          string // fault injection for crash tests: one of the Fault* points; "" is off
 	FaultAfter     int    // prompts committed before the fault fires
 }
 
@@ -107,6 +107,15 @@ func (c *Config) setDefaults() {
 		c.TokenCount = func(string) int { return 0 }
 	}
 }
+
+// Fault-injection points (Config.Fault, WORKER_FAULT) used by the crash
+// tests. Each makes the worker exit at once with status 137, as kill -9
+// would, after FaultAfter prompts have been committed.
+const (
+	FaultDuringCall   = "during-call"   // while a model call is running
+	FaultBeforeCommit = "before-commit" // answer in hand, nothing committed
+	FaultAfterCommit  = "after-commit"  // committed, not yet acked
+)
 
 // Stats are the worker's counters since start.
 type Stats struct {
@@ -387,10 +396,10 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	tier, sig := w.class.Classify(job.Prompt)
 	sig.TokenCount = w.cfg.TokenCount(job.System) + w.cfg.TokenCount(job.Prompt)
 	delivery := int(t.d.NumDelivered())
-	if w.cfg.Fault == "during-call" && w.faults.Load() >= int64(w.cfg.FaultAfter) {
+	if w.cfg.Fault == FaultDuringCall && w.faults.Load() >= int64(w.cfg.FaultAfter) {
 		go func() {
 			time.Sleep(5 * time.Millisecond)
-			w.crash("during-call")
+			w.crash(FaultDuringCall)
 		}()
 	}
 	out := w.runner.Run(cascade.WithCallGate(ctx, w.stillWanted(t, job)), job, tier, sig, delivery)
@@ -562,7 +571,7 @@ func (w *Worker) commit(ctx context.Context, batch []*task) {
 			dead = append(dead, *t.dead)
 		}
 	}
-	if w.cfg.Fault == "before-commit" && w.faults.Load() >= int64(w.cfg.FaultAfter) {
+	if w.cfg.Fault == FaultBeforeCommit && w.faults.Load() >= int64(w.cfg.FaultAfter) {
 		w.crash("before-commit")
 	}
 	// Each write gets its own deadline and outlives a hard stop briefly: a
@@ -595,7 +604,7 @@ func (w *Worker) commit(ctx context.Context, batch []*task) {
 		w.log.Warn("commit failed; retrying", "err", err, "prompts", len(batch), "retry_in", delay.Round(time.Millisecond))
 		sleep(ctx, delay)
 	}
-	if w.cfg.Fault == "after-commit" {
+	if w.cfg.Fault == FaultAfterCommit {
 		if w.faults.Add(int64(len(batch))) > int64(w.cfg.FaultAfter) {
 			w.crash("after-commit")
 		}
