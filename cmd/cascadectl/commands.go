@@ -213,29 +213,3 @@ func cmdReport(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "total: %d prompts, $%.6f\n", n, total)
 	return nil
 }
-
-func cmdExport(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("export", e)
-	format := fs.String("format", "csv", "csv or jsonl")
-	batch, err := batchArg(fs, args)
-	if err != nil {
-		return err
-	}
-	st, err := e.store(ctx)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(e.stdout, 64<<10)
-	switch *format {
-	case "csv":
-		err = st.ExportCSV(ctx, batch, w)
-	case "jsonl":
-		err = st.ExportJSONL(ctx, batch, w)
-	default:
-		return &exitError{2, fmt.Errorf("--format: %q is not csv or jsonl", *format)}
-	}
-	if err != nil {
-		return err
-	}
-	return w.Flush()
-}

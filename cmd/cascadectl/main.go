@@ -8,8 +8,9 @@
 //	cascadectl status [BATCH] [--watch] [--until-done]
 //	                                        total, done, failed, queued and cost per batch
 //	cascadectl report [BATCH]               per-tier summary: models, cascade rate, cost, latency
-//	cascadectl export [BATCH] --format csv|jsonl
-//	                                        one row per prompt (csv: the article's RequestLog columns plus ids)
+//	cascadectl export [BATCH] --format csv|jsonl|openai-batch [--with-text|--no-text] [--status S] [-o FILE]
+//	                                        one row per prompt, in input order (csv: the article's
+//	                                        RequestLog columns plus ids, status and metadata columns)
 //	cascadectl verify [--scan-limit N] [--strict] BATCH
 //	                                        reconcile what was enqueued with results and the queue:
 //	                                        exit 0 complete, 1 lost/stranded/dead-lettered (--strict:
@@ -51,7 +52,7 @@ var commands = []command{
 	{"classify", "classify [--format auto|jsonl|openai-batch|csv|text] [FILE...]", cmdClassify},
 	{"status", "status [BATCH] [--watch] [--until-done] [--interval 1s]", cmdStatus},
 	{"report", "report [BATCH]", cmdReport},
-	{"export", "export [BATCH] --format csv|jsonl", cmdExport},
+	{"export", exportUsage, cmdExport},
 	{"verify", "verify [--scan-limit N] [--strict] BATCH", cmdVerify},
 	{"dlq", "dlq list [--limit N] [--all] [--batch B] [--format table|jsonl] | dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]", cmdDLQ},
 }

@@ -333,6 +333,7 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 		job.BatchID = e.o.batch
 		job.EnqueuedAt = now
 		e.accepted++
+		job.Seq = int64(e.accepted) // input order, for exports
 		e.bar.count(e.accepted, e.rejected)
 		if emit != nil {
 			if err := emit(job); err != nil {

@@ -37,6 +37,10 @@ type Job struct {
 	MaxTokens  int             `json:"max_tokens,omitempty"`
 	Metadata   json.RawMessage `json:"metadata,omitempty"`
 	EnqueuedAt time.Time       `json:"enqueued_at"`
+	// Seq is the prompt's 1-based position in the input of the enqueue run
+	// that published it (across its files, in order); 0 when unknown.
+	// Exports list a batch in this order.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // Signals are what the classifier measured; results store them so that SQL

@@ -176,3 +176,16 @@ func (s *Store) Verify(ctx context.Context, batchID string) (Verification, error
 	}
 	return v, nil
 }
+
+// BatchExists reports whether batchID was ever recorded: a batches row, or
+// results of a batch written before batches rows existed.
+func (s *Store) BatchExists(ctx context.Context, batchID string) (bool, error) {
+	b := clean(batchID)
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM batches WHERE batch_id = $1)
+		OR EXISTS (SELECT 1 FROM results WHERE batch_id = $1)`, b).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("store: batch %q: %w", batchID, err)
+	}
+	return ok, nil
+}

@@ -3,66 +3,15 @@ package store
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
-
-// CSVHeader is the header line of ExportCSV: the reference article's
-// RequestLog columns, preceded by the ids.
-var CSVHeader = []string{"batch_id", "prompt_id", "prompt_tier", "model_used", "attempts", "cost_usd", "latency_ms"}
-
-// ExportCSV writes one line per results row of batchID (every batch when
-// batchID is ""), ordered by batch and prompt id, streaming rows from the
-// database to w. cost_usd is formatted with 8 decimals and latency_ms with 1,
-// as in the article; model_used is empty when no model was used.
-func (s *Store) ExportCSV(ctx context.Context, batchID string, w io.Writer) error {
-	rows, err := s.pool.Query(ctx, `
-		SELECT batch_id, prompt_id, tier, coalesce(model_used, ''), attempts, cost_usd::float8, latency_ms
-		FROM results WHERE `+batchScope(clean(batchID))+`
-		ORDER BY batch_id, prompt_id`, clean(batchID))
-	if err != nil {
-		return fmt.Errorf("store: export csv: %w", err)
-	}
-	defer rows.Close()
-	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
-		return fmt.Errorf("store: export csv: %w", err)
-	}
-	var (
-		batch, id, tier, model string
-		attempts               int64
-		cost, latency          float64
-		rec                    = make([]string, len(CSVHeader))
-	)
-	for rows.Next() {
-		if err := rows.Scan(&batch, &id, &tier, &model, &attempts, &cost, &latency); err != nil {
-			return fmt.Errorf("store: export csv: %w", err)
-		}
-		rec[0], rec[1], rec[2], rec[3] = batch, id, tier, model
-		rec[4] = strconv.FormatInt(attempts, 10)
-		rec[5] = strconv.FormatFloat(cost, 'f', 8, 64)
-		rec[6] = strconv.FormatFloat(latency, 'f', 1, 64)
-		if err := cw.Write(rec); err != nil {
-			return fmt.Errorf("store: export csv: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: export csv: %w", err)
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("store: export csv: %w", err)
-	}
-	return nil
-}
 
 // ResultRow is one results row as ExportJSONL writes it. Prompt, System and
 // Response are filled only when text is asked for and was stored.
@@ -95,17 +44,36 @@ type ResultRow struct {
 	ResponseChars  int             `json:"response_chars"`
 	UsageEstimated bool            `json:"usage_estimated"`
 	Delivery       int             `json:"delivery"`
+	Seq            *int64          `json:"seq"`        // position in the enqueue run's input; nil before migration 040
+	MaxTokens      *int            `json:"max_tokens"` // the request's own limit; nil when it set none
 }
 
-// ExportOption configures ExportJSONL.
+// ExportOption configures the exports.
 type ExportOption func(*exportOptions)
 
-type exportOptions struct{ text bool }
+type exportOptions struct {
+	text   bool
+	status string
+}
 
-// IncludeText makes ExportJSONL include prompt, system and response text
-// (when stored), which it leaves out by default because of their size.
+// IncludeText makes an export include prompt, system and response text
+// (when stored).
 func IncludeText() ExportOption { return func(o *exportOptions) { o.text = true } }
 
+// OnlyStatus limits an export to results rows with status s ("" = all).
+func OnlyStatus(s string) ExportOption { return func(o *exportOptions) { o.status = s } }
+
+func exportOpts(opts []ExportOption) exportOptions {
+	var o exportOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// resultQuery selects ResultRow columns. Rows come in input order: by batch,
+// then the prompt's position in its enqueue run (rows without one last),
+// then id.
 func resultQuery(text bool, where string) string {
 	textCols := "NULL::text, NULL::text, NULL::text"
 	if text {
@@ -114,8 +82,29 @@ func resultQuery(text bool, where string) string {
 	return `SELECT batch_id, prompt_id, ` + textCols + `, metadata, tier, word_count, token_count,
 		complex_hits, moderate_hits, status, model_used, attempts, finish_reason, input_tokens,
 		output_tokens, cost_usd::float8, latency_ms, error, enqueued_at, completed_at, worker_id,
-		prompt_sha256, prompt_chars, response_chars, usage_estimated, delivery
-		FROM results WHERE ` + where + ` ORDER BY batch_id, prompt_id`
+		prompt_sha256, prompt_chars, response_chars, usage_estimated, delivery, seq, max_tokens
+		FROM results WHERE ` + where + ` ORDER BY batch_id, seq NULLS LAST, prompt_id`
+}
+
+// eachResult streams the results rows of batchID (every batch when "") that
+// match o to fn, in input order. fn must not keep r.
+func (s *Store) eachResult(ctx context.Context, batchID string, o exportOptions, fn func(r *ResultRow) error) error {
+	b := clean(batchID)
+	rows, err := s.pool.Query(ctx, resultQuery(o.text, batchScope(b)+" AND ($2::text = '' OR status = $2)"), b, o.status)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var r ResultRow
+	for rows.Next() {
+		if err := scanResult(rows, &r); err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func scanResult(row pgx.Row, r *ResultRow) error {
@@ -125,7 +114,7 @@ func scanResult(row pgx.Row, r *ResultRow) error {
 		&r.WordCount, &r.TokenCount, &r.ComplexHits, &r.ModerateHits, &r.Status, &r.ModelUsed,
 		&r.Attempts, &r.FinishReason, &r.InputTokens, &r.OutputTokens, &r.CostUSD, &r.LatencyMS,
 		&r.Error, &r.EnqueuedAt, &r.CompletedAt, &r.WorkerID, &sum, &r.PromptChars,
-		&r.ResponseChars, &r.UsageEstimated, &r.Delivery)
+		&r.ResponseChars, &r.UsageEstimated, &r.Delivery, &r.Seq, &r.MaxTokens)
 	r.PromptSHA256 = hex.EncodeToString(sum)
 	r.Metadata = nil
 	if meta != nil {
@@ -135,35 +124,17 @@ func scanResult(row pgx.Row, r *ResultRow) error {
 }
 
 // ExportJSONL writes one JSON object per results row of batchID (every batch
-// when batchID is ""), ordered by batch and prompt id, streaming rows from
-// the database to w. See ResultRow for the fields.
+// when batchID is ""), in input order, streaming rows from the database to w.
+// See ResultRow for the fields; text only with IncludeText.
 func (s *Store) ExportJSONL(ctx context.Context, batchID string, w io.Writer, opts ...ExportOption) error {
-	var o exportOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	b := clean(batchID)
-	rows, err := s.pool.Query(ctx, resultQuery(o.text, batchScope(b)), b)
-	if err != nil {
-		return fmt.Errorf("store: export jsonl: %w", err)
-	}
-	defer rows.Close()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	var r ResultRow
-	for rows.Next() {
-		if err := scanResult(rows, &r); err != nil {
-			return fmt.Errorf("store: export jsonl: %w", err)
-		}
-		if err := enc.Encode(&r); err != nil {
-			return fmt.Errorf("store: export jsonl: %w", err)
-		}
+	err := s.eachResult(ctx, batchID, exportOpts(opts), func(r *ResultRow) error { return enc.Encode(r) })
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: export jsonl: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
+	if err != nil {
 		return fmt.Errorf("store: export jsonl: %w", err)
 	}
 	return nil

@@ -120,11 +120,11 @@ func TestExportCSV(t *testing.T) {
 	if err := st.ExportCSV(t.Context(), "b1", &buf); err != nil {
 		t.Fatal(err)
 	}
-	want := `batch_id,prompt_id,prompt_tier,model_used,attempts,cost_usd,latency_ms
-b1,p1,simple,sim/small,1,0.00010000,100.0
-b1,p2,simple,sim/medium,2,0.00050000,300.0
-b1,p3,moderate,sim/medium,1,0.00100000,200.0
-b1,p4,complex,sim/large,2,0.01000000,1234.6
+	want := `batch_id,prompt_id,prompt_tier,model_used,attempts,cost_usd,latency_ms,status,input_tokens,output_tokens,error,source
+b1,p1,simple,sim/small,1,0.00010000,100.0,succeeded,10,20,,test
+b1,p2,simple,sim/medium,2,0.00050000,300.0,succeeded,10,20,,test
+b1,p3,moderate,sim/medium,1,0.00100000,200.0,succeeded,10,20,,test
+b1,p4,complex,sim/large,2,0.01000000,1234.6,failed,0,0,all models failed,test
 `
 	if buf.String() != want {
 		t.Errorf("csv:\n%s\nwant:\n%s", buf.String(), want)
@@ -133,7 +133,7 @@ b1,p4,complex,sim/large,2,0.01000000,1234.6
 	if err := st.ExportCSV(t.Context(), "", &buf); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(buf.String(), "b2,q1,simple,sim/small,1,0.50000000,50.0\n") {
+	if !strings.HasSuffix(buf.String(), "b2,q1,simple,sim/small,1,0.50000000,50.0,succeeded,10,20,,test\n") {
 		t.Errorf("csv of all batches:\n%s", buf.String())
 	}
 }

@@ -27,7 +27,8 @@ CREATE TEMP TABLE IF NOT EXISTS pc_stage_results (
     status text, model_used text, response text, finish_reason text,
     input_tokens integer, output_tokens integer, latency_ms double precision, error text,
     enqueued_at timestamptz, completed_at timestamptz, worker_id text,
-    prompt_sha256 bytea, prompt_chars integer, response_chars integer, delivery integer
+    prompt_sha256 bytea, prompt_chars integer, response_chars integer, delivery integer,
+    seq bigint, max_tokens integer
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS pc_stage_log (
     batch_id text, prompt_id text, attempt integer, delivery integer, tier text, model text,
@@ -52,6 +53,7 @@ var (
 		"input_tokens", "output_tokens", "latency_ms", "error",
 		"enqueued_at", "completed_at", "worker_id",
 		"prompt_sha256", "prompt_chars", "response_chars", "delivery",
+		"seq", "max_tokens",
 	}
 	stageLogColumns = []string{
 		"batch_id", "prompt_id", "attempt", "delivery", "tier", "model",
@@ -101,12 +103,12 @@ const insertResultsSQL = `
 INSERT INTO results (batch_id, prompt_id, prompt, system, metadata, tier, word_count, token_count,
     complex_hits, moderate_hits, status, model_used, attempts, response, finish_reason,
     input_tokens, output_tokens, cost_usd, latency_ms, error, enqueued_at, completed_at, worker_id,
-    prompt_sha256, prompt_chars, response_chars, usage_estimated, delivery)
+    prompt_sha256, prompt_chars, response_chars, usage_estimated, delivery, seq, max_tokens)
 SELECT s.batch_id, s.prompt_id, s.prompt, s.system, s.metadata, s.tier, s.word_count, s.token_count,
     s.complex_hits, s.moderate_hits, s.status, s.model_used, l.n, s.response, s.finish_reason,
     s.input_tokens, s.output_tokens, l.cost, s.latency_ms, s.error, s.enqueued_at,
     coalesce(s.completed_at, now()), s.worker_id,
-    s.prompt_sha256, s.prompt_chars, s.response_chars, l.estimated, s.delivery
+    s.prompt_sha256, s.prompt_chars, s.response_chars, l.estimated, s.delivery, s.seq, s.max_tokens
 FROM pg_temp.pc_stage_results s
 CROSS JOIN LATERAL (
     SELECT count(*)::integer AS n, coalesce(sum(r.cost_usd), 0) AS cost,
@@ -261,6 +263,9 @@ func validate(i int, r *prompt.Result) error {
 	if r.Latency < 0 {
 		return bad("latency %v is negative", r.Latency)
 	}
+	if r.Job.MaxTokens < 0 || r.Job.MaxTokens > math.MaxInt32 {
+		return bad("max_tokens %d is out of range", r.Job.MaxTokens)
+	}
 	if !fitInt32(r.Delivery, r.InputTokens, r.OutputTokens, r.Signals.WordCount, r.Signals.TokenCount,
 		r.Signals.ComplexHits, r.Signals.ModerateHits) {
 		return bad("delivery, token or signal count out of int32 range")
@@ -310,6 +315,13 @@ func nullTime(t time.Time) any {
 	return t
 }
 
+func nullInt64(n int64) any {
+	if n <= 0 {
+		return nil
+	}
+	return n
+}
+
 func nullInt(n int) any {
 	if n == 0 {
 		return nil
@@ -323,7 +335,7 @@ type resultSource struct {
 	idx          []int
 	storePrompts bool
 	i            int
-	row          [25]any
+	row          [27]any
 }
 
 func (s *resultSource) Next() bool { s.i++; return s.i < len(s.idx) }
@@ -336,13 +348,14 @@ func (s *resultSource) Values() ([]any, error) {
 	if s.storePrompts {
 		text, system, response = clean(r.Job.Prompt), nullText(r.Job.System), nullText(r.Response)
 	}
-	s.row = [25]any{
+	s.row = [27]any{
 		clean(r.Job.BatchID), clean(r.Job.ID), text, system, metadataValue(r.Job.Metadata),
 		string(r.Tier), r.Signals.WordCount, r.Signals.TokenCount, r.Signals.ComplexHits, r.Signals.ModerateHits,
 		string(r.Status), nullText(r.ModelUsed), response, nullText(r.FinishReason),
 		r.InputTokens, r.OutputTokens, ms(r.Latency), nullText(r.Error),
 		nullTime(r.Job.EnqueuedAt), nullTime(r.CompletedAt), nullText(r.WorkerID),
 		sum[:], utf8.RuneCountInString(r.Job.Prompt), utf8.RuneCountInString(r.Response), r.Delivery,
+		nullInt64(r.Job.Seq), nullInt(r.Job.MaxTokens),
 	}
 	return s.row[:], nil
 }
