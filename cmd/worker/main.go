@@ -118,8 +118,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		DrainTimeout:   cfg.DrainTimeout,
 		ExitWhenIdle:   cfg.ExitWhenIdle,
 		TokenCount:     pricing.CountTokens,
-		Fault:          cfg.Fault,
-		FaultAfter:     cfg.FaultAfter,
+		Hooks:          faultHooks(cfg.Fault, cfg.FaultAfter, log),
 	}, worker.JetStreamSource(qc, cons), st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
-
-	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
 // NATS holds the broker settings shared by every binary.
@@ -70,13 +68,23 @@ type Worker struct {
 	CommitBatch    int           `env:"WORKER_COMMIT_BATCH,default=512"`
 	CommitInterval time.Duration `env:"WORKER_COMMIT_INTERVAL,default=20ms"`
 	DrainTimeout   time.Duration `env:"WORKER_DRAIN_TIMEOUT,default=25s"`
-	// Fault names a fault-injection point for crash tests; empty (off) by default.
+	// Fault names a fault-injection point for crash tests (one of the
+	// Fault* constants); empty (off) by default.
 	Fault string `env:"WORKER_FAULT"`
 	// FaultAfter is how many prompts are committed before the fault fires.
 	FaultAfter int    `env:"WORKER_FAULT_AFTER,default=50"`
 	Seed       uint64 `env:"SIM_SEED,default=1"`
 	Keys       ProviderKeys
 }
+
+// Fault-injection points (WORKER_FAULT) used by the crash tests: cmd/worker
+// exits at once with status 137, as kill -9 would, at that point once
+// WORKER_FAULT_AFTER prompts have been committed.
+const (
+	FaultDuringCall   = "during-call"   // while a model call is running
+	FaultBeforeCommit = "before-commit" // answer in hand, nothing committed
+	FaultAfterCommit  = "after-commit"  // committed, not yet acked
+)
 
 // ProviderKeys holds provider credentials and base-URL overrides.
 type ProviderKeys struct {
@@ -158,7 +166,7 @@ func (c *Worker) validate() error {
 		positive("WORKER_COMMIT_BATCH", c.CommitBatch),
 		positiveDur("WORKER_COMMIT_INTERVAL", c.CommitInterval),
 		positiveDur("WORKER_DRAIN_TIMEOUT", c.DrainTimeout),
-		oneOf("WORKER_FAULT", c.Fault, "", worker.FaultDuringCall, worker.FaultBeforeCommit, worker.FaultAfterCommit),
+		oneOf("WORKER_FAULT", c.Fault, "", FaultDuringCall, FaultBeforeCommit, FaultAfterCommit),
 	)
 }
 

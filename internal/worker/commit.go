@@ -1,0 +1,171 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/store"
+)
+
+// commitLoop writes finished tasks in batches, then acks, naks or terms each.
+func (w *Worker) commitLoop(ctx context.Context) {
+	batch := make([]*task, 0, w.cfg.CommitBatch)
+	for {
+		t, ok := <-w.done
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], t)
+		timer := time.NewTimer(w.cfg.CommitInterval)
+	fill:
+		for len(batch) < w.cfg.CommitBatch {
+			select {
+			case t, ok := <-w.done:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, t)
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		w.commit(ctx, batch)
+	}
+}
+
+// commit stores one batch, retrying transient database errors until it
+// succeeds or the worker is hard-stopped, then settles every delivery.
+func (w *Worker) commit(ctx context.Context, batch []*task) {
+	var results []prompt.Result
+	var dead []store.DeadLetter
+	for _, t := range batch {
+		if t.result != nil {
+			results = append(results, *t.result)
+		}
+		if t.dead != nil {
+			dead = append(dead, *t.dead)
+		}
+	}
+	if h := w.cfg.Hooks.BeforeCommit; h != nil {
+		h(int(w.committed.Load()))
+	}
+	// Each write gets its own deadline and outlives a hard stop briefly: a
+	// batch already answered is worth one more try before it is handed back
+	// (and paid for again).
+	write := func(f func(context.Context) error) error {
+		dbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return f(dbCtx)
+	}
+	for attempt := 1; ; attempt++ {
+		err := write(func(c context.Context) error { return w.write(c, results, dead) })
+		if err == nil {
+			break
+		}
+		w.stats.commitErrs.Add(1)
+		switch {
+		case ctx.Err() != nil:
+			w.log.Error("commit failed while stopping; handing prompts back to the queue", "err", err, "prompts", len(batch))
+			for _, t := range batch {
+				w.settle(t, func() error { return t.d.NakWithDelay(0) })
+			}
+			return
+		case !store.IsTransient(err):
+			w.log.Warn("commit failed with a permanent error; writing one by one", "err", err, "prompts", len(batch))
+			_ = write(func(c context.Context) error { w.isolate(c, batch); return nil })
+			return
+		}
+		delay := backoff(attempt, 100*time.Millisecond, 5*time.Second)
+		w.log.Warn("commit failed; retrying", "err", err, "prompts", len(batch), "retry_in", delay.Round(time.Millisecond))
+		sleep(ctx, delay)
+	}
+	n := w.committed.Add(int64(len(batch)))
+	if h := w.cfg.Hooks.AfterCommit; h != nil {
+		h(int(n))
+	}
+	for _, t := range batch {
+		w.settleCommitted(t)
+	}
+}
+
+func (w *Worker) write(ctx context.Context, results []prompt.Result, dead []store.DeadLetter) error {
+	if len(dead) > 0 {
+		if err := w.store.DeadLetters(ctx, dead); err != nil {
+			return err
+		}
+	}
+	if len(results) > 0 {
+		if _, err := w.store.Write(ctx, results); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isolate writes a batch that failed with a permanent error one task at a
+// time, so that one bad row cannot hold back the others; a task that still
+// fails on its own is dead-lettered.
+func (w *Worker) isolate(ctx context.Context, batch []*task) {
+	for _, t := range batch {
+		var rs []prompt.Result
+		var dls []store.DeadLetter
+		if t.result != nil {
+			rs = []prompt.Result{*t.result}
+		}
+		if t.dead != nil {
+			dls = []store.DeadLetter{*t.dead}
+		}
+		err := w.write(ctx, rs, dls)
+		if err == nil {
+			w.settleCommitted(t)
+			continue
+		}
+		if store.IsTransient(err) || t.dead != nil {
+			w.settle(t, func() error { return t.d.NakWithDelay(w.cfg.NakBase) })
+			continue
+		}
+		w.log.Error("result cannot be stored; dead-lettering", "stream_seq", t.d.StreamSeq(), "err", err)
+		dl := store.DeadLetter{StreamSeq: t.d.StreamSeq(), Subject: t.d.Subject(), Payload: t.d.Data(), Error: "storing result: " + err.Error()}
+		if err := w.store.DeadLetters(ctx, []store.DeadLetter{dl}); err != nil {
+			w.settle(t, func() error { return t.d.NakWithDelay(w.cfg.NakBase) })
+			continue
+		}
+		w.stats.dead.Add(1)
+		w.settle(t, t.d.Term)
+	}
+}
+
+// settleCommitted acks, naks or terms a task whose writes have committed.
+func (w *Worker) settleCommitted(t *task) {
+	switch {
+	case t.dead != nil:
+		w.stats.dead.Add(1)
+		w.settle(t, t.d.Term)
+	case t.answered:
+		w.stats.already.Add(1)
+		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.settle(t, t.d.Ack)
+	case t.final:
+		if t.result.Status == prompt.StatusSucceeded {
+			w.stats.succeeded.Add(1)
+		} else {
+			w.stats.failed.Add(1)
+		}
+		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.settle(t, t.d.Ack)
+	default:
+		w.stats.naked.Add(1)
+		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.settle(t, func() error { return t.d.NakWithDelay(t.nakIn) })
+	}
+}
+
+func (w *Worker) settle(t *task, f func() error) {
+	w.untrack(t)
+	if err := f(); err != nil {
+		w.log.Debug("settling delivery failed; it will be redelivered", "stream_seq", t.d.StreamSeq(), "err", err)
+	}
+	w.slots <- struct{}{}
+}

@@ -1,0 +1,157 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
+	"github.com/promptcascade/promptcascade/internal/store"
+)
+
+// fetchLoop fetches as many deliveries as there are free slots and starts them.
+func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup) error {
+	fetchErrs := 0
+	for {
+		// Take one slot (blocking), then as many more as are free.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.slots:
+		}
+		n := 1
+	more:
+		for n < w.cfg.FetchBatch {
+			select {
+			case <-w.slots:
+				n++
+			default:
+				break more
+			}
+		}
+		ds, err := w.src.Fetch(ctx, n, w.cfg.FetchMaxWait)
+		for range n - len(ds) {
+			w.slots <- struct{}{}
+		}
+		// A fetch cut short by an error (the broker going away) may still
+		// have handed out deliveries: they hold slots and must be worked.
+		if len(ds) > 0 {
+			w.stats.fetched.Add(int64(len(ds)))
+			w.start(ctx, workCtx, ds, procWG)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if consumerGone(err) {
+				if err := w.recoverSource(ctx, err); err != nil {
+					return err
+				}
+				fetchErrs = 0
+				continue
+			}
+			fetchErrs++
+			delay := backoff(fetchErrs, 100*time.Millisecond, 5*time.Second)
+			w.log.Warn("fetch failed; retrying", "err", err, "retry_in", delay.Round(time.Millisecond))
+			if !sleep(ctx, delay) {
+				return nil
+			}
+			continue
+		}
+		fetchErrs = 0
+		if len(ds) == 0 && w.cfg.ExitWhenIdle && w.idle(ctx) && w.sweptBeforeExit(ctx) {
+			w.log.Info("consumer idle; exiting")
+			return nil
+		}
+	}
+}
+
+// idle reports whether nothing is in flight here and nothing is pending at the consumer.
+func (w *Worker) idle(ctx context.Context) bool {
+	if w.stats.inflight.Load() > 0 || len(w.slots) < cap(w.slots) {
+		return false
+	}
+	pending, ackPending, err := w.src.Pending(ctx)
+	if err != nil {
+		w.log.Warn("consumer info failed", "err", err)
+		return false
+	}
+	return pending == 0 && ackPending == 0
+}
+
+// sweptBeforeExit settles exhausted messages before an idle worker exits:
+// a prompt whose last delivery was lost is neither pending nor in flight,
+// so the idle check alone would leave it behind. False means try again later.
+func (w *Worker) sweptBeforeExit(ctx context.Context) bool {
+	es, ok := w.src.(ExhaustedSource)
+	if !ok {
+		return true
+	}
+	if _, err := w.sweep(ctx, es); err != nil {
+		w.log.Warn("settling exhausted messages failed; not exiting yet", "err", err)
+		return false
+	}
+	return true
+}
+
+// start decodes a fetched group, skips prompts already answered, and starts
+// the rest. Each delivery holds one slot until it is acked, naked or termed.
+func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync.WaitGroup) {
+	type pending struct {
+		d   Delivery
+		job prompt.Job
+	}
+	jobs := make([]pending, 0, len(ds))
+	keys := make([]store.Key, 0, len(ds))
+	held := make([]Delivery, 0, len(ds))
+	for _, d := range ds {
+		job, err := queue.DecodeJob(d.Data(), w.cfg.MaxPromptBytes)
+		if err != nil {
+			w.log.Warn("poison message; dead-lettering", "stream_seq", d.StreamSeq(), "subject", d.Subject(), "err", err)
+			t := &task{d: d, dead: &store.DeadLetter{StreamSeq: d.StreamSeq(), Subject: d.Subject(), Payload: d.Data(), Error: err.Error()}}
+			w.track(t)
+			w.done <- t
+			continue
+		}
+		jobs = append(jobs, pending{d, job})
+		keys = append(keys, store.Key{BatchID: job.BatchID, PromptID: job.ID})
+		held = append(held, d)
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	// One round trip tells which prompts were already answered (a redelivery
+	// after a crash between commit and ack, or an enqueue run twice).
+	existing, err := w.existing(ctx, workCtx, keys, held)
+	if err != nil {
+		w.log.Warn("checking for existing results failed; handing prompts back", "err", err, "prompts", len(jobs))
+		for _, p := range jobs {
+			w.finish(p.d, func() error { return p.d.NakWithDelay(w.cfg.NakBase) })
+			w.stats.naked.Add(1)
+		}
+		return
+	}
+	for _, p := range jobs {
+		if existing[store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}] {
+			w.stats.already.Add(1)
+			w.finish(p.d, p.d.Ack)
+			continue
+		}
+		t := &task{d: p.d}
+		w.track(t)
+		procWG.Add(1)
+		go func() {
+			defer procWG.Done()
+			w.process(workCtx, t, p.job)
+		}()
+	}
+}
+
+// finish settles a delivery that never reached the committer and frees its slot.
+func (w *Worker) finish(d Delivery, settle func() error) {
+	if err := settle(); err != nil {
+		w.log.Debug("settling delivery failed; it will be redelivered", "stream_seq", d.StreamSeq(), "err", err)
+	}
+	w.slots <- struct{}{}
+}

@@ -1,0 +1,116 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/cascade"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/store"
+)
+
+// task is one delivery on its way through the worker.
+type task struct {
+	d      Delivery
+	result *prompt.Result    // set when the cascade finished
+	final  bool              // result is stored as a results row (ack after commit)
+	nakIn  time.Duration     // delay for a nak after commit of the attempts
+	dead   *store.DeadLetter // set for poison messages (term after commit)
+
+	// suspect is set when this worker may have lost the delivery to another
+	// worker (its heartbeats stopped for longer than AckWait: the process
+	// was paused or starved); before each further model call it checks that
+	// the prompt is still unanswered.
+	suspect atomic.Bool
+	// answered: another worker committed the prompt while this delivery ran;
+	// its attempts are logged, then the message is acked.
+	answered bool
+}
+
+// process answers one prompt and hands it to the committer.
+func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
+	tier, sig := w.class.Classify(job.Prompt)
+	sig.TokenCount = w.cfg.TokenCount(job.System) + w.cfg.TokenCount(job.Prompt)
+	delivery := int(t.d.NumDelivered())
+	if h := w.cfg.Hooks.BeforeCall; h != nil {
+		h(int(w.committed.Load()))
+	}
+	out := w.runner.Run(cascade.WithCallGate(ctx, w.stillWanted(t, job)), job, tier, sig, delivery)
+	r := out.Result
+	r.Job, r.Tier, r.Signals, r.Delivery = job, tier, sig, delivery
+	r.WorkerID = w.cfg.WorkerID
+	r.CompletedAt = time.Now()
+	t.result = &r
+	switch {
+	case !out.Transient:
+		t.final = true
+	case errors.Is(out.Stopped, errAnsweredElsewhere):
+		t.answered = true
+	case ctx.Err() != nil:
+		// Shutting down: hand it back at once, without counting it as a failure.
+		t.nakIn = 0
+	case delivery >= w.cfg.MaxDeliver:
+		t.final = true
+		r.Status = prompt.StatusFailed
+		r.Error = fmt.Sprintf("gave up after %d deliveries; last: %s", delivery, lastErrors(r.Attempts))
+		if r.ModelUsed == "" && len(r.Attempts) > 0 {
+			r.ModelUsed = r.Attempts[len(r.Attempts)-1].Model
+		}
+	default:
+		t.nakIn = max(backoff(delivery, w.cfg.NakBase, w.cfg.NakMax), out.RetryAfter)
+	}
+	w.done <- t
+}
+
+// lastErrors summarises the final attempt of each model.
+func lastErrors(as []prompt.Attempt) string {
+	last := map[string]prompt.Attempt{}
+	var order []string
+	for _, a := range as {
+		if _, ok := last[a.Model]; !ok {
+			order = append(order, a.Model)
+		}
+		last[a.Model] = a
+	}
+	s := ""
+	for i, m := range order {
+		if i > 0 {
+			s += "; "
+		}
+		s += m + ": " + string(last[m].Outcome)
+	}
+	if s == "" {
+		return "no attempt"
+	}
+	return s
+}
+
+// errAnsweredElsewhere stops a cascade whose prompt another worker answered.
+var errAnsweredElsewhere = errors.New("answered by another worker")
+
+// stillWanted is the cascade's CallGate for t: a delivery that may have
+// been redelivered elsewhere (suspect, or heartbeats late right now) checks
+// that its prompt has no result before paying for another call. One lookup,
+// only in that rare state; when the lookup fails the call goes ahead
+// (at-least-once: an answer that loses the race is logged, never stored).
+func (w *Worker) stillWanted(t *task, job prompt.Job) cascade.CallGate {
+	return func(ctx context.Context) error {
+		if !t.suspect.Load() && time.Since(time.Unix(0, w.lastBeat.Load())) < w.cfg.AckWait*2/3 {
+			return nil
+		}
+		t.suspect.Store(true)
+		k := store.Key{BatchID: job.BatchID, PromptID: job.ID}
+		existing, err := w.store.Existing(ctx, []store.Key{k})
+		if err != nil {
+			w.log.Warn("cannot check whether another worker answered; calling anyway", "batch", job.BatchID, "id", job.ID, "err", err)
+			return nil
+		}
+		if existing[k] {
+			return errAnsweredElsewhere
+		}
+		return nil
+	}
+}
