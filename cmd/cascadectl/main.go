@@ -18,6 +18,8 @@
 //	cascadectl dlq list [--limit N] [--all] [--batch B] [--format table|jsonl]
 //	cascadectl dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]
 //	                                        inspect or republish dead letters
+//	cascadectl labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...
+//	                                        store per-prompt correctness labels (RouteLLM CSV, JSONL)
 package main
 
 import (
@@ -54,6 +56,7 @@ var commands = []command{
 	{"report", "report [BATCH]", cmdReport},
 	{"export", exportUsage, cmdExport},
 	{"verify", "verify [--scan-limit N] [--strict] BATCH", cmdVerify},
+	{"labels", "labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...", cmdLabels},
 	{"dlq", "dlq list [--limit N] [--all] [--batch B] [--format table|jsonl] | dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]", cmdDLQ},
 }
 
