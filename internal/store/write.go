@@ -88,7 +88,7 @@ const insertLogSQL = `
 INSERT INTO request_log (batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
     error, input_tokens, output_tokens, cost_usd, latency_ms, estimated, started_at, worker_id)
 SELECT batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
-    error, input_tokens, output_tokens, cost_usd::numeric(18, 10), latency_ms, estimated, started_at, worker_id
+    error, input_tokens, output_tokens, cost_usd::numeric(18, 10), latency_ms, estimated, coalesce(started_at, now()), worker_id
 FROM pg_temp.pc_stage_log
 ORDER BY batch_id, prompt_id, delivery, attempt
 ON CONFLICT DO NOTHING`
