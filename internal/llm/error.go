@@ -54,6 +54,7 @@ type Error struct {
 	RetryAfter time.Duration // server's hint; 0 when none
 	Message    string        // provider's message, secrets removed
 	Err        error         // underlying error, if any
+	Quota      Quota         // rate-limit headers of the reply, when sent
 }
 
 func (e *Error) Error() string {

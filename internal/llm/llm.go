@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Request is one chat completion: a system message and one user message.
@@ -42,6 +43,7 @@ type Response struct {
 
 	HTTPStatus int
 	RequestID  string // provider's request id, for support tickets
+	Quota      Quota  // rate-limit headers of the reply, when sent
 }
 
 // Provider sends one request to one provider. Implementations must be safe for
@@ -104,4 +106,19 @@ func SplitModel(model string) (provider, id string, err error) {
 		return "", "", fmt.Errorf("model %q: want \"provider/model\"", model)
 	}
 	return provider, id, nil
+}
+
+// Quota is what a provider's rate-limit headers said about the caller's
+// capacity when it answered (OpenAI's x-ratelimit-*, Anthropic's
+// anthropic-ratelimit-*). The zero value means the provider sent none.
+type Quota struct {
+	Requests, Tokens QuotaWindow
+}
+
+// QuotaWindow is one rate-limit window.
+type QuotaWindow struct {
+	Known     bool    // Remaining was sent
+	Limit     float64 // the window's size; 0 when not sent
+	Remaining float64
+	Reset     time.Duration // until the window is full again; 0 when not sent
 }

@@ -143,3 +143,39 @@ func clampDuration(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// QuotaHeaders names one provider's rate-limit headers, read into a Quota.
+type QuotaHeaders struct {
+	Requests, Tokens QuotaNames
+	// ParseReset turns a reset value into the time until the window is
+	// full again (ParseResetDuration for OpenAI, ParseResetTime for
+	// Anthropic).
+	ParseReset func(v string, now time.Time) (time.Duration, bool)
+}
+
+// QuotaNames are the headers of one window.
+type QuotaNames struct{ Limit, Remaining, Reset string }
+
+// Read returns what h says; windows whose remaining header is absent or
+// unreadable are left unknown.
+func (q QuotaHeaders) Read(h http.Header, now time.Time) Quota {
+	if q.ParseReset == nil {
+		return Quota{}
+	}
+	read := func(n QuotaNames) QuotaWindow {
+		var w QuotaWindow
+		rem, err := strconv.ParseFloat(strings.TrimSpace(h.Get(n.Remaining)), 64)
+		if err != nil || math.IsNaN(rem) || math.IsInf(rem, 0) {
+			return w
+		}
+		w.Known, w.Remaining = true, max(rem, 0)
+		if lim, err := strconv.ParseFloat(strings.TrimSpace(h.Get(n.Limit)), 64); err == nil && lim > 0 && !math.IsInf(lim, 0) {
+			w.Limit = lim
+		}
+		if d, ok := q.ParseReset(h.Get(n.Reset), now); ok {
+			w.Reset = d
+		}
+		return w
+	}
+	return Quota{Requests: read(q.Requests), Tokens: read(q.Tokens)}
+}

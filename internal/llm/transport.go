@@ -64,6 +64,9 @@ type Protocol struct {
 	RequestIDHeader string
 	// ParseError reduces a non-2xx response to what its error reports.
 	ParseError func(ex Exchange) ErrorReply
+	// Quota names the provider's rate-limit headers; zero when it sends
+	// none.
+	Quota QuotaHeaders
 }
 
 // ErrorReply is a provider's error response reduced to what every adapter
@@ -104,6 +107,7 @@ type Transport struct {
 	red        Redactor
 	requestID  string // Protocol.RequestIDHeader
 	parseError func(Exchange) ErrorReply
+	quota      QuotaHeaders
 }
 
 // NewTransport checks cfg, fills its defaults from p and returns a Transport.
@@ -151,6 +155,7 @@ func NewTransport(cfg ClientConfig, p Protocol) (*Transport, error) {
 		red:        NewRedactor(secrets...),
 		requestID:  p.RequestIDHeader,
 		parseError: p.ParseError,
+		quota:      p.Quota,
 	}, nil
 }
 
@@ -208,6 +213,9 @@ func (t *Transport) Post(ctx context.Context, path, model string, body any) (Exc
 	return ex, nil
 }
 
+// Quota reads the rate-limit headers of a reply.
+func (t *Transport) Quota(h http.Header) Quota { return t.quota.Read(h, t.cfg.Now()) }
+
 // NoModelError is the error for a request that names no model.
 func (t *Transport) NoModelError() *Error {
 	return &Error{Class: ClassBadRequest, Provider: t.cfg.Name, Message: "request has no model"}
@@ -225,6 +233,7 @@ func (t *Transport) ReplyError(model string, ex Exchange, r ErrorReply) *Error {
 		Model:      model,
 		HTTPStatus: ex.Status,
 		RequestID:  t.RequestID(ex.Header),
+		Quota:      t.Quota(ex.Header),
 	}
 	if e.RequestID == "" {
 		e.RequestID = t.Clean(r.RequestID)

@@ -113,6 +113,7 @@ func New(cfg Config) (*Client, error) {
 		Header:          http.Header{"Anthropic-Version": {cfg.Version}},
 		RequestIDHeader: "Request-Id",
 		ParseError:      func(ex llm.Exchange) llm.ErrorReply { return parseErrorBody(ex.Body).reply(ex.Status) },
+		Quota:           quotaHeaders,
 	})
 	if err != nil {
 		return nil, err
@@ -130,7 +131,9 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if err != nil {
 		return llm.Response{}, err
 	}
-	return c.parse(req, ex)
+	resp, err := c.parse(req, ex)
+	resp.Quota = c.t.Quota(ex.Header)
+	return resp, err
 }
 
 func (c *Client) wireRequest(req llm.Request) messagesRequest {
@@ -239,6 +242,15 @@ var rateWindows = []llm.RateWindow{
 	{Reset: "Anthropic-Ratelimit-Tokens-Reset", Remaining: "Anthropic-Ratelimit-Tokens-Remaining"},
 	{Reset: "Anthropic-Ratelimit-Input-Tokens-Reset", Remaining: "Anthropic-Ratelimit-Input-Tokens-Remaining"},
 	{Reset: "Anthropic-Ratelimit-Output-Tokens-Reset", Remaining: "Anthropic-Ratelimit-Output-Tokens-Remaining"},
+}
+
+// quotaHeaders are Anthropic's anthropic-ratelimit-requests-* and -tokens-*
+// headers (tokens: the most restrictive token limit in effect); the resets
+// are RFC 3339 times at which the window is full again.
+var quotaHeaders = llm.QuotaHeaders{
+	Requests:   llm.QuotaNames{Limit: "Anthropic-Ratelimit-Requests-Limit", Remaining: "Anthropic-Ratelimit-Requests-Remaining", Reset: "Anthropic-Ratelimit-Requests-Reset"},
+	Tokens:     llm.QuotaNames{Limit: "Anthropic-Ratelimit-Tokens-Limit", Remaining: "Anthropic-Ratelimit-Tokens-Remaining", Reset: "Anthropic-Ratelimit-Tokens-Reset"},
+	ParseReset: llm.ParseResetTime,
 }
 
 // retryHint reads the anthropic-ratelimit-*-reset times, measured from now.

@@ -98,6 +98,7 @@ func New(cfg Config) (*Client, error) {
 		KeyHeader: "Authorization", KeyPrefix: "Bearer ",
 		RequestIDHeader: "X-Request-Id",
 		ParseError:      func(ex llm.Exchange) llm.ErrorReply { return parseErrorBody(ex.Body).reply(ex.Status) },
+		Quota:           quotaHeaders,
 	})
 	if err != nil {
 		return nil, err
@@ -115,7 +116,9 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if err != nil {
 		return llm.Response{}, err
 	}
-	return c.parse(req, ex)
+	resp, err := c.parse(req, ex)
+	resp.Quota = c.t.Quota(ex.Header)
+	return resp, err
 }
 
 func (c *Client) wireRequest(req llm.Request) chatRequest {
@@ -215,6 +218,14 @@ func classify(status int, f errorFields) llm.Class {
 var rateWindows = []llm.RateWindow{
 	{Reset: "X-Ratelimit-Reset-Requests", Remaining: "X-Ratelimit-Remaining-Requests"},
 	{Reset: "X-Ratelimit-Reset-Tokens", Remaining: "X-Ratelimit-Remaining-Tokens"},
+}
+
+// quotaHeaders are OpenAI's (and Groq's) x-ratelimit-* headers; the resets
+// are durations until the window is full again ("1s", "6m0s", "20ms").
+var quotaHeaders = llm.QuotaHeaders{
+	Requests:   llm.QuotaNames{Limit: "X-Ratelimit-Limit-Requests", Remaining: "X-Ratelimit-Remaining-Requests", Reset: "X-Ratelimit-Reset-Requests"},
+	Tokens:     llm.QuotaNames{Limit: "X-Ratelimit-Limit-Tokens", Remaining: "X-Ratelimit-Remaining-Tokens", Reset: "X-Ratelimit-Reset-Tokens"},
+	ParseReset: func(v string, _ time.Time) (time.Duration, bool) { return llm.ParseResetDuration(v) },
 }
 
 // retryHint reads the x-ratelimit-reset-* windows ("1s", "6m0s", "20ms").
