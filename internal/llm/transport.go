@@ -1,8 +1,11 @@
 package llm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -279,4 +282,62 @@ func (t *Transport) Malformed(model string, ex Exchange, err error) *Error {
 // provider text.
 func (t *Transport) AnswerError(class Class, model string, resp Response, msg string) *Error {
 	return &Error{Class: class, Provider: t.cfg.Name, Model: model, HTTPStatus: resp.HTTPStatus, RequestID: resp.RequestID, Message: t.Clean(msg)}
+}
+
+// Do sends one request of any method to the base URL plus path (body may be
+// nil; contentType is set when body is not nil) and returns the reply when
+// its status is 2xx, with the same error classification as Post. limit caps
+// the response body; 0 means ClientConfig.MaxResponseBytes. The batch APIs
+// use it for their uploads, polls and result downloads.
+func (t *Transport) Do(ctx context.Context, method, path, model, contentType string, body []byte, limit int64) (Exchange, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, t.base+path, rd)
+	if err != nil {
+		return Exchange{}, &Error{Class: ClassBadRequest, Provider: t.cfg.Name, Model: model, Message: t.Clean(err.Error())}
+	}
+	for k, vs := range t.header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if limit <= 0 {
+		limit = t.cfg.MaxResponseBytes
+	}
+	ex, err := Send(t.cfg.HTTPClient, req, limit)
+	if err != nil {
+		e := TransportError(ctx, t.cfg.Name, model, ex.Status, err, t.red)
+		e.RequestID = t.RequestID(ex.Header)
+		return ex, e
+	}
+	if ex.Status < 200 || ex.Status > 299 {
+		return ex, t.ReplyError(model, ex, t.parseError(ex))
+	}
+	return ex, nil
+}
+
+// DoJSON is Do with body encoded as JSON (nil sends no body) and the reply
+// decoded into out (nil ignores it). A reply that does not decode is
+// Malformed.
+func (t *Transport) DoJSON(ctx context.Context, method, path, model string, body, out any) (Exchange, error) {
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return Exchange{}, &Error{Class: ClassBadRequest, Provider: t.cfg.Name, Model: model, Message: "encoding request: " + err.Error()}
+		}
+	}
+	ex, err := t.Do(ctx, method, path, model, "application/json", b, 0)
+	if err != nil {
+		return ex, err
+	}
+	if out != nil {
+		if err := json.Unmarshal(ex.Body, out); err != nil {
+			return ex, t.Malformed(model, ex, err)
+		}
+	}
+	return ex, nil
 }

@@ -20,6 +20,8 @@ type litellmEntry struct {
 	CacheWrite *float64 `json:"cache_creation_input_token_cost"`
 	MaxInput   *float64 `json:"max_input_tokens"`
 	MaxOutput  *float64 `json:"max_output_tokens"`
+	BatchIn    *float64 `json:"input_cost_per_token_batches"`
+	BatchOut   *float64 `json:"output_cost_per_token_batches"`
 }
 
 // LoadLiteLLM reads LiteLLM's model_prices_and_context_window.json format and
@@ -140,6 +142,12 @@ func (e litellmEntry) price(key string) (Price, error) {
 		return p, err
 	}
 	if p.CacheWritePerMTok, err = perM("cache_creation_input_token_cost", e.CacheWrite); err != nil {
+		return p, err
+	}
+	if p.BatchInputPerMTok, err = perM("input_cost_per_token_batches", e.BatchIn); err != nil {
+		return p, err
+	}
+	if p.BatchOutputPerMTok, err = perM("output_cost_per_token_batches", e.BatchOut); err != nil {
 		return p, err
 	}
 	if p.ContextWindow, err = tokens("max_input_tokens", e.MaxInput); err != nil {

@@ -37,6 +37,36 @@ type Price struct {
 	// MaxOutputTokens is the largest completion the model produces; 0 means
 	// unknown.
 	MaxOutputTokens int
+	// BatchInputPerMTok and BatchOutputPerMTok are the provider batch API's
+	// prices (LiteLLM's input_cost_per_token_batches and
+	// output_cost_per_token_batches); 0 means not listed: half the
+	// synchronous price, which is what OpenAI, Anthropic and Google charge.
+	BatchInputPerMTok  float64
+	BatchOutputPerMTok float64
+}
+
+// BatchDiscount is the share of the synchronous price that a provider batch
+// costs when the price table lists no batch price.
+const BatchDiscount = 0.5
+
+// Batch returns the price of a call made through the provider's batch API:
+// the listed batch prices, else BatchDiscount of the synchronous ones
+// (input, output and cache tokens alike). Calling Batch on a batch price is
+// not meaningful.
+func (p Price) Batch() Price {
+	b := p
+	b.InputPerMTok = listedOr(p.BatchInputPerMTok, p.InputPerMTok*BatchDiscount)
+	b.OutputPerMTok = listedOr(p.BatchOutputPerMTok, p.OutputPerMTok*BatchDiscount)
+	b.CacheReadPerMTok = p.CacheReadPerMTok * BatchDiscount
+	b.CacheWritePerMTok = p.CacheWritePerMTok * BatchDiscount
+	return b
+}
+
+func listedOr(listed, def float64) float64 {
+	if listed > 0 {
+		return listed
+	}
+	return def
 }
 
 // Usage is the token usage of one call, as the provider reported it.

@@ -111,6 +111,7 @@ func Defaults() map[string]Model {
 type Provider struct {
 	models map[string]*model
 	system atomic.Pointer[systemCount] // token count of the last system prompt seen
+	batch  batches                     // batch mode (batch.go)
 }
 
 type model struct {

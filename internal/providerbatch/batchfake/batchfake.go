@@ -1,0 +1,843 @@
+// Package batchfake is an in-process fake of the three providers' batch APIs
+// (OpenAI Batch with the Files API, Anthropic Message Batches, Gemini Batch
+// Mode with inline requests) for tests. A Server speaks one protocol over
+// HTTP (mount it on an httptest.Server) and enforces its documented shapes:
+// methods and paths, the key header, required fields and their values
+// (purpose=batch, completion_window 24h, endpoint, custom id rules and
+// uniqueness), unknown fields rejected, and errors in the provider's own
+// error format. It records how often each custom id was submitted, so a test
+// can assert that no item was submitted twice.
+//
+// A batch advances one status per poll (GET of the batch): OpenAI validating
+// → in_progress → finalizing → completed; Anthropic in_progress → ended;
+// Gemini PENDING → RUNNING → SUCCEEDED. Each request's fate (answered,
+// errored, expired) comes from Server.Fate.
+package batchfake
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/llm"
+)
+
+// Protocol is the wire format a Server speaks.
+type Protocol string
+
+// Protocols.
+const (
+	OpenAI    Protocol = "openai"
+	Anthropic Protocol = "anthropic"
+	Gemini    Protocol = "gemini"
+)
+
+// Fate is what happens to one request.
+type Fate struct {
+	Kind  FateKind
+	Text  string // the answer, for Answer
+	Class string // for Error: "server" (5xx api_error) or "invalid" (400 invalid_request)
+}
+
+// FateKind is the kind of a Fate.
+type FateKind int
+
+// Fate kinds.
+const (
+	Answer FateKind = iota
+	Error
+	Expire
+)
+
+// Request is a submitted request as the fake understood it.
+type Request struct {
+	CustomID, Model, System, Prompt string
+	MaxTokens                       int
+}
+
+// Server is a fake batch API. Its exported fields may be set before use.
+type Server struct {
+	Protocol Protocol
+	APIKey   string // required in the protocol's key header
+	// Fate decides each request's outcome; nil answers every request with a
+	// 24-word text.
+	Fate func(r Request) Fate
+	// Now is the clock for created_at; nil is time.Now.
+	Now func() time.Time
+	// FailSubmit, when > 0, makes that many next create calls fail with the
+	// provider's 500 error (after the upload, for OpenAI).
+	FailSubmit int
+
+	mu        sync.Mutex
+	presented string // the key of the request being served: servers echo it in errors
+	seq       int
+	files     map[string][]byte // OpenAI files: id → content
+	batches   map[string]*batch
+	order     []string       // batch ids, oldest first
+	submitted map[string]int // custom id → times submitted
+}
+
+type batch struct {
+	id, label, model string
+	created          time.Time
+	reqs             []Request
+	step             int // index into the protocol's status sequence
+	canceled         bool
+	outFile, errFile string
+}
+
+var sequences = map[Protocol][]string{
+	OpenAI:    {"validating", "in_progress", "finalizing", "completed"},
+	Anthropic: {"in_progress", "ended"},
+	Gemini:    {"BATCH_STATE_PENDING", "BATCH_STATE_RUNNING", "BATCH_STATE_SUCCEEDED"},
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Submitted returns how many times each custom id was submitted.
+func (s *Server) Submitted() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.submitted))
+	for k, v := range s.submitted {
+		out[k] = v
+	}
+	return out
+}
+
+// Batches returns the number of batches created.
+func (s *Server) Batches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.batches)
+}
+
+// Requests returns every request of every batch, in submission order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Request
+	for _, id := range s.order {
+		out = append(out, s.batches[id].reqs...)
+	}
+	return out
+}
+
+// ServeHTTP implements the protocol.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.files == nil {
+		s.files, s.batches, s.submitted = map[string][]byte{}, map[string]*batch{}, map[string]int{}
+	}
+	s.presented = r.Header.Get("X-Api-Key") + r.Header.Get("X-Goog-Api-Key") + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !s.authorized(r) {
+		s.fail(w, http.StatusUnauthorized, "auth", "invalid x-api-key or bearer token")
+		return
+	}
+	switch s.Protocol {
+	case OpenAI:
+		s.openai(w, r)
+	case Anthropic:
+		s.anthropic(w, r)
+	case Gemini:
+		s.gemini(w, r)
+	default:
+		http.Error(w, "batchfake: no protocol", http.StatusInternalServerError)
+	}
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	switch s.Protocol {
+	case OpenAI:
+		return r.Header.Get("Authorization") == "Bearer "+s.APIKey
+	case Anthropic:
+		return r.Header.Get("X-Api-Key") == s.APIKey && r.Header.Get("Anthropic-Version") != ""
+	case Gemini:
+		return r.Header.Get("X-Goog-Api-Key") == s.APIKey && r.URL.Query().Get("key") == ""
+	}
+	return false
+}
+
+// fail writes an error in the protocol's format. kind is auth, invalid,
+// notfound or server.
+func (s *Server) fail(w http.ResponseWriter, status int, kind, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	var body any
+	switch s.Protocol {
+	case OpenAI:
+		code := map[string]string{"auth": "invalid_api_key", "invalid": "invalid_request_error", "notfound": "not_found", "server": "server_error"}[kind]
+		body = map[string]any{"error": map[string]any{"message": msg + " (key " + s.presented + ")", "type": code, "code": code}}
+	case Anthropic:
+		typ := map[string]string{"auth": "authentication_error", "invalid": "invalid_request_error", "notfound": "not_found_error", "server": "api_error"}[kind]
+		body = map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": msg + " (key " + s.presented + ")"}, "request_id": "req_fake"}
+	case Gemini:
+		st := map[string]string{"auth": "UNAUTHENTICATED", "invalid": "INVALID_ARGUMENT", "notfound": "NOT_FOUND", "server": "INTERNAL"}[kind]
+		body = map[string]any{"error": map[string]any{"code": status, "message": msg + " (key " + s.presented + ")", "status": st}}
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeStrict decodes exactly one JSON value with no unknown fields.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return fmt.Errorf("trailing data after the JSON value")
+	}
+	return nil
+}
+
+func (s *Server) newID(prefix string) string {
+	s.seq++
+	return fmt.Sprintf("%s%06d", prefix, s.seq)
+}
+
+// accept records a new batch, or reports why it is refused.
+func (s *Server) accept(label, model string, reqs []Request) (*batch, string) {
+	if len(reqs) == 0 {
+		return nil, "batch has no requests"
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		if !llm.ValidCustomID(r.CustomID) {
+			return nil, fmt.Sprintf("custom_id %q must match ^[a-zA-Z0-9_-]{1,64}$", r.CustomID)
+		}
+		if seen[r.CustomID] {
+			return nil, fmt.Sprintf("custom_id %q is not unique within the batch", r.CustomID)
+		}
+		seen[r.CustomID] = true
+		if r.Prompt == "" {
+			return nil, fmt.Sprintf("request %q has no user message", r.CustomID)
+		}
+		if r.Model == "" && model == "" {
+			return nil, fmt.Sprintf("request %q has no model", r.CustomID)
+		}
+	}
+	prefix := map[Protocol]string{OpenAI: "batch_", Anthropic: "msgbatch_", Gemini: "batches/"}[s.Protocol]
+	b := &batch{id: s.newID(prefix), label: label, model: model, created: s.now().UTC(), reqs: reqs}
+	s.batches[b.id] = b
+	s.order = append(s.order, b.id)
+	for _, r := range reqs {
+		s.submitted[r.CustomID]++
+	}
+	return b, ""
+}
+
+func (s *Server) status(b *batch) string {
+	seq := sequences[s.Protocol]
+	if b.canceled {
+		return map[Protocol]string{OpenAI: "cancelled", Anthropic: "ended", Gemini: "BATCH_STATE_CANCELLED"}[s.Protocol]
+	}
+	return seq[min(b.step, len(seq)-1)]
+}
+
+func (s *Server) ended(b *batch) bool {
+	return b.canceled || b.step >= len(sequences[s.Protocol])-1
+}
+
+// poll advances a batch by one status.
+func (s *Server) poll(b *batch) {
+	if !s.ended(b) {
+		b.step++
+	}
+}
+
+func (s *Server) fate(r Request) Fate {
+	if s.Fate != nil {
+		return s.Fate(r)
+	}
+	return Fate{Kind: Answer, Text: DefaultAnswer(r.Prompt)}
+}
+
+// DefaultAnswer is a 24-word answer that passes the default quality gate.
+func DefaultAnswer(prompt string) string {
+	return "Here is a complete answer to your question, written out in full sentences so that it is long enough for every check that runs on it."
+}
+
+func words(s string) int { return len(strings.Fields(s)) }
+
+// counts tallies a batch's requests by fate, for the status objects.
+func (s *Server) counts(b *batch) (ok, errored, expired int) {
+	if !s.ended(b) {
+		return 0, 0, 0
+	}
+	for _, r := range b.reqs {
+		switch s.fate(r).Kind {
+		case Answer:
+			ok++
+		case Error:
+			errored++
+		case Expire:
+			expired++
+		}
+	}
+	return ok, errored, expired
+}
+
+func readBody(r *http.Request) ([]byte, error) { return io.ReadAll(io.LimitReader(r.Body, 512<<20)) }
+
+// ---- OpenAI ----
+
+type oaLine struct {
+	CustomID string `json:"custom_id"`
+	Method   string `json:"method"`
+	URL      string `json:"url"`
+	Body     struct {
+		Model    string `json:"model"`
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+		MaxCompletionTokens int `json:"max_completion_tokens"`
+		MaxTokens           int `json:"max_tokens"`
+	} `json:"body"`
+}
+
+func (s *Server) openai(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodPost && p == "/v1/files":
+		s.oaUpload(w, r)
+	case r.Method == http.MethodPost && p == "/v1/batches":
+		s.oaCreate(w, r)
+	case r.Method == http.MethodGet && p == "/v1/batches":
+		s.oaList(w, r)
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/files/") && strings.HasSuffix(p, "/content"):
+		id := strings.TrimSuffix(strings.TrimPrefix(p, "/v1/files/"), "/content")
+		c, ok := s.files[id]
+		if !ok {
+			s.fail(w, 404, "notfound", "No such File object: "+id)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(c)
+	case strings.HasPrefix(p, "/v1/batches/"):
+		rest := strings.TrimPrefix(p, "/v1/batches/")
+		id, cancel := strings.CutSuffix(rest, "/cancel")
+		b, ok := s.batches[id]
+		if !ok || (cancel && r.Method != http.MethodPost) || (!cancel && r.Method != http.MethodGet) {
+			s.fail(w, 404, "notfound", "No batch found with id '"+id+"'")
+			return
+		}
+		if cancel {
+			if !s.ended(b) {
+				b.canceled = true
+			}
+		} else {
+			s.poll(b)
+		}
+		writeJSON(w, s.oaObject(b))
+	default:
+		s.fail(w, 404, "notfound", "unknown path "+r.Method+" "+p)
+	}
+}
+
+func (s *Server) oaUpload(w http.ResponseWriter, r *http.Request) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" {
+		s.fail(w, 400, "invalid", "upload must be multipart/form-data")
+		return
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	var purpose string
+	var content []byte
+	var filename string
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.fail(w, 400, "invalid", "bad multipart body: "+err.Error())
+			return
+		}
+		b, _ := io.ReadAll(part)
+		switch part.FormName() {
+		case "purpose":
+			purpose = string(b)
+		case "file":
+			content, filename = b, part.FileName()
+		default:
+			s.fail(w, 400, "invalid", "unexpected form field "+part.FormName())
+			return
+		}
+	}
+	if purpose != "batch" || content == nil || !strings.HasSuffix(filename, ".jsonl") {
+		s.fail(w, 400, "invalid", fmt.Sprintf("want purpose=batch and a .jsonl file, got purpose %q file %q", purpose, filename))
+		return
+	}
+	for i, line := range bytes.Split(bytes.TrimRight(content, "\n"), []byte("\n")) {
+		var l oaLine
+		if err := decodeStrict(line, &l); err != nil {
+			s.fail(w, 400, "invalid", fmt.Sprintf("line %d: %v", i+1, err))
+			return
+		}
+	}
+	id := s.newID("file-")
+	s.files[id] = content
+	writeJSON(w, map[string]any{"id": id, "object": "file", "bytes": len(content), "created_at": s.now().Unix(),
+		"filename": filename, "purpose": "batch"})
+}
+
+func (s *Server) oaCreate(w http.ResponseWriter, r *http.Request) {
+	body, _ := readBody(r)
+	var req struct {
+		InputFileID      string            `json:"input_file_id"`
+		Endpoint         string            `json:"endpoint"`
+		CompletionWindow string            `json:"completion_window"`
+		Metadata         map[string]string `json:"metadata"`
+	}
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, 400, "invalid", "create batch: "+err.Error())
+		return
+	}
+	content, ok := s.files[req.InputFileID]
+	switch {
+	case !ok:
+		s.fail(w, 400, "invalid", "input_file_id "+req.InputFileID+" not found")
+		return
+	case req.Endpoint != "/v1/chat/completions" || req.CompletionWindow != "24h":
+		s.fail(w, 400, "invalid", "endpoint must be /v1/chat/completions and completion_window 24h")
+		return
+	case len(req.Metadata) > 16:
+		s.fail(w, 400, "invalid", "metadata: at most 16 keys")
+		return
+	}
+	if s.FailSubmit > 0 {
+		s.FailSubmit--
+		s.fail(w, 500, "server", "The server had an error while processing your request")
+		return
+	}
+	var reqs []Request
+	for _, line := range bytes.Split(bytes.TrimRight(content, "\n"), []byte("\n")) {
+		var l oaLine
+		_ = json.Unmarshal(line, &l)
+		if l.Method != "POST" || l.URL != "/v1/chat/completions" {
+			s.fail(w, 400, "invalid", "each line needs method POST and url /v1/chat/completions")
+			return
+		}
+		q := Request{CustomID: l.CustomID, Model: l.Body.Model, MaxTokens: max(l.Body.MaxCompletionTokens, l.Body.MaxTokens)}
+		for _, m := range l.Body.Messages {
+			switch m.Role {
+			case "system", "developer":
+				q.System = m.Content
+			case "user":
+				q.Prompt = m.Content
+			}
+		}
+		reqs = append(reqs, q)
+	}
+	b, why := s.accept(req.Metadata["promptcascade_label"], "", reqs)
+	if b == nil {
+		s.fail(w, 400, "invalid", why)
+		return
+	}
+	writeJSON(w, s.oaObject(b))
+}
+
+func (s *Server) oaObject(b *batch) map[string]any {
+	st := s.status(b)
+	o := map[string]any{"id": b.id, "object": "batch", "endpoint": "/v1/chat/completions", "errors": nil,
+		"input_file_id": "file-in", "completion_window": "24h", "status": st, "output_file_id": nil, "error_file_id": nil,
+		"created_at": b.created.Unix(), "metadata": map[string]string{"promptcascade_label": b.label}}
+	ok, errored, expired := s.counts(b)
+	o["request_counts"] = map[string]int{"total": len(b.reqs), "completed": ok, "failed": errored + expired}
+	if s.ended(b) {
+		s.oaFiles(b)
+		if b.outFile != "" {
+			o["output_file_id"] = b.outFile
+		}
+		if b.errFile != "" {
+			o["error_file_id"] = b.errFile
+		}
+	}
+	return o
+}
+
+// oaFiles writes an ended batch's output and error files once.
+func (s *Server) oaFiles(b *batch) {
+	if b.outFile != "" || b.errFile != "" {
+		return
+	}
+	var out, errs bytes.Buffer
+	for i, r := range b.reqs {
+		f := s.fate(r)
+		line := map[string]any{"id": fmt.Sprintf("batch_req_%d", i), "custom_id": r.CustomID}
+		switch {
+		case b.canceled:
+			line["response"], line["error"] = nil, map[string]any{"code": "batch_cancelled", "message": "This request was cancelled."}
+			_ = json.NewEncoder(&errs).Encode(line)
+		case f.Kind == Expire:
+			line["response"], line["error"] = nil, map[string]any{"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}
+			_ = json.NewEncoder(&errs).Encode(line)
+		case f.Kind == Error:
+			status, code := 500, "server_error"
+			if f.Class == "invalid" {
+				status, code = 400, "invalid_request_error"
+			}
+			line["response"] = map[string]any{"status_code": status, "request_id": "req_" + r.CustomID,
+				"body": map[string]any{"error": map[string]any{"message": "request failed", "type": code, "code": code}}}
+			line["error"] = nil
+			_ = json.NewEncoder(&errs).Encode(line)
+		default:
+			line["response"] = map[string]any{"status_code": 200, "request_id": "req_" + r.CustomID, "body": map[string]any{
+				"id": "chatcmpl-" + r.CustomID, "object": "chat.completion", "model": r.Model,
+				"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
+					"message": map[string]any{"role": "assistant", "content": f.Text, "refusal": nil}}},
+				"usage": map[string]int{"prompt_tokens": words(r.System) + words(r.Prompt), "completion_tokens": words(f.Text),
+					"total_tokens": words(r.System) + words(r.Prompt) + words(f.Text)}}}
+			line["error"] = nil
+			_ = json.NewEncoder(&out).Encode(line)
+		}
+	}
+	if out.Len() > 0 {
+		b.outFile = s.newID("file-out-")
+		s.files[b.outFile] = out.Bytes()
+	}
+	if errs.Len() > 0 {
+		b.errFile = s.newID("file-err-")
+		s.files[b.errFile] = errs.Bytes()
+	}
+}
+
+func (s *Server) oaList(w http.ResponseWriter, r *http.Request) {
+	ids := s.newestFirst()
+	if after := r.URL.Query().Get("after"); after != "" {
+		for i, id := range ids {
+			if id == after {
+				ids = ids[i+1:]
+				break
+			}
+		}
+	}
+	more := len(ids) > 100
+	if more {
+		ids = ids[:100]
+	}
+	data := []any{}
+	for _, id := range ids {
+		data = append(data, s.oaObject(s.batches[id]))
+	}
+	last := ""
+	if len(ids) > 0 {
+		last = ids[len(ids)-1]
+	}
+	writeJSON(w, map[string]any{"object": "list", "data": data, "has_more": more, "last_id": last})
+}
+
+func (s *Server) newestFirst() []string {
+	ids := append([]string(nil), s.order...)
+	for i, j := 0, len(ids)-1; i < j; i, j = i+1, j-1 {
+		ids[i], ids[j] = ids[j], ids[i]
+	}
+	return ids
+}
+
+// ---- Anthropic ----
+
+type anParams struct {
+	Model     string `json:"model"`
+	MaxTokens int    `json:"max_tokens"`
+	System    string `json:"system"`
+	Messages  []struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	} `json:"messages"`
+}
+
+func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodPost && p == "/v1/messages/batches":
+		body, _ := readBody(r)
+		var req struct {
+			Requests []struct {
+				CustomID string   `json:"custom_id"`
+				Params   anParams `json:"params"`
+			} `json:"requests"`
+		}
+		if err := decodeStrict(body, &req); err != nil {
+			s.fail(w, 400, "invalid", "create batch: "+err.Error())
+			return
+		}
+		var reqs []Request
+		for _, q := range req.Requests {
+			if q.Params.MaxTokens <= 0 || q.Params.Model == "" {
+				s.fail(w, 400, "invalid", "requests."+q.CustomID+".params: model and max_tokens are required")
+				return
+			}
+			rq := Request{CustomID: q.CustomID, Model: q.Params.Model, System: q.Params.System, MaxTokens: q.Params.MaxTokens}
+			for _, m := range q.Params.Messages {
+				if m.Role == "user" {
+					rq.Prompt = m.Content
+				}
+			}
+			reqs = append(reqs, rq)
+		}
+		if s.FailSubmit > 0 {
+			s.FailSubmit--
+			s.fail(w, 500, "server", "Internal server error")
+			return
+		}
+		b, why := s.accept("", "", reqs)
+		if b == nil {
+			s.fail(w, 400, "invalid", why)
+			return
+		}
+		writeJSON(w, s.anObject(b))
+	case r.Method == http.MethodGet && p == "/v1/messages/batches":
+		ids := s.newestFirst()
+		if after := r.URL.Query().Get("after_id"); after != "" {
+			for i, id := range ids {
+				if id == after {
+					ids = ids[i+1:]
+					break
+				}
+			}
+		}
+		more := len(ids) > 100
+		if more {
+			ids = ids[:100]
+		}
+		data := []any{}
+		for _, id := range ids {
+			data = append(data, s.anObject(s.batches[id]))
+		}
+		last := ""
+		if len(ids) > 0 {
+			last = ids[len(ids)-1]
+		}
+		writeJSON(w, map[string]any{"data": data, "has_more": more, "first_id": nil, "last_id": last})
+	case strings.HasPrefix(p, "/v1/messages/batches/"):
+		rest := strings.TrimPrefix(p, "/v1/messages/batches/")
+		id, sub, _ := strings.Cut(rest, "/")
+		b, ok := s.batches[id]
+		if !ok {
+			s.fail(w, 404, "notfound", "batch "+id+" not found")
+			return
+		}
+		switch {
+		case sub == "" && r.Method == http.MethodGet:
+			s.poll(b)
+			writeJSON(w, s.anObject(b))
+		case sub == "cancel" && r.Method == http.MethodPost:
+			if !s.ended(b) {
+				b.canceled = true
+			}
+			writeJSON(w, s.anObject(b))
+		case sub == "results" && r.Method == http.MethodGet:
+			if !s.ended(b) {
+				s.fail(w, 400, "invalid", "batch "+id+" is still processing")
+				return
+			}
+			w.Header().Set("Content-Type", "application/binary")
+			enc := json.NewEncoder(w)
+			for _, q := range b.reqs {
+				_ = enc.Encode(map[string]any{"custom_id": q.CustomID, "result": s.anResult(b, q)})
+			}
+		default:
+			s.fail(w, 404, "notfound", "unknown path "+r.Method+" "+p)
+		}
+	default:
+		s.fail(w, 404, "notfound", "unknown path "+r.Method+" "+p)
+	}
+}
+
+func (s *Server) anResult(b *batch, q Request) map[string]any {
+	f := s.fate(q)
+	switch {
+	case b.canceled:
+		return map[string]any{"type": "canceled"}
+	case f.Kind == Expire:
+		return map[string]any{"type": "expired"}
+	case f.Kind == Error:
+		typ := "api_error"
+		if f.Class == "invalid" {
+			typ = "invalid_request_error"
+		}
+		return map[string]any{"type": "errored", "error": map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": "request failed"}}}
+	}
+	return map[string]any{"type": "succeeded", "message": map[string]any{
+		"id": "msg_" + q.CustomID, "type": "message", "role": "assistant", "model": q.Model,
+		"content": []any{map[string]any{"type": "text", "text": f.Text}}, "stop_reason": "end_turn", "stop_sequence": nil,
+		"usage": map[string]int{"input_tokens": words(q.System) + words(q.Prompt), "output_tokens": words(f.Text)}}}
+}
+
+func (s *Server) anObject(b *batch) map[string]any {
+	ok, errored, expired := s.counts(b)
+	processing := 0
+	if !s.ended(b) {
+		processing = len(b.reqs)
+	}
+	canceled := 0
+	if b.canceled {
+		canceled, ok, errored, expired = len(b.reqs), 0, 0, 0
+	}
+	o := map[string]any{"id": b.id, "type": "message_batch", "processing_status": s.status(b),
+		"request_counts": map[string]int{"processing": processing, "succeeded": ok, "errored": errored, "canceled": canceled, "expired": expired},
+		"ended_at": nil, "created_at": b.created.Format(time.RFC3339Nano), "expires_at": b.created.Add(24 * time.Hour).Format(time.RFC3339Nano),
+		"archived_at": nil, "cancel_initiated_at": nil, "results_url": nil}
+	if s.ended(b) {
+		o["results_url"] = "https://api.anthropic.com/v1/messages/batches/" + b.id + "/results"
+	}
+	return o
+}
+
+// ---- Gemini ----
+
+func (s *Server) gemini(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1beta/models/") && strings.HasSuffix(p, ":batchGenerateContent"):
+		model := strings.TrimSuffix(strings.TrimPrefix(p, "/v1beta/models/"), ":batchGenerateContent")
+		body, _ := readBody(r)
+		var req struct {
+			Batch struct {
+				DisplayName string `json:"displayName"`
+				InputConfig struct {
+					Requests struct {
+						Requests []struct {
+							Request struct {
+								SystemInstruction *struct {
+									Parts []struct {
+										Text string `json:"text"`
+									} `json:"parts"`
+								} `json:"systemInstruction"`
+								Contents []struct {
+									Role  string `json:"role"`
+									Parts []struct {
+										Text string `json:"text"`
+									} `json:"parts"`
+								} `json:"contents"`
+								GenerationConfig *struct {
+									MaxOutputTokens int `json:"maxOutputTokens"`
+								} `json:"generationConfig"`
+							} `json:"request"`
+							Metadata map[string]string `json:"metadata"`
+						} `json:"requests"`
+					} `json:"requests"`
+				} `json:"inputConfig"`
+			} `json:"batch"`
+		}
+		if err := decodeStrict(body, &req); err != nil {
+			s.fail(w, 400, "invalid", "batchGenerateContent: "+err.Error())
+			return
+		}
+		if req.Batch.DisplayName == "" {
+			s.fail(w, 400, "invalid", "batch.displayName is required")
+			return
+		}
+		var reqs []Request
+		for _, q := range req.Batch.InputConfig.Requests.Requests {
+			rq := Request{CustomID: q.Metadata["key"], Model: model}
+			if si := q.Request.SystemInstruction; si != nil && len(si.Parts) > 0 {
+				rq.System = si.Parts[0].Text
+			}
+			for _, c := range q.Request.Contents {
+				if c.Role == "user" && len(c.Parts) > 0 {
+					rq.Prompt = c.Parts[0].Text
+				}
+			}
+			if gc := q.Request.GenerationConfig; gc != nil {
+				rq.MaxTokens = gc.MaxOutputTokens
+			}
+			reqs = append(reqs, rq)
+		}
+		if s.FailSubmit > 0 {
+			s.FailSubmit--
+			s.fail(w, 500, "server", "Internal error encountered.")
+			return
+		}
+		b, why := s.accept(req.Batch.DisplayName, model, reqs)
+		if b == nil {
+			s.fail(w, 400, "invalid", why)
+			return
+		}
+		writeJSON(w, s.geOperation(b))
+	case r.Method == http.MethodGet && p == "/v1beta/batches":
+		ops := []any{}
+		for _, id := range s.newestFirst() {
+			ops = append(ops, s.geOperation(s.batches[id]))
+		}
+		writeJSON(w, map[string]any{"operations": ops})
+	case strings.HasPrefix(p, "/v1beta/batches/"):
+		name, cancel := strings.CutSuffix(strings.TrimPrefix(p, "/v1beta/"), ":cancel")
+		b, ok := s.batches[name]
+		if !ok || (cancel && r.Method != http.MethodPost) || (!cancel && r.Method != http.MethodGet) {
+			s.fail(w, 404, "notfound", "Requested entity was not found.")
+			return
+		}
+		if cancel {
+			if !s.ended(b) {
+				b.canceled = true
+			}
+			writeJSON(w, map[string]any{})
+			return
+		}
+		s.poll(b)
+		writeJSON(w, s.geOperation(b))
+	default:
+		s.fail(w, 404, "notfound", "unknown path "+r.Method+" "+p)
+	}
+}
+
+func (s *Server) geOperation(b *batch) map[string]any {
+	ok, errored, expired := s.counts(b)
+	pending := 0
+	if !s.ended(b) {
+		pending = len(b.reqs)
+	}
+	meta := map[string]any{"@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
+		"model": "models/" + b.model, "name": b.id, "displayName": b.label, "state": s.status(b),
+		"createTime": b.created.Format(time.RFC3339Nano), "updateTime": s.now().UTC().Format(time.RFC3339Nano),
+		"batchStats": map[string]string{"requestCount": fmt.Sprint(len(b.reqs)), "successfulRequestCount": fmt.Sprint(ok),
+			"failedRequestCount": fmt.Sprint(errored + expired), "pendingRequestCount": fmt.Sprint(pending)}}
+	op := map[string]any{"name": b.id, "metadata": meta, "done": s.ended(b)}
+	if s.ended(b) && !b.canceled {
+		var rs []any
+		for _, q := range b.reqs {
+			f := s.fate(q)
+			switch f.Kind {
+			case Answer:
+				rs = append(rs, map[string]any{"metadata": map[string]string{"key": q.CustomID}, "response": map[string]any{
+					"candidates": []any{map[string]any{"content": map[string]any{"role": "model", "parts": []any{map[string]string{"text": f.Text}}},
+						"finishReason": "STOP"}},
+					"usageMetadata": map[string]int{"promptTokenCount": words(q.System) + words(q.Prompt), "candidatesTokenCount": words(f.Text)},
+					"responseId":    "resp_" + q.CustomID}})
+			default:
+				code, msg := 13, "Internal error"
+				if f.Kind == Expire {
+					code, msg = 4, "Deadline expired before operation could complete."
+				} else if f.Class == "invalid" {
+					code, msg = 3, "Invalid argument"
+				}
+				rs = append(rs, map[string]any{"metadata": map[string]string{"key": q.CustomID}, "error": map[string]any{"code": code, "message": msg}})
+			}
+		}
+		op["response"] = map[string]any{"@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput",
+			"inlinedResponses": map[string]any{"inlinedResponses": rs}}
+	}
+	return op
+}
