@@ -697,7 +697,7 @@ func (s *Server) anObject(b *batch) map[string]any {
 	}
 	o := map[string]any{"id": b.id, "type": "message_batch", "processing_status": s.status(b),
 		"request_counts": map[string]int{"processing": processing, "succeeded": ok, "errored": errored, "canceled": canceled, "expired": expired},
-		"ended_at": nil, "created_at": b.created.Format(time.RFC3339Nano), "expires_at": b.created.Add(24 * time.Hour).Format(time.RFC3339Nano),
+		"ended_at":       nil, "created_at": b.created.Format(time.RFC3339Nano), "expires_at": b.created.Add(24 * time.Hour).Format(time.RFC3339Nano),
 		"archived_at": nil, "cancel_initiated_at": nil, "results_url": nil}
 	if s.ended(b) {
 		o["results_url"] = "https://api.anthropic.com/v1/messages/batches/" + b.id + "/results"
