@@ -18,6 +18,10 @@
 //	cascadectl dlq list [--limit N] [--all] [--batch B] [--format table|jsonl]
 //	cascadectl dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]
 //	                                        inspect or republish dead letters
+//	cascadectl maintain [--ahead N]         create request_log's monthly partitions ahead; list them
+//	cascadectl prune --older-than 90d [--batch B] [--chunk N] [--dry-run]
+//	                                        remove old request_log rows: whole months dropped,
+//	                                        the rest deleted in chunks
 //	cascadectl labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...
 //	                                        store per-prompt correctness labels (RouteLLM CSV, JSONL)
 package main
@@ -57,6 +61,8 @@ var commands = []command{
 	{"export", exportUsage, cmdExport},
 	{"verify", "verify [--scan-limit N] [--strict] BATCH", cmdVerify},
 	{"labels", "labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...", cmdLabels},
+	{"maintain", "maintain [--ahead N]", cmdMaintain},
+	{"prune", "prune --older-than 90d [--batch B] [--chunk N] [--dry-run]", cmdPrune},
 	{"dlq", "dlq list [--limit N] [--all] [--batch B] [--format table|jsonl] | dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]", cmdDLQ},
 }
 

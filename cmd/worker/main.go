@@ -94,6 +94,12 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
+	if err := ensurePartitions(ctx, st, log); err != nil {
+		return err
+	}
+	partitionsDone := make(chan struct{})
+	defer close(partitionsDone)
+	go keepPartitions(ctx, st, log, partitionsDone)
 
 	qc, err := queue.Connect(ctx, config.QueueConfig(cfg.NATS), log)
 	if err != nil {
@@ -198,4 +204,38 @@ func metricsHandler(w *worker.Worker) http.Handler {
 		}
 	})
 	return mux
+}
+
+// ensurePartitions creates request_log's partitions for this month and the
+// next store.DefaultPartitionsAhead, so that attempts never wait in the
+// default partition.
+func ensurePartitions(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	n, err := st.EnsurePartitions(ctx, time.Now(), store.DefaultPartitionsAhead)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("created request_log partitions", "count", n)
+	}
+	return nil
+}
+
+// keepPartitions runs ensurePartitions once a day for a long-running worker;
+// a failure is logged and tried again the next day (months are created two
+// ahead, so one failed day loses nothing).
+func keepPartitions(ctx context.Context, st *store.Store, log *slog.Logger, done <-chan struct{}) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := ensurePartitions(ctx, st, log); err != nil {
+				log.Warn("request_log partitions not created; trying again in 24h", "err", err)
+			}
+		}
+	}
 }

@@ -105,13 +105,19 @@ type PruneOptions struct {
 type PruneReport struct {
 	// Dropped are the whole partitions dropped: every row in them was older
 	// than Before (only without BatchID).
-	Dropped []Partition
+	Dropped []DroppedPartition
 	// DroppedRows counts the rows of the dropped partitions.
 	DroppedRows int64
 	// Deleted counts the rows deleted one chunk at a time, in Chunks
 	// transactions.
 	Deleted int64
 	Chunks  int
+}
+
+// DroppedPartition is a partition Prune dropped, with the rows it held.
+type DroppedPartition struct {
+	Partition
+	Rows int64
 }
 
 // DefaultPruneChunk is PruneOptions.Chunk when unset.
@@ -148,7 +154,7 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (PruneReport, error) 
 			if err != nil {
 				return rep, err
 			}
-			rep.Dropped = append(rep.Dropped, p)
+			rep.Dropped = append(rep.Dropped, DroppedPartition{p, n})
 			rep.DroppedRows += n
 		}
 	}
