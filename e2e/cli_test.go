@@ -140,3 +140,84 @@ func TestEnqueueRejectsIDsRepeatedAcrossFiles(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
+
+// Bug 1 of issue 7: two files that share a name go to the same batch with
+// the same line-number ids. The second must not pass for a re-run of the
+// first: its lines with other prompts are rejected, and what the first
+// stored stays as it is. A true re-run stays a silent no-op.
+func TestEnqueueSameNameFilesDoNotMerge(t *testing.T) {
+	b, ctx := setup(t, time.Minute)
+	dir := t.TempDir()
+	write := func(sub, content string) string {
+		p := filepath.Join(dir, sub, "q.txt")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := write("a", "What is the capital of Peru?\nName a prime number.\nWhat is 2 plus 2?\n")
+	bq := write("b", "Who wrote Hamlet?\nName a prime number.\nTranslate hello into French.\nWhat is the tallest mountain?\n")
+
+	out := b.runWant(t, ctx, 0, "enqueue", nil, "--quiet", a)
+	if s := enqueueSummary(t, out); s.batch != "q" || s.published != 3 {
+		t.Fatalf("first file: %s", s.line)
+	}
+	// --strict checks against what the batch holds, and publishes nothing.
+	out, code := b.run(t, ctx, "enqueue", nil, "--quiet", "--strict", bq)
+	if code != 1 || !strings.Contains(out, bq+`:1: id "1" is already in batch "q" with a different prompt`) ||
+		!strings.Contains(out, "nothing published") {
+		t.Fatalf("--strict: exit %d\n%s", code, out)
+	}
+	if n := b.enqueued(t, ctx); n != 3 {
+		t.Fatalf("--strict recorded something: batch_prompts = %d, want 3", n)
+	}
+
+	out, code = b.run(t, ctx, "enqueue", nil, "--quiet", bq)
+	if code != 1 {
+		t.Fatalf("second file: exit %d, want 1\n%s", code, out)
+	}
+	for _, want := range []string{
+		bq + `:1: id "1" is already in batch "q" with a different prompt`,
+		bq + `:3: id "3" is already in batch "q" with a different prompt`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, bq+":2:") || strings.Contains(out, bq+":4:") {
+		t.Errorf("a good line was reported:\n%s", out)
+	}
+	// Line 2 is the same prompt (a duplicate, silently), line 4 is new.
+	if s := enqueueSummary(t, out); s.published != 1 || s.duplicates != 1 || s.rejected != 2 {
+		t.Errorf("second file: %s", s.line)
+	}
+
+	// Nothing the first file stored changed: the stream holds the first
+	// file's prompts for ids 1 and 3, and one message more (id 4).
+	if n := b.enqueued(t, ctx); n != 4 {
+		t.Errorf("batch_prompts = %d, want 4", n)
+	}
+	s := promptsStream(t, ctx, b.jetStream(t))
+	if n := streamMsgs(t, ctx, s); n != 4 {
+		t.Errorf("stream holds %d messages, want 4", n)
+	}
+	for id, want := range map[string]string{"1": "What is the capital of Peru?", "3": "What is 2 plus 2?"} {
+		msg, err := s.GetMsg(ctx, findSeq(t, ctx, s, "prompts.q", id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var j struct{ Prompt string }
+		if err := json.Unmarshal(msg.Data, &j); err != nil || j.Prompt != want {
+			t.Errorf("id %s: stream holds %q (%v), want the first file's %q", id, j.Prompt, err, want)
+		}
+	}
+
+	// A true re-run of the first file: exit 0, nothing new, nothing reported.
+	out = b.runWant(t, ctx, 0, "enqueue", nil, "--quiet", a)
+	if s := enqueueSummary(t, out); s.published != 0 || s.duplicates != 3 || s.rejected != 0 {
+		t.Errorf("re-run: %s", s.line)
+	}
+}

@@ -382,7 +382,9 @@ func (rp *replayer) replay(ctx context.Context, r store.DeadLetterRow) error {
 		return nil
 	}
 	if jobErr == nil {
-		if err := rp.st.RecordEnqueued(ctx, job.BatchID, []string{job.ID}); err != nil {
+		// No content hash: a replayed payload may have been fixed, and it
+		// stands for the id whatever enqueue recorded.
+		if _, err := rp.st.RecordEnqueued(ctx, job.BatchID, []store.Enqueued{{ID: job.ID}}); err != nil {
 			return err
 		}
 	}

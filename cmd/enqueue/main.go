@@ -153,11 +153,31 @@ func (e *enqueuer) open(name string) (io.ReadCloser, error) {
 }
 
 func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
+	st, err := store.Open(ctx, e.cfg.Postgres.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
 	if e.o.strict {
 		if err := e.spoolStdin(); err != nil {
 			return err
 		}
-		if err := e.each(ctx, nil); err != nil {
+		// Only check: bad lines, and ids the batch already holds with
+		// another prompt.
+		check := newChunker(e.o.chunk, func(items []item) error {
+			bad, err := st.EnqueueConflicts(ctx, e.o.batch, entries(items))
+			for _, i := range bad {
+				e.conflict(items[i])
+			}
+			return err
+		})
+		if err := e.each(ctx, false, check.add); err != nil {
+			return err
+		}
+		if err := check.flush(); err != nil {
 			return err
 		}
 		if e.rejected > 0 {
@@ -174,48 +194,31 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 	if _, err := qc.EnsureStream(ctx); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, e.cfg.Postgres.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 
 	start := time.Now()
 	pub := queue.NewPublisher(qc, e.cfg.MaxPending)
-	chunk := make([]prompt.Job, 0, e.o.chunk)
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
+	publish := newChunker(e.o.chunk, func(items []item) error {
 		// Record the ids first: a crash between the two leaves prompts that
 		// `cascadectl verify` reports as missing, never prompts it cannot see.
-		ids := make([]string, len(chunk))
-		for i, j := range chunk {
-			ids[i] = j.ID
-		}
-		if err := st.RecordEnqueued(ctx, e.o.batch, ids); err != nil {
+		bad, err := st.RecordEnqueued(ctx, e.o.batch, entries(items))
+		if err != nil {
 			return err
 		}
-		for _, j := range chunk {
-			if err := pub.Publish(ctx, j); err != nil {
+		for i, it := range items {
+			if len(bad) > 0 && bad[0] == i {
+				bad = bad[1:]
+				e.conflict(it)
+				continue
+			}
+			if err := pub.Publish(ctx, it.job); err != nil {
 				return err
 			}
 		}
-		chunk = chunk[:0]
-		return nil
-	}
-	err = e.each(ctx, func(j prompt.Job) error {
-		chunk = append(chunk, j)
-		if len(chunk) == cap(chunk) {
-			return flush()
-		}
 		return nil
 	})
+	err = e.each(ctx, true, publish.add)
 	if err == nil {
-		err = flush()
+		err = publish.flush()
 	}
 	stats, werr := pub.Wait(ctx)
 	e.bar.clear()
@@ -229,6 +232,58 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 	fmt.Fprintf(e.stderr, "batch %s: published %d, duplicates %d, rejected %d (%.1fs, %.0f prompts/s)\n",
 		e.o.batch, stats.Published, stats.Duplicates, e.rejected, el.Seconds(), float64(stats.Published+stats.Duplicates)/max(el.Seconds(), 1e-9))
 	return nil
+}
+
+// item is one good line on its way to the queue.
+type item struct {
+	job  prompt.Job
+	hash []byte // queue.ContentHash(job)
+	file string // as errors name it
+	line int
+}
+
+func entries(items []item) []store.Enqueued {
+	out := make([]store.Enqueued, len(items))
+	for i, it := range items {
+		out[i] = store.Enqueued{ID: it.job.ID, ContentHash: it.hash}
+	}
+	return out
+}
+
+// chunker hands items to do a chunk at a time (one Postgres round trip per
+// chunk, and memory bounded by the chunk whatever the input size).
+type chunker struct {
+	items []item
+	do    func([]item) error
+}
+
+func newChunker(size int, do func([]item) error) *chunker {
+	return &chunker{items: make([]item, 0, size), do: do}
+}
+
+func (c *chunker) add(it item) error {
+	c.items = append(c.items, it)
+	if len(c.items) == cap(c.items) {
+		return c.flush()
+	}
+	return nil
+}
+
+func (c *chunker) flush() error {
+	if len(c.items) == 0 {
+		return nil
+	}
+	err := c.do(c.items)
+	clear(c.items) // drop the prompts' text
+	c.items = c.items[:0]
+	return err
+}
+
+// conflict rejects a line whose id the batch already holds with another
+// prompt: it is not recorded and not published.
+func (e *enqueuer) conflict(it item) {
+	e.accepted--
+	e.reject(fmt.Sprintf("%s:%d: id %q is already in batch %q with a different prompt", it.file, it.line, it.job.ID, e.o.batch))
 }
 
 func (e *enqueuer) spoolStdin() error {
@@ -268,8 +323,9 @@ func (e *enqueuer) cleanup() {
 	}
 }
 
-// each reads every file and calls emit for each good job (emit nil: only validate).
-func (e *enqueuer) each(ctx context.Context, emit func(prompt.Job) error) error {
+// each reads every file and calls emit for each good line; bar says whether
+// a progress bar may show.
+func (e *enqueuer) each(ctx context.Context, bar bool, emit func(item) error) error {
 	e.seen = nil
 	if len(e.o.files) > 1 {
 		e.seen = make(map[uint64]int)
@@ -284,7 +340,7 @@ func (e *enqueuer) each(ctx context.Context, emit func(prompt.Job) error) error 
 			}
 		}
 	}
-	e.bar = newProgress(e.stderr, total, !e.o.quiet && emit != nil)
+	e.bar = newProgress(e.stderr, total, !e.o.quiet && bar)
 	for i, name := range e.o.files {
 		if err := e.file(ctx, i, name, now, emit); err != nil {
 			return err
@@ -294,7 +350,7 @@ func (e *enqueuer) each(ctx context.Context, emit func(prompt.Job) error) error 
 	return nil
 }
 
-func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Time, emit func(prompt.Job) error) error {
+func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Time, emit func(item) error) error {
 	rc, err := e.open(name)
 	if err != nil {
 		return err
@@ -335,10 +391,8 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 		e.accepted++
 		job.Seq = int64(e.accepted) // input order, for exports
 		e.bar.count(e.accepted, e.rejected)
-		if emit != nil {
-			if err := emit(job); err != nil {
-				return err
-			}
+		if err := emit(item{job: job, hash: queue.ContentHash(job), file: display, line: rd.Line()}); err != nil {
+			return err
 		}
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -30,58 +31,116 @@ func (s *Store) UpsertBatch(ctx context.Context, batchID string, total int) erro
 	return nil
 }
 
-// RecordEnqueued records that ids were published to batchID (batch_prompts),
-// creating the batch if needed, in one transaction with a fixed number of
-// round trips (COPY into a staging table, then INSERT ... ON CONFLICT DO
-// NOTHING). Ids already recorded are skipped, so calls may overlap and repeat;
-// batches.enqueued counts distinct ids and batches.total is raised to at least
-// that. Callers with huge inputs call it once per chunk (thousands of ids).
-func (s *Store) RecordEnqueued(ctx context.Context, batchID string, ids []string) error {
+// Enqueued is one prompt id that enqueue publishes, with the hash of its
+// content (queue.ContentHash; 32 bytes). A nil hash matches any content.
+type Enqueued struct {
+	ID          string
+	ContentHash []byte
+}
+
+// RecordEnqueued records that entries are published to batchID
+// (batch_prompts), creating the batch if needed, in one transaction with a
+// fixed number of round trips (COPY into a staging table, then one query).
+// An id already recorded with the same content (or an unknown one) is
+// skipped, so calls may overlap and repeat; batches.enqueued counts distinct
+// ids and batches.total is raised to at least that.
+//
+// An id already recorded in the batch with a different content hash, or
+// given twice in entries with different hashes (the first one counts), is a
+// conflict: it is not recorded, nothing stored changes, and its index in
+// entries is returned (in ascending order) so that the caller rejects the
+// line instead of publishing it. Callers with huge inputs call it once per
+// chunk (thousands of ids); Postgres, not the caller's memory, knows which
+// ids a batch holds.
+func (s *Store) RecordEnqueued(ctx context.Context, batchID string, entries []Enqueued) ([]int, error) {
+	return s.enqueued(ctx, batchID, entries, true)
+}
+
+// EnqueueConflicts returns what RecordEnqueued would return as conflicts
+// for entries, without recording anything (enqueue --strict checks every
+// file before it publishes).
+func (s *Store) EnqueueConflicts(ctx context.Context, batchID string, entries []Enqueued) ([]int, error) {
+	return s.enqueued(ctx, batchID, entries, false)
+}
+
+func (s *Store) enqueued(ctx context.Context, batchID string, entries []Enqueued, record bool) ([]int, error) {
 	b := clean(batchID)
 	if b == "" {
-		return fmt.Errorf("store: record enqueued: empty batch id")
+		return nil, fmt.Errorf("store: record enqueued: empty batch id")
 	}
-	for i, id := range ids {
-		if clean(id) == "" {
-			return fmt.Errorf("store: record enqueued: batch %q: id %d is empty", batchID, i)
+	for i, e := range entries {
+		if clean(e.ID) == "" {
+			return nil, fmt.Errorf("store: record enqueued: batch %q: id %d is empty", batchID, i)
+		}
+		if e.ContentHash != nil && len(e.ContentHash) != sha256.Size {
+			return nil, fmt.Errorf("store: record enqueued: batch %q: id %q: content hash is %d bytes, want %d", batchID, e.ID, len(e.ContentHash), sha256.Size)
 		}
 	}
 	conn, err := s.acquireStaged(ctx)
 	if err != nil {
-		return fmt.Errorf("store: record enqueued: %w", err)
+		return nil, fmt.Errorf("store: record enqueued: %w", err)
 	}
 	defer conn.Release()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("store: record enqueued: begin: %w", err)
+		return nil, fmt.Errorf("store: record enqueued: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	if len(ids) > 0 {
-		src := pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) { return []any{clean(ids[i])}, nil })
-		if _, err := tx.CopyFrom(ctx, stageIDsTable, []string{"prompt_id"}, src); err != nil {
-			return fmt.Errorf("store: record enqueued: batch %q: copy %d ids: %w", batchID, len(ids), err)
+	if len(entries) > 0 {
+		src := pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+			return []any{int32(i), clean(entries[i].ID), entries[i].ContentHash}, nil
+		})
+		if _, err := tx.CopyFrom(ctx, stageEnqueued, []string{"ord", "prompt_id", "content_sha256"}, src); err != nil {
+			return nil, fmt.Errorf("store: record enqueued: batch %q: copy %d ids: %w", batchID, len(entries), err)
 		}
 	}
+	// ref is the content an id stands for: the recorded one, else the first
+	// of this call. A conflict is a known hash other than ref.
+	const conflicts = `
+		WITH st AS (
+			SELECT s.ord, s.prompt_id, s.content_sha256 AS h,
+			       coalesce(p.content_sha256,
+			                first_value(s.content_sha256) OVER (PARTITION BY s.prompt_id ORDER BY s.ord)) AS ref
+			FROM pg_temp.pc_stage_enqueued s
+			LEFT JOIN batch_prompts p ON p.batch_id = $1 AND p.prompt_id = s.prompt_id
+		)
+		SELECT ord FROM st WHERE h IS NOT NULL AND ref IS NOT NULL AND h <> ref ORDER BY ord`
+	var bad []int
 	bt := &pgx.Batch{}
-	bt.Queue(`INSERT INTO batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING`, b)
-	bt.Queue(`
-		WITH ins AS (
-			INSERT INTO batch_prompts (batch_id, prompt_id)
-			SELECT DISTINCT $1::text, prompt_id FROM pg_temp.pc_stage_ids ORDER BY 2
-			ON CONFLICT (batch_id, prompt_id) DO NOTHING
-			RETURNING 1
-		), n AS (SELECT count(*) AS n FROM ins)
-		UPDATE batches
-		SET enqueued = enqueued + n.n, total = GREATEST(total, enqueued + n.n), updated_at = now()
-		FROM n WHERE batch_id = $1`, b)
+	bt.Queue(conflicts, b).Query(func(rows pgx.Rows) error {
+		ords, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		for _, o := range ords {
+			bad = append(bad, int(o))
+		}
+		return err
+	})
+	if record {
+		bt.Queue(`INSERT INTO batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING`, b)
+		// The first entry of each id is recorded; a later one of the same id
+		// is either the same content or a conflict, and an id already
+		// recorded is left as it is.
+		bt.Queue(`
+			WITH ins AS (
+				INSERT INTO batch_prompts (batch_id, prompt_id, content_sha256)
+				SELECT $1::text, prompt_id, content_sha256 FROM (
+					SELECT DISTINCT ON (prompt_id) prompt_id, content_sha256
+					FROM pg_temp.pc_stage_enqueued ORDER BY prompt_id, ord
+				) f ORDER BY prompt_id
+				ON CONFLICT (batch_id, prompt_id) DO NOTHING
+				RETURNING 1
+			), n AS (SELECT count(*) AS n FROM ins)
+			UPDATE batches
+			SET enqueued = enqueued + n.n, total = GREATEST(total, enqueued + n.n), updated_at = now()
+			FROM n WHERE batch_id = $1`, b)
+	}
 	if err := tx.SendBatch(ctx, bt).Close(); err != nil {
-		return fmt.Errorf("store: record enqueued: batch %q: %w", batchID, err)
+		return nil, fmt.Errorf("store: record enqueued: batch %q: %w", batchID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("store: record enqueued: batch %q: commit: %w", batchID, err)
+		return nil, fmt.Errorf("store: record enqueued: batch %q: commit: %w", batchID, err)
 	}
-	return nil
+	return bad, nil
 }
 
 // VerifySampleSize is how many ids Verify lists in each sample.

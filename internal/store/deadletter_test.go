@@ -144,7 +144,7 @@ func TestAccountMissingSeparatesQueuedDeadLetteredAndLost(t *testing.T) {
 	t.Parallel()
 	st := setup(t)
 	ctx := t.Context()
-	if err := st.RecordEnqueued(ctx, "b", []string{"p1", "p2", "p3", "p4", "p5", "p6"}); err != nil {
+	if _, err := st.RecordEnqueued(ctx, "b", enq("p1", "p2", "p3", "p4", "p5", "p6")); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, st, res("b", "p1", prompt.TierSimple, prompt.StatusSucceeded, 1, 0, att(1, small, prompt.OutcomeOK, 0.001, 0)))

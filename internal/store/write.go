@@ -36,7 +36,7 @@ CREATE TEMP TABLE IF NOT EXISTS pc_stage_log (
     cost_usd double precision, latency_ms double precision, estimated boolean,
     started_at timestamptz, worker_id text
 ) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS pc_stage_ids (prompt_id text) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS pc_stage_enqueued (ord integer, prompt_id text, content_sha256 bytea) ON COMMIT DELETE ROWS;
 `
 
 const stageReadyKey = "promptcascade.store.stage"
@@ -44,7 +44,7 @@ const stageReadyKey = "promptcascade.store.stage"
 var (
 	stageResultsTable = pgx.Identifier{"pg_temp", "pc_stage_results"}
 	stageLogTable     = pgx.Identifier{"pg_temp", "pc_stage_log"}
-	stageIDsTable     = pgx.Identifier{"pg_temp", "pc_stage_ids"}
+	stageEnqueued     = pgx.Identifier{"pg_temp", "pc_stage_enqueued"}
 
 	stageResultsColumns = []string{
 		"batch_id", "prompt_id", "prompt", "system", "metadata",

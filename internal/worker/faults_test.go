@@ -846,11 +846,11 @@ func TestBrokerFaultStreamDeletedIsRecreated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	jobsA := b.publish("a", 300)
-	ids := make([]string, len(jobsA))
+	ids := make([]store.Enqueued, len(jobsA))
 	for i, j := range jobsA {
-		ids[i] = j.ID
+		ids[i] = store.Enqueued{ID: j.ID}
 	}
-	if err := b.st.RecordEnqueued(ctx, "a", ids); err != nil {
+	if _, err := b.st.RecordEnqueued(ctx, "a", ids); err != nil {
 		t.Fatal(err)
 	}
 	g := b.gateCalls(t, 100)
