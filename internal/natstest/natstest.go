@@ -7,9 +7,14 @@
 // restarts a real broker. Options add user/password, token, nkey, operator
 // (creds file) and TLS (CA, server and client certificates generated at run
 // time) authentication.
+//
+// Restart may run on a goroutine of its own, even while the test ends: the
+// test's cleanup waits for a start in progress and shuts its server down, and
+// a Restart after the cleanup starts nothing, so no server outlives its test.
 package natstest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -28,12 +33,17 @@ type Server struct {
 	settings settings
 	storeDir string
 
-	mu   sync.Mutex
-	srv  *server.Server
-	port int
-	tls  *TLSFiles
-	op   *Operator
+	mu       sync.Mutex
+	srv      *server.Server
+	port     int
+	tls      *TLSFiles
+	op       *Operator
+	closed   bool           // the test's cleanup ran: start nothing more
+	starting sync.WaitGroup // starts in progress, which the cleanup waits for
 }
+
+// errClosed is start's error once the test's cleanup has run.
+var errClosed = errors.New("server closed: its test has ended")
 
 type settings struct {
 	noJetStream bool
@@ -115,8 +125,21 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err := s.start(); err != nil {
 		t.Fatalf("natstest: %v", err)
 	}
-	t.Cleanup(s.Shutdown)
+	t.Cleanup(s.close)
 	return s
+}
+
+// close is the test's cleanup: no start begins after it, it waits for a start
+// in progress (a Restart on another goroutine), then shuts the server down.
+// Without the wait, a server that a racing Restart made ready after the
+// cleanup had found none running would outlive the test (goleak then reports
+// its goroutines).
+func (s *Server) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.starting.Wait()
+	s.Shutdown()
 }
 
 func (s *Server) options() (*server.Options, error) {
@@ -159,6 +182,14 @@ func (s *Server) options() (*server.Options, error) {
 }
 
 func (s *Server) start() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errClosed
+	}
+	s.starting.Add(1)
+	s.mu.Unlock()
+	defer s.starting.Done()
 	o, err := s.options()
 	if err != nil {
 		return err
@@ -236,7 +267,8 @@ func (s *Server) Shutdown() {
 
 // Restart stops the server if it runs and starts it again on the same port
 // with the same store directory and settings. It may be called from any
-// goroutine; a failure to start again is reported with t.Errorf.
+// goroutine; a failure to start again is reported with t.Errorf. After the
+// test's cleanup it does nothing.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Shutdown()
@@ -244,7 +276,7 @@ func (s *Server) Restart() {
 	// case retrying a few times is all we can do.
 	var err error
 	for range 20 {
-		if err = s.start(); err == nil {
+		if err = s.start(); err == nil || errors.Is(err, errClosed) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -2,15 +2,20 @@ package natstest_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
 
 	"github.com/promptcascade/promptcascade/internal/natstest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRestartKeepsStreamsAndPort(t *testing.T) {
 	t.Parallel()
@@ -81,5 +86,40 @@ func TestWithoutJetStream(t *testing.T) {
 	srv := natstest.Start(t, natstest.WithoutJetStream())
 	if srv.Raw().JetStreamEnabled() {
 		t.Fatal("JetStream is on")
+	}
+}
+
+// A Restart on a goroutine of its own that is still starting the server when
+// the test ends must not leave that server running: the cleanup waits for it
+// (this is what made goleak report nats-server goroutines in the queue tests).
+func TestRestartRacingCleanupLeavesNoServer(t *testing.T) {
+	var (
+		port int
+		done = make(chan struct{})
+	)
+	t.Run("ends while a restart is under way", func(t *testing.T) {
+		srv := natstest.Start(t)
+		port = srv.Port()
+		srv.Shutdown()
+		go func() {
+			defer close(done)
+			srv.Restart() // takes a while; the subtest's cleanup runs meanwhile
+		}()
+	})
+	<-done
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err == nil {
+		conn.Close()
+		t.Fatalf("a server still listens on port %d after its test ended", port)
+	}
+}
+
+// After the test's cleanup, Restart starts nothing and reports nothing.
+func TestRestartAfterCleanupIsANoOp(t *testing.T) {
+	var srv *natstest.Server
+	t.Run("owner", func(t *testing.T) { srv = natstest.Start(t) })
+	srv.Restart()
+	if srv.Raw() != nil {
+		t.Fatal("Restart after the test's cleanup started a server")
 	}
 }

@@ -40,7 +40,13 @@ func TestFetchReturnsAsSoonAsMessagesArrive(t *testing.T) {
 	t.Parallel()
 	b, cons := setupConsumer(t, Config{})
 	pctx := testContext(t)
+	// The publisher is owned by the test: the deliveries can all arrive
+	// before the publisher has read its acks, and ending the test then would
+	// cancel pctx under Wait.
+	published := make(chan struct{})
+	defer func() { <-published }()
 	go func() {
+		defer close(published)
 		time.Sleep(200 * time.Millisecond)
 		p := NewPublisher(b.conn, 10)
 		for i := range 5 {
