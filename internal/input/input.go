@@ -14,8 +14,11 @@
 //   - jsonl: one object per line, {"id", "prompt", "system", "max_tokens",
 //     "metadata"}. Only prompt is required. id is a string or a number (a
 //     number keeps its literal spelling) and defaults to the line number;
-//     max_tokens is a non-negative integer; metadata is an object. Other keys
-//     are ignored. Blank lines are skipped.
+//     max_tokens is a non-negative integer; metadata is an object. Every
+//     other top-level key goes into the metadata with its JSON value, as CSV
+//     keeps its other columns ({"prompt": "p", "lang": "fr"} has metadata
+//     {"lang": "fr"}); a key that is also in "metadata" rejects the line.
+//     Blank lines are skipped.
 //   - openai-batch: OpenAI Batch API request lines. custom_id is the id; the
 //     text of the "user" messages of body.messages, joined by a blank line,
 //     is the prompt; "system" and "developer" messages likewise make the

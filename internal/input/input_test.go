@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -44,12 +45,66 @@ func TestJSONL(t *testing.T) {
 		t.Errorf("format = %s, want jsonl", res.format)
 	}
 	want := []prompt.Job{
-		{ID: "q1", Prompt: "What is 2+2?", System: "Be brief.", MaxTokens: 16, Metadata: json.RawMessage(`{"set": "arith", "n": 1}`)},
+		{ID: "q1", Prompt: "What is 2+2?", System: "Be brief.", MaxTokens: 16, Metadata: json.RawMessage(`{"set": "arith", "n": 1,"extra":true}`)},
 		{ID: "2", Prompt: "Line two has no id"},
 		{ID: "42", Prompt: "numeric id"},
 		{ID: "4", Prompt: "unicode é😀 and a lone surrogate \ufffd"},
 	}
 	checkJobs(t, res.jobs, want)
+}
+
+// Bug 6 of issue 7: top-level JSONL fields other than the known ones were
+// dropped, while CSV keeps its other columns as metadata. They are kept in
+// metadata now, with their JSON values; a clash with a metadata key is a
+// bad line, not a silent loss.
+func TestJSONLKeepsUnknownFieldsAsMetadata(t *testing.T) {
+	t.Parallel()
+	in := strings.Join([]string{
+		`{"id": "a", "prompt": "p", "lang": "fr", "split": {"name": "dev", "n": [1, "x,}"]}, "score": -1.5e3, "ok": false, "note": null}`,
+		`{"id": "b", "PROMPT": "case-insensitive known key", "Metadata": {"k": 1}, "src": "eval"}`,
+		`{"id": "c", "prompt": "clash", "metadata": {"lang": "en"}, "lang": "fr"}`,
+		`{"id": "d", "prompt": "escaped key", "a\"b": "v"}`,
+		`{"id": "e", "prompt": "nul", "x": "a\u0000"}`,
+		`{"id": "f", "prompt": "only known", "metadata": { "k" : 1 }}`,
+	}, "\n") + "\n"
+	res := readAll(t, "in.jsonl", FormatJSONL, in, Options{})
+	if res.fatal != nil {
+		t.Fatal(res.fatal)
+	}
+	wantErrs := []string{
+		`in.jsonl:3: "lang" is both a top-level field and a key of "metadata"; rename one`,
+		`in.jsonl:5: a top-level field contains \u0000, which cannot be stored`,
+	}
+	if len(res.errs) != len(wantErrs) {
+		t.Fatalf("errors %v, want %v", res.errs, wantErrs)
+	}
+	for i, e := range res.errs {
+		if e.Error() != wantErrs[i] {
+			t.Errorf("error %d = %q, want %q", i, e, wantErrs[i])
+		}
+	}
+	want := map[string]string{
+		"a": `{"lang":"fr","split":{"name":"dev","n":[1,"x,}"]},"score":-1.5e3,"ok":false,"note":null}`,
+		"b": `{"k":1,"src":"eval"}`,
+		"d": `{"a\"b":"v"}`,
+		"f": `{"k":1}`,
+	}
+	if len(res.jobs) != len(want) {
+		t.Fatalf("%d jobs, want %d", len(res.jobs), len(want))
+	}
+	for _, j := range res.jobs {
+		var got, exp any
+		if err := json.Unmarshal(j.Metadata, &got); err != nil {
+			t.Fatalf("job %s: metadata %s is not JSON: %v", j.ID, j.Metadata, err)
+		}
+		_ = json.Unmarshal([]byte(want[j.ID]), &exp)
+		if !reflect.DeepEqual(got, exp) {
+			t.Errorf("job %s: metadata %s, want %s", j.ID, j.Metadata, want[j.ID])
+		}
+	}
+	if string(res.jobs[3].Metadata) != `{ "k" : 1 }` {
+		t.Errorf("metadata without extra fields changed: %s", res.jobs[3].Metadata)
+	}
 }
 
 func TestOpenAIBatch(t *testing.T) {

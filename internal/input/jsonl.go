@@ -61,10 +61,156 @@ func (r *Reader) parseJSONL(l rawLine) (prompt.Job, error) {
 	if job.Metadata, reason = checkMetadata(`"metadata"`, rec.Metadata); reason != "" {
 		return prompt.Job{}, r.lineError(l.n, "%s", reason)
 	}
+	if job.Metadata, reason = withExtraFields(l.b, job.Metadata); reason != "" {
+		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	}
 	if job.ID, reason = idFrom(`"id"`, rec.ID, l.n); reason != "" {
 		return prompt.Job{}, r.lineError(l.n, "%s", reason)
 	}
 	return r.accept(l.n, job)
+}
+
+// jsonlKeys are the top-level keys a JSONL line is read for (matched without
+// regard to case, as encoding/json matches them).
+var jsonlKeys = []string{"id", "prompt", "system", "max_tokens", "metadata"}
+
+// withExtraFields adds the top-level fields of line (a valid JSON object)
+// other than jsonlKeys to meta (an object or nil), as CSV keeps its extra
+// columns: {"id": 1, "prompt": "p", "lang": "fr"} has metadata
+// {"lang": "fr"}. A field that is also a key of "metadata" is an error
+// rather than one of the two values silently lost. Without extra fields
+// meta is returned as it is.
+func withExtraFields(line []byte, meta json.RawMessage) (json.RawMessage, string) {
+	var extra [][2][]byte // raw key, raw value
+	eachField(line, func(rawKey, value []byte) {
+		key := rawKey[1 : len(rawKey)-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if json.Unmarshal(rawKey, &k) != nil {
+				return // cannot happen: line is valid JSON
+			}
+			key = []byte(k)
+		}
+		for _, k := range jsonlKeys {
+			if bytes.EqualFold(key, []byte(k)) {
+				return
+			}
+		}
+		extra = append(extra, [2][]byte{rawKey, value})
+	})
+	if len(extra) == 0 {
+		return meta, ""
+	}
+	out := []byte{'{'}
+	if len(meta) > 0 {
+		var own map[string]json.RawMessage
+		if err := json.Unmarshal(meta, &own); err != nil {
+			return nil, fmt.Sprintf(`"metadata": %v`, err) // cannot happen: checked to be an object
+		}
+		for _, f := range extra {
+			var key string
+			_ = json.Unmarshal(f[0], &key)
+			if _, dup := own[key]; dup {
+				return nil, fmt.Sprintf(`%s is both a top-level field and a key of "metadata"; rename one`, f[0])
+			}
+		}
+		inner := bytes.TrimSpace(meta)
+		inner = bytes.TrimSpace(inner[1 : len(inner)-1])
+		out = append(out, inner...)
+	}
+	for _, f := range extra {
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, f[0]...), ':'), f[1]...)
+	}
+	out = append(out, '}')
+	if hasNULEscape(out) {
+		return nil, `a top-level field contains \u0000, which cannot be stored`
+	}
+	return out, ""
+}
+
+// eachField calls fn with the raw key (a JSON string, quotes included) and
+// the raw value of every top-level field of b, a valid JSON object, in
+// order. It does not allocate.
+func eachField(b []byte, fn func(rawKey, value []byte)) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return // '}' or malformed
+		}
+		ks := i
+		i = skipString(b, i)
+		key := b[ks:i]
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return
+		}
+		i = skipSpace(b, i+1)
+		vs := i
+		i = skipValue(b, i)
+		fn(key, b[vs:i])
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the JSON string that starts at b[i].
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipValue returns the index after the JSON value that starts at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == '"':
+			i = skipString(b, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return i // end of the enclosing object
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'):
+			return i // end of a number, true, false or null
+		}
+		i++
+	}
+	return i
 }
 
 // batchRecord is one OpenAI Batch API request line.
