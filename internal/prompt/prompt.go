@@ -50,6 +50,10 @@ type Signals struct {
 	TokenCount   int `json:"token_count"` // o200k_base tokens of system + prompt (what is sent)
 	ComplexHits  int `json:"complex_hits"`
 	ModerateHits int `json:"moderate_hits"`
+	// Score is the learned router's score (0 = the cheap tier will do, 1 =
+	// needs the strongest); Scored is false when the heuristic decided.
+	Score  float64 `json:"score,omitempty"`
+	Scored bool    `json:"-"`
 }
 
 // Outcome is what one attempt ended with; it is stored in request_log.outcome.
