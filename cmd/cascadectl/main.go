@@ -22,6 +22,10 @@
 //	cascadectl prune --older-than 90d [--batch B] [--chunk N] [--dry-run]
 //	                                        remove old request_log rows: whole months dropped,
 //	                                        the rest deleted in chunks
+//	cascadectl router train --labels FILE... [--from-db BATCH...] --out router.json [--seed N] [--cheap M --strong M]
+//	                                        train a learned router from labels and batch outcomes
+//	cascadectl router eval --labels FILE --router router.json [--format text|json] [--html FILE]
+//	                                        accuracy / strong-share curve, APGR, 95% share vs heuristic and random
 //	cascadectl labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...
 //	                                        store per-prompt correctness labels (RouteLLM CSV, JSONL)
 package main
@@ -60,6 +64,7 @@ var commands = []command{
 	{"report", "report [BATCH]", cmdReport},
 	{"export", exportUsage, cmdExport},
 	{"verify", "verify [--scan-limit N] [--strict] BATCH", cmdVerify},
+	{"router", routerUsage, cmdRouter},
 	{"labels", "labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...", cmdLabels},
 	{"maintain", "maintain [--ahead N]", cmdMaintain},
 	{"prune", "prune --older-than 90d [--batch B] [--chunk N] [--dry-run]", cmdPrune},

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/promptcascade/promptcascade/internal/router"
+)
+
+// splitGSM8K writes the first n GSM8K rows and the rest to two CSV files.
+func splitGSM8K(t *testing.T, n int) (train, test string) {
+	t.Helper()
+	f, err := os.Open("../../testdata/routellm/gsm8k_responses.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, rows [][]string) string {
+		var b bytes.Buffer
+		w := csv.NewWriter(&b)
+		w.WriteAll(append([][]string{recs[0]}, rows...))
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("train.csv", recs[1:1+n]), write("test.csv", recs[1+n:])
+}
+
+func runCtl(t *testing.T, want int, args ...string) (string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(args, strings.NewReader(""), &out, &errb); code != want {
+		t.Fatalf("cascadectl %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out.String(), errb.String())
+	}
+	return out.String(), errb.String()
+}
+
+func TestRouterTrainEval(t *testing.T) {
+	t.Parallel()
+	train, test := splitGSM8K(t, 1000)
+	out := filepath.Join(t.TempDir(), "router.json")
+	stdout, _ := runCtl(t, 0, "router", "train", "--labels", train, "--out", out, "--seed", "3")
+	if !strings.Contains(stdout, "trained on 1000 prompts (1000 from files") || !strings.Contains(stdout, "cheap mistralai/Mixtral-8x7B-Instruct-v0.1, strong gpt-4-1106-preview") {
+		t.Errorf("train output:\n%s", stdout)
+	}
+	r, err := router.LoadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Meta.Seed != 3 || r.Meta.Examples != 1000 {
+		t.Errorf("router meta %+v", r.Meta)
+	}
+
+	// Held-out file: the router is scored as trained.
+	html := filepath.Join(t.TempDir(), "eval.html")
+	stdout, _ = runCtl(t, 0, "router", "eval", "--labels", test, "--router", out, "--format", "json", "--html", html)
+	var ev router.Evaluation
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
+		t.Fatalf("eval --format json: %v\n%s", err, stdout)
+	}
+	if ev.Prompts != 319 || !strings.Contains(ev.HeldOut, "none of these 319 prompts") || len(ev.Methods) != 3 {
+		t.Fatalf("eval = %d prompts, held out %q, %d methods", ev.Prompts, ev.HeldOut, len(ev.Methods))
+	}
+	if m := ev.Methods[2]; m.Name != "random" || m.APGR < 0.499 || m.APGR > 0.501 {
+		t.Errorf("random APGR = %v, want 0.5", m.APGR)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil || !bytes.Contains(page, []byte("<svg")) || bytes.Count(page, []byte("<polyline")) != 3 {
+		t.Errorf("html page: %v, %d bytes", err, len(page))
+	}
+
+	// The training file itself: eval refuses to score in-sample and cross-validates.
+	stdout, _ = runCtl(t, 0, "router", "eval", "--labels", train, "--router", out, "--folds", "2")
+	if !strings.Contains(stdout, "2-fold cross-validation of the router's training settings (seed 1): 1000 of these 1000 prompts") ||
+		!strings.Contains(stdout, "learned") || !strings.Contains(stdout, "heuristic") {
+		t.Errorf("eval on training data:\n%s", stdout)
+	}
+}
+
+func TestRouterErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"format":"promptcascade-router","version":1,"sha256":"00","model":{}}`), 0o644)
+	labelsFile := filepath.Join(dir, "l.jsonl")
+	os.WriteFile(labelsFile, []byte(`{"prompt":"x","correct":{"a":true,"b":true}}`+"\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"router"}, 2, "want: router train"},
+		{[]string{"router", "train", "--labels", labelsFile}, 2, "--out: required"},
+		{[]string{"router", "train", "--out", "x"}, 2, "give --labels FILE and/or --from-db BATCH"},
+		{[]string{"router", "train", "--labels", labelsFile, "--out", filepath.Join(dir, "r.json"), "--cheap", "zz"}, 2, `no labels for the cheap model "zz"`},
+		{[]string{"router", "train", "--labels", labelsFile, "--out", filepath.Join(dir, "r.json")}, 1, "too few examples"},
+		{[]string{"router", "eval", "--labels", labelsFile, "--router", bad}, 2, "router file " + bad + ": checksum mismatch"},
+		{[]string{"router", "eval", "--labels", labelsFile, "--router", bad, "--format", "xml"}, 2, `--format: "xml"`},
+	} {
+		_, stderr := runCtl(t, tc.code, tc.args...)
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("cascadectl %s: stderr %q, want %q", strings.Join(tc.args, " "), stderr, tc.want)
+		}
+	}
+}
+
+func TestSpreadLists(t *testing.T) {
+	t.Parallel()
+	got := spreadLists([]string{"--labels", "a", "b", "--out", "o", "--from-db", "x", "y", "--seed=2"}, "labels", "from-db")
+	want := "--labels a --labels b --out o --from-db x --from-db y --seed=2"
+	if strings.Join(got, " ") != want {
+		t.Errorf("spreadLists = %q, want %q", strings.Join(got, " "), want)
+	}
+}
