@@ -199,4 +199,3 @@ func (f Features) extract(text string, w []float64, buckets *[]uint32) (dense [n
 	}
 	return dense, tokens, sum
 }
-
