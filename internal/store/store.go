@@ -31,6 +31,7 @@ import (
 type Store struct {
 	pool         *pgxpool.Pool
 	storePrompts bool
+	prices       *priced // nil: Write records no prices
 }
 
 // Option configures Open.
@@ -39,6 +40,7 @@ type Option func(*options)
 type options struct {
 	storePrompts bool
 	maxConns     int32
+	prices       PricesFunc
 }
 
 // WithStorePrompts sets whether prompt, system prompt and response text are
@@ -84,7 +86,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", describe(cfg.ConnConfig.Config), oneLine{err})
 	}
-	return &Store{pool: pool, storePrompts: o.storePrompts}, nil
+	st := &Store{pool: pool, storePrompts: o.storePrompts}
+	if o.prices != nil {
+		st.prices = &priced{f: o.prices}
+	}
+	return st, nil
 }
 
 // oneLine keeps an error's chain (errors.Is/As, IsTransient) but prints it

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -166,6 +167,11 @@ func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
 	if len(finals) == 0 && nlog == 0 {
 		return inserted, nil
 	}
+	pb := &pgx.Batch{}
+	pricedIDs, pricesQueued, err := s.queuePrices(pb, batchIDs(rs, finals), rs[0].WorkerID)
+	if err != nil {
+		return nil, err
+	}
 
 	conn, err := s.acquireStaged(ctx)
 	if err != nil {
@@ -190,7 +196,7 @@ func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
 		}
 	}
 
-	b := &pgx.Batch{}
+	b := pb
 	if nlog > 0 {
 		b.Queue(insertLogSQL)
 	}
@@ -198,6 +204,12 @@ func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
 		b.Queue(insertResultsSQL)
 	}
 	br := tx.SendBatch(ctx, b)
+	if pricesQueued {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("store: write: insert model_prices: %w", err)
+		}
+	}
 	if nlog > 0 {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
@@ -232,7 +244,21 @@ func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("store: write: commit: %w", err)
 	}
+	s.markPriced(pricedIDs)
 	return inserted, nil
+}
+
+// batchIDs returns the distinct cleaned batch ids of the final results
+// rs[finals] (prices are recorded with a batch's first results rows).
+func batchIDs(rs []prompt.Result, finals []int) []string {
+	var ids []string
+	for _, i := range finals {
+		id := clean(rs[i].Job.BatchID)
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // validate rejects what cannot be stored as a correct result, naming the
