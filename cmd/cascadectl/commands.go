@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/classify"
@@ -174,42 +171,5 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 	if bad > 0 {
 		return &exitError{1, fmt.Errorf("%d bad line(s) skipped", bad)}
 	}
-	return nil
-}
-
-func cmdReport(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("report", e)
-	batch, err := batchArg(fs, args)
-	if err != nil {
-		return err
-	}
-	st, err := e.store(ctx)
-	if err != nil {
-		return err
-	}
-	tiers, err := st.Summary(ctx, batch)
-	if err != nil {
-		return err
-	}
-	if len(tiers) == 0 {
-		return &exitError{1, fmt.Errorf("no results for batch %q", batch)}
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "tier\tprompts\tfailed\tcascade_rate\tcost_usd\tavg_ms\tp50_ms\tp95_ms\tmodels (answers kept)")
-	var total float64
-	var n int64
-	for _, t := range tiers {
-		models := make([]string, 0, len(t.Models))
-		for m, c := range t.Models {
-			models = append(models, fmt.Sprintf("%s=%d", m, c))
-		}
-		sort.Strings(models)
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%.6f\t%.0f\t%.0f\t%.0f\t%s\n", t.Tier, t.Prompts, t.Failed,
-			100*t.CascadeRate, t.CostUSD, t.AvgLatencyMS, t.P50LatencyMS, t.P95LatencyMS, strings.Join(models, " "))
-		total += t.CostUSD
-		n += t.Prompts
-	}
-	tw.Flush()
-	fmt.Fprintf(e.stdout, "total: %d prompts, $%.6f\n", n, total)
 	return nil
 }

@@ -7,7 +7,9 @@
 //	                                        print each prompt's tier and signals as JSON lines
 //	cascadectl status [BATCH] [--watch] [--until-done]
 //	                                        total, done, failed, queued and cost per batch
-//	cascadectl report [BATCH]               per-tier summary: models, cascade rate, cost, latency
+//	cascadectl report [BATCH] [--format text|markdown|json|csv] [--html FILE] [--limit N]
+//	                                        tiers, models, savings, misrouting and warnings;
+//	                                        --html writes one self-contained page with charts
 //	cascadectl export [BATCH] --format csv|jsonl|openai-batch [--with-text|--no-text] [--status S] [-o FILE]
 //	                                        one row per prompt, in input order (csv: the article's
 //	                                        RequestLog columns plus ids, status and metadata columns)
@@ -61,7 +63,7 @@ var commands = []command{
 	{"ping", "ping [--nats-only|--postgres-only] [--quiet]", cmdPing},
 	{"classify", "classify [--format auto|jsonl|openai-batch|csv|text] [FILE...]", cmdClassify},
 	{"status", "status [BATCH] [--watch] [--until-done] [--interval 1s]", cmdStatus},
-	{"report", "report [BATCH]", cmdReport},
+	{"report", "report [BATCH] [--format text|markdown|json|csv] [--html FILE] [--limit N]", cmdReport},
 	{"export", exportUsage, cmdExport},
 	{"verify", "verify [--scan-limit N] [--strict] BATCH", cmdVerify},
 	{"router", routerUsage, cmdRouter},

@@ -253,7 +253,8 @@ func Load(ctx context.Context, q Querier, batch string, o Options) (*Report, err
 				r.Misrouted = append(r.Misrouted, m)
 				return err
 			}},
-		{"cascade flow", `SELECT r.batch_id, coalesce(a.first_model, ''), coalesce(r.model_used, '') AS used, count(*)
+		{"cascade flow", `SELECT r.batch_id, coalesce(a.first_model, ''),
+			CASE WHEN r.status = 'succeeded' THEN coalesce(r.model_used, '') ELSE '' END AS used, count(*)
 			FROM results r LEFT JOIN prompt_attempts a USING (batch_id, prompt_id)
 			WHERE ` + scope(batch, "r.") + ` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
 			nil, func(rows pgx.Rows) error {

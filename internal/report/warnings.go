@@ -87,7 +87,7 @@ func Warnings(r *Report, t Thresholds) []Warning {
 		if s.FirstModelUSD > 0 && s.PaidUSD > t.CostOverFirst*s.FirstModelUSD {
 			ratio := s.PaidUSD / s.FirstModelUSD
 			add(s.BatchID, "tier_cost", s.Tier, ratio, t.CostOverFirst,
-				"tier %s: cost $%.6f is %.2fx the $%.6f its first models charge for the same tokens (> %.2fx): prompts slip past the classifier or cascade to pricier models",
+				"tier %s: cost $%.6f is %.2fx the $%.6f its first models charge for the same tokens (> %.2fx): retries, failed quality checks and cascades to pricier models (in a cheap tier: prompts the classifier let through)",
 				s.Tier, s.PaidUSD, ratio, s.FirstModelUSD, t.CostOverFirst)
 		}
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -72,44 +71,6 @@ func TestStatus(t *testing.T) {
 	none, err := st.Status(t.Context(), "nope")
 	if err != nil || len(none) != 0 {
 		t.Errorf("unknown batch: %+v %v", none, err)
-	}
-}
-
-func TestSummary(t *testing.T) {
-	t.Parallel()
-	st := fixture(t)
-	got, err := st.Summary(t.Context(), "b1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []TierSummary{
-		{Tier: prompt.TierSimple, Prompts: 2, Succeeded: 2, Models: map[string]int64{small: 1, medium: 1},
-			Cascaded: 1, CascadeRate: 0.5, Attempts: 4, QualityFailed: 1, CostUSD: 0.0006, SpentUSD: 0.00062,
-			AvgLatencyMS: 200, P50LatencyMS: 200, P95LatencyMS: 290},
-		{Tier: prompt.TierModerate, Prompts: 1, Succeeded: 1, Models: map[string]int64{medium: 1},
-			Attempts: 1, CostUSD: 0.001, SpentUSD: 0.001, AvgLatencyMS: 200, P50LatencyMS: 200, P95LatencyMS: 200},
-		{Tier: prompt.TierComplex, Prompts: 1, Failed: 1, Models: map[string]int64{},
-			Cascaded: 1, CascadeRate: 1, Attempts: 2, QualityFailed: 1, CostUSD: 0.01, SpentUSD: 0.01},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("summary = %+v", got)
-	}
-	for i, w := range want {
-		g := got[i]
-		if g.Tier != w.Tier || g.Prompts != w.Prompts || g.Succeeded != w.Succeeded || g.Failed != w.Failed ||
-			!maps.Equal(g.Models, w.Models) || g.Cascaded != w.Cascaded || !approx(g.CascadeRate, w.CascadeRate) ||
-			g.Attempts != w.Attempts || g.QualityFailed != w.QualityFailed || !approx(g.CostUSD, w.CostUSD) ||
-			!approx(g.SpentUSD, w.SpentUSD) || !approx(g.AvgLatencyMS, w.AvgLatencyMS) ||
-			!approx(g.P50LatencyMS, w.P50LatencyMS) || !approx(g.P95LatencyMS, w.P95LatencyMS) {
-			t.Errorf("tier %s:\n got %+v\nwant %+v", w.Tier, g, w)
-		}
-	}
-	all, err := st.Summary(t.Context(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if all[0].Prompts != 3 || all[0].Models[small] != 2 || !approx(all[0].CostUSD, 0.5006) {
-		t.Errorf("summary of all batches, simple tier = %+v", all[0])
 	}
 }
 
