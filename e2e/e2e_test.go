@@ -4,6 +4,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,8 +65,27 @@ func TestEndToEnd1000PromptsTwoWorkers(t *testing.T) {
 	}
 
 	b.ctl(t, ctx, 0, "verify", "e2e")
-	if out := b.ctl(t, ctx, 0, "report", "e2e"); !strings.Contains(out, "complex") {
+	// The workers recorded the price of every model they called, and the
+	// views add up to the batch.
+	if unpriced := queryInt(t, ctx, conn, `SELECT count(DISTINCT model) FROM request_log l WHERE batch_id = 'e2e'
+		AND NOT EXISTS (SELECT 1 FROM model_prices p WHERE p.batch_id = l.batch_id AND p.model = l.model)`); unpriced != 0 {
+		t.Errorf("%d models of batch e2e have no model_prices row", unpriced)
+	}
+	if got := queryInt(t, ctx, conn, `SELECT sum(prompts) FROM tier_summary WHERE batch_id = 'e2e'`); got != n {
+		t.Errorf("tier_summary counts %d prompts, want %d", got, n)
+	}
+	html := filepath.Join(t.TempDir(), "report.html")
+	out = b.ctl(t, ctx, 0, "report", "e2e", "--html", html)
+	if !strings.Contains(out, "batch e2e: 1000 prompts") || !strings.Contains(out, "all on the strongest model: $") ||
+		!strings.Contains(out, "\nsavings: ") || !strings.Contains(out, "\ncomplex ") {
 		t.Fatalf("cascadectl report:\n%s", out)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if charts := strings.Count(string(page), `<svg class="chart"`); charts != 6 {
+		t.Errorf("report --html has %d charts, want 6", charts)
 	}
 	csv, err := b.cmd(ctx, "cascadectl", nil, "export", "e2e", "--format", "csv").Output()
 	if err != nil {

@@ -95,7 +95,7 @@ FROM (
            sum(l.input_tokens)                                          AS input_tokens,
            sum(l.output_tokens)                                         AS output_tokens,
            sum(l.cost_usd)                                              AS cost_usd,
-           coalesce(sum(l.cost_usd) FILTER (WHERE NOT l.kept), 0)       AS wasted_usd
+           coalesce(sum(l.cost_usd) FILTER (WHERE NOT l.kept), 0)::numeric(18, 10) AS wasted_usd
     FROM (
         SELECT l.batch_id, l.model, l.outcome, l.latency_ms, l.input_tokens, l.output_tokens, l.cost_usd,
                l.outcome NOT IN ('cooldown_skip', 'canceled')

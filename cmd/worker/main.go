@@ -86,7 +86,9 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		return err
 	}
 
-	st, err := store.Open(ctx, cfg.Postgres.DatabaseURL, store.WithStorePrompts(cfg.Postgres.StorePrompts))
+	applied := routePrices(routes)
+	st, err := store.Open(ctx, cfg.Postgres.DatabaseURL, store.WithStorePrompts(cfg.Postgres.StorePrompts),
+		store.WithPrices(func(string) []store.ModelPrice { return applied }))
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,9 @@ func esc(s string) string { return html.EscapeString(s) }
 func (r *Report) htmlBatch(b *strings.Builder, idx int, batch string) {
 	prompts, failed, paid, strongest, cheapest, priced := r.batchTotals(batch)
 	fmt.Fprintf(b, "<section id=\"batch-%d\">\n<h2>batch %s</h2>\n<div class=\"kpis\">", idx, esc(batch))
-	kpi := func(label, value string) { fmt.Fprintf(b, `<div class="kpi">%s<b>%s</b></div>`, esc(label), esc(value)) }
+	kpi := func(label, value string) {
+		fmt.Fprintf(b, `<div class="kpi">%s<b>%s</b></div>`, esc(label), esc(value))
+	}
 	kpi("prompts", fmt.Sprint(prompts))
 	kpi("failed", fmt.Sprint(failed))
 	kpi("paid", fmt.Sprintf("$%.4f", paid))
@@ -150,10 +152,10 @@ func (r *Report) htmlBatch(b *strings.Builder, idx int, batch string) {
 		if t.name == "warnings" {
 			continue
 		}
-		title := t.title
-		if t.name == "misrouting" {
-			title = "misrouting (" + r.misroutedSummary(batch) + ")"
+		if t.name == "label_misrouting" && len(t.rows) == 0 {
+			continue
 		}
+		title := r.sectionTitle(t, batch)
 		fmt.Fprintf(b, "<h3>%s <code>%s</code></h3>\n<div class=\"scroll\"><table data-table=\"%s\"><thead><tr>", esc(title), esc(t.name), esc(t.name))
 		for _, c := range t.cols {
 			fmt.Fprintf(b, "<th>%s</th>", esc(c))

@@ -103,6 +103,20 @@ type Misrouted struct {
 	Prompt       string  `json:"prompt"`
 }
 
+// LabelMisrouted is one label_misrouting row: labels show a better model.
+type LabelMisrouted struct {
+	BatchID      string  `json:"batch_id"`
+	PromptID     string  `json:"prompt_id"`
+	Tier         string  `json:"tier"`
+	Kind         string  `json:"kind"` // over_routed or under_routed
+	ModelUsed    string  `json:"model_used"`
+	UsedCorrect  *bool   `json:"used_correct"` // nil: no label for the model used
+	InsteadModel string  `json:"instead_model"`
+	InsteadUSD   float64 `json:"instead_usd"`
+	CostUSD      float64 `json:"cost_usd"`
+	Prompt       string  `json:"prompt"`
+}
+
 // MisroutedCount is the number of misrouting rows of a batch, tier and kind.
 type MisroutedCount struct {
 	BatchID string `json:"batch_id"`
@@ -149,10 +163,14 @@ type Report struct {
 	Savings        []Saving         `json:"savings"`
 	MisroutedCount []MisroutedCount `json:"misrouting_counts"`
 	Misrouted      []Misrouted      `json:"misrouting"` // at most Options.MisroutedLimit per batch
-	Warnings       []Warning        `json:"warnings"`
-	Flows          []Flow           `json:"cascade_flow"`
-	Latency        []LatencyBucket  `json:"latency_histogram"`
-	Outcomes       []OutcomeSlice   `json:"outcomes_over_time"`
+	// LabelMisroutedCount and LabelMisrouted: the same against labels
+	// (label_misrouting), for batches whose prompts have labels.
+	LabelMisroutedCount []MisroutedCount `json:"label_misrouting_counts"`
+	LabelMisrouted      []LabelMisrouted `json:"label_misrouting"`
+	Warnings            []Warning        `json:"warnings"`
+	Flows               []Flow           `json:"cascade_flow"`
+	Latency             []LatencyBucket  `json:"latency_histogram"`
+	Outcomes            []OutcomeSlice   `json:"outcomes_over_time"`
 }
 
 // Options tune Load.
@@ -171,7 +189,7 @@ var LatencyBoundsMS = []float64{50, 100, 250, 500, 1000, 2500, 5000, 10000, 3000
 const outcomeSlices = 12
 
 // scope is the WHERE condition of a view query for one batch ($1) or for
-// every batch ($1 = ''): two distinct statements, so that a prepared plan for
+// every batch ($1 = ”): two distinct statements, so that a prepared plan for
 // one batch always filters on the batch_id index.
 func scope(batch, alias string) string {
 	if batch == "" {
@@ -251,6 +269,26 @@ func Load(ctx context.Context, q Querier, batch string, o Options) (*Report, err
 					&m.ModelUsed, &m.Status, &m.Attempts, &m.WordCount, &m.TokenCount, &m.ComplexHits,
 					&m.ModerateHits, &m.CostUSD, &m.Prompt)
 				r.Misrouted = append(r.Misrouted, m)
+				return err
+			}},
+		{"label misrouting counts", `SELECT batch_id, tier, kind, count(*) FROM label_misrouting WHERE ` + w + `
+			GROUP BY 1, 2, 3 ORDER BY 1, array_position(ARRAY['simple','moderate','complex'], tier), 3`,
+			nil, func(rows pgx.Rows) error {
+				var c MisroutedCount
+				err := rows.Scan(&c.BatchID, &c.Tier, &c.Kind, &c.Prompts)
+				r.LabelMisroutedCount = append(r.LabelMisroutedCount, c)
+				return err
+			}},
+		{"label misrouting", `SELECT batch_id, prompt_id, tier, kind, model_used, used_correct, instead_model,
+			instead_usd::float8, cost_usd::float8, coalesce(prompt, '')
+			FROM (SELECT m.*, row_number() OVER (PARTITION BY batch_id ORDER BY kind DESC, cost_usd - instead_usd DESC, prompt_id) AS n
+			      FROM label_misrouting m WHERE ` + w + `) m
+			WHERE n <= $2 ORDER BY batch_id, n`,
+			[]any{o.MisroutedLimit}, func(rows pgx.Rows) error {
+				var m LabelMisrouted
+				err := rows.Scan(&m.BatchID, &m.PromptID, &m.Tier, &m.Kind, &m.ModelUsed, &m.UsedCorrect,
+					&m.InsteadModel, &m.InsteadUSD, &m.CostUSD, &m.Prompt)
+				r.LabelMisrouted = append(r.LabelMisrouted, m)
 				return err
 			}},
 		{"cascade flow", `SELECT r.batch_id, coalesce(a.first_model, ''),

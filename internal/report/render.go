@@ -85,13 +85,24 @@ func (r *Report) tables(batch string) []*table {
 			str(m.Status), count(m.Attempts), count(m.WordCount), count(m.TokenCount), count(m.ComplexHits),
 			count(m.ModerateHits), usd(m.CostUSD), cell{clip(m.Prompt, 60), m.Prompt})
 	}
+	lmis := mk("label_misrouting", "misrouting against labels", []string{"prompt_id", "tier", "kind", "model_used",
+		"used_correct", "instead", "instead_usd", "cost_usd", "prompt"},
+		false, false, false, false, false, false, true, true, false)
+	for _, m := range r.LabelMisrouted {
+		verdict := "unlabelled"
+		if m.UsedCorrect != nil {
+			verdict = fmt.Sprint(*m.UsedCorrect)
+		}
+		row(lmis, m.BatchID, str(m.PromptID), str(m.Tier), str(m.Kind), str(m.ModelUsed), str(verdict),
+			str(m.InsteadModel), usd(m.InsteadUSD), usd(m.CostUSD), cell{clip(m.Prompt, 60), m.Prompt})
+	}
 	warn := mk("warnings", "warnings", []string{"kind", "subject", "value", "threshold", "message"},
 		false, false, true, true, false)
 	for _, x := range r.Warnings {
 		row(warn, x.BatchID, str(x.Kind), str(x.Subject), cell{fmt.Sprintf("%.4g", x.Value), fmt.Sprint(x.Value)},
 			cell{fmt.Sprintf("%.4g", x.Threshold), fmt.Sprint(x.Threshold)}, str(x.Message))
 	}
-	return []*table{tiers, models, savings, mis, warn}
+	return []*table{tiers, models, savings, mis, lmis, warn}
 }
 
 // batchTotals sums the tiers and savings of one batch.
@@ -114,9 +125,9 @@ func (r *Report) batchTotals(batch string) (prompts, failed int64, paid, stronge
 	return
 }
 
-func (r *Report) misroutedSummary(batch string) string {
+func misroutedSummary(counts []MisroutedCount, batch string) string {
 	var parts []string
-	for _, c := range r.MisroutedCount {
+	for _, c := range counts {
 		if c.BatchID == batch {
 			parts = append(parts, fmt.Sprintf("%s %s %d", c.Tier, c.Kind, c.Prompts))
 		}
@@ -125,6 +136,17 @@ func (r *Report) misroutedSummary(batch string) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// sectionTitle is a table's title, with the counts of the misrouting views.
+func (r *Report) sectionTitle(t *table, batch string) string {
+	switch t.name {
+	case "misrouting":
+		return t.title + " (" + misroutedSummary(r.MisroutedCount, batch) + ")"
+	case "label_misrouting":
+		return t.title + " (" + misroutedSummary(r.LabelMisroutedCount, batch) + ")"
+	}
+	return t.title
 }
 
 func (r *Report) writeSections(w io.Writer, md bool) error {
@@ -147,8 +169,8 @@ func (r *Report) writeSections(w io.Writer, md bool) error {
 		for _, t := range r.tables(batch) {
 			title := t.title
 			switch t.name {
-			case "misrouting":
-				title = "misrouting (" + r.misroutedSummary(batch) + ")"
+			case "misrouting", "label_misrouting":
+				title = r.sectionTitle(t, batch)
 				if len(t.rows) == 0 {
 					continue
 				}

@@ -29,7 +29,9 @@ func count(n int64) cell {
 	return cell{s, s}
 }
 func usd(f float64) cell { return cell{fmt.Sprintf("%.6f", f), strconv.FormatFloat(f, 'f', -1, 64)} }
-func pct(f float64) cell { return cell{fmt.Sprintf("%.1f%%", 100*f), strconv.FormatFloat(f, 'f', -1, 64)} }
+func pct(f float64) cell {
+	return cell{fmt.Sprintf("%.1f%%", 100*f), strconv.FormatFloat(f, 'f', -1, 64)}
+}
 func millis(f float64) cell {
 	return cell{strconv.FormatFloat(f, 'f', 0, 64), strconv.FormatFloat(f, 'f', -1, 64)}
 }

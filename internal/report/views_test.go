@@ -138,3 +138,56 @@ func TestModelPricesRecordedOnce(t *testing.T) {
 }
 
 func toString(v any) string { return fmt.Sprint(v) }
+
+func TestLabelMisroutingView(t *testing.T) {
+	t.Parallel()
+	st := fixture(t)
+	if _, err := st.Pool().Exec(t.Context(), `
+		INSERT INTO label_models VALUES ('gpt-4', 'sim/l1');
+		INSERT INTO labels (source, dataset, item_id, prompt, prompt_sha256, model, correct)
+		SELECT 'import', 'eval', id, 'prompt ' || id, sha256(convert_to('prompt ' || id, 'UTF8')), model, correct
+		FROM (VALUES
+			('p4', 'sim/s1', true),   -- moderate p4, answered by m1: s1 would have done
+			('p4', 'sim/m1', true),
+			('p1', 'sim/s1', false),  -- simple p1, answered by s1 wrongly: l1 (as gpt-4) was right
+			('p1', 'gpt-4', true),
+			('p6', 'gpt-4', true),    -- complex p6 on l1, s1 wrong: well routed
+			('p6', 'sim/s1', false),
+			('p3', 'sim/s1', true),   -- p3: right on s1, and conflicting labels for m1
+			('p3', 'sim/m1', true),
+			('q1', 'sim/s1', false),  -- b2 has no prices: no verdicts
+			('q1', 'sim/m1', true)
+		) v (id, model, correct);
+		INSERT INTO labels (source, dataset, item_id, prompt, prompt_sha256, model, correct)
+		VALUES ('import', 'other', 'x', 'prompt p3', sha256(convert_to('prompt p3', 'UTF8')), 'sim/m1', false)`); err != nil {
+		t.Fatal(err)
+	}
+	got := rowsText(t, st.Pool(), `
+		SELECT batch_id, prompt_id, tier, model_used, used_correct, kind, instead_model, instead_usd::text, cost_usd::text
+		FROM label_misrouting ORDER BY batch_id, prompt_id`)
+	wantRows(t, "label_misrouting", got, []string{
+		// l1 for p1's 1000 in / 500 out: (10000 + 20000) / 1e6
+		"b1 | p1 | simple | sim/s1 | false | under_routed | sim/l1 | 0.0300000000 | 0.0003000000",
+		// s1 for p4's 2000 in / 1000 out: (200 + 400) / 1e6
+		"b1 | p4 | moderate | sim/m1 | true | over_routed | sim/s1 | 0.0006000000 | 0.0060000000",
+	})
+	got = rowsText(t, st.Pool(), `SELECT prompt_sha256 = sha256('prompt p3'::bytea), model, correct FROM label_verdicts
+		WHERE batch_id = 'b1' AND prompt_sha256 = sha256('prompt p3'::bytea) ORDER BY model`)
+	wantRows(t, "label_verdicts p3", got, []string{"true | sim/m1 | false", "true | sim/s1 | true"})
+
+	r, err := Load(t.Context(), st.Pool(), "b1", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := r.Write(&b, "text"); err != nil {
+		t.Fatal(err)
+	}
+	want := "misrouting against labels (simple under_routed 1, moderate over_routed 1) (label_misrouting)\n" +
+		"prompt_id  tier      kind          model_used  used_correct  instead  instead_usd  cost_usd  prompt\n" +
+		"p1         simple    under_routed  sim/s1      false         sim/l1      0.030000  0.000300  prompt p1\n" +
+		"p4         moderate  over_routed   sim/m1      true          sim/s1      0.000600  0.006000  prompt p4\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report text lacks\n%s\ngot:\n%s", want, b.String())
+	}
+}
