@@ -37,6 +37,10 @@ type ModelPolicy struct {
 	Timeout    time.Duration // per attempt; 0 means DefaultTimeout
 	MaxRetries int           // same-model retries of retryable failures before cascading
 	Price      pricing.Price // cost of usage; ContextWindow > 0 enables the context check
+	// Batch marks a batch-mode model: a Run that reaches it makes no call
+	// but ends with Result.Handoff set, so that the prompt goes into the
+	// model's next provider batch (internal/providerbatch).
+	Batch bool
 }
 
 // Backoff spaces same-model retries: the n-th retry waits a uniformly random
@@ -271,8 +275,22 @@ func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig
 		res.Latency = time.Since(r.start)
 		return r.out
 	}
+	start := 0
+	if rs := job.Resume; rs != nil {
+		// A later round of a prompt that went through a provider batch:
+		// continue after the models already tried, numbering on.
+		start, r.n = rs.Position, rs.Attempts
+		if start < 0 || start >= len(targets) {
+			res := &r.out.Result
+			res.Status = prompt.StatusFailed
+			res.Error = fmt.Sprintf("resume at model %d of tier %q, which has %d", start, tier, len(targets))
+			res.CompletedAt = c.now()
+			res.Latency = time.Since(r.start)
+			return r.out
+		}
+	}
 	r.out.Result.Attempts = make([]prompt.Attempt, 0, len(targets)+1)
-	if r.cascade(targets) {
+	if r.cascade(targets, start) {
 		return r.out
 	}
 	r.fail()
@@ -294,16 +312,24 @@ type run struct {
 	out         Outcome
 }
 
-// cascade tries each model in turn; true once one answered.
-func (r *run) cascade(targets []*target) bool {
+// cascade tries each model in turn from start; true once one answered or
+// the prompt was handed off to a batch-mode model.
+func (r *run) cascade(targets []*target, start int) bool {
 	c := r.c
-	for _, t := range targets {
+	for i := start; i < len(targets); i++ {
+		t := targets[i]
 		if r.ctx.Err() != nil {
 			r.canceled = true
 			return false
 		}
 		if r.skipped(t) {
 			continue
+		}
+		if t.pol.Batch {
+			r.out.Result.Handoff = &prompt.Handoff{Model: t.name, Position: i}
+			r.out.Result.CompletedAt = c.now()
+			r.out.Result.Latency = time.Since(r.start)
+			return true
 		}
 		for try := 0; ; try++ {
 			if r.gate != nil {
@@ -566,4 +592,27 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// Step returns the model at position of tier's list and whether it is
+// batch-mode; ok is false past the end of the list.
+func (c *Cascade) Step(tier prompt.Tier, position int) (model string, batch, ok bool) {
+	ts := c.tiers[tier]
+	if position < 0 || position >= len(ts) {
+		return "", false, false
+	}
+	return ts[position].name, ts[position].pol.Batch, true
+}
+
+// Gate judges an answer to promptText as a call's answer is judged: OK, or
+// empty_response / quality_failed with the reason. The provider batch poller
+// runs batch answers through it.
+func (c *Cascade) Gate(promptText, response string) (prompt.Outcome, string) {
+	if isBlank(response) {
+		return prompt.OutcomeEmptyResponse, "empty response"
+	}
+	if ok, reason := c.gate.check(countWords(promptText), response); !ok {
+		return prompt.OutcomeQualityFailed, reason
+	}
+	return prompt.OutcomeOK, ""
 }

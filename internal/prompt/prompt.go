@@ -41,6 +41,25 @@ type Job struct {
 	// that published it (across its files, in order); 0 when unknown.
 	// Exports list a batch in this order.
 	Seq int64 `json:"seq,omitempty"`
+	// Resume is set on a job republished after a provider batch round: its
+	// cascade continues at a later model instead of starting over.
+	Resume *Resume `json:"resume,omitempty"`
+}
+
+// Resume says where a prompt's cascade continues after a provider batch
+// round handed it back to the queue.
+type Resume struct {
+	Tier     Tier `json:"tier"`     // the tier chosen in the first round (not classified again)
+	Position int  `json:"position"` // index of the next model in the tier's list
+	Attempts int  `json:"attempts"` // attempts logged so far; numbering continues after them
+}
+
+// Handoff is set on a Result whose cascade reached a batch-mode model: the
+// prompt is recorded for that model's next provider batch (with the
+// attempts made so far) instead of being answered now.
+type Handoff struct {
+	Model    string // "provider/model"
+	Position int    // its index in the tier's list
 }
 
 // Signals are what the classifier measured; results store them so that SQL
@@ -78,6 +97,10 @@ const (
 	OutcomeEmptyResponse  Outcome = "empty_response"
 	OutcomeCooldownSkip   Outcome = "cooldown_skip"
 	OutcomeCanceled       Outcome = "canceled"
+	// A request of a provider batch that the provider did not run: the
+	// batch's 24-hour window ended first, or the batch was cancelled.
+	OutcomeBatchExpired  Outcome = "batch_expired"
+	OutcomeBatchCanceled Outcome = "batch_canceled"
 )
 
 // Attempt is one call (or one deliberate skip) of one model for one prompt:
@@ -94,6 +117,10 @@ type Attempt struct {
 	Estimated    bool          // usage estimated locally, not reported by the provider
 	Latency      time.Duration // wall time of the call
 	StartedAt    time.Time
+	// ProviderBatch is the provider's batch id when the call was made
+	// through a batch API (request_log.provider_batch_id; the cost is at
+	// the batch price); "" for a synchronous call.
+	ProviderBatch string
 }
 
 // Status is the final state of a prompt in results.status.
@@ -126,4 +153,8 @@ type Result struct {
 	Attempts    []Attempt
 	CompletedAt time.Time
 	WorkerID    string
+
+	// Handoff, when set (Status is then ""), records the prompt for a
+	// provider batch of Handoff.Model in the same transaction as Attempts.
+	Handoff *Handoff
 }

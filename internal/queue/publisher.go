@@ -156,7 +156,7 @@ func (p *Publisher) Publish(ctx context.Context, job prompt.Job) error {
 	if err != nil {
 		return fmt.Errorf("queue: encode job %s: %w", MsgID(job.BatchID, job.ID), err)
 	}
-	id := MsgID(job.BatchID, job.ID)
+	id := JobMsgID(job)
 	if int64(len(data)+len(id)+64) > p.maxPayload {
 		return fmt.Errorf("queue: job %s is %d bytes encoded, over the server's max_payload of %d: %w",
 			id, len(data), p.maxPayload, ErrMessageTooLarge)

@@ -35,7 +35,7 @@ CREATE TEMP TABLE IF NOT EXISTS pc_stage_log (
     batch_id text, prompt_id text, attempt integer, delivery integer, tier text, model text,
     outcome text, http_status integer, error text, input_tokens integer, output_tokens integer,
     cost_usd double precision, latency_ms double precision, estimated boolean,
-    started_at timestamptz, worker_id text
+    started_at timestamptz, worker_id text, provider_batch_id text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS pc_stage_enqueued (ord integer, prompt_id text, content_sha256 bytea) ON COMMIT DELETE ROWS;
 `
@@ -59,7 +59,7 @@ var (
 	stageLogColumns = []string{
 		"batch_id", "prompt_id", "attempt", "delivery", "tier", "model",
 		"outcome", "http_status", "error", "input_tokens", "output_tokens",
-		"cost_usd", "latency_ms", "estimated", "started_at", "worker_id",
+		"cost_usd", "latency_ms", "estimated", "started_at", "worker_id", "provider_batch_id",
 	}
 )
 
@@ -87,9 +87,9 @@ func (s *Store) acquireStaged(ctx context.Context) (*pgxpool.Conn, error) {
 // whose COMMIT outcome was unknown does not log the same attempts twice.
 const insertLogSQL = `
 INSERT INTO request_log (batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
-    error, input_tokens, output_tokens, cost_usd, latency_ms, estimated, started_at, worker_id)
+    error, input_tokens, output_tokens, cost_usd, latency_ms, estimated, started_at, worker_id, provider_batch_id)
 SELECT batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
-    error, input_tokens, output_tokens, cost_usd::numeric(18, 10), latency_ms, estimated, coalesce(started_at, now()), worker_id
+    error, input_tokens, output_tokens, cost_usd::numeric(18, 10), latency_ms, estimated, coalesce(started_at, now()), worker_id, provider_batch_id
 FROM pg_temp.pc_stage_log
 ORDER BY batch_id, prompt_id, delivery, attempt
 ON CONFLICT DO NOTHING`
@@ -141,13 +141,27 @@ RETURNING batch_id, prompt_id`
 // correct result: an empty batch or prompt id, an unknown status, a final
 // result without a valid tier, a non-finite or negative cost, an attempt
 // without a model or outcome.
+//
+// A transient input with a Handoff (its cascade reached a batch-mode model)
+// also records the prompt as a queued provider_batch_items row for that
+// model, in the same transaction (ON CONFLICT DO NOTHING: a redelivered
+// hand-off records nothing twice).
 func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
+	return s.WriteTx(ctx, rs, nil)
+}
+
+// WriteTx is Write that also runs extra inside the transaction, after the
+// rows are written and before the commit; an error from extra rolls
+// everything back. The provider batch poller settles its items this way, in
+// the transaction that stores their results.
+func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx context.Context, tx pgx.Tx) error) ([]bool, error) {
 	inserted := make([]bool, len(rs))
 	if len(rs) == 0 {
 		return inserted, nil
 	}
 	finals := make([]int, 0, len(rs)) // indexes into rs of the results rows to stage, first of each key
 	first := make(map[Key]int, len(rs))
+	var handoffs []int
 	nlog := 0
 	for i := range rs {
 		if err := validate(i, &rs[i]); err != nil {
@@ -155,6 +169,9 @@ func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
 		}
 		nlog += len(rs[i].Attempts)
 		if rs[i].Status == "" {
+			if rs[i].Handoff != nil {
+				handoffs = append(handoffs, i)
+			}
 			continue
 		}
 		k := cleanKey(Key{rs[i].Job.BatchID, rs[i].Job.ID})
@@ -164,7 +181,7 @@ func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
 		first[k] = i
 		finals = append(finals, i)
 	}
-	if len(finals) == 0 && nlog == 0 {
+	if len(finals) == 0 && nlog == 0 && len(handoffs) == 0 && extra == nil {
 		return inserted, nil
 	}
 	pb := &pgx.Batch{}
@@ -240,6 +257,16 @@ func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
 	}
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("store: write: %w", err)
+	}
+	if len(handoffs) > 0 {
+		if err := insertHandoffs(ctx, tx, rs, handoffs); err != nil {
+			return nil, err
+		}
+	}
+	if extra != nil {
+		if err := extra(ctx, tx); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("store: write: commit: %w", err)
@@ -390,7 +417,7 @@ func (s *resultSource) Values() ([]any, error) {
 type logSource struct {
 	rs   []prompt.Result
 	i, j int
-	row  [16]any
+	row  [17]any
 	key  Key // cleaned key of rs[i]
 }
 
@@ -420,10 +447,10 @@ func (s *logSource) Values() ([]any, error) {
 	if r.Tier != "" {
 		tier = string(r.Tier)
 	}
-	s.row = [16]any{
+	s.row = [17]any{
 		s.key.BatchID, s.key.PromptID, a.Attempt, r.Delivery, tier, clean(a.Model),
 		clean(string(a.Outcome)), nullInt(a.HTTPStatus), nullText(a.Error), a.InputTokens, a.OutputTokens,
-		a.CostUSD, ms(a.Latency), a.Estimated, nullTime(a.StartedAt), nullText(r.WorkerID),
+		a.CostUSD, ms(a.Latency), a.Estimated, nullTime(a.StartedAt), nullText(r.WorkerID), nullText(a.ProviderBatch),
 	}
 	return s.row[:], nil
 }
