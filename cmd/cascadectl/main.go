@@ -17,6 +17,8 @@
 //	                                        reconcile what was enqueued with results and the queue:
 //	                                        exit 0 complete, 1 lost/stranded/dead-lettered (--strict:
 //	                                        or answered twice), 3 still queued, 4 could not check
+//	cascadectl cancel|pause|resume BATCH
+//	                                        stop a batch for good, stop spending on it, or go on
 //	cascadectl dlq list [--limit N] [--all] [--batch B] [--format table|jsonl]
 //	cascadectl dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]
 //	                                        inspect or republish dead letters
@@ -67,6 +69,9 @@ var commands = []command{
 	{"export", exportUsage, cmdExport},
 	{"verify", "verify [--scan-limit N] [--strict] BATCH", cmdVerify},
 	{"router", routerUsage, cmdRouter},
+	{"cancel", "cancel BATCH", cmdCancel},
+	{"pause", "pause BATCH", cmdPause},
+	{"resume", "resume BATCH", cmdResume},
 	{"labels", "labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...", cmdLabels},
 	{"maintain", "maintain [--ahead N]", cmdMaintain},
 	{"prune", "prune --older-than 90d [--batch B] [--chunk N] [--dry-run]", cmdPrune},

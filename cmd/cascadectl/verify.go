@@ -108,7 +108,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 			lostSample = nil
 		}
 	}
-	queued := max(v.Missing-deadN-lost, 0)
+	queued := max(v.Missing-deadN-lost-acct.Parked-acct.Canceled, 0)
 	var stranded int64
 	if bq.consumerIdle {
 		// The consumer will never deliver these messages again: they
@@ -117,13 +117,16 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	}
 
 	r := verifyReport{v: v, subject: subject, consumer: cfg.NATS.Consumer, queue: bq, queued: queued, stranded: stranded,
-		dead: deadN, lost: lost, lostSample: lostSample, exact: exact, strict: *strict}
+		dead: deadN, lost: lost, lostSample: lostSample, exact: exact, strict: *strict,
+		parked: acct.Parked, canceled: acct.Canceled}
 	r.print(e.stdout)
 	switch {
 	case r.problem():
 		return &exitError{verifyLost, fmt.Errorf("batch %s: %s", batch, r.problems())}
 	case queued > 0:
 		return &exitError{verifyIncomplete, fmt.Errorf("batch %s: %d prompt(s) still queued; run verify again once workers have drained it", batch, queued)}
+	case acct.Parked > 0:
+		return &exitError{verifyIncomplete, fmt.Errorf("batch %s is paused: %d prompt(s) set aside; `cascadectl resume %s` queues them again", batch, acct.Parked, batch)}
 	}
 	return nil
 }
@@ -239,7 +242,9 @@ type verifyReport struct {
 	lost       int64
 	lostSample []string
 	exact      bool
-	strict     bool // answered twice is a problem too
+	strict     bool  // answered twice is a problem too
+	parked     int64 // set aside while the batch is paused
+	canceled   int64 // unanswered when the batch was canceled: accounted for
 }
 
 // problem reports whether someone must act: waiting will not complete the
@@ -275,6 +280,10 @@ func (r verifyReport) print(w io.Writer) {
 		verdict = "PROBLEM: " + r.problems()
 	case r.queued > 0:
 		verdict = "incomplete: prompts still queued, nothing lost"
+	case r.parked > 0:
+		verdict = "incomplete: batch paused, nothing lost"
+	case r.canceled > 0:
+		verdict = "complete (canceled)"
 	}
 	if v.AnsweredTwice > 0 && !r.strict {
 		verdict += fmt.Sprintf(" (%d prompt(s) answered more than once: see duplicated answers)", v.AnsweredTwice)
@@ -299,6 +308,12 @@ func (r verifyReport) print(w io.Writer) {
 		}
 	}
 	row("still queued", r.queued, qnote)
+	if r.parked > 0 {
+		row("paused", r.parked, "(set aside without a model call; cascadectl resume "+v.BatchID+" queues them again)")
+	}
+	if r.canceled > 0 {
+		row("canceled", r.canceled, "(no result: the batch was canceled)")
+	}
 	if r.stranded > 0 {
 		row("stranded", r.stranded, fmt.Sprintf("(consumer %s will not deliver them again: MaxDeliver reached without a result; see README, Operations)", r.consumer))
 	}

@@ -127,6 +127,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		ExitWhenIdle:   cfg.ExitWhenIdle,
 		TokenCount:     pricing.CountTokens,
 		Hooks:          faultHooks(cfg.Fault, cfg.FaultAfter, log),
+		Batches:        st,
 	}, worker.JetStreamSource(qc, cons), st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {
@@ -150,7 +151,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	s := w.Stats()
 	log.Info("worker stopped", "elapsed", time.Since(start).Round(time.Millisecond), "succeeded", s.Succeeded,
 		"failed", s.Failed, "requeued", s.Naked, "dead_lettered", s.DeadLettered, "already_done", s.AlreadyDone, "exhausted", s.Exhausted,
-		"cost_usd", float64(s.CostMicroUSD)/1e6)
+		"parked", s.Parked, "canceled", s.Canceled, "cost_usd", float64(s.CostMicroUSD)/1e6)
 	return err
 }
 

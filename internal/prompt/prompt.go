@@ -157,4 +157,9 @@ type Result struct {
 	// Handoff, when set (Status is then ""), records the prompt for a
 	// provider batch of Handoff.Model in the same transaction as Attempts.
 	Handoff *Handoff
+
+	// Parked, on a result without a Status, asks the store to keep the job
+	// until its batch is resumed: the batch was paused, so the message is
+	// taken off the queue without a model call.
+	Parked bool
 }

@@ -143,6 +143,13 @@ func NewPublisher(c *Conn, maxPending int) *Publisher {
 // or the publisher closed. What happens to accepted jobs is counted in
 // Stats and reported by Wait.
 func (p *Publisher) Publish(ctx context.Context, job prompt.Job) error {
+	return p.PublishAs(ctx, job, "")
+}
+
+// PublishAs is Publish with msgID as the Nats-Msg-Id ("" = JobMsgID(job)):
+// a deliberate second publication of a prompt (resume, retry) needs an
+// id of its own, or JetStream drops it as a duplicate within its window.
+func (p *Publisher) PublishAs(ctx context.Context, job prompt.Job, msgID string) error {
 	if err := ValidBatchName(job.BatchID); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
@@ -156,7 +163,10 @@ func (p *Publisher) Publish(ctx context.Context, job prompt.Job) error {
 	if err != nil {
 		return fmt.Errorf("queue: encode job %s: %w", MsgID(job.BatchID, job.ID), err)
 	}
-	id := JobMsgID(job)
+	id := msgID
+	if id == "" {
+		id = JobMsgID(job)
+	}
 	if int64(len(data)+len(id)+64) > p.maxPayload {
 		return fmt.Errorf("queue: job %s is %d bytes encoded, over the server's max_payload of %d: %w",
 			id, len(data), p.maxPayload, ErrMessageTooLarge)

@@ -163,6 +163,7 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	first := make(map[Key]int, len(rs))
 	var handoffs []int
 	nlog := 0
+	var park parkedRows
 	for i := range rs {
 		if err := validate(i, &rs[i]); err != nil {
 			return nil, err
@@ -171,6 +172,11 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 		if rs[i].Status == "" {
 			if rs[i].Handoff != nil {
 				handoffs = append(handoffs, i)
+			}
+			if rs[i].Parked {
+				if err := park.add(&rs[i]); err != nil {
+					return nil, fmt.Errorf("store: write: input %d: %w", i, err)
+				}
 			}
 			continue
 		}
@@ -181,7 +187,7 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 		first[k] = i
 		finals = append(finals, i)
 	}
-	if len(finals) == 0 && nlog == 0 && len(handoffs) == 0 && extra == nil {
+	if len(finals) == 0 && nlog == 0 && len(handoffs) == 0 && extra == nil && len(park.ids) == 0 {
 		return inserted, nil
 	}
 	pb := &pgx.Batch{}
@@ -220,6 +226,9 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	if len(finals) > 0 {
 		b.Queue(insertResultsSQL)
 	}
+	if len(park.ids) > 0 {
+		b.Queue(insertParkedSQL, park.batches, park.ids, park.seqs, park.payloads)
+	}
 	br := tx.SendBatch(ctx, b)
 	if pricesQueued {
 		if _, err := br.Exec(); err != nil {
@@ -255,6 +264,12 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, fmt.Errorf("store: write: insert results: %w", err)
 		}
 	}
+	if len(park.ids) > 0 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("store: write: park %d message(s): %w", len(park.ids), err)
+		}
+	}
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("store: write: %w", err)
 	}
@@ -286,6 +301,35 @@ func batchIDs(rs []prompt.Result, finals []int) []string {
 		}
 	}
 	return ids
+}
+
+// A message parked twice (a redelivery) keeps its first copy; a prompt
+// answered meanwhile is skipped by the worker that takes it after resume.
+const insertParkedSQL = `
+INSERT INTO batch_parked (batch_id, prompt_id, seq, payload)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[])
+ON CONFLICT (batch_id, prompt_id) DO NOTHING`
+
+// parkedRows are the batch_parked rows of one Write, as arrays.
+type parkedRows struct {
+	batches, ids []string
+	seqs         []*int64
+	payloads     [][]byte
+}
+
+func (p *parkedRows) add(r *prompt.Result) error {
+	payload, err := json.Marshal(r.Job) // the message body, as enqueue publishes it
+	if err != nil {
+		return fmt.Errorf("park: %w", err)
+	}
+	k := cleanKey(Key{r.Job.BatchID, r.Job.ID})
+	var seq *int64
+	if r.Job.Seq > 0 {
+		seq = &r.Job.Seq
+	}
+	p.batches, p.ids = append(p.batches, k.BatchID), append(p.ids, k.PromptID)
+	p.seqs, p.payloads = append(p.seqs, seq), append(p.payloads, payload)
+	return nil
 }
 
 // validate rejects what cannot be stored as a correct result, naming the

@@ -143,6 +143,14 @@ func (w *Worker) settleCommitted(t *task) {
 	case t.dead != nil:
 		w.stats.dead.Add(1)
 		w.settle(t, t.d.Term)
+	case t.parked:
+		w.stats.parked.Add(1)
+		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.settle(t, t.d.Ack)
+	case t.canceled:
+		w.stats.canceled.Add(1)
+		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.settle(t, t.d.Ack)
 	case t.answered:
 		w.stats.already.Add(1)
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))

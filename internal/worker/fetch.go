@@ -138,6 +138,9 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 			w.finish(p.d, p.d.Ack)
 			continue
 		}
+		if w.setAside(ctx, p.d, p.job) {
+			continue
+		}
 		t := &task{d: p.d}
 		w.track(t)
 		procWG.Add(1)
@@ -146,6 +149,30 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 			w.process(workCtx, t, p.job)
 		}()
 	}
+}
+
+// setAside settles a delivery whose batch is not running, before any work:
+// a canceled batch's message is acked, a paused batch's is parked (kept in
+// Postgres, then acked). A batch state that cannot be read hands it back.
+func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job) bool {
+	st, err := w.ctl.state(ctx, job.BatchID)
+	switch {
+	case err != nil:
+		w.log.Warn("cannot read batch states; handing the prompt back", "batch", job.BatchID, "err", err)
+		w.stats.naked.Add(1)
+		w.finish(d, func() error { return d.NakWithDelay(w.cfg.NakBase) })
+		return true
+	case st == store.BatchCanceled:
+		w.stats.canceled.Add(1)
+		w.finish(d, d.Ack)
+		return true
+	case st == store.BatchPaused:
+		t := &task{d: d, parked: true, result: &prompt.Result{Job: job, Parked: true, Delivery: int(d.NumDelivered()), WorkerID: w.cfg.WorkerID}}
+		w.track(t)
+		w.done <- t
+		return true
+	}
+	return false
 }
 
 // finish settles a delivery that never reached the committer and frees its slot.

@@ -28,6 +28,10 @@ type task struct {
 	// answered: another worker committed the prompt while this delivery ran;
 	// its attempts are logged, then the message is acked.
 	answered bool
+	// parked: the batch is paused; the job is kept in Postgres (with the
+	// attempts made before the pause), then the message is acked.
+	// canceled: the batch is canceled; attempts are logged, then acked.
+	parked, canceled bool
 }
 
 // process answers one prompt and hands it to the committer.
@@ -38,7 +42,7 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	if h := w.cfg.Hooks.BeforeCall; h != nil {
 		h(int(w.committed.Load()))
 	}
-	out := w.runner.Run(cascade.WithCallGate(ctx, w.stillWanted(t, job)), job, tier, sig, delivery)
+	out := w.runner.Run(cascade.WithCallGate(ctx, w.callGate(t, job)), job, tier, sig, delivery)
 	r := out.Result
 	r.Job, r.Tier, r.Signals, r.Delivery = job, tier, sig, delivery
 	r.WorkerID = w.cfg.WorkerID
@@ -49,6 +53,10 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 		t.final = true
 	case errors.Is(out.Stopped, errAnsweredElsewhere):
 		t.answered = true
+	case errors.Is(out.Stopped, errBatchCanceled):
+		t.canceled = true
+	case errors.Is(out.Stopped, errBatchPaused):
+		t.parked, r.Parked = true, true
 	case ctx.Err() != nil:
 		// Shutting down: hand it back at once, without counting it as a failure.
 		t.nakIn = 0
@@ -90,6 +98,18 @@ func lastErrors(as []prompt.Attempt) string {
 
 // errAnsweredElsewhere stops a cascade whose prompt another worker answered.
 var errAnsweredElsewhere = errors.New("answered by another worker")
+
+// callGate is asked before each model call of t: its batch must be
+// running, and the prompt still unanswered.
+func (w *Worker) callGate(t *task, job prompt.Job) cascade.CallGate {
+	still := w.stillWanted(t, job)
+	return func(ctx context.Context) error {
+		if err := w.ctl.gate(ctx, job.BatchID); err != nil {
+			return err
+		}
+		return still(ctx)
+	}
+}
 
 // stillWanted is the cascade's CallGate for t: a delivery that may have
 // been redelivered elsewhere (suspect, or heartbeats late right now) checks

@@ -71,6 +71,9 @@ type Config struct {
 	SweepInterval  time.Duration // how often the stream is scanned for exhausted messages, besides advisories (30s)
 	TokenCount     func(string) int
 	Hooks          Hooks
+	// Batches tells which batches are paused or canceled (nil: all run).
+	// It is read at most store.ControlMaxAge before each model call.
+	Batches BatchControls
 }
 
 // Hooks are called at fixed points of a prompt's way through the worker,
@@ -127,6 +130,9 @@ type Stats struct {
 	// (deleted, or a broker shutting down); Exhausted counts messages
 	// settled after the server stopped delivering them (MaxDeliver).
 	Recovered, Exhausted int64
+	// Parked counts prompts set aside because their batch was paused;
+	// Canceled counts prompts dropped because their batch was canceled.
+	Parked, Canceled int64
 }
 
 // Worker processes deliveries until stopped.
@@ -137,12 +143,16 @@ type Worker struct {
 	class  *classify.Classifier
 	runner Runner
 	log    *slog.Logger
+	ctl    *controls
 
 	slots chan struct{}
 	done  chan *task
 	hbMu  sync.Mutex
 	hb    map[*task]struct{}
-	stats struct{ fetched, succeeded, failed, naked, dead, already, commitErrs, inflight, costMicro, recovered, exhausted atomic.Int64 }
+	stats struct {
+		fetched, succeeded, failed, naked, dead, already, commitErrs, inflight, costMicro, recovered, exhausted atomic.Int64
+		parked, canceled                                                                                        atomic.Int64
+	}
 	// committed counts prompts (and dead letters) this worker has committed, for Hooks.
 	committed atomic.Int64
 	// lastBeat is when the heartbeat loop last ran (Unix nanoseconds).
@@ -160,6 +170,7 @@ func New(cfg Config, src Source, st Store, cl *classify.Classifier, r Runner, lo
 		slots: make(chan struct{}, cfg.Concurrency),
 		done:  make(chan *task, cfg.Concurrency),
 		hb:    make(map[*task]struct{}),
+		ctl:   newControls(cfg.Batches, log),
 	}
 	for range cfg.Concurrency {
 		w.slots <- struct{}{}
@@ -173,7 +184,8 @@ func (w *Worker) Stats() Stats {
 	return Stats{Fetched: s.fetched.Load(), Succeeded: s.succeeded.Load(), Failed: s.failed.Load(),
 		Naked: s.naked.Load(), DeadLettered: s.dead.Load(), AlreadyDone: s.already.Load(),
 		CommitErrors: s.commitErrs.Load(), InFlight: s.inflight.Load(), CostMicroUSD: s.costMicro.Load(),
-		Recovered: s.recovered.Load(), Exhausted: s.exhausted.Load()}
+		Recovered: s.recovered.Load(), Exhausted: s.exhausted.Load(),
+		Parked: s.parked.Load(), Canceled: s.canceled.Load()}
 }
 
 var errDrainTimeout = errors.New("drain timeout passed; handing unfinished prompts back to the queue")

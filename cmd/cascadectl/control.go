@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/queue"
+	"github.com/promptcascade/promptcascade/internal/store"
+)
+
+// controlBatch parses a command whose only argument is a batch that must exist.
+func controlBatch(ctx context.Context, e *env, name string, args []string) (string, *store.Store, error) {
+	fs := newFlags(name, e)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(pos) != 1 {
+		return "", nil, &exitError{2, fmt.Errorf("usage: cascadectl %s BATCH", name)}
+	}
+	batch := pos[0]
+	if err := queue.ValidBatchName(batch); err != nil {
+		return "", nil, &exitError{2, err}
+	}
+	st, err := e.store(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	return batch, st, nil
+}
+
+// unknownBatch turns store.ErrUnknownBatch into exit status 2.
+func unknownBatch(err error) error {
+	if errors.Is(err, store.ErrUnknownBatch) {
+		return &exitError{2, err}
+	}
+	return err
+}
+
+// settle waits until every worker has seen a state change (see
+// store.ControlSettle).
+func settle(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(store.ControlSettle):
+		return nil
+	}
+}
+
+func cmdCancel(ctx context.Context, e *env, args []string) error {
+	batch, st, err := controlBatch(ctx, e, "cancel", args)
+	if err != nil {
+		return err
+	}
+	marked, err := st.CancelBatch(ctx, batch, "canceled by cascadectl cancel")
+	if err != nil {
+		return unknownBatch(err)
+	}
+	qc, err := e.queue(ctx)
+	if err != nil {
+		return fmt.Errorf("batch %s is canceled in Postgres (workers drop its prompts), but its queued messages were not removed: %w", batch, err)
+	}
+	purged, err := qc.PurgeBatch(ctx, batch)
+	if err != nil {
+		return fmt.Errorf("batch %s is canceled in Postgres (workers drop its prompts), but its queued messages were not removed: %w", batch, err)
+	}
+	if err := settle(ctx); err != nil {
+		return err
+	}
+	// Prompts whose calls were running when the state changed may have
+	// been answered since; the others stay canceled.
+	fmt.Fprintf(e.stdout, "batch %s canceled: %d queued message(s) removed, %d unanswered prompt(s) marked canceled "+
+		"(calls already running may still answer a few); no worker starts a model call for it any more\n", batch, purged, marked)
+	return nil
+}
+
+func cmdPause(ctx context.Context, e *env, args []string) error {
+	batch, st, err := controlBatch(ctx, e, "pause", args)
+	if err != nil {
+		return err
+	}
+	prev, err := st.SetBatchState(ctx, batch, store.BatchPaused, "paused by cascadectl pause")
+	if err != nil {
+		return unknownBatch(err)
+	}
+	if err := settle(ctx); err != nil {
+		return err
+	}
+	if prev == store.BatchPaused {
+		fmt.Fprintf(e.stdout, "batch %s was already paused\n", batch)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "batch %s paused: no worker starts a model call for it any more; its queued prompts are set aside in Postgres until `cascadectl resume %s`\n", batch, batch)
+	return nil
+}
+
+func cmdResume(ctx context.Context, e *env, args []string) error {
+	batch, st, err := controlBatch(ctx, e, "resume", args)
+	if err != nil {
+		return err
+	}
+	prev, err := st.SetBatchState(ctx, batch, store.BatchRunning, "")
+	if err != nil {
+		return unknownBatch(err)
+	}
+	// Wait until no worker parks this batch's messages any more, then put
+	// every parked one back on the queue.
+	if err := settle(ctx); err != nil {
+		return err
+	}
+	n, err := republishParked(ctx, e, st, batch)
+	if err != nil {
+		return fmt.Errorf("batch %s is running again, but %w (running resume again is safe)", batch, err)
+	}
+	if prev == store.BatchRunning && n == 0 {
+		fmt.Fprintf(e.stdout, "batch %s was not paused\n", batch)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "batch %s resumed: %d prompt(s) set aside while paused are queued again\n", batch, n)
+	return nil
+}
+
+// resumePage is how many parked messages resume republishes per round.
+const resumePage = 1000
+
+// republishParked puts every parked message of batch back on the queue,
+// deleting each page once the stream has stored it. The message id of a
+// republished prompt is <batch>/<id>/parked-<when it was parked>, so an
+// interrupted resume run again is deduplicated by JetStream.
+func republishParked(ctx context.Context, e *env, st *store.Store, batch string) (int, error) {
+	var qc *queue.Conn
+	total := 0
+	for {
+		ps, err := st.ParkedMessages(ctx, batch, resumePage)
+		if err != nil {
+			return total, err
+		}
+		if len(ps) == 0 {
+			return total, nil
+		}
+		if qc == nil {
+			if qc, err = e.queue(ctx); err != nil {
+				return total, err
+			}
+		}
+		pub := queue.NewPublisher(qc, resumePage)
+		ids := make([]string, 0, len(ps))
+		for _, p := range ps {
+			job, err := queue.DecodeJob(p.Payload, 0)
+			if err != nil {
+				return total, fmt.Errorf("parked message %s/%s: %w", batch, p.PromptID, err)
+			}
+			id := fmt.Sprintf("%s/parked-%d", queue.MsgID(job.BatchID, job.ID), p.ParkedAt.UnixMicro())
+			if err := pub.PublishAs(ctx, job, id); err != nil {
+				return total, err
+			}
+			ids = append(ids, p.PromptID)
+		}
+		if _, err := pub.Wait(ctx); err != nil {
+			return total, err
+		}
+		if err := st.Unpark(ctx, batch, ids); err != nil {
+			return total, err
+		}
+		total += len(ids)
+	}
+}

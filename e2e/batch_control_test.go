@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// slowRoutes: every prompt's cascade takes about two seconds: four calls
+// of sim/flaky that fail (about 450 ms each), then sim/slow answers. So
+// calls of one prompt go on for longer than cancel and pause take to
+// return, and only the workers' check before each call stops them.
+const slowRoutes = `
+tiers:
+  simple:   [sim/flaky, sim/slow]
+  moderate: [sim/flaky, sim/slow]
+  complex:  [sim/flaky, sim/slow]
+backoff: {base: 1ms, max: 5ms}
+models:
+  sim/flaky:
+    latency: 1500ms
+    timeout: 5s
+    max_retries: 3
+    error_rate: 1
+    input_cost_per_mtok: 1
+    output_cost_per_mtok: 2
+  sim/slow:
+    latency: 150ms
+    timeout: 5s
+    capability: 1
+    input_cost_per_mtok: 1
+    output_cost_per_mtok: 2
+cooldown:
+  failures: 0
+`
+
+// Cancel during a running batch: once `cascadectl cancel` returns, no
+// model call of that batch starts; its queued messages are gone, its
+// unanswered prompts are canceled, verify accounts for every prompt, and
+// another batch on the same workers is not touched.
+func TestBatchCancelWhileRunning(t *testing.T) {
+	t.Parallel()
+	b, ctx := setup(t, 3*time.Minute)
+	b.enqueueFile(t, ctx, "doomed", genPrompts(t, b.root, 200))
+	b.enqueueFile(t, ctx, "kept", firstLines(t, b.root, 60))
+	routes := routesEnv(t, slowRoutes)
+	var ws []*proc
+	for _, id := range []string{"w1", "w2"} {
+		ws = append(ws, b.startWorker(t, ctx, id, routes, "WORKER_CONCURRENCY=8", "WORKER_EXIT_WHEN_IDLE=true"))
+	}
+	conn := b.pg(t, ctx)
+	waitUntil(t, ctx, "first answers of batch doomed", func() bool {
+		return queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'doomed'`) >= 5
+	})
+	out := b.ctl(t, ctx, 0, "cancel", "doomed")
+	returned := time.Now()
+	if !strings.Contains(out, "batch doomed canceled:") {
+		t.Errorf("cancel printed:\n%s", out)
+	}
+	for _, w := range ws {
+		w.waitOK(t, 2*time.Minute)
+	}
+
+	// No call started after cancel returned (request_log.started_at is
+	// stamped just before each call, on this machine's clock).
+	if late := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = 'doomed' AND started_at > $1`, returned); late != 0 {
+		t.Errorf("%d model call(s) of the canceled batch started after cancel returned", late)
+	}
+	answered := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'doomed'`)
+	canceled := queryInt(t, ctx, conn, `SELECT count(*) FROM batch_prompts p WHERE batch_id = 'doomed'
+		AND NOT EXISTS (SELECT 1 FROM results r WHERE r.batch_id = p.batch_id AND r.prompt_id = p.prompt_id)`)
+	if answered+canceled != 200 || canceled < 100 {
+		t.Errorf("doomed: %d answered + %d canceled, want 200 with most canceled", answered, canceled)
+	}
+	state := queryStrings(t, ctx, conn, `SELECT state FROM batches WHERE batch_id = 'doomed'`)
+	if len(state) != 1 || state[0] != "canceled" {
+		t.Errorf("batches.state = %v", state)
+	}
+	v := b.ctl(t, ctx, 0, "verify", "doomed")
+	if !strings.Contains(v, "complete (canceled)") || !strings.Contains(v, "canceled") {
+		t.Errorf("verify of a canceled batch:\n%s", v)
+	}
+	b.checkBatch(t, ctx, "kept", 60)
+	// Cancel again is harmless; an unknown batch is a usage error.
+	b.ctl(t, ctx, 0, "cancel", "doomed")
+	if got := b.ctl(t, ctx, 2, "cancel", "nope"); !strings.Contains(got, "unknown batch") {
+		t.Errorf("cancel of an unknown batch: %s", got)
+	}
+}
+
+// Pause stops spending on a batch without losing its place: workers set its
+// queued messages aside in Postgres (no model call), verify says paused
+// (exit 3, nothing lost), and resume puts them back so the batch completes
+// with one result per prompt.
+func TestBatchPauseResume(t *testing.T) {
+	t.Parallel()
+	b, ctx := setup(t, 3*time.Minute)
+	b.enqueueFile(t, ctx, "p", genPrompts(t, b.root, 100))
+	routes := routesEnv(t, slowRoutes)
+	w1 := b.startWorker(t, ctx, "w1", routes, "WORKER_CONCURRENCY=8")
+	conn := b.pg(t, ctx)
+	waitUntil(t, ctx, "first answers", func() bool {
+		return queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'p'`) >= 5
+	})
+	out := b.ctl(t, ctx, 0, "pause", "p")
+	paused := time.Now()
+	if !strings.Contains(out, "batch p paused") {
+		t.Errorf("pause printed:\n%s", out)
+	}
+	js := b.jetStream(t)
+	waitUntil(t, ctx, "the paused batch's messages set aside", func() bool {
+		return streamMsgs(t, ctx, promptsStream(t, ctx, js)) == 0
+	})
+	if late := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = 'p' AND started_at > $1`, paused); late != 0 {
+		t.Errorf("%d model call(s) started after pause returned", late)
+	}
+	done := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'p'`)
+	parked := queryInt(t, ctx, conn, `SELECT count(*) FROM batch_parked WHERE batch_id = 'p'`)
+	if done+parked != 100 || parked == 0 {
+		t.Fatalf("paused: %d done + %d parked, want 100", done, parked)
+	}
+	v := b.ctl(t, ctx, 3, "verify", "p")
+	if !strings.Contains(v, "batch paused, nothing lost") || !strings.Contains(v, "paused") {
+		t.Errorf("verify of a paused batch:\n%s", v)
+	}
+	if got := b.ctl(t, ctx, 0, "pause", "p"); !strings.Contains(got, "already paused") {
+		t.Errorf("second pause: %s", got)
+	}
+
+	out = b.ctl(t, ctx, 0, "resume", "p")
+	if !strings.Contains(out, "batch p resumed:") {
+		t.Errorf("resume printed:\n%s", out)
+	}
+	w1.signal(t, 15) // the first worker stops; one that exits when idle finishes the batch
+	w1.waitOK(t, time.Minute)
+	b.work(t, ctx, routes)
+	b.checkBatch(t, ctx, "p", 100)
+	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM batch_parked`); n != 0 {
+		t.Errorf("%d parked message(s) left after resume", n)
+	}
+}

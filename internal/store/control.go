@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// BatchState is batches.state: whether workers may spend on a batch.
+type BatchState string
+
+// Batch states.
+const (
+	BatchRunning  BatchState = "running"  // worked
+	BatchPaused   BatchState = "paused"   // messages set aside (batch_parked), no model called
+	BatchCanceled BatchState = "canceled" // messages dropped, unanswered prompts canceled
+)
+
+// ControlMaxAge is the contract between batch state changes and workers: a
+// worker never starts a model call on a batch state read (BatchControls)
+// longer ago than this. A command that changes a state and then waits
+// ControlSettle knows that no worker starts a call under the old state.
+const (
+	ControlMaxAge = time.Second
+	ControlSettle = ControlMaxAge + 500*time.Millisecond
+)
+
+// ErrUnknownBatch is returned (wrapped) for a batch id with no batches row.
+var ErrUnknownBatch = errors.New("unknown batch")
+
+// Control is one batch's state as the workers see it.
+type Control struct {
+	State  BatchState
+	Reason string // why it is not running (empty when running, or set by hand)
+}
+
+// BatchControls returns the state of every batch that is not running, in
+// one small indexed query: what a worker needs to decide, before a model
+// call, whether the call may go ahead (a batch absent from the map runs).
+func (s *Store) BatchControls(ctx context.Context) (map[string]Control, error) {
+	rows, err := s.pool.Query(ctx, `SELECT batch_id, state, coalesce(state_reason, '') FROM batches WHERE state <> 'running'`)
+	if err != nil {
+		return nil, fmt.Errorf("store: batch states: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Control{}
+	for rows.Next() {
+		var id string
+		var c Control
+		if err := rows.Scan(&id, &c.State, &c.Reason); err != nil {
+			return nil, fmt.Errorf("store: batch states: %w", err)
+		}
+		out[id] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: batch states: %w", err)
+	}
+	return out, nil
+}
+
+// SetBatchState moves batchID to state with reason and returns the state it
+// had. A canceled batch stays canceled (an error says so); setting the state
+// it already has only updates the reason.
+func (s *Store) SetBatchState(ctx context.Context, batchID string, state BatchState, reason string) (BatchState, error) {
+	b := clean(batchID)
+	var prev BatchState
+	err := s.pool.QueryRow(ctx, `
+		WITH old AS (SELECT state FROM batches WHERE batch_id = $1 FOR UPDATE)
+		UPDATE batches SET state = CASE WHEN batches.state = 'canceled' THEN batches.state ELSE $2 END,
+			state_reason = CASE WHEN batches.state = 'canceled' THEN batches.state_reason ELSE nullif($3, '') END,
+			state_changed_at = CASE WHEN batches.state = $2 THEN batches.state_changed_at ELSE now() END,
+			updated_at = now()
+		FROM old WHERE batch_id = $1
+		RETURNING old.state`, b, string(state), clean(reason)).Scan(&prev)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("store: batch %q: %w", batchID, ErrUnknownBatch)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: set state of batch %q: %w", batchID, err)
+	}
+	if prev == BatchCanceled && state != BatchCanceled {
+		return prev, fmt.Errorf("store: batch %q is canceled; it cannot be %s", batchID, state)
+	}
+	return prev, nil
+}
+
+// CancelBatch marks batchID canceled, marks its prompts without a result
+// canceled (batch_prompts.canceled_at) and drops its parked messages, in one
+// transaction. It returns how many prompts it marked.
+func (s *Store) CancelBatch(ctx context.Context, batchID, reason string) (int64, error) {
+	b := clean(batchID)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: cancel %q: begin: %w", batchID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	tag, err := tx.Exec(ctx, `UPDATE batches SET state = 'canceled', state_reason = nullif($2, ''),
+		state_changed_at = CASE WHEN state = 'canceled' THEN state_changed_at ELSE now() END, updated_at = now()
+		WHERE batch_id = $1`, b, clean(reason))
+	if err != nil {
+		return 0, fmt.Errorf("store: cancel %q: %w", batchID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return 0, fmt.Errorf("store: batch %q: %w", batchID, ErrUnknownBatch)
+	}
+	tag, err = tx.Exec(ctx, `UPDATE batch_prompts p SET canceled_at = now()
+		WHERE p.batch_id = $1 AND p.canceled_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM results r WHERE r.batch_id = p.batch_id AND r.prompt_id = p.prompt_id)`, b)
+	if err != nil {
+		return 0, fmt.Errorf("store: cancel %q: mark prompts: %w", batchID, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM batch_parked WHERE batch_id = $1`, b); err != nil {
+		return 0, fmt.Errorf("store: cancel %q: drop parked messages: %w", batchID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("store: cancel %q: commit: %w", batchID, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Parked is a message a worker set aside because its batch was paused.
+type Parked struct {
+	PromptID string
+	Payload  []byte
+	ParkedAt time.Time
+}
+
+// ParkedMessages returns the first limit parked messages of batchID, in
+// input order then id.
+func (s *Store) ParkedMessages(ctx context.Context, batchID string, limit int) ([]Parked, error) {
+	rows, err := s.pool.Query(ctx, `SELECT prompt_id, payload, parked_at FROM batch_parked
+		WHERE batch_id = $1 ORDER BY seq NULLS LAST, prompt_id LIMIT $2`, clean(batchID), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: parked messages of %q: %w", batchID, err)
+	}
+	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Parked, error) {
+		var p Parked
+		err := row.Scan(&p.PromptID, &p.Payload, &p.ParkedAt)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: parked messages of %q: %w", batchID, err)
+	}
+	return ps, nil
+}
+
+// Unpark deletes the parked messages of batchID with the given prompt ids
+// (once they are back on the queue).
+func (s *Store) Unpark(ctx context.Context, batchID string, ids []string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM batch_parked WHERE batch_id = $1 AND prompt_id = ANY($2)`, clean(batchID), ids); err != nil {
+		return fmt.Errorf("store: unpark %d message(s) of %q: %w", len(ids), batchID, err)
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/store"
+)
+
+// BatchControls reads the state of every batch that is not running (paused
+// or canceled); a batch absent from the map runs.
+type BatchControls interface {
+	BatchControls(ctx context.Context) (map[string]store.Control, error)
+}
+
+// Errors that stop a cascade before a model call because of its batch.
+var (
+	errBatchPaused   = errors.New("batch paused")
+	errBatchCanceled = errors.New("batch canceled")
+)
+
+// controls caches BatchControls. A state is never used when it was read
+// longer than maxAge ago (store.ControlMaxAge): the caller that finds it
+// stale reads it again, the others wait for that one read. So a call that
+// starts more than maxAge after a state change commits obeys the change,
+// which is what `cascadectl cancel` and `pause` wait for.
+type controls struct {
+	src    BatchControls
+	maxAge time.Duration
+	log    *slog.Logger
+
+	mu     sync.RWMutex
+	readAt time.Time // when the read that produced m started
+	m      map[string]store.Control
+	told   map[string]store.BatchState // last state logged per batch
+}
+
+func newControls(src BatchControls, log *slog.Logger) *controls {
+	if src == nil {
+		return nil
+	}
+	return &controls{src: src, maxAge: store.ControlMaxAge, log: log, told: map[string]store.BatchState{}}
+}
+
+// state returns batch's state, read at most maxAge ago. A nil controls
+// runs every batch.
+func (c *controls) state(ctx context.Context, batch string) (store.BatchState, error) {
+	if c == nil {
+		return store.BatchRunning, nil
+	}
+	c.mu.RLock()
+	fresh, ctl := time.Since(c.readAt) <= c.maxAge, c.m[batch]
+	c.mu.RUnlock()
+	if !fresh {
+		var err error
+		if ctl, err = c.refresh(ctx, batch); err != nil {
+			return "", err
+		}
+	}
+	if ctl.State == "" {
+		return store.BatchRunning, nil
+	}
+	return ctl.State, nil
+}
+
+func (c *controls) refresh(ctx context.Context, batch string) (store.Control, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.readAt) <= c.maxAge { // another caller just read it
+		return c.m[batch], nil
+	}
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	m, err := c.src.BatchControls(rctx)
+	cancel()
+	if err != nil {
+		return store.Control{}, fmt.Errorf("reading batch states: %w", err)
+	}
+	c.m, c.readAt = m, start
+	// One log line per batch and state change seen by this worker.
+	for id, ctl := range m {
+		if c.told[id] != ctl.State {
+			c.told[id] = ctl.State
+			c.log.Info("batch "+string(ctl.State)+"; no model calls for it", "batch", id, "reason", ctl.Reason)
+		}
+	}
+	for id := range c.told {
+		if _, ok := m[id]; !ok {
+			delete(c.told, id)
+			c.log.Info("batch running again", "batch", id)
+		}
+	}
+	return m[batch], nil
+}
+
+// gate is the batch part of a cascade's CallGate: an error stops the
+// cascade before its next model call.
+func (c *controls) gate(ctx context.Context, batch string) error {
+	st, err := c.state(ctx, batch)
+	switch {
+	case err != nil:
+		return err // transient: the delivery is handed back
+	case st == store.BatchPaused:
+		return errBatchPaused
+	case st == store.BatchCanceled:
+		return errBatchCanceled
+	}
+	return nil
+}
