@@ -7,7 +7,9 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,5 +58,31 @@ func TestInternalNeverExits(t *testing.T) {
 	}
 	if files < 50 {
 		t.Fatalf("only %d Go files found under internal/: the test did not look where it should", files)
+	}
+}
+
+// TestEnqueueLinksNoWorkerCode: enqueue and the settings package link no
+// provider adapter, cascade, wiring or worker code; only cmd/worker builds
+// those.
+func TestEnqueueLinksNoWorkerCode(t *testing.T) {
+	const mod = "github.com/promptcascade/promptcascade/"
+	forbidden := []string{"internal/llm/openai", "internal/llm/anthropic", "internal/llm/gemini", "internal/llm/sim",
+		"internal/cascade", "internal/worker", "internal/wire"}
+	for _, pkg := range []string{"./cmd/enqueue", "./internal/config", "./cmd/internal/connect"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		if !slices.Contains(deps, mod+"internal/queue") && pkg == "./cmd/enqueue" {
+			t.Fatalf("go list -deps %s does not list internal/queue: the test is not reading what it should\n%s", pkg, out)
+		}
+		for _, d := range deps {
+			for _, f := range forbidden {
+				if d == mod+f || strings.HasPrefix(d, mod+f+"/") {
+					t.Errorf("%s links %s", pkg, d)
+				}
+			}
+		}
 	}
 }

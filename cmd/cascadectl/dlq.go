@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/promptcascade/promptcascade/cmd/internal/connect"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
@@ -58,7 +59,7 @@ func batchSubject(ctx context.Context, e *env, batch string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return queue.Subject(cfg.NATS.SubjectPrefix, batch), nil
+	return queue.Subject(connect.QueueConfig(cfg.NATS).SubjectPrefix, batch), nil
 }
 
 // dlqLine is one line of `dlq list --format jsonl`.
@@ -219,7 +220,7 @@ func dlqReplay(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	prefix := cfg.NATS.SubjectPrefix
+	prefix := connect.QueueConfig(cfg.NATS).SubjectPrefix
 	for _, r := range sel {
 		if err := replaySubjectOK(prefix, r.Subject); err != nil {
 			return fmt.Errorf("dead letter %d: %w; nothing replayed", r.ID, err)
@@ -230,7 +231,7 @@ func dlqReplay(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 
-	rp := &replayer{e: e, st: st, dryRun: *dryRun, stream: cfg.NATS.Stream, fixed: fixed}
+	rp := &replayer{e: e, st: st, dryRun: *dryRun, stream: connect.QueueConfig(cfg.NATS).Stream, fixed: fixed}
 	if !*dryRun {
 		if rp.qc, err = e.queue(ctx); err != nil {
 			return err

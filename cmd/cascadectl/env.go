@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/promptcascade/promptcascade/cmd/internal/connect"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
@@ -80,7 +81,7 @@ func (e *env) queue(ctx context.Context) (*queue.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	qc, err := queue.Connect(ctx, config.QueueConfig(c.NATS), e.logger(ctx))
+	qc, err := connect.Queue(ctx, c.NATS, e.logger(ctx))
 	if err != nil {
 		return nil, err
 	}

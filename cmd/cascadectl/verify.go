@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/promptcascade/promptcascade/cmd/internal/connect"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
@@ -57,7 +58,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	subject := queue.Subject(cfg.NATS.SubjectPrefix, batch)
+	subject := queue.Subject(connect.QueueConfig(cfg.NATS).SubjectPrefix, batch)
 
 	// The stream is read before Postgres. A message leaves the stream only
 	// when acked, after its result is committed, so a prompt seen neither in
@@ -66,7 +67,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{verifyUnable, err}
 	}
-	bq, err := readBatchQueue(ctx, qc, cfg.NATS.Stream, cfg.NATS.Consumer, subject, batch, *scanLimit)
+	bq, err := readBatchQueue(ctx, qc, connect.QueueConfig(cfg.NATS).Stream, connect.QueueConfig(cfg.NATS).Consumer, subject, batch, *scanLimit)
 	if err != nil {
 		return &exitError{verifyUnable, err}
 	}
@@ -116,7 +117,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		stranded, queued = queued, 0
 	}
 
-	r := verifyReport{v: v, subject: subject, consumer: cfg.NATS.Consumer, queue: bq, queued: queued, stranded: stranded,
+	r := verifyReport{v: v, subject: subject, consumer: connect.QueueConfig(cfg.NATS).Consumer, queue: bq, queued: queued, stranded: stranded,
 		dead: deadN, lost: lost, lostSample: lostSample, exact: exact, strict: *strict,
 		parked: acct.Parked, canceled: acct.Canceled}
 	r.print(e.stdout)

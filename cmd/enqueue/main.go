@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/promptcascade/promptcascade/cmd/internal/connect"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/input"
 	"github.com/promptcascade/promptcascade/internal/prompt"
@@ -186,7 +187,7 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 		e.accepted, e.seen = 0, nil
 	}
 
-	qc, err := queue.Connect(ctx, config.QueueConfig(e.cfg.NATS), log)
+	qc, err := connect.Queue(ctx, e.cfg.NATS, log)
 	if err != nil {
 		return err
 	}

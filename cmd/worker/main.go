@@ -22,12 +22,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/promptcascade/promptcascade/internal/cascade"
+	"github.com/promptcascade/promptcascade/cmd/internal/connect"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/pricing"
-	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
+	"github.com/promptcascade/promptcascade/internal/wire"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
@@ -73,11 +73,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	reg, err := config.Registry(routes, cfg.Keys, os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	cas, err := cascade.New(routes.CascadeSettings(cfg.Seed), reg, log)
+	cas, err := wire.Cascade(routes, cfg.Keys, os.LookupEnv, cfg.Seed, log)
 	if err != nil {
 		return err
 	}
@@ -103,7 +99,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	defer close(partitionsDone)
 	go keepPartitions(ctx, st, log, partitionsDone)
 
-	qc, err := queue.Connect(ctx, config.QueueConfig(cfg.NATS), log)
+	qc, err := connect.Queue(ctx, cfg.NATS, log)
 	if err != nil {
 		return err
 	}
@@ -121,8 +117,8 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		Concurrency:    cfg.Concurrency,
 		CommitBatch:    cfg.CommitBatch,
 		CommitInterval: cfg.CommitInterval,
-		AckWait:        cfg.NATS.AckWait,
-		MaxDeliver:     cfg.NATS.MaxDeliver,
+		AckWait:        qc.Config().AckWait,
+		MaxDeliver:     qc.Config().MaxDeliver,
 		DrainTimeout:   cfg.DrainTimeout,
 		ExitWhenIdle:   cfg.ExitWhenIdle,
 		TokenCount:     pricing.CountTokens,
@@ -141,8 +137,8 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		log.Info("metrics listening", "addr", ln.Addr().String())
 	}
 
-	log.Info("worker started", "concurrency", cfg.Concurrency, "routes", routes.Source,
-		"stream", cfg.NATS.Stream, "consumer", cfg.NATS.Consumer)
+	log.Info("worker started", "concurrency", w.Config().Concurrency, "routes", routes.Source,
+		"stream", qc.Config().Stream, "consumer", qc.Config().Consumer)
 	start := time.Now()
 	progressDone := make(chan struct{})
 	defer close(progressDone)

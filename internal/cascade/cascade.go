@@ -22,6 +22,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/quality"
 )
 
 // Defaults applied by New to zero settings.
@@ -88,7 +89,7 @@ func (cd Cooldown) on() bool { return cd.Failures > 0 || cd.MaxFailureShare > 0 
 type Settings struct {
 	Tiers    map[prompt.Tier][]string // every tier, each an ordered list of "provider/model"
 	Models   map[string]ModelPolicy   // a policy for every model a tier names
-	Quality  QualityRules             // zero value means DefaultQuality()
+	Quality  quality.Rules            // zero value means quality.Default()
 	Backoff  Backoff
 	Cooldown Cooldown
 	Seed     uint64 // mixed into every llm.Request.Seed; change it to re-roll simulated runs
@@ -124,7 +125,7 @@ type Outcome struct {
 // use; cooldown and disabled-model state is shared by every Run.
 type Cascade struct {
 	tiers    map[prompt.Tier][]*target
-	gate     gate
+	gate     quality.Gate
 	backoff  Backoff
 	cooldown Cooldown
 	seed     uint64
@@ -156,13 +157,13 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 		c.sleep = sleep
 	}
 	q := s.Quality
-	if q.isZero() {
-		q = DefaultQuality()
+	if q.IsZero() {
+		q = quality.Default()
 	}
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("cascade: %w", err)
 	}
-	c.gate = q.compile()
+	c.gate = q.Compile()
 
 	if c.backoff.Base < 0 || c.backoff.Max < 0 {
 		return nil, fmt.Errorf("cascade: backoff: negative duration (base %v, max %v)", c.backoff.Base, c.backoff.Max)
@@ -264,7 +265,7 @@ func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig
 	r.out.Result = prompt.Result{Job: job, Tier: tier, Signals: sig, Delivery: delivery}
 	// Counted here, not taken from sig.WordCount, so that the gate follows
 	// Python's str.split() exactly whatever the classifier counts.
-	r.promptWords = countWords(job.Prompt)
+	r.promptWords = quality.CountWords(job.Prompt)
 
 	targets := c.tiers[tier]
 	if len(targets) == 0 {
@@ -460,11 +461,11 @@ func (r *run) call(t *target) (a prompt.Attempt, resp llm.Response, hint time.Du
 		a.Outcome, a.HTTPStatus, a.Error, hint = classify(err, timedOut)
 		return a, resp, hint
 	}
-	if isBlank(resp.Text) {
+	if quality.IsBlank(resp.Text) {
 		a.Outcome, a.Error = prompt.OutcomeEmptyResponse, "empty response"
 		return a, resp, 0
 	}
-	if ok, reason := c.gate.check(r.promptWords, resp.Text); !ok {
+	if ok, reason := c.gate.Check(r.promptWords, resp.Text); !ok {
 		a.Outcome, a.Error = prompt.OutcomeQualityFailed, reason
 		return a, resp, 0
 	}
@@ -608,10 +609,10 @@ func (c *Cascade) Step(tier prompt.Tier, position int) (model string, batch, ok 
 // empty_response / quality_failed with the reason. The provider batch poller
 // runs batch answers through it.
 func (c *Cascade) Gate(promptText, response string) (prompt.Outcome, string) {
-	if isBlank(response) {
+	if quality.IsBlank(response) {
 		return prompt.OutcomeEmptyResponse, "empty response"
 	}
-	if ok, reason := c.gate.check(countWords(promptText), response); !ok {
+	if ok, reason := c.gate.Check(quality.CountWords(promptText), response); !ok {
 		return prompt.OutcomeQualityFailed, reason
 	}
 	return prompt.OutcomeOK, ""

@@ -16,6 +16,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/quality"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -350,45 +351,6 @@ func TestQualityFailureCascades(t *testing.T) {
 	}
 }
 
-func TestQualityRulesExactlyTheArticle(t *testing.T) {
-	t.Parallel()
-	q := DefaultQuality()
-	words := func(n int) string { return strings.TrimSpace(strings.Repeat("word ", n)) }
-	tests := []struct {
-		name, prompt, response string
-		ok                     bool
-	}{
-		{"20-word prompt, 1-word answer", words(20), "Yes.", true},
-		{"21-word prompt, 14-word answer", words(21), words(14), false},
-		{"21-word prompt, 15-word answer", words(21), words(15), true},
-		{"words split on any whitespace", words(21), strings.ReplaceAll(words(15), " ", "\n\t"), true},
-		{"empty", "hi", "", false},
-		{"whitespace", "hi", " \u00a0\n", false},
-		{"python whitespace \\x1c", "hi", "\x1c\x1f", false},
-		{"i cannot", "hi", "Well, I CANNOT say.", false},
-		{"i can't", "hi", "i can't", false},
-		{"i'm unable to", "hi", "I'm unable to answer.", false},
-		{"as an ai", "hi", "As an AI language model, no.", false},
-		{"substring, as in Python", "hi", "It was such a plan: has an aim.", false}, // "has an aim" contains "as an ai"
-		{"i don't have the ability", "hi", "I don't have the ability.", false},
-		{"curly apostrophe is not the article's phrase", "hi", "I can\u2019t.", true},
-		{"non-ASCII response", "hi", "Ça dépend: AS AN AI je réponds.", false},
-		{"non-ASCII fine", "hi", "Ça dépend du contexte.", true},
-		{"short prompt, short answer", "What is 2+2?", "4", true},
-	}
-	for _, tt := range tests {
-		if got, reason := q.Check(tt.prompt, tt.response); got != tt.ok || (got == (reason != "")) {
-			t.Errorf("%s: Check = %v, %q; want %v", tt.name, got, reason, tt.ok)
-		}
-	}
-	if err := (QualityRules{LongPromptWords: -1}).Validate(); err == nil || !strings.HasPrefix(err.Error(), "quality.long_prompt_words") {
-		t.Errorf("Validate: %v", err)
-	}
-	if err := (QualityRules{RefusalPhrases: []string{"ok", " "}}).Validate(); err == nil || !strings.HasPrefix(err.Error(), "quality.refusal_phrases[1]") {
-		t.Errorf("Validate: %v", err)
-	}
-}
-
 func TestCooldownSkipAndExpiry(t *testing.T) {
 	t.Parallel()
 	b := setup(t, map[string][]step{"a": {fail(llm.ClassServerError, 500, 0)}, "b": {ok(goodText)}}, func(s *Settings) {
@@ -670,7 +632,7 @@ func TestNewValidates(t *testing.T) {
 		{"policy for another model", Settings{Tiers: all("fake/a"), Models: map[string]ModelPolicy{"fake/a": {Model: "fake/b"}}}, `policy is for "fake/b"`},
 		{"backoff", Settings{Tiers: all("fake/a"), Models: pol, Backoff: Backoff{Base: time.Second, Max: time.Millisecond}}, "backoff.max"},
 		{"cooldown period", Settings{Tiers: all("fake/a"), Models: pol, Cooldown: Cooldown{Failures: 3}}, "cooldown.period"},
-		{"quality", Settings{Tiers: all("fake/a"), Models: pol, Quality: QualityRules{MinResponseWords: -2}}, "quality.min_response_words"},
+		{"quality", Settings{Tiers: all("fake/a"), Models: pol, Quality: quality.Rules{MinResponseWords: -2}}, "quality.min_response_words"},
 	}
 	for _, tt := range tests {
 		_, err := New(tt.s, reg, nil)
@@ -695,8 +657,8 @@ func TestDefaultsApplied(t *testing.T) {
 	if c.backoff != (Backoff{DefaultBackoffBase, DefaultBackoffMax}) || c.tiers[prompt.TierSimple][0].pol.Timeout != DefaultTimeout {
 		t.Errorf("defaults not applied: %+v %+v", c.backoff, c.tiers[prompt.TierSimple][0].pol)
 	}
-	if ok, _ := c.gate.check(21, "short answer"); ok {
-		t.Error("zero QualityRules did not default to the article's")
+	if ok, _ := c.gate.Check(21, "short answer"); ok {
+		t.Error("zero quality.Rules did not default to the article's")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/llm/sim"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/quality"
 )
 
 // simCascade routes every tier over sim/small, sim/medium, sim/large with
@@ -93,7 +94,7 @@ func TestRunWithSimProvider(t *testing.T) {
 				res.OutputTokens != pricing.CountTokens(res.Response) {
 				t.Fatalf("job %d: success %+v", i, res)
 			}
-			if ok, why := cascade.DefaultQuality().Check(p, res.Response); !ok {
+			if ok, why := quality.Default().Check(p, res.Response); !ok {
 				t.Fatalf("job %d: delivered answer fails the gate (%s): %q", i, why, res.Response)
 			}
 			if res.ModelUsed != "sim/small" {

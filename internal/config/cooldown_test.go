@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 )
@@ -30,12 +29,9 @@ cooldown:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := cascade.Cooldown{Failures: 4, Period: 20 * time.Second, Window: 2 * time.Minute, MaxFailureShare: 0.25, MinCalls: 12}
+	want := config.Cooldown{Failures: 4, Period: 20 * time.Second, Window: 2 * time.Minute, MaxFailureShare: 0.25, MinCalls: 12}
 	if rt.Cooldown != want {
 		t.Errorf("cooldown = %+v, want %+v", rt.Cooldown, want)
-	}
-	if got := rt.CascadeSettings(1).Cooldown; got != want {
-		t.Errorf("cascade settings cooldown = %+v, want %+v", got, want)
 	}
 
 	// The share alone (no consecutive-failure trigger) is enough.
@@ -45,7 +41,7 @@ cooldown: {period: 1m, window: 1m, max_failure_share: 0.5}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (cascade.Cooldown{Period: time.Minute, Window: time.Minute, MaxFailureShare: 0.5}); rt.Cooldown != want {
+	if want := (config.Cooldown{Period: time.Minute, Window: time.Minute, MaxFailureShare: 0.5}); rt.Cooldown != want {
 		t.Errorf("cooldown = %+v, want %+v", rt.Cooldown, want)
 	}
 }
@@ -53,7 +49,7 @@ cooldown: {period: 1m, window: 1m, max_failure_share: 0.5}
 func TestRoutesCooldownShareErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ cooldown, want string }{
-		{`{period: 1m, window: 1m, max_failure_share: 1}`, "test.yaml: cooldown.max_failure_share: must be > 0 and < 1"},
+		{`{period: 1m, window: 1m, max_failure_share: 1}`, "test.yaml:6: cooldown.max_failure_share: must be > 0 and < 1"},
 		{`{period: 1m, window: 1m, max_failure_share: -0.5}`, "cooldown.max_failure_share"},
 		{`{period: 1m, window: 1m}`, "cooldown.max_failure_share"},
 		{`{period: 1m, min_calls: 5}`, "cooldown.max_failure_share"},

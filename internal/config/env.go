@@ -1,7 +1,11 @@
-// Package config loads promptcascade's settings: process settings from the
-// environment (go-envconfig) and routing settings from the routes file (YAML).
-// Defaults and validation live here, in one place; every error names the
-// environment variable or routes-file key that is wrong.
+// Package config decodes and validates promptcascade's settings into plain
+// structs: process settings from the environment (go-envconfig) and routing
+// settings from the routes file (YAML). It builds nothing: cmd/* turns the
+// settings into connections, providers, a cascade and a worker. Every error
+// names the environment variable, or the routes file's line and key, that
+// is wrong. A setting left unset is zero here and takes the default of the
+// package that uses it (queue, worker, cascade), so each default is written
+// once.
 package config
 
 import (
@@ -16,15 +20,16 @@ import (
 	"github.com/sethvargo/go-envconfig"
 )
 
-// NATS holds the broker settings shared by every binary.
+// NATS holds the broker settings shared by every binary; unset (zero)
+// values take the queue package's defaults.
 type NATS struct {
-	URL           string        `env:"NATS_URL,default=nats://127.0.0.1:4222"`
-	Stream        string        `env:"NATS_STREAM,default=PROMPTS"`
-	SubjectPrefix string        `env:"NATS_SUBJECT_PREFIX,default=prompts"`
-	Consumer      string        `env:"NATS_CONSUMER,default=workers"`
-	AckWait       time.Duration `env:"NATS_ACK_WAIT,default=30s"`
-	MaxDeliver    int           `env:"NATS_MAX_DELIVER,default=10"`
-	MaxAckPending int           `env:"NATS_MAX_ACK_PENDING,default=20000"`
+	URL           string        `env:"NATS_URL"`
+	Stream        string        `env:"NATS_STREAM"`
+	SubjectPrefix string        `env:"NATS_SUBJECT_PREFIX"`
+	Consumer      string        `env:"NATS_CONSUMER"`
+	AckWait       time.Duration `env:"NATS_ACK_WAIT"`
+	MaxDeliver    int           `env:"NATS_MAX_DELIVER"`
+	MaxAckPending int           `env:"NATS_MAX_ACK_PENDING"`
 	DupeWindow    time.Duration `env:"NATS_DUPLICATE_WINDOW"`
 	MaxBytes      int64         `env:"NATS_STREAM_MAX_BYTES,default=0"`
 	MaxMsgs       int64         `env:"NATS_STREAM_MAX_MSGS,default=0"`
@@ -56,18 +61,19 @@ type Common struct {
 	LogFormat string `env:"LOG_FORMAT,default=text"`
 }
 
-// Worker is the configuration of cmd/worker.
+// Worker is the configuration of cmd/worker. Unset (zero) tunables take
+// the worker package's defaults.
 type Worker struct {
 	Common
 	RoutesFile     string        `env:"ROUTES_FILE"`
 	PricingFile    string        `env:"PRICING_FILE"`
-	Concurrency    int           `env:"WORKER_CONCURRENCY,default=64"`
+	Concurrency    int           `env:"WORKER_CONCURRENCY"`
 	WorkerID       string        `env:"WORKER_ID"`
 	MetricsAddr    string        `env:"METRICS_ADDR"`
 	ExitWhenIdle   bool          `env:"WORKER_EXIT_WHEN_IDLE,default=false"`
-	CommitBatch    int           `env:"WORKER_COMMIT_BATCH,default=512"`
-	CommitInterval time.Duration `env:"WORKER_COMMIT_INTERVAL,default=20ms"`
-	DrainTimeout   time.Duration `env:"WORKER_DRAIN_TIMEOUT,default=25s"`
+	CommitBatch    int           `env:"WORKER_COMMIT_BATCH"`
+	CommitInterval time.Duration `env:"WORKER_COMMIT_INTERVAL"`
+	DrainTimeout   time.Duration `env:"WORKER_DRAIN_TIMEOUT"`
 	// Fault names a fault-injection point for crash tests (one of the
 	// Fault* constants); empty (off) by default.
 	Fault string `env:"WORKER_FAULT"`
@@ -123,7 +129,7 @@ func LoadWorker(ctx context.Context, l envconfig.Lookuper) (*Worker, error) {
 		host, _ := os.Hostname()
 		c.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	return &c, c.validate()
+	return &c, c.validate(set(l))
 }
 
 // LoadEnqueue reads the enqueue configuration from the environment.
@@ -133,9 +139,10 @@ func LoadEnqueue(ctx context.Context, l envconfig.Lookuper) (*Enqueue, error) {
 		return nil, err
 	}
 	quietCLI(l, &c.Common)
-	return &c, errors.Join(c.Common.validate(),
-		positive("ENQUEUE_MAX_PENDING", c.MaxPending),
-		positive("ENQUEUE_MAX_PROMPT_BYTES", c.MaxPromptBytes))
+	is := set(l)
+	return &c, errors.Join(c.Common.validate(is),
+		is.positive("ENQUEUE_MAX_PENDING", c.MaxPending),
+		is.positive("ENQUEUE_MAX_PROMPT_BYTES", c.MaxPromptBytes))
 }
 
 // LoadCtl reads the cascadectl configuration from the environment.
@@ -145,7 +152,7 @@ func LoadCtl(ctx context.Context, l envconfig.Lookuper) (*Ctl, error) {
 		return nil, err
 	}
 	quietCLI(l, &c.Common)
-	return &c, c.Common.validate()
+	return &c, c.Common.validate(set(l))
 }
 
 // quietCLI makes command-line tools log warnings and errors only, unless
@@ -159,27 +166,27 @@ func quietCLI(l envconfig.Lookuper, c *Common) {
 	}
 }
 
-func (c *Worker) validate() error {
+func (c *Worker) validate(is isSet) error {
 	return errors.Join(
-		c.Common.validate(),
-		positive("WORKER_CONCURRENCY", c.Concurrency),
-		positive("WORKER_COMMIT_BATCH", c.CommitBatch),
-		positiveDur("WORKER_COMMIT_INTERVAL", c.CommitInterval),
-		positiveDur("WORKER_DRAIN_TIMEOUT", c.DrainTimeout),
+		c.Common.validate(is),
+		is.positive("WORKER_CONCURRENCY", c.Concurrency),
+		is.positive("WORKER_COMMIT_BATCH", c.CommitBatch),
+		is.positiveDur("WORKER_COMMIT_INTERVAL", c.CommitInterval),
+		is.positiveDur("WORKER_DRAIN_TIMEOUT", c.DrainTimeout),
 		oneOf("WORKER_FAULT", c.Fault, "", FaultDuringCall, FaultBeforeCommit, FaultAfterCommit),
 	)
 }
 
-func (c *Common) validate() error {
+func (c *Common) validate(is isSet) error {
 	n := c.NATS
 	return errors.Join(
-		nonEmpty("NATS_URL", n.URL),
-		nonEmpty("NATS_STREAM", n.Stream),
-		nonEmpty("NATS_SUBJECT_PREFIX", n.SubjectPrefix),
-		nonEmpty("NATS_CONSUMER", n.Consumer),
-		positiveDur("NATS_ACK_WAIT", n.AckWait),
-		positive("NATS_MAX_DELIVER", n.MaxDeliver),
-		positive("NATS_MAX_ACK_PENDING", n.MaxAckPending),
+		is.nonEmpty("NATS_URL", n.URL),
+		is.nonEmpty("NATS_STREAM", n.Stream),
+		is.nonEmpty("NATS_SUBJECT_PREFIX", n.SubjectPrefix),
+		is.nonEmpty("NATS_CONSUMER", n.Consumer),
+		is.positiveDur("NATS_ACK_WAIT", n.AckWait),
+		is.positive("NATS_MAX_DELIVER", n.MaxDeliver),
+		is.positive("NATS_MAX_ACK_PENDING", n.MaxAckPending),
 		nonNegativeDur("NATS_DUPLICATE_WINDOW", n.DupeWindow),
 		oneOf("LOG_LEVEL", strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"),
 		oneOf("LOG_FORMAT", c.LogFormat, "text", "json"),
@@ -218,15 +225,30 @@ func process(ctx context.Context, l envconfig.Lookuper, target any) error {
 	return fmt.Errorf("environment: %w", err)
 }
 
-func positive(key string, v int) error {
-	if v <= 0 {
+// isSet reports whether a variable is set; validation lets an unset
+// variable stay zero (the using package's default), and refuses a set one
+// that is out of range.
+type isSet func(key string) bool
+
+func set(l envconfig.Lookuper) isSet {
+	if l == nil {
+		l = envconfig.OsLookuper()
+	}
+	return func(key string) bool {
+		_, ok := l.Lookup(key)
+		return ok
+	}
+}
+
+func (is isSet) positive(key string, v int) error {
+	if v < 0 || (v == 0 && is(key)) {
 		return fmt.Errorf("%s: must be a positive integer, got %d", key, v)
 	}
 	return nil
 }
 
-func positiveDur(key string, v time.Duration) error {
-	if v <= 0 {
+func (is isSet) positiveDur(key string, v time.Duration) error {
+	if v < 0 || (v == 0 && is(key)) {
 		return fmt.Errorf("%s: must be a positive duration, got %s", key, v)
 	}
 	return nil
@@ -239,8 +261,8 @@ func nonNegativeDur(key string, v time.Duration) error {
 	return nil
 }
 
-func nonEmpty(key, v string) error {
-	if strings.TrimSpace(v) == "" {
+func (is isSet) nonEmpty(key, v string) error {
+	if strings.TrimSpace(v) == "" && is(key) {
 		return fmt.Errorf("%s: must not be empty", key)
 	}
 	return nil

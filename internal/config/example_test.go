@@ -30,5 +30,5 @@ models:
 	fmt.Println(err)
 	// Output:
 	// [sim/small sim/medium] 5s 0.2
-	// bad.yaml: tiers.simple: empty; list at least one model
+	// bad.yaml:2: tiers.simple: empty; list at least one model
 }

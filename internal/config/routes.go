@@ -3,23 +3,20 @@ package config
 import (
 	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/llm"
-	"github.com/promptcascade/promptcascade/internal/llm/sim"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/quality"
 )
 
 //go:embed default_routes.yaml
@@ -28,31 +25,56 @@ var defaultRoutes []byte
 // DefaultRoutesYAML returns the built-in routes file (used when ROUTES_FILE is unset).
 func DefaultRoutesYAML() []byte { return bytes.Clone(defaultRoutes) }
 
-// Defaults applied to a model that does not set them (the article's timeout=30, num_retries=1).
-const (
-	DefaultModelTimeout    = 30 * time.Second
-	DefaultModelMaxRetries = 1
-)
+// DefaultModelMaxRetries is a model's max_retries when the routes file does
+// not set it (the article's num_retries=1). A model's timeout defaults to
+// the cascade's (cascade.DefaultTimeout).
+const DefaultModelMaxRetries = 1
 
-// Routes is a validated routes file.
+// BuiltinProviders are the provider names every binary knows without a
+// providers: entry.
+var BuiltinProviders = []string{"sim", "openai", "anthropic", "gemini", "groq"}
+
+// Routes is a validated routes file: plain settings, which cmd/* turns into
+// providers and a cascade.
 type Routes struct {
-	Source     string // file name, or "built-in defaults"
+	Source     string // file name, or "built-in routes"
 	Tiers      map[prompt.Tier][]string
 	Models     map[string]Model // every model named in Tiers, resolved
 	Classifier classify.Rules
-	Quality    cascade.QualityRules
-	Backoff    cascade.Backoff
-	Cooldown   cascade.Cooldown
+	Quality    quality.Rules
+	Backoff    Backoff
+	Cooldown   Cooldown
 	Providers  map[string]Provider // named OpenAI-compatible servers
+}
+
+// Backoff spaces same-model retries (cascade.Backoff); zero values take
+// the cascade's defaults.
+type Backoff struct{ Base, Max time.Duration }
+
+// Cooldown takes failing models out of rotation (cascade.Cooldown).
+type Cooldown struct {
+	Failures        int
+	Period          time.Duration
+	Window          time.Duration
+	MaxFailureShare float64
+	MinCalls        int
 }
 
 // Model is one model's resolved settings.
 type Model struct {
-	Name       string // "provider/model"
-	Timeout    time.Duration
+	Name       string        // "provider/model"
+	Line       int           // where the routes file defines it (models:) or first names it (tiers:)
+	Timeout    time.Duration // per attempt; 0 means the cascade's default
 	MaxRetries int
 	Price      pricing.Price
-	Sim        *sim.Model // set for sim/ models only
+	Sim        *Sim // the simulator keys the file sets, for sim/ models; nil for others
+}
+
+// Sim holds the keys a routes file sets for a simulated model; a nil field
+// keeps the simulator's default for that model.
+type Sim struct {
+	Latency, RetryAfter                                         *time.Duration
+	ErrorRate, RateLimitRate, TimeoutRate, WeakRate, Capability *float64
 }
 
 // Provider is a named OpenAI-compatible server declared in the routes file.
@@ -61,63 +83,6 @@ type Provider struct {
 	BaseURL         string
 	APIKeyEnv       string // name of the variable holding its key; empty for none
 	LegacyMaxTokens bool   // send max_tokens instead of max_completion_tokens
-}
-
-// duration is a YAML scalar like "250ms" or "10s".
-type duration struct{ time.Duration }
-
-func (d *duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: want a duration like \"10s\"", n.Line)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: invalid duration %q", n.Line, s)
-	}
-	d.Duration = v
-	return nil
-}
-
-type rawModel struct {
-	Latency       *duration `yaml:"latency"`
-	Timeout       *duration `yaml:"timeout"`
-	MaxRetries    *int      `yaml:"max_retries"`
-	ErrorRate     *float64  `yaml:"error_rate"`
-	RateLimitRate *float64  `yaml:"rate_limit_rate"`
-	TimeoutRate   *float64  `yaml:"timeout_rate"`
-	WeakRate      *float64  `yaml:"weak_rate"`
-	Capability    *float64  `yaml:"capability"`
-	RetryAfter    *duration `yaml:"retry_after"`
-
-	InputCost      *float64 `yaml:"input_cost_per_mtok"`
-	OutputCost     *float64 `yaml:"output_cost_per_mtok"`
-	CacheReadCost  *float64 `yaml:"cache_read_cost_per_mtok"`
-	CacheWriteCost *float64 `yaml:"cache_write_cost_per_mtok"`
-	ContextWindow  *int     `yaml:"context_window"`
-}
-
-type rawProvider struct {
-	Type            string `yaml:"type"`
-	BaseURL         string `yaml:"base_url"`
-	APIKeyEnv       string `yaml:"api_key_env"`
-	LegacyMaxTokens bool   `yaml:"legacy_max_tokens"`
-}
-
-type rawRoutes struct {
-	Tiers      map[string][]string           `yaml:"tiers"`
-	Models     map[string]rawModel           `yaml:"models"`
-	Classifier classify.Rules                `yaml:"classifier"`
-	Quality    cascade.QualityRules          `yaml:"quality"`
-	Backoff    struct{ Base, Max *duration } `yaml:"backoff"`
-	Cooldown   struct {
-		Failures        *int      `yaml:"failures"`
-		Period          *duration `yaml:"period"`
-		Window          *duration `yaml:"window"`
-		MaxFailureShare *float64  `yaml:"max_failure_share"`
-		MinCalls        *int      `yaml:"min_calls"`
-	} `yaml:"cooldown"`
-	Providers map[string]rawProvider `yaml:"providers"`
 }
 
 // LoadPrices returns the built-in price table, with the LiteLLM-format
@@ -152,303 +117,398 @@ func LoadRoutes(path string, prices *pricing.Table) (*Routes, error) {
 	return ParseRoutes(path, f, prices)
 }
 
-// ParseRoutes parses and validates a routes file. Every error names the key.
+// ParseRoutes parses and validates a routes file. It reports every problem
+// of the file, one *FileError each ("routes.yaml:8: models.sim/small:
+// unknown key "timout" (did you mean "timeout"?)"), joined.
 func ParseRoutes(name string, r io.Reader, prices *pricing.Table) (*Routes, error) {
-	raw := rawRoutes{Classifier: classify.DefaultRules(), Quality: cascade.DefaultQuality()}
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty routes file", name)
-		}
-		return nil, fmt.Errorf("%s: %s", name, strings.ReplaceAll(err.Error(), "\n", "; "))
+	src, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	rt, errs := raw.resolve(prices)
-	if len(errs) > 0 {
-		for i, e := range errs {
-			errs[i] = fmt.Errorf("%s: %w", name, e)
-		}
-		return nil, errors.Join(errs...)
+	d := &doc{file: name}
+	root := d.parseYAML(src)
+	if root == nil {
+		return nil, d.err()
 	}
-	rt.Source = name
-	return rt, nil
-}
-
-func (raw *rawRoutes) resolve(prices *pricing.Table) (*Routes, []error) {
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-
-	rt := &Routes{
+	rf := routesFile{d: d, prices: prices, rt: &Routes{
+		Source:     name,
 		Tiers:      make(map[prompt.Tier][]string),
 		Models:     make(map[string]Model),
-		Classifier: raw.Classifier,
-		Quality:    raw.Quality,
-		Backoff:    cascade.Backoff{Base: 200 * time.Millisecond, Max: 10 * time.Second},
+		Classifier: classify.DefaultRules(),
+		Quality:    quality.Default(),
 		Providers:  make(map[string]Provider),
+	}, entries: make(map[string]*modelEntry)}
+	rf.decode(resolve(root))
+	rf.resolveModels()
+	if err := d.err(); err != nil {
+		return nil, err
 	}
-	if err := raw.Classifier.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := raw.Quality.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if b := raw.Backoff.Base; b != nil {
-		rt.Backoff.Base = b.Duration
-	}
-	if m := raw.Backoff.Max; m != nil {
-		rt.Backoff.Max = m.Duration
-	}
-	if rt.Backoff.Base <= 0 {
-		bad("backoff.base: must be > 0")
-	}
-	if rt.Backoff.Max < rt.Backoff.Base {
-		bad("backoff.max: must be >= backoff.base (%s)", rt.Backoff.Base)
-	}
-	if f := raw.Cooldown.Failures; f != nil {
-		if *f < 0 {
-			bad("cooldown.failures: must be >= 0 (0 turns cooldown off), got %d", *f)
+	return rf.rt, nil
+}
+
+// routesFile decodes one routes file. Each section has its own method, and
+// each key is one entry of its section's fields: adding a key is adding a
+// field to the settings struct and one entry here.
+type routesFile struct {
+	d      *doc
+	prices *pricing.Table
+	rt     *Routes
+
+	tiers     *yaml.Node                   // the tiers: value, nil when missing
+	tierItems map[prompt.Tier][]*yaml.Node // the list items, for errors about a model
+	entries   map[string]*modelEntry       // models: entries
+}
+
+// modelEntry is one models: entry as written.
+type modelEntry struct {
+	key           *yaml.Node
+	m             Model
+	input, output bool // the file sets these prices
+}
+
+func (f *routesFile) decode(root *yaml.Node) {
+	f.d.object(root, "", fields{
+		"tiers":      f.decodeTiers,
+		"models":     f.decodeModels,
+		"classifier": f.decodeClassifier,
+		"quality":    f.decodeQuality,
+		"backoff":    f.decodeBackoff,
+		"cooldown":   f.decodeCooldown,
+		"providers":  f.decodeProviders,
+	})
+}
+
+func (f *routesFile) decodeTiers(v *yaml.Node) {
+	d := f.d
+	f.tiers = v
+	f.tierItems = make(map[prompt.Tier][]*yaml.Node)
+	d.entries(v, "tiers", func(name string, k, list *yaml.Node) {
+		key := "tiers." + name
+		tier := prompt.Tier(name)
+		if !tier.Valid() {
+			d.errorf(k, key, "unknown tier (want simple, moderate, complex)")
+			return
 		}
-		rt.Cooldown.Failures = *f
+		var models []string
+		if !d.texts(list, key, &models) {
+			return
+		}
+		if len(models) == 0 {
+			d.errorf(list, key, "empty; list at least one model")
+			return
+		}
+		for i, m := range models {
+			if first := slices.Index(models, m); first != i {
+				d.errorf(list.Content[i], fmt.Sprintf("%s[%d]", key, i), "%q is listed twice", m)
+			}
+		}
+		f.rt.Tiers[tier] = models
+		f.tierItems[tier] = list.Content
+	})
+}
+
+func (f *routesFile) decodeModels(v *yaml.Node) {
+	f.d.entries(v, "models", func(name string, k, v *yaml.Node) {
+		f.entries[name] = f.decodeModel(name, k, v)
+	})
+}
+
+func (f *routesFile) decodeModel(name string, k, v *yaml.Node) *modelEntry {
+	d := f.d
+	path := "models." + name
+	e := &modelEntry{key: k, m: Model{Name: name, Line: k.Line, MaxRetries: DefaultModelMaxRetries}}
+	m := &e.m
+	m.Price, _ = f.prices.Lookup(name)
+	provider, _, _ := llm.SplitModel(name) // a bad name is reported where the model is resolved
+	var s Sim
+	if provider == "sim" {
+		m.Sim = &s
 	}
-	if p := raw.Cooldown.Period; p != nil {
-		rt.Cooldown.Period = p.Duration
+	cost := func(key string, dst *float64, given *bool) func(*yaml.Node) {
+		return func(v *yaml.Node) {
+			if d.number(v, path+"."+key, dst) {
+				*given = true
+				if *dst < 0 {
+					d.errorf(v, path+"."+key, "must be >= 0, got %g", *dst)
+				}
+			}
+		}
 	}
-	if rt.Cooldown.Failures > 0 && rt.Cooldown.Period <= 0 {
-		bad("cooldown.period: must be > 0 when cooldown.failures is set")
+	var unused bool
+	simDur := func(key string, dst **time.Duration) func(*yaml.Node) {
+		return func(v *yaml.Node) {
+			var x time.Duration
+			if f.simOnly(v, path, key, provider) && d.duration(v, path+"."+key, &x) {
+				d.nonNegative(v, path+"."+key, x)
+				*dst = &x
+			}
+		}
 	}
-	if w := raw.Cooldown.Window; w != nil {
-		rt.Cooldown.Window = w.Duration
+	simShare := func(key string, dst **float64) func(*yaml.Node) {
+		return func(v *yaml.Node) {
+			var x float64
+			if f.simOnly(v, path, key, provider) && d.number(v, path+"."+key, &x) {
+				d.share(v, path+"."+key, x)
+				*dst = &x
+			}
+		}
 	}
-	if s := raw.Cooldown.MaxFailureShare; s != nil {
-		rt.Cooldown.MaxFailureShare = *s
+	d.object(v, path, fields{
+		"timeout": func(v *yaml.Node) {
+			if d.duration(v, path+".timeout", &m.Timeout) {
+				d.positive(v, path+".timeout", m.Timeout)
+			}
+		},
+		"max_retries": func(v *yaml.Node) {
+			if d.integer(v, path+".max_retries", &m.MaxRetries) && (m.MaxRetries < 0 || m.MaxRetries > 10) {
+				d.errorf(v, path+".max_retries", "must be between 0 and 10, got %d", m.MaxRetries)
+			}
+		},
+		"input_cost_per_mtok":       cost("input_cost_per_mtok", &m.Price.InputPerMTok, &e.input),
+		"output_cost_per_mtok":      cost("output_cost_per_mtok", &m.Price.OutputPerMTok, &e.output),
+		"cache_read_cost_per_mtok":  cost("cache_read_cost_per_mtok", &m.Price.CacheReadPerMTok, &unused),
+		"cache_write_cost_per_mtok": cost("cache_write_cost_per_mtok", &m.Price.CacheWritePerMTok, &unused),
+		"context_window": func(v *yaml.Node) {
+			if d.integer(v, path+".context_window", &m.Price.ContextWindow) {
+				d.atLeast(v, path+".context_window", m.Price.ContextWindow, 0)
+			}
+		},
+		// Simulated models only (sim/...).
+		"latency":         simDur("latency", &s.Latency),
+		"retry_after":     simDur("retry_after", &s.RetryAfter),
+		"error_rate":      simShare("error_rate", &s.ErrorRate),
+		"rate_limit_rate": simShare("rate_limit_rate", &s.RateLimitRate),
+		"timeout_rate":    simShare("timeout_rate", &s.TimeoutRate),
+		"weak_rate":       simShare("weak_rate", &s.WeakRate),
+		"capability":      simShare("capability", &s.Capability),
+	})
+	return e
+}
+
+// simOnly reports whether a simulator key may be set on this model.
+func (f *routesFile) simOnly(v *yaml.Node, path, key, provider string) bool {
+	if provider != "sim" {
+		f.d.errorf(v, path+"."+key, "only simulated (sim/) models take this key")
+		return false
 	}
-	if m := raw.Cooldown.MinCalls; m != nil {
-		rt.Cooldown.MinCalls = *m
+	return true
+}
+
+func (f *routesFile) decodeClassifier(v *yaml.Node) {
+	d, c := f.d, &f.rt.Classifier
+	const p = "classifier."
+	d.object(v, "classifier", fields{
+		"complex_keywords":    func(v *yaml.Node) { d.texts(v, p+"complex_keywords", &c.ComplexKeywords) },
+		"moderate_keywords":   func(v *yaml.Node) { d.texts(v, p+"moderate_keywords", &c.ModerateKeywords) },
+		"complex_min_hits":    func(v *yaml.Node) { d.integer(v, p+"complex_min_hits", &c.ComplexMinHits) },
+		"complex_long_hits":   func(v *yaml.Node) { d.integer(v, p+"complex_long_hits", &c.ComplexLongHits) },
+		"complex_long_words":  func(v *yaml.Node) { d.integer(v, p+"complex_long_words", &c.ComplexLongWords) },
+		"moderate_min_hits":   func(v *yaml.Node) { d.integer(v, p+"moderate_min_hits", &c.ModerateMinHits) },
+		"moderate_long_words": func(v *yaml.Node) { d.integer(v, p+"moderate_long_words", &c.ModerateLongWords) },
+	})
+	f.validated(v, c.Validate())
+}
+
+func (f *routesFile) decodeQuality(v *yaml.Node) {
+	d, q := f.d, &f.rt.Quality
+	d.object(v, "quality", fields{
+		"long_prompt_words":  func(v *yaml.Node) { d.integer(v, "quality.long_prompt_words", &q.LongPromptWords) },
+		"min_response_words": func(v *yaml.Node) { d.integer(v, "quality.min_response_words", &q.MinResponseWords) },
+		"refusal_phrases":    func(v *yaml.Node) { d.texts(v, "quality.refusal_phrases", &q.RefusalPhrases) },
+	})
+	f.validated(v, q.Validate())
+}
+
+// validated reports the errors of a section's own Validate (which name
+// their keys) at the section's line.
+func (f *routesFile) validated(section *yaml.Node, err error) {
+	if err == nil {
+		return
 	}
-	if c := rt.Cooldown; c.MaxFailureShare != 0 || c.Window != 0 || c.MinCalls != 0 {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		f.d.errs = append(f.d.errs, &FileError{File: f.d.file, Line: section.Line, Msg: e.Error()})
+	}
+}
+
+func (f *routesFile) decodeBackoff(v *yaml.Node) {
+	d, b := f.d, &f.rt.Backoff
+	var maxNode *yaml.Node
+	d.object(v, "backoff", fields{
+		"base": func(v *yaml.Node) {
+			if d.duration(v, "backoff.base", &b.Base) {
+				d.positive(v, "backoff.base", b.Base)
+			}
+		},
+		"max": func(v *yaml.Node) {
+			if d.duration(v, "backoff.max", &b.Max) {
+				d.positive(v, "backoff.max", b.Max)
+				maxNode = v
+			}
+		},
+	})
+	if maxNode != nil && b.Base > 0 && b.Max > 0 && b.Max < b.Base {
+		d.errorf(maxNode, "backoff.max", "must be >= backoff.base (%s), got %s", b.Base, b.Max)
+	}
+}
+
+func (f *routesFile) decodeCooldown(v *yaml.Node) {
+	d, c := f.d, &f.rt.Cooldown
+	d.object(v, "cooldown", fields{
+		"failures": func(v *yaml.Node) {
+			if d.integer(v, "cooldown.failures", &c.Failures) && c.Failures < 0 {
+				d.errorf(v, "cooldown.failures", "must be >= 0 (0 turns cooldown off), got %d", c.Failures)
+			}
+		},
+		"period": func(v *yaml.Node) { d.duration(v, "cooldown.period", &c.Period) },
+		"window": func(v *yaml.Node) { d.duration(v, "cooldown.window", &c.Window) },
+		"max_failure_share": func(v *yaml.Node) {
+			d.number(v, "cooldown.max_failure_share", &c.MaxFailureShare)
+		},
+		"min_calls": func(v *yaml.Node) {
+			if d.integer(v, "cooldown.min_calls", &c.MinCalls) && c.MinCalls < 0 {
+				d.errorf(v, "cooldown.min_calls", "must be >= 0 (0 means the default), got %d", c.MinCalls)
+			}
+		},
+	})
+	if c.Failures > 0 && c.Period <= 0 {
+		d.errorf(v, "cooldown.period", "must be > 0 when cooldown.failures is set")
+	}
+	if c.MaxFailureShare != 0 || c.Window != 0 || c.MinCalls != 0 {
 		switch {
 		case !(c.MaxFailureShare > 0 && c.MaxFailureShare < 1):
-			bad("cooldown.max_failure_share: must be > 0 and < 1 (cooldown.window and cooldown.min_calls need it), got %g", c.MaxFailureShare)
+			d.errorf(v, "cooldown.max_failure_share", "must be > 0 and < 1 (cooldown.window and cooldown.min_calls need it), got %g", c.MaxFailureShare)
 		case c.Window <= 0:
-			bad("cooldown.window: must be > 0 when cooldown.max_failure_share is set")
-		case c.MinCalls < 0:
-			bad("cooldown.min_calls: must be >= 0 (0 means %d), got %d", cascade.DefaultCooldownMinCalls, c.MinCalls)
+			d.errorf(v, "cooldown.window", "must be > 0 when cooldown.max_failure_share is set")
 		case c.Period <= 0:
-			bad("cooldown.period: must be > 0 when cooldown.max_failure_share is set")
+			d.errorf(v, "cooldown.period", "must be > 0 when cooldown.max_failure_share is set")
 		}
 	}
+}
 
-	for name, p := range raw.Providers {
-		key := "providers." + name
-		switch {
-		case builtinProvider(name):
-			bad("%s: %q is a built-in provider; configure it with %s_BASE_URL", key, name, strings.ToUpper(name))
-		case p.Type != "" && p.Type != "openai":
-			bad("%s.type: %q is not supported (only \"openai\"-compatible servers)", key, p.Type)
-		case p.BaseURL == "":
-			bad("%s.base_url: required", key)
-		default:
-			rt.Providers[name] = Provider{Name: name, BaseURL: p.BaseURL, APIKeyEnv: p.APIKeyEnv, LegacyMaxTokens: p.LegacyMaxTokens}
+func (f *routesFile) decodeProviders(v *yaml.Node) {
+	d := f.d
+	d.entries(v, "providers", func(name string, k, v *yaml.Node) {
+		path := "providers." + name
+		if slices.Contains(BuiltinProviders, name) {
+			d.errorf(k, path, "%q is a built-in provider; configure it with %s_BASE_URL", name, strings.ToUpper(name))
+			return
 		}
-	}
+		p := Provider{Name: name}
+		var typ string
+		d.object(v, path, fields{
+			"type": func(v *yaml.Node) {
+				if d.text(v, path+".type", &typ) && typ != "openai" {
+					d.errorf(v, path+".type", "%q is not supported (only \"openai\"-compatible servers)", typ)
+				}
+			},
+			"base_url":          func(v *yaml.Node) { d.text(v, path+".base_url", &p.BaseURL) },
+			"api_key_env":       func(v *yaml.Node) { d.text(v, path+".api_key_env", &p.APIKeyEnv) },
+			"legacy_max_tokens": func(v *yaml.Node) { d.boolean(v, path+".legacy_max_tokens", &p.LegacyMaxTokens) },
+		})
+		if p.BaseURL == "" {
+			d.errorf(k, path+".base_url", "required")
+			return
+		}
+		f.rt.Providers[name] = p
+	})
+}
 
-	if len(raw.Tiers) == 0 {
-		bad("tiers: missing (want simple, moderate and complex)")
-	}
-	for tier := range raw.Tiers {
-		if !prompt.Tier(tier).Valid() {
-			bad("tiers.%s: unknown tier (want simple, moderate, complex)", tier)
+// resolveModels checks the tiers and resolves every model they name, and
+// every models: entry, from the file and the price table.
+func (f *routesFile) resolveModels() {
+	d := f.d
+	if f.tiers == nil {
+		d.errorf(nil, "tiers", "missing (want simple, moderate and complex)")
+	} else if !d.reported("tiers") {
+		for _, tier := range prompt.Tiers {
+			if _, ok := f.tierItems[tier]; !ok && f.rt.Tiers[tier] == nil && !d.reported("tiers."+string(tier)) {
+				d.errorAt(d.lines["tiers"], "tiers."+string(tier), "missing")
+			}
 		}
 	}
 	for _, tier := range prompt.Tiers {
-		models, ok := raw.Tiers[string(tier)]
-		if !ok && len(raw.Tiers) > 0 {
-			bad("tiers.%s: missing", tier)
-			continue
-		}
-		if ok && len(models) == 0 {
-			bad("tiers.%s: empty; list at least one model", tier)
-			continue
-		}
-		for i, m := range models {
-			key := fmt.Sprintf("tiers.%s[%d]", tier, i)
-			if slices.Index(models, m) != i {
-				bad("%s: %q is listed twice", key, m)
+		for i, item := range f.tierItems[tier] {
+			name := item.Value
+			if _, done := f.rt.Models[name]; done {
 				continue
 			}
-			if _, ok := rt.Models[m]; !ok {
-				mod, err := raw.model(m, prices, rt.Providers)
-				if err != nil {
-					bad("%s: %w", key, err)
-					continue
-				}
-				rt.Models[m] = mod
+			if m, ok := f.model(name, item, fmt.Sprintf("tiers.%s[%d]", tier, i)); ok {
+				f.rt.Models[name] = m
 			}
 		}
-		rt.Tiers[tier] = models
 	}
-	for name := range raw.Models {
-		if _, used := rt.Models[name]; !used {
+	for name, e := range f.entries {
+		if _, used := f.rt.Models[name]; !used {
 			// Validate unused entries too, so typos surface at start.
-			if _, err := raw.model(name, prices, rt.Providers); err != nil {
-				bad("%w", err)
-			}
+			f.model(name, e.key, "models."+name)
 		}
 	}
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return rt, errs
 }
 
-func builtinProvider(name string) bool {
-	switch name {
-	case "sim", "openai", "anthropic", "gemini", "groq":
-		return true
+// reported reports whether an error was already recorded for key.
+func (d *doc) reported(key string) bool {
+	for _, e := range d.errs {
+		if e.Key == key {
+			return true
+		}
 	}
 	return false
 }
 
-// model resolves one model's settings: the routes file first, then the price table.
-func (raw *rawRoutes) model(name string, prices *pricing.Table, providers map[string]Provider) (Model, error) {
+// model resolves one model named at n (under key): the routes file first,
+// then the price table.
+func (f *routesFile) model(name string, n *yaml.Node, key string) (Model, bool) {
+	d := f.d
 	provider, _, err := llm.SplitModel(name)
 	if err != nil {
-		return Model{}, err
+		d.errorf(n, key, "%v", err)
+		return Model{}, false
 	}
-	if _, named := providers[provider]; !builtinProvider(provider) && !named {
-		return Model{}, fmt.Errorf("model %q: unknown provider %q (built in: sim, openai, anthropic, gemini, groq; declare others under providers:)", name, provider)
+	if _, named := f.rt.Providers[provider]; !slices.Contains(BuiltinProviders, provider) && !named {
+		d.errorf(n, key, "model %q: unknown provider %q (built in: %s; declare others under providers:)", name, provider, strings.Join(BuiltinProviders, ", "))
+		return Model{}, false
 	}
-	key := "models." + name
-	rm, inFile := raw.Models[name]
-	price, priced := prices.Lookup(name)
-	if !inFile && !priced {
-		return Model{}, fmt.Errorf("unknown model %q: not under models: and no built-in price (add it under models: with input_cost_per_mtok and output_cost_per_mtok)", name)
-	}
-	m := Model{Name: name, Timeout: DefaultModelTimeout, MaxRetries: DefaultModelMaxRetries, Price: price}
-	if rm.Timeout != nil {
-		if rm.Timeout.Duration <= 0 {
-			return Model{}, fmt.Errorf("%s.timeout: must be > 0", key)
+	_, priced := f.prices.Lookup(name)
+	e, inFile := f.entries[name]
+	switch {
+	case inFile && !priced && !(e.input && e.output):
+		if !d.reported("models." + name) {
+			d.errorf(e.key, "models."+name, "no built-in price; set input_cost_per_mtok and output_cost_per_mtok")
 		}
-		m.Timeout = rm.Timeout.Duration
+		return Model{}, false
+	case inFile:
+		return e.m, true
+	case !priced:
+		d.errorf(n, key, "unknown model %q: not under models: and no built-in price (add it under models: with input_cost_per_mtok and output_cost_per_mtok)", name)
+		return Model{}, false
 	}
-	if rm.MaxRetries != nil {
-		if *rm.MaxRetries < 0 || *rm.MaxRetries > 10 {
-			return Model{}, fmt.Errorf("%s.max_retries: must be between 0 and 10, got %d", key, *rm.MaxRetries)
-		}
-		m.MaxRetries = *rm.MaxRetries
+	m := Model{Name: name, Line: n.Line, MaxRetries: DefaultModelMaxRetries}
+	m.Price, _ = f.prices.Lookup(name)
+	if provider == "sim" {
+		m.Sim = &Sim{}
 	}
-	setCost := func(field string, dst *float64, v *float64) error {
-		if v == nil {
-			return nil
-		}
-		if *v < 0 {
-			return fmt.Errorf("%s.%s: must be >= 0, got %g", key, field, *v)
-		}
-		*dst = *v
-		return nil
-	}
-	if err := errors.Join(
-		setCost("input_cost_per_mtok", &m.Price.InputPerMTok, rm.InputCost),
-		setCost("output_cost_per_mtok", &m.Price.OutputPerMTok, rm.OutputCost),
-		setCost("cache_read_cost_per_mtok", &m.Price.CacheReadPerMTok, rm.CacheReadCost),
-		setCost("cache_write_cost_per_mtok", &m.Price.CacheWritePerMTok, rm.CacheWriteCost),
-	); err != nil {
-		return Model{}, err
-	}
-	if !priced && (rm.InputCost == nil || rm.OutputCost == nil) {
-		return Model{}, fmt.Errorf("%s: no built-in price; set input_cost_per_mtok and output_cost_per_mtok", key)
-	}
-	if rm.ContextWindow != nil {
-		if *rm.ContextWindow < 0 {
-			return Model{}, fmt.Errorf("%s.context_window: must be >= 0, got %d", key, *rm.ContextWindow)
-		}
-		m.Price.ContextWindow = *rm.ContextWindow
-	}
-
-	simOnly := map[string]bool{
-		"latency": rm.Latency != nil, "error_rate": rm.ErrorRate != nil, "rate_limit_rate": rm.RateLimitRate != nil,
-		"timeout_rate": rm.TimeoutRate != nil, "weak_rate": rm.WeakRate != nil, "capability": rm.Capability != nil,
-		"retry_after": rm.RetryAfter != nil,
-	}
-	if provider != "sim" {
-		for _, f := range sortedTrue(simOnly) {
-			return Model{}, fmt.Errorf("%s.%s: only simulated (sim/) models take this key", key, f)
-		}
-		return m, nil
-	}
-	_, id, _ := llm.SplitModel(name)
-	s, known := sim.Defaults()[id]
-	if !known {
-		s = sim.Model{Capability: 0.7, RetryAfter: sim.DefaultRetryAfter}
-	}
-	for _, d := range []struct {
-		src *duration
-		dst *time.Duration
-	}{{rm.Latency, &s.Latency}, {rm.RetryAfter, &s.RetryAfter}} {
-		if d.src != nil {
-			*d.dst = d.src.Duration
-		}
-	}
-	for _, r := range []struct {
-		src *float64
-		dst *float64
-	}{
-		{rm.ErrorRate, &s.ErrorRate}, {rm.RateLimitRate, &s.RateLimitRate}, {rm.TimeoutRate, &s.TimeoutRate},
-		{rm.WeakRate, &s.WeakRate}, {rm.Capability, &s.Capability},
-	} {
-		if r.src != nil {
-			*r.dst = *r.src
-		}
-	}
-	if err := s.Validate(); err != nil {
-		return Model{}, fmt.Errorf("%s.%w", key, err)
-	}
-	m.Sim = &s
-	return m, nil
-}
-
-func sortedTrue(m map[string]bool) []string {
-	var out []string
-	for k, v := range m {
-		if v {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// CascadeSettings returns the cascade's settings for these routes.
-func (r *Routes) CascadeSettings(seed uint64) cascade.Settings {
-	s := cascade.Settings{
-		Tiers:    r.Tiers,
-		Models:   make(map[string]cascade.ModelPolicy, len(r.Models)),
-		Quality:  r.Quality,
-		Backoff:  r.Backoff,
-		Cooldown: r.Cooldown,
-		Seed:     seed,
-	}
-	for name, m := range r.Models {
-		s.Models[name] = cascade.ModelPolicy{Model: name, Timeout: m.Timeout, MaxRetries: m.MaxRetries, Price: m.Price}
-	}
-	return s
-}
-
-// SimModels returns the simulated models keyed by bare id ("small" for "sim/small").
-func (r *Routes) SimModels() map[string]sim.Model {
-	out := make(map[string]sim.Model)
-	for name, m := range r.Models {
-		if m.Sim != nil {
-			out[strings.TrimPrefix(name, "sim/")] = *m.Sim
-		}
-	}
-	return out
+	return m, true
 }
 
 // ProviderNames returns the provider names the routes use, sorted.
 func (r *Routes) ProviderNames() []string {
-	seen := map[string]bool{}
+	var out []string
 	for name := range r.Models {
 		p, _, _ := llm.SplitModel(name)
-		seen[p] = true
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
 	}
-	return sortedTrue(seen)
+	slices.Sort(out)
+	return out
+}
+
+// ModelError is a problem with one model that only the code building it
+// finds (a simulator setting out of range), reported like any routes error.
+func (r *Routes) ModelError(m Model, err error) error {
+	return &FileError{File: r.Source, Line: m.Line, Key: "models." + m.Name, Msg: err.Error()}
 }

@@ -1,14 +1,13 @@
 package config_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
-	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 )
@@ -33,7 +32,7 @@ func TestDefaultRoutesAreTheArticlesTiers(t *testing.T) {
 		t.Errorf("resolved %d models, want 5", len(r.Models))
 	}
 	haiku := r.Models["sim/claude-haiku"]
-	if haiku.Timeout != 10*time.Second || haiku.MaxRetries != 1 || haiku.Sim == nil || haiku.Sim.Latency != 40*time.Millisecond {
+	if haiku.Timeout != 10*time.Second || haiku.MaxRetries != 1 || haiku.Sim == nil || *haiku.Sim.Latency != 40*time.Millisecond {
 		t.Errorf("sim/claude-haiku = %+v", haiku)
 	}
 	if haiku.Price.InputPerMTok != 1 || haiku.Price.OutputPerMTok != 5 {
@@ -45,18 +44,6 @@ func TestDefaultRoutesAreTheArticlesTiers(t *testing.T) {
 	if q := r.Quality; q.LongPromptWords != 20 || q.MinResponseWords != 15 || len(q.RefusalPhrases) != 5 {
 		t.Errorf("quality = %+v, want the article's", q)
 	}
-	if _, err := cascade.New(r.CascadeSettings(1), mustRegistry(t, r), nil); err != nil {
-		t.Fatalf("default routes do not build a cascade: %v", err)
-	}
-}
-
-func mustRegistry(t *testing.T, r *config.Routes) *llm.Registry {
-	t.Helper()
-	reg, err := config.Registry(r, config.ProviderKeys{}, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reg
 }
 
 func TestRoutesFileOverridesAndDefaults(t *testing.T) {
@@ -91,11 +78,11 @@ cooldown: {failures: 3, period: 1m}
 	if s.Timeout != 2*time.Second || s.MaxRetries != 3 || s.Price.InputPerMTok != 0.5 || s.Price.OutputPerMTok != 1.5 || s.Price.ContextWindow != 4096 {
 		t.Errorf("sim/small = %+v", s)
 	}
-	if s.Sim.Latency != 0 || s.Sim.ErrorRate != 0.1 || s.Sim.RateLimitRate != 0.05 || s.Sim.TimeoutRate != 0 || s.Sim.WeakRate != 0.2 {
+	if sm := s.Sim; *sm.Latency != 0 || *sm.ErrorRate != 0.1 || *sm.RateLimitRate != 0.05 || *sm.TimeoutRate != 0 || *sm.WeakRate != 0.2 || sm.Capability != nil {
 		t.Errorf("sim/small behaviour = %+v", *s.Sim)
 	}
-	if m := r.Models["sim/large"]; m.Timeout != config.DefaultModelTimeout || m.MaxRetries != config.DefaultModelMaxRetries || m.Price.InputPerMTok == 0 {
-		t.Errorf("sim/large (not in models:) = %+v, want defaults and built-in price", m)
+	if m := r.Models["sim/large"]; m.Timeout != 0 || m.MaxRetries != config.DefaultModelMaxRetries || m.Price.InputPerMTok == 0 {
+		t.Errorf("sim/large (not in models:) = %+v, want the cascade's timeout (0), the default retries and the built-in price", m)
 	}
 	if r.Classifier.ComplexLongWords != 80 || r.Classifier.ModerateLongWords != 30 || len(r.Classifier.ComplexKeywords) == 0 {
 		t.Errorf("classifier = %+v: one key overridden, the rest default", r.Classifier)
@@ -108,73 +95,95 @@ cooldown: {failures: 3, period: 1m}
 	}
 }
 
+// TestRoutesFileErrorsNameTheKey: every error is exactly one line
+// "file:line: key: what", with the line of the offending key or value and
+// no Go type names.
 func TestRoutesFileErrorsNameTheKey(t *testing.T) {
 	t.Parallel()
 	const tiers = "tiers:\n  simple: [sim/small]\n  moderate: [sim/small]\n  complex: [sim/small]\n"
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"empty file", "", "empty routes file"},
-		{"unknown top-level key", tiers + "tiers_typo: {}\n", "field tiers_typo not found"},
-		{"no tiers", "models: {}\n", "tiers: missing"},
-		{"missing tier", "tiers:\n  simple: [sim/small]\n  moderate: [sim/small]\n", "tiers.complex: missing"},
-		{"empty tier", "tiers:\n  simple: []\n  moderate: [sim/small]\n  complex: [sim/small]\n", "tiers.simple: empty"},
-		{"unknown tier", tiers + "  expert: [sim/small]\n", "tiers.expert: unknown tier"},
-		{"unknown model", "tiers:\n  simple: [sim/nope]\n  moderate: [sim/small]\n  complex: [sim/small]\n", `tiers.simple[0]: unknown model "sim/nope"`},
-		{"bad model name", "tiers:\n  simple: [gpt4]\n  moderate: [sim/small]\n  complex: [sim/small]\n", `tiers.simple[0]: model "gpt4": want "provider/model"`},
-		{"unknown provider", "tiers:\n  simple: [acme/x]\n  moderate: [sim/small]\n  complex: [sim/small]\n", `unknown provider "acme"`},
-		{"model twice", "tiers:\n  simple: [sim/small, sim/small]\n  moderate: [sim/small]\n  complex: [sim/small]\n", `tiers.simple[1]: "sim/small" is listed twice`},
-		{"bad duration", tiers + "models:\n  sim/small: {timeout: soon}\n", `invalid duration "soon"`},
-		{"negative timeout", tiers + "models:\n  sim/small: {timeout: -1s}\n", "models.sim/small.timeout: must be > 0"},
-		{"retries", tiers + "models:\n  sim/small: {max_retries: 11}\n", "models.sim/small.max_retries: must be between 0 and 10"},
-		{"rate over 1", tiers + "models:\n  sim/small: {error_rate: 1.5}\n", "models.sim/small.error_rate"},
-		{"negative cost", tiers + "models:\n  sim/small: {input_cost_per_mtok: -1}\n", "models.sim/small.input_cost_per_mtok: must be >= 0"},
-		{"no price", "tiers:\n  simple: [sim/custom]\n  moderate: [sim/small]\n  complex: [sim/small]\nmodels:\n  sim/custom: {latency: 1ms}\n", "models.sim/custom: no built-in price"},
-		{"sim key on real model", tiers + "models:\n  openai/gpt-4o: {error_rate: 0.1}\n", "models.openai/gpt-4o.error_rate: only simulated (sim/) models take this key"},
-		{"classifier", tiers + "classifier: {complex_min_hits: 0}\n", "classifier.complex_min_hits"},
-		{"quality", tiers + "quality: {refusal_phrases: ['  ']}\n", "quality.refusal_phrases[0]"},
-		{"backoff", tiers + "backoff: {base: 1s, max: 10ms}\n", "backoff.max: must be >= backoff.base"},
-		{"cooldown", tiers + "cooldown: {failures: 2}\n", "cooldown.period: must be > 0"},
-		{"provider without url", tiers + "providers:\n  vllm: {api_key_env: VLLM_KEY}\n", "providers.vllm.base_url: required"},
-		{"builtin provider redeclared", tiers + "providers:\n  openai: {base_url: 'http://x'}\n", `providers.openai: "openai" is a built-in provider`},
-		{"wrong type", "tiers: [a, b]\n", "r.yaml: yaml: unmarshal errors"},
+		{"empty file", "", "r.yaml: empty file"},
+		{"comments only", "# nothing\n", "r.yaml: empty file"},
+		{"unknown top-level key", tiers + "tiers_typo: {}\n", `r.yaml:5: unknown key "tiers_typo"`},
+		{"top-level typo", tiers + "cooldwn: {}\n", `r.yaml:5: unknown key "cooldwn" (did you mean "cooldown"?)`},
+		{"model key typo", tiers + "models:\n  sim/small:\n    latency: 1ms\n    timout: 2s\n", `r.yaml:8: models.sim/small: unknown key "timout" (did you mean "timeout"?)`},
+		{"no tiers", "models: {}\n", "r.yaml: tiers: missing (want simple, moderate and complex)"},
+		{"missing tier", "tiers:\n  simple: [sim/small]\n  moderate: [sim/small]\n", "r.yaml:1: tiers.complex: missing"},
+		{"empty tier", "tiers:\n  simple: []\n  moderate: [sim/small]\n  complex: [sim/small]\n", "r.yaml:2: tiers.simple: empty; list at least one model"},
+		{"unknown tier", tiers + "  expert: [sim/small]\n", "r.yaml:5: tiers.expert: unknown tier (want simple, moderate, complex)"},
+		{"unknown model", "tiers:\n  simple: [sim/nope]\n  moderate: [sim/small]\n  complex: [sim/small]\n", `r.yaml:2: tiers.simple[0]: unknown model "sim/nope": not under models: and no built-in price (add it under models: with input_cost_per_mtok and output_cost_per_mtok)`},
+		{"bad model name", "tiers:\n  simple: [gpt4]\n  moderate: [sim/small]\n  complex: [sim/small]\n", `r.yaml:2: tiers.simple[0]: model "gpt4": want "provider/model"`},
+		{"unknown provider", "tiers:\n  simple: [sim/small]\n  moderate: [sim/small]\n  complex:\n    - acme/x\n", `r.yaml:5: tiers.complex[0]: model "acme/x": unknown provider "acme" (built in: sim, openai, anthropic, gemini, groq; declare others under providers:)`},
+		{"model twice", "tiers:\n  simple: [sim/small, sim/small]\n  moderate: [sim/small]\n  complex: [sim/small]\n", `r.yaml:2: tiers.simple[1]: "sim/small" is listed twice`},
+		{"bad duration", tiers + "models:\n  sim/small: {timeout: soon}\n", `r.yaml:6: models.sim/small.timeout: invalid duration "soon"; want one like "250ms", "10s" or "1m"`},
+		{"negative timeout", tiers + "models:\n  sim/small: {timeout: -1s}\n", "r.yaml:6: models.sim/small.timeout: must be > 0, got -1s"},
+		{"retries", tiers + "models:\n  sim/small:\n    max_retries: 11\n", "r.yaml:7: models.sim/small.max_retries: must be between 0 and 10, got 11"},
+		{"retries not a number", tiers + "models:\n  sim/small: {max_retries: many}\n", `r.yaml:6: models.sim/small.max_retries: want an integer, got "many"`},
+		{"rate over 1", tiers + "models:\n  sim/small: {error_rate: 1.5}\n", "r.yaml:6: models.sim/small.error_rate: must be between 0 and 1, got 1.5"},
+		{"negative cost", tiers + "models:\n  sim/small: {input_cost_per_mtok: -1}\n", "r.yaml:6: models.sim/small.input_cost_per_mtok: must be >= 0, got -1"},
+		{"no price", "tiers:\n  simple: [sim/custom]\n  moderate: [sim/small]\n  complex: [sim/small]\nmodels:\n  sim/custom: {latency: 1ms}\n", "r.yaml:6: models.sim/custom: no built-in price; set input_cost_per_mtok and output_cost_per_mtok"},
+		{"sim key on real model", tiers + "models:\n  openai/gpt-4o: {error_rate: 0.1}\n", "r.yaml:6: models.openai/gpt-4o.error_rate: only simulated (sim/) models take this key"},
+		{"a list where a mapping goes", tiers + "models:\n  sim/small: [1, 2]\n", "r.yaml:6: models.sim/small: want a mapping of keys, got a list"},
+		{"key twice", tiers + "models:\n  sim/small: {timeout: 1s}\n  sim/small: {timeout: 2s}\n", `r.yaml:7: models: key "sim/small" given twice (first on line 6)`},
+		{"classifier", tiers + "classifier: {complex_min_hits: 0}\n", "r.yaml:5: classifier.complex_min_hits: must be >= 1, got 0"},
+		{"quality", tiers + "quality: {refusal_phrases: ['  ']}\n", "r.yaml:5: quality.refusal_phrases[0]: empty phrase would fail every answer"},
+		{"backoff", tiers + "backoff: {base: 1s, max: 10ms}\n", "r.yaml:5: backoff.max: must be >= backoff.base (1s), got 10ms"},
+		{"cooldown", tiers + "cooldown: {failures: 2}\n", "r.yaml:5: cooldown.period: must be > 0 when cooldown.failures is set"},
+		{"provider without url", tiers + "providers:\n  vllm: {api_key_env: VLLM_KEY}\n", "r.yaml:6: providers.vllm.base_url: required"},
+		{"builtin provider redeclared", tiers + "providers:\n  openai: {base_url: 'http://x'}\n", `r.yaml:6: providers.openai: "openai" is a built-in provider; configure it with OPENAI_BASE_URL`},
+		{"provider flag not a bool", tiers + "providers:\n  vllm: {base_url: 'http://x', legacy_max_tokens: maybe}\n", `r.yaml:6: providers.vllm.legacy_max_tokens: want true or false, got "maybe"`},
+		{"wrong type", "tiers: [a, b]\n", "r.yaml:1: tiers: want a mapping of keys, got a list"},
+		{"YAML syntax error on line 2", "tiers: {}\nmodels: x: y\n", "r.yaml:2: invalid YAML: mapping value is not allowed in this context"},
+		{"unclosed list on line 2", "tiers:\n  simple: [sim/small\n  moderate: [sim/small]\n", "r.yaml:3: invalid YAML: ',' or ']' must be specified"},
+		{"tab on line 3", "tiers:\n  simple: [sim/small]\n\tmoderate: [sim/small]\n", "r.yaml:3: invalid YAML: found character '\t' that cannot start any token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := config.ParseRoutes("r.yaml", strings.NewReader(tc.yaml), pricing.Builtin())
 			if err == nil {
-				t.Fatalf("no error; want one containing %q", tc.want)
+				t.Fatalf("no error; want %q", tc.want)
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "r.yaml") {
-				t.Fatalf("error = %q\nwant it to start with the file name and contain %q", err, tc.want)
+			if err.Error() != tc.want {
+				t.Fatalf("error = %q\nwant    %q", err, tc.want)
+			}
+			var fe *config.FileError
+			if !errors.As(err, &fe) || fe.File != "r.yaml" {
+				t.Fatalf("error %v is not a *config.FileError for r.yaml", err)
 			}
 		})
 	}
 }
 
-func TestRegistryNeedsKeysOnlyForProvidersInUse(t *testing.T) {
+// TestRoutesFileListsEveryError: one bad file reports all its problems,
+// in line order, each on its own line.
+func TestRoutesFileListsEveryError(t *testing.T) {
 	t.Parallel()
-	r, err := config.ParseRoutes("r.yaml", strings.NewReader(`
-tiers:
-  simple:   [sim/small, openai/gpt-4o-mini]
-  moderate: [anthropic/claude-sonnet-4-5]
-  complex:  [anthropic/claude-sonnet-4-5]
+	_, err := config.ParseRoutes("routes.yaml", strings.NewReader(`tiers:
+  simple: [sim/small]
+  moderate: [sim/small]
+  complex: [sim/small, sim/nope]
+models:
+  sim/small:
+    latency: 1ms
+    timout: 2s
+    error_rate: 2
+backoff: {base: soon}
 `), pricing.Builtin())
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		t.Fatal("no error")
 	}
-	none := func(string) (string, bool) { return "", false }
-	_, err = config.Registry(r, config.ProviderKeys{AnthropicKey: "k"}, none)
-	if err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") || !strings.Contains(err.Error(), "openai/gpt-4o-mini") {
-		t.Fatalf("err = %v, want it to name OPENAI_API_KEY and the model", err)
+	want := strings.Join([]string{
+		`routes.yaml:4: tiers.complex[1]: unknown model "sim/nope": not under models: and no built-in price (add it under models: with input_cost_per_mtok and output_cost_per_mtok)`,
+		`routes.yaml:8: models.sim/small: unknown key "timout" (did you mean "timeout"?)`,
+		`routes.yaml:9: models.sim/small.error_rate: must be between 0 and 1, got 2`,
+		`routes.yaml:10: backoff.base: invalid duration "soon"; want one like "250ms", "10s" or "1m"`,
+	}, "\n")
+	if err.Error() != want {
+		t.Fatalf("error =\n%s\nwant\n%s", err, want)
 	}
-	reg, err := config.Registry(r, config.ProviderKeys{AnthropicKey: "k", OpenAIKey: "k"}, none)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(reg.Names(), ","); got != "anthropic,openai,sim" {
-		t.Fatalf("registered %s, want anthropic,openai,sim (no gemini or groq: unused)", got)
-	}
-	// A base-URL override (a local server) needs no key.
-	if _, err := config.Registry(r, config.ProviderKeys{AnthropicKey: "k", OpenAIBaseURL: "http://127.0.0.1:1"}, none); err != nil {
-		t.Fatalf("with OPENAI_BASE_URL and no key: %v", err)
+	for _, bad := range []string{"config.", "rawModel", "not found in type", "unmarshal"} {
+		if strings.Contains(err.Error(), bad) {
+			t.Errorf("error shows Go internals (%q): %s", bad, err)
+		}
 	}
 }

@@ -3,7 +3,7 @@ package worker_test
 // End-to-end tests of the worker on real provider adapters: real JetStream,
 // real Postgres, and httptest servers that speak the OpenAI, Anthropic and
 // Gemini wire formats. The registry and the cascade are built exactly as
-// cmd/worker builds them (config.ParseRoutes, config.Registry with
+// cmd/worker builds them (config.ParseRoutes, wire.Registry with
 // <PROVIDER>_BASE_URL pointing at the fakes), so these tests cover routes
 // parsing, adapters, cascade and store together.
 
@@ -33,6 +33,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
+	wiring "github.com/promptcascade/promptcascade/internal/wire"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
@@ -468,12 +469,12 @@ func (p *provEnv) start(routes string) {
 		}
 		return "", false
 	}
-	reg, err := config.Registry(rt, p.pk, lookup)
+	reg, err := wiring.Registry(rt, p.pk, lookup)
 	if err != nil {
 		p.errs = append(p.errs, err)
 		p.t.Fatal(err)
 	}
-	cas, err := cascade.New(rt.CascadeSettings(1), reg, p.log)
+	cas, err := cascade.New(wiring.CascadeSettings(rt, 1), reg, p.log)
 	if err != nil {
 		p.errs = append(p.errs, err)
 		p.t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
@@ -60,8 +61,8 @@ type Config struct {
 	CommitBatch    int           // most prompts per commit (512)
 	Committers     int           // commits that may run at once (2)
 	CommitInterval time.Duration // longest a finished prompt waits for its commit (20ms)
-	AckWait        time.Duration // consumer's AckWait; heartbeats go every third of it (30s)
-	MaxDeliver     int           // consumer's MaxDeliver; the last delivery stores a failure instead of a nak (10)
+	AckWait        time.Duration // consumer's AckWait; heartbeats go every third of it (queue.DefaultAckWait)
+	MaxDeliver     int           // consumer's MaxDeliver; the last delivery stores a failure instead of a nak (queue.DefaultMaxDeliver)
 	NakBase        time.Duration // first redelivery delay after a transient failure (1s)
 	NakMax         time.Duration // cap of the redelivery delay (2m)
 	DrainTimeout   time.Duration // on stop, how long in-flight prompts may finish (25s)
@@ -106,13 +107,13 @@ func (c *Config) setDefaults() {
 	def(&c.FetchBatch, 256)
 	def(&c.CommitBatch, 512)
 	def(&c.Committers, 2)
-	def(&c.MaxDeliver, 10)
+	def(&c.MaxDeliver, queue.DefaultMaxDeliver)
 	def(&c.MaxPromptBytes, 1<<20)
 	def(&c.RecoverTries, 8)
 	defd(&c.SweepInterval, 30*time.Second)
 	defd(&c.FetchMaxWait, 500*time.Millisecond)
 	defd(&c.CommitInterval, 20*time.Millisecond)
-	defd(&c.AckWait, 30*time.Second)
+	defd(&c.AckWait, queue.DefaultAckWait)
 	defd(&c.NakBase, time.Second)
 	defd(&c.NakMax, 2*time.Minute)
 	defd(&c.DrainTimeout, 25*time.Second)
@@ -177,6 +178,9 @@ func New(cfg Config, src Source, st Store, cl *classify.Classifier, r Runner, lo
 	}
 	return w
 }
+
+// Config returns the worker's configuration, defaults applied.
+func (w *Worker) Config() Config { return w.cfg }
 
 // Stats returns a snapshot of the counters.
 func (w *Worker) Stats() Stats {

@@ -1,4 +1,8 @@
-package cascade
+// Package quality is the answer quality gate of the reference article's
+// check_response_quality: rules (from the routes file's quality: section),
+// their defaults, and the check applied to every answer. It imports nothing
+// of ours, so that config can decode the rules and cascade apply them.
+package quality
 
 import (
 	"fmt"
@@ -7,34 +11,34 @@ import (
 	"unicode/utf8"
 )
 
-// QualityRules is the quality gate applied to every answer. The defaults are
+// Rules is the quality gate applied to every answer. The defaults are
 // the reference article's check_response_quality, exactly:
 //
 //	if len(prompt.split()) > 20 and len(response_text.split()) < 15: fail
 //	if not response_text.strip(): fail
 //	if any(phrase in response_text.lower() for phrase in refusal_phrases): fail
-type QualityRules struct {
+type Rules struct {
 	LongPromptWords  int      `yaml:"long_prompt_words"`  // prompt words > this ...
 	MinResponseWords int      `yaml:"min_response_words"` // ... and response words < this => fail
 	RefusalPhrases   []string `yaml:"refusal_phrases"`    // case-insensitive substrings that fail an answer
 }
 
-// DefaultQuality returns the article's rules.
-func DefaultQuality() QualityRules {
-	return QualityRules{
+// Default returns the article's rules.
+func Default() Rules {
+	return Rules{
 		LongPromptWords:  20,
 		MinResponseWords: 15,
 		RefusalPhrases:   []string{"i cannot", "i can't", "i'm unable to", "as an ai", "i don't have the ability"},
 	}
 }
 
-// isZero reports whether q was left unset.
-func (q QualityRules) isZero() bool {
+// IsZero reports whether q was left unset.
+func (q Rules) IsZero() bool {
 	return q.LongPromptWords == 0 && q.MinResponseWords == 0 && q.RefusalPhrases == nil
 }
 
 // Validate names the first bad key, as in a routes file.
-func (q QualityRules) Validate() error {
+func (q Rules) Validate() error {
 	if q.LongPromptWords < 0 {
 		return fmt.Errorf("quality.long_prompt_words: %d is negative", q.LongPromptWords)
 	}
@@ -50,19 +54,20 @@ func (q QualityRules) Validate() error {
 }
 
 // Check applies the rules to one answer. reason says which rule failed.
-func (q QualityRules) Check(prompt, response string) (ok bool, reason string) {
-	return q.compile().check(countWords(prompt), response)
+func (q Rules) Check(prompt, response string) (ok bool, reason string) {
+	return q.Compile().Check(CountWords(prompt), response)
 }
 
-// gate is QualityRules ready for the hot path: phrases lowercased once.
-type gate struct {
+// Gate is Rules ready for the hot path: phrases lowercased once.
+type Gate struct {
 	longPromptWords  int
 	minResponseWords int
 	phrases          []string
 }
 
-func (q QualityRules) compile() gate {
-	g := gate{longPromptWords: q.LongPromptWords, minResponseWords: q.MinResponseWords,
+// Compile readies q for the hot path.
+func (q Rules) Compile() Gate {
+	g := Gate{longPromptWords: q.LongPromptWords, minResponseWords: q.MinResponseWords,
 		phrases: make([]string, len(q.RefusalPhrases))}
 	for i, p := range q.RefusalPhrases {
 		g.phrases[i] = strings.ToLower(p)
@@ -70,15 +75,15 @@ func (q QualityRules) compile() gate {
 	return g
 }
 
-// check is Check with the prompt's word count already known. It allocates
-// only to explain a failure.
-func (g gate) check(promptWords int, response string) (bool, string) {
+// Check is Rules.Check with the prompt's word count already known. It
+// allocates only to explain a failure.
+func (g Gate) Check(promptWords int, response string) (bool, string) {
 	if promptWords > g.longPromptWords {
-		if n := countWords(response); n < g.minResponseWords {
+		if n := CountWords(response); n < g.minResponseWords {
 			return false, fmt.Sprintf("response too short: %d words for a %d-word prompt (minimum %d)", n, promptWords, g.minResponseWords)
 		}
 	}
-	if isBlank(response) {
+	if IsBlank(response) {
 		return false, "empty response"
 	}
 	if len(g.phrases) == 0 {
@@ -107,8 +112,8 @@ func isPySpace(r rune) bool {
 	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }
 
-// countWords is len(s.split()) in Python.
-func countWords(s string) int {
+// CountWords is len(s.split()) in Python.
+func CountWords(s string) int {
 	n, in := 0, false
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -131,8 +136,8 @@ func countWords(s string) int {
 	return n
 }
 
-// isBlank is `not s.strip()` in Python.
-func isBlank(s string) bool {
+// IsBlank is `not s.strip()` in Python.
+func IsBlank(s string) bool {
 	for _, r := range s {
 		if !isPySpace(r) {
 			return false

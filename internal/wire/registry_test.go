@@ -1,4 +1,4 @@
-package config_test
+package wire_test
 
 import (
 	"context"
@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/wire"
 )
 
 // seen is one request a recording server received.
@@ -100,7 +102,7 @@ models:
 		}
 		return "", false
 	}
-	reg, err := config.Registry(rt, keys, lookup)
+	reg, err := wire.Registry(rt, keys, lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,23 +165,94 @@ models:
 
 func TestRegistryRefusesMissingKeys(t *testing.T) {
 	t.Parallel()
-	rt, err := config.LoadRoutes(realRoutes, pricing.Builtin())
+	rt, err := config.LoadRoutes("../../routes/real.yaml", pricing.Builtin())
 	if err != nil {
 		t.Fatal(err)
 	}
 	none := func(string) (string, bool) { return "", false }
-	_, err = config.Registry(rt, config.ProviderKeys{OpenAIKey: "sk-x", GroqKey: "gsk_x"}, none)
+	_, err = wire.Registry(rt, config.ProviderKeys{OpenAIKey: "sk-x", GroqKey: "gsk_x"}, none)
 	if err == nil || !strings.Contains(err.Error(), "ANTHROPIC_API_KEY") || !strings.Contains(err.Error(), "anthropic/claude-") {
 		t.Fatalf("err = %v, want it to name ANTHROPIC_API_KEY and the models that need it", err)
 	}
 	// A base-URL override (a local proxy) needs no key.
-	if _, err := config.Registry(rt, config.ProviderKeys{OpenAIKey: "sk-x", GroqKey: "gsk_x", AnthropicBaseURL: "http://127.0.0.1:9"}, none); err != nil {
+	if _, err := wire.Registry(rt, config.ProviderKeys{OpenAIKey: "sk-x", GroqKey: "gsk_x", AnthropicBaseURL: "http://127.0.0.1:9"}, none); err != nil {
 		t.Fatalf("with ANTHROPIC_BASE_URL and no key: %v", err)
 	}
 	// A bad base URL is refused without echoing a password in it.
-	_, err = config.Registry(rt, config.ProviderKeys{OpenAIKey: "sk-x", GroqKey: "gsk_x", AnthropicKey: "k",
+	_, err = wire.Registry(rt, config.ProviderKeys{OpenAIKey: "sk-x", GroqKey: "gsk_x", AnthropicKey: "k",
 		AnthropicBaseURL: "ftp://user:hunter2-secret@example.invalid"}, none)
 	if err == nil || strings.Contains(err.Error(), "hunter2-secret") {
 		t.Fatalf("err = %v, want a refusal without the password", err)
+	}
+}
+
+func TestRegistryNeedsKeysOnlyForProvidersInUse(t *testing.T) {
+	t.Parallel()
+	r, err := config.ParseRoutes("r.yaml", strings.NewReader(`
+tiers:
+  simple:   [sim/small, openai/gpt-4o-mini]
+  moderate: [anthropic/claude-sonnet-4-5]
+  complex:  [anthropic/claude-sonnet-4-5]
+`), pricing.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := func(string) (string, bool) { return "", false }
+	_, err = wire.Registry(r, config.ProviderKeys{AnthropicKey: "k"}, none)
+	if err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") || !strings.Contains(err.Error(), "openai/gpt-4o-mini") {
+		t.Fatalf("err = %v, want it to name OPENAI_API_KEY and the model", err)
+	}
+	reg, err := wire.Registry(r, config.ProviderKeys{AnthropicKey: "k", OpenAIKey: "k"}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(reg.Names(), ","); got != "anthropic,openai,sim" {
+		t.Fatalf("registered %s, want anthropic,openai,sim (no gemini or groq: unused)", got)
+	}
+	// A base-URL override (a local server) needs no key.
+	if _, err := wire.Registry(r, config.ProviderKeys{AnthropicKey: "k", OpenAIBaseURL: "http://127.0.0.1:1"}, none); err != nil {
+		t.Fatalf("with OPENAI_BASE_URL and no key: %v", err)
+	}
+}
+
+func TestDefaultRoutesBuildACascade(t *testing.T) {
+	t.Parallel()
+	r, err := config.LoadRoutes("", pricing.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wire.Cascade(r, config.ProviderKeys{}, func(string) (string, bool) { return "", false }, 1, nil); err != nil {
+		t.Fatalf("default routes do not build a cascade: %v", err)
+	}
+	s := wire.CascadeSettings(r, 1)
+	if s.Cooldown.Failures != 5 || s.Cooldown.Period != 30*time.Second || s.Backoff.Base != 200*time.Millisecond {
+		t.Errorf("cascade settings = %+v %+v, want the default routes' cooldown and backoff", s.Cooldown, s.Backoff)
+	}
+	sims, err := wire.SimModels(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := sims["claude-haiku"]; h.Latency != 40*time.Millisecond || h.Capability != 0.55 || h.TimeoutRate != 0.002 {
+		t.Errorf("sim/claude-haiku = %+v, want the file's latency and capability over the simulator's default timeout_rate", h)
+	}
+}
+
+func TestSimModelOutOfRangeNamesLineAndKey(t *testing.T) {
+	t.Parallel()
+	r, err := config.ParseRoutes("r.yaml", strings.NewReader(`tiers:
+  simple: [sim/small]
+  moderate: [sim/small]
+  complex: [sim/small]
+models:
+  sim/small:
+    error_rate: 0.6
+    timeout_rate: 0.6
+`), pricing.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = wire.SimModels(r)
+	if err == nil || !strings.HasPrefix(err.Error(), "r.yaml:6: models.sim/small: error_rate + rate_limit_rate + timeout_rate") {
+		t.Fatalf("err = %v, want it to name r.yaml:6 and models.sim/small", err)
 	}
 }
