@@ -92,6 +92,7 @@ type Settings struct {
 	Quality  quality.Rules            // zero value means quality.Default()
 	Backoff  Backoff
 	Cooldown Cooldown
+	Shadow   Shadow // shadow labelling; zero is off
 	Seed     uint64 // mixed into every llm.Request.Seed; change it to re-roll simulated runs
 
 	// Now is the clock used for cooldowns and Attempt.StartedAt; nil means
@@ -132,6 +133,9 @@ type Cascade struct {
 	now      func() time.Time
 	sleep    func(ctx context.Context, d time.Duration) error
 	log      *slog.Logger
+
+	shadowShare float64
+	judge       *target // nil when shadowing is off
 }
 
 // New checks s and returns a Cascade. Every tier must list at least one model;
@@ -215,6 +219,9 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 		}
 		c.tiers[tier] = list
 	}
+	if err := c.setShadow(s.Shadow, s.Models, reg); err != nil {
+		return nil, fmt.Errorf("cascade: %w", err)
+	}
 	return c, nil
 }
 
@@ -292,6 +299,7 @@ func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig
 	}
 	r.out.Result.Attempts = make([]prompt.Attempt, 0, len(targets)+1)
 	if r.cascade(targets, start) {
+		r.shadow()
 		return r.out
 	}
 	r.fail()

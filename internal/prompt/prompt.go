@@ -101,6 +101,10 @@ const (
 	// batch's 24-hour window ended first, or the batch was cancelled.
 	OutcomeBatchExpired  Outcome = "batch_expired"
 	OutcomeBatchCanceled Outcome = "batch_canceled"
+	// OutcomeShadow marks the calls of shadow labelling (the tier above's
+	// answer and the judge's verdict): spend on labels, not on the answer.
+	// Attempt.Error says when such a call failed.
+	OutcomeShadow Outcome = "shadow"
 )
 
 // Attempt is one call (or one deliberate skip) of one model for one prompt:
@@ -162,4 +166,16 @@ type Result struct {
 	// until its batch is resumed: the batch was paused, so the message is
 	// taken off the queue without a model call.
 	Parked bool
+	// Shadow is the judge's verdict when the prompt was shadowed; nil
+	// otherwise. It is stored as a labels row with the results row.
+	Shadow *ShadowLabel
+}
+
+// ShadowLabel is a judge's verdict on the answer kept for a prompt compared
+// with the answer of the tier above.
+type ShadowLabel struct {
+	Model     string // the model whose answer was kept and judged
+	Reference string // the tier above's model it was compared with
+	Judge     string // the judge model
+	AsGood    bool   // the kept answer is as good as the reference
 }

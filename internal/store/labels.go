@@ -26,6 +26,8 @@ type Label struct {
 	Correct   bool
 	Reference string // shadow: the stronger model compared with
 	Judge     string // shadow: the judge model
+
+	sha [32]byte // prompt_sha256 when Prompt is not stored; zero means sha256(Prompt)
 }
 
 // labelChunk bounds the rows of one INSERT statement.
@@ -45,6 +47,18 @@ func (s *Store) SaveLabels(ctx context.Context, ls []Label) (int64, error) {
 		return 0, fmt.Errorf("store: save labels: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	n, err := insertLabels(ctx, tx, ls)
+	if err != nil {
+		return 0, fmt.Errorf("store: save labels: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("store: save labels: commit: %w", err)
+	}
+	return n, nil
+}
+
+// insertLabels inserts ls, labelChunk rows per statement.
+func insertLabels(ctx context.Context, tx pgx.Tx, ls []Label) (int64, error) {
 	var n int64
 	for lo := 0; lo < len(ls); lo += labelChunk {
 		part := ls[lo:min(lo+labelChunk, len(ls))]
@@ -53,7 +67,10 @@ func (s *Store) SaveLabels(ctx context.Context, ls []Label) (int64, error) {
 			cols[i] = make([]any, len(part))
 		}
 		for i, l := range part {
-			sum := sha256.Sum256([]byte(l.Prompt))
+			sum := l.sha
+			if sum == ([32]byte{}) {
+				sum = sha256.Sum256([]byte(l.Prompt))
+			}
 			for c, v := range []any{l.Source, clean(l.Dataset), clean(l.ItemID), nullText(l.BatchID), nullText(l.PromptID),
 				nullText(l.Prompt), sum[:], clean(l.Model), l.Correct, nullText(l.Reference), nullText(l.Judge)} {
 				cols[c][i] = v
@@ -69,12 +86,9 @@ WHERE labels.source = 'import' AND EXCLUDED.source = 'import'
   AND (labels.correct, labels.prompt_sha256) IS DISTINCT FROM (EXCLUDED.correct, EXCLUDED.prompt_sha256)`,
 			cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10])
 		if err != nil {
-			return 0, fmt.Errorf("store: save labels: %w", err)
+			return 0, fmt.Errorf("insert labels: %w", err)
 		}
 		n += tag.RowsAffected()
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("store: save labels: commit: %w", err)
 	}
 	return n, nil
 }

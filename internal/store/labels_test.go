@@ -105,3 +105,47 @@ func TestFirstTries(t *testing.T) {
 		t.Fatalf("FirstTries = %+v, want %+v", got, want)
 	}
 }
+
+func TestWriteShadowAndScore(t *testing.T) {
+	t.Parallel()
+	st := setup(t)
+	ctx := t.Context()
+	r := res("b", "p1", prompt.TierSimple, prompt.StatusSucceeded, 1, time.Second,
+		att(1, "sim/small", prompt.OutcomeOK, 0.001, time.Second),
+		att(2, "sim/medium", prompt.OutcomeShadow, 0.002, time.Second),
+		att(3, "sim/large", prompt.OutcomeShadow, 0.003, time.Second))
+	r.Signals.Score, r.Signals.Scored = 0.25, true
+	r.Shadow = &prompt.ShadowLabel{Model: "sim/small", Reference: "sim/medium", Judge: "sim/large", AsGood: false}
+	plain := res("b", "p2", prompt.TierSimple, prompt.StatusSucceeded, 1, time.Second, att(1, "sim/small", prompt.OutcomeOK, 0.001, time.Second))
+	if _, err := st.Write(ctx, []prompt.Result{r, plain}); err != nil {
+		t.Fatal(err)
+	}
+	var attempts int
+	var cost float64
+	var score *float64
+	if err := st.Pool().QueryRow(ctx, `SELECT attempts, cost_usd::float8, router_score FROM results WHERE prompt_id = 'p1'`).Scan(&attempts, &cost, &score); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 1 || cost < 0.00599 || cost > 0.00601 || score == nil || *score != 0.25 {
+		t.Errorf("p1: attempts %d (want 1: shadow calls are not attempts), cost %v (want 0.006: shadow spend is spend), score %v", attempts, cost, score)
+	}
+	if err := st.Pool().QueryRow(ctx, `SELECT router_score FROM results WHERE prompt_id = 'p2'`).Scan(&score); err != nil || score != nil {
+		t.Errorf("p2 (heuristic): router_score %v, %v; want NULL", score, err)
+	}
+	// A losing delivery's verdict is not stored.
+	lost := r
+	lost.Delivery = 2
+	lost.Shadow = &prompt.ShadowLabel{Model: "sim/small", Reference: "sim/medium", Judge: "sim/large", AsGood: true}
+	if ins, err := st.Write(ctx, []prompt.Result{lost}); err != nil || ins[0] {
+		t.Fatalf("second delivery: %v %v", ins, err)
+	}
+	var n int
+	var correct bool
+	var ref, judge, batch string
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) OVER (), correct, reference, judge, batch_id FROM labels WHERE source = 'shadow'`).Scan(&n, &correct, &ref, &judge, &batch); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || correct || ref != "sim/medium" || judge != "sim/large" || batch != "b" {
+		t.Errorf("shadow labels: %d rows, correct %v, reference %s, judge %s, batch %s", n, correct, ref, judge, batch)
+	}
+}

@@ -29,7 +29,7 @@ CREATE TEMP TABLE IF NOT EXISTS pc_stage_results (
     input_tokens integer, output_tokens integer, latency_ms double precision, error text,
     enqueued_at timestamptz, completed_at timestamptz, worker_id text,
     prompt_sha256 bytea, prompt_chars integer, response_chars integer, delivery integer,
-    seq bigint, max_tokens integer
+    seq bigint, max_tokens integer, router_score double precision
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS pc_stage_log (
     batch_id text, prompt_id text, attempt integer, delivery integer, tier text, model text,
@@ -54,7 +54,7 @@ var (
 		"input_tokens", "output_tokens", "latency_ms", "error",
 		"enqueued_at", "completed_at", "worker_id",
 		"prompt_sha256", "prompt_chars", "response_chars", "delivery",
-		"seq", "max_tokens",
+		"seq", "max_tokens", "router_score",
 	}
 	stageLogColumns = []string{
 		"batch_id", "prompt_id", "attempt", "delivery", "tier", "model",
@@ -104,15 +104,15 @@ const insertResultsSQL = `
 INSERT INTO results (batch_id, prompt_id, prompt, system, metadata, tier, word_count, token_count,
     complex_hits, moderate_hits, status, model_used, attempts, response, finish_reason,
     input_tokens, output_tokens, cost_usd, latency_ms, error, enqueued_at, completed_at, worker_id,
-    prompt_sha256, prompt_chars, response_chars, usage_estimated, delivery, seq, max_tokens)
+    prompt_sha256, prompt_chars, response_chars, usage_estimated, delivery, seq, max_tokens, router_score)
 SELECT s.batch_id, s.prompt_id, s.prompt, s.system, s.metadata, s.tier, s.word_count, s.token_count,
     s.complex_hits, s.moderate_hits, s.status, s.model_used, l.n, s.response, s.finish_reason,
     s.input_tokens, s.output_tokens, l.cost, s.latency_ms, s.error, s.enqueued_at,
     coalesce(s.completed_at, now()), s.worker_id,
-    s.prompt_sha256, s.prompt_chars, s.response_chars, l.estimated, s.delivery, s.seq, s.max_tokens
+    s.prompt_sha256, s.prompt_chars, s.response_chars, l.estimated, s.delivery, s.seq, s.max_tokens, s.router_score
 FROM pg_temp.pc_stage_results s
 CROSS JOIN LATERAL (
-    SELECT count(*)::integer AS n, coalesce(sum(r.cost_usd), 0) AS cost,
+    SELECT (count(*) FILTER (WHERE r.outcome <> 'shadow'))::integer AS n, coalesce(sum(r.cost_usd), 0) AS cost,
            coalesce(bool_or(r.estimated), false) AS estimated
     FROM request_log r
     WHERE r.batch_id = s.batch_id AND r.prompt_id = s.prompt_id
@@ -278,6 +278,11 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, err
 		}
 	}
+	if ls := s.shadowLabels(rs, inserted); len(ls) > 0 {
+		if _, err := insertLabels(ctx, tx, ls); err != nil {
+			return nil, fmt.Errorf("store: write: %w", err)
+		}
+	}
 	if extra != nil {
 		if err := extra(ctx, tx); err != nil {
 			return nil, err
@@ -330,6 +335,27 @@ func (p *parkedRows) add(r *prompt.Result) error {
 	p.batches, p.ids = append(p.batches, k.BatchID), append(p.ids, k.PromptID)
 	p.seqs, p.payloads = append(p.seqs, seq), append(p.payloads, payload)
 	return nil
+}
+
+// shadowLabels are the labels rows of the shadow verdicts of newly inserted
+// results (a delivery that lost the race keeps its verdict out, as it keeps
+// its answer out).
+func (s *Store) shadowLabels(rs []prompt.Result, inserted []bool) []Label {
+	var ls []Label
+	for i := range rs {
+		sh := rs[i].Shadow
+		if sh == nil || !inserted[i] {
+			continue
+		}
+		r := &rs[i]
+		l := Label{Source: LabelShadow, Dataset: r.Job.BatchID, ItemID: r.Job.ID, BatchID: r.Job.BatchID, PromptID: r.Job.ID,
+			Model: sh.Model, Correct: sh.AsGood, Reference: sh.Reference, Judge: sh.Judge, sha: sha256.Sum256([]byte(r.Job.Prompt))}
+		if s.storePrompts {
+			l.Prompt = r.Job.Prompt
+		}
+		ls = append(ls, l)
+	}
+	return ls
 }
 
 // validate rejects what cannot be stored as a correct result, naming the
@@ -432,7 +458,7 @@ type resultSource struct {
 	idx          []int
 	storePrompts bool
 	i            int
-	row          [27]any
+	row          [28]any
 }
 
 func (s *resultSource) Next() bool { s.i++; return s.i < len(s.idx) }
@@ -445,14 +471,18 @@ func (s *resultSource) Values() ([]any, error) {
 	if s.storePrompts {
 		text, system, response = clean(r.Job.Prompt), nullText(r.Job.System), nullText(r.Response)
 	}
-	s.row = [27]any{
+	var score any
+	if r.Signals.Scored {
+		score = r.Signals.Score
+	}
+	s.row = [28]any{
 		clean(r.Job.BatchID), clean(r.Job.ID), text, system, metadataValue(r.Job.Metadata),
 		string(r.Tier), r.Signals.WordCount, r.Signals.TokenCount, r.Signals.ComplexHits, r.Signals.ModerateHits,
 		string(r.Status), nullText(r.ModelUsed), response, nullText(r.FinishReason),
 		r.InputTokens, r.OutputTokens, ms(r.Latency), nullText(r.Error),
 		nullTime(r.Job.EnqueuedAt), nullTime(r.CompletedAt), nullText(r.WorkerID),
 		sum[:], utf8.RuneCountInString(r.Job.Prompt), utf8.RuneCountInString(r.Response), r.Delivery,
-		nullInt64(r.Job.Seq), nullInt(r.Job.MaxTokens),
+		nullInt64(r.Job.Seq), nullInt(r.Job.MaxTokens), score,
 	}
 	return s.row[:], nil
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/cascade"
-	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
@@ -45,6 +44,13 @@ type Store interface {
 	Existing(ctx context.Context, keys []store.Key) (map[store.Key]bool, error)
 	Write(ctx context.Context, rs []prompt.Result) ([]bool, error)
 	DeadLetters(ctx context.Context, dls []store.DeadLetter) error
+}
+
+// Classifier assigns a prompt its tier and measures its signals: the
+// article's heuristic (classify.Classifier) or a learned router
+// (router.Classifier), which also sets Signals.Score.
+type Classifier interface {
+	Classify(text string) (prompt.Tier, prompt.Signals)
 }
 
 // Runner answers one prompt by cascading over its tier's models.
@@ -141,7 +147,7 @@ type Worker struct {
 	cfg    Config
 	src    Source
 	store  Store
-	class  *classify.Classifier
+	class  Classifier
 	runner Runner
 	log    *slog.Logger
 	ctl    *controls
@@ -162,7 +168,7 @@ type Worker struct {
 }
 
 // New returns a worker. It does nothing until Run.
-func New(cfg Config, src Source, st Store, cl *classify.Classifier, r Runner, log *slog.Logger) *Worker {
+func New(cfg Config, src Source, st Store, cl Classifier, r Runner, log *slog.Logger) *Worker {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

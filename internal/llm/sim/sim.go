@@ -17,6 +17,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -246,6 +247,15 @@ func (m *model) plan(req llm.Request) plan {
 		return plan{kind: kindServerError, status: status, latency: time.Duration(base * 0.3 * lognormal)}
 	}
 
+	if req.System == llm.JudgeSystem {
+		if p, a, b, ok := llm.ParseJudgePrompt(req.Prompt); ok {
+			pl := plan{kind: kindOK, finish: "stop"}
+			pl.text = judge(&r, p, a, b)
+			pl.outTokens = pricing.CountTokens(pl.text)
+			pl.latency = time.Duration(base * 0.5 * lognormal)
+			return pl
+		}
+	}
 	maxTokens := req.MaxTokens
 	if maxTokens <= 0 {
 		maxTokens = DefaultMaxTokens
@@ -269,6 +279,26 @@ const (
 	// low-capability model: capability 0 on the hardest prompt adds 0.8.
 	weakSlope = 0.8
 )
+
+// judgeSlope scales how often the simulated judge finds the cheaper answer
+// worse on the hardest prompt.
+const judgeSlope = 0.6
+
+// judge plays the pairwise judge of llm.JudgePrompt: answer A is found
+// worse than B with probability judgeSlope times the prompt's hardness (the
+// same measure that makes simulated models answer weakly), and whenever it
+// is less than half as long as B. So shadow labels from simulated runs carry
+// the signal a real judge's would.
+func judge(r *rng, prompt, a, b string) string {
+	pNo := judgeSlope * measure(prompt).hardness()
+	if wa, wb := len(strings.Fields(a)), len(strings.Fields(b)); 2*wa < wb {
+		pNo = 1
+	}
+	if r.float() < pNo {
+		return "NO. Answer B is more complete and more exact."
+	}
+	return "YES. Answer A is as good as answer B."
+}
 
 func (m *model) weakProbability(d difficulty) float64 {
 	return clamp01(m.WeakRate + (1-m.Capability)*d.hardness()*weakSlope)

@@ -394,3 +394,42 @@ func BenchmarkComplete(b *testing.B) {
 		})
 	}
 }
+
+func TestSimJudge(t *testing.T) {
+	t.Parallel()
+	p := New(map[string]Model{"judge": {Capability: 0.9}})
+	verdicts := func(promptText string) (yes, no int) {
+		for seed := range uint64(200) {
+			resp, err := p.Complete(t.Context(), llm.Request{Model: "judge", System: llm.JudgeSystem,
+				Prompt: llm.JudgePrompt(promptText, "an answer of a few words here", "another answer of a few words"), Seed: seed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			good, ok := llm.ParseVerdict(resp.Text)
+			if !ok || resp.OutputTokens == 0 {
+				t.Fatalf("judge reply %q (%d tokens) is not a verdict", resp.Text, resp.OutputTokens)
+			}
+			if good {
+				yes++
+			} else {
+				no++
+			}
+		}
+		return yes, no
+	}
+	easyYes, _ := verdicts("What is the capital of France?")
+	hardYes, hardNo := verdicts("Analyze and compare the tradeoffs, then design and optimize a plan; prove it and debug the implications " +
+		strings.Repeat("of every part of the system ", 12))
+	if easyYes < 180 || hardNo < 60 || hardYes >= easyYes {
+		t.Errorf("judge: easy prompt %d/200 YES, hard prompt %d/200 YES; want nearly all YES on easy, far fewer on hard", easyYes, hardYes)
+	}
+	// A much shorter answer A always loses.
+	resp, err := p.Complete(t.Context(), llm.Request{Model: "judge", System: llm.JudgeSystem,
+		Prompt: llm.JudgePrompt("What is 2+2?", "4", "The answer is four, since two plus two makes four."), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if good, _ := llm.ParseVerdict(resp.Text); good {
+		t.Errorf("judge said a one-word answer is as good as a full one: %q", resp.Text)
+	}
+}

@@ -1,0 +1,116 @@
+package cascade
+
+import (
+	"fmt"
+
+	"github.com/promptcascade/promptcascade/internal/llm"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+)
+
+// Shadow labels prompts without effort: a share of the prompts answered in
+// a tier below the top is also sent to the tier above, and a judge model
+// compares the two answers (llm.JudgePrompt). The verdict becomes a label
+// (Result.Shadow) for the next `router train --from-db`; the two calls are
+// attempts with outcome shadow, so reports can tell label spend from answer
+// spend. The answer kept never changes.
+type Shadow struct {
+	Share float64 // of eligible prompts, in [0,1]; 0 turns shadowing off
+	Judge string  // "provider/model"; needs a ModelPolicy in Settings.Models
+}
+
+func (c *Cascade) setShadow(s Shadow, policies map[string]ModelPolicy, reg *llm.Registry) error {
+	if s.Share == 0 {
+		return nil
+	}
+	if !(s.Share > 0 && s.Share <= 1) {
+		return fmt.Errorf("shadow.share: must be in [0,1], got %g", s.Share)
+	}
+	if s.Judge == "" {
+		return fmt.Errorf("shadow.judge: required when shadow.share is set")
+	}
+	t, err := newTarget(s.Judge, policies, reg)
+	if err != nil {
+		return fmt.Errorf("shadow.judge: %w", err)
+	}
+	c.shadowShare, c.judge = s.Share, t
+	return nil
+}
+
+// above returns the tier above t, or "" for the top tier.
+func above(t prompt.Tier) prompt.Tier {
+	for i, x := range prompt.Tiers {
+		if x == t && i+1 < len(prompt.Tiers) {
+			return prompt.Tiers[i+1]
+		}
+	}
+	return ""
+}
+
+// shadowed reports whether the succeeded Run r is drawn for shadowing: a
+// fixed share of (batch, id) pairs, the same on every delivery.
+func (r *run) shadowed() bool {
+	c := r.c
+	res := &r.out.Result
+	if c.judge == nil || res.Status != prompt.StatusSucceeded || above(res.Tier) == "" {
+		return false
+	}
+	h := seedBase(c.seed^0x5ad0, res.Job.BatchID, res.Job.ID, 0)
+	return unitFloat(h) < c.shadowShare
+}
+
+// shadow runs the shadow step after a successful cascade.
+func (r *run) shadow() {
+	if !r.shadowed() {
+		return
+	}
+	res := &r.out.Result
+	var ref *target
+	for _, t := range r.c.tiers[above(res.Tier)] {
+		if t.name != res.ModelUsed {
+			ref = t
+			break
+		}
+	}
+	if ref == nil || (r.gate != nil && r.gate(r.ctx) != nil) {
+		return
+	}
+	a, resp, _ := r.call(ref)
+	refOK := a.Outcome == prompt.OutcomeOK
+	r.recordShadow(a)
+	if !refOK || r.ctx.Err() != nil {
+		return
+	}
+	judged := *res
+	judged.Job.System = llm.JudgeSystem
+	judged.Job.Prompt = llm.JudgePrompt(res.Job.Prompt, res.Response, resp.Text)
+	judged.Job.MaxTokens = 64
+	// The judge's reply is one word: the quality gate is not for it.
+	j := run{c: r.c, ctx: r.ctx, base: r.base, n: r.n, need: 0}
+	j.out.Result = judged
+	ja, jresp, _ := j.call(r.c.judge)
+	r.n = j.n
+	good, ok := false, false
+	if ja.Outcome == prompt.OutcomeOK || ja.Outcome == prompt.OutcomeQualityFailed {
+		if good, ok = llm.ParseVerdict(jresp.Text); !ok {
+			ja.Error = "judge reply is not YES or NO: " + shortText(jresp.Text)
+		} else {
+			ja.Error = ""
+		}
+	}
+	r.recordShadow(ja)
+	if ok {
+		res.Shadow = &prompt.ShadowLabel{Model: res.ModelUsed, Reference: ref.name, Judge: r.c.judge.name, AsGood: good}
+	}
+}
+
+// recordShadow records a shadow call: its outcome is shadow, and a failure
+// is told by its error.
+func (r *run) recordShadow(a prompt.Attempt) {
+	if a.Outcome != prompt.OutcomeOK && a.Error == "" {
+		a.Error = string(a.Outcome)
+	} else if a.Outcome != prompt.OutcomeOK {
+		a.Error = string(a.Outcome) + ": " + a.Error
+	}
+	a.Outcome = prompt.OutcomeShadow
+	r.record(a)
+}
