@@ -14,6 +14,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/input"
 	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/router"
 )
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
@@ -93,6 +94,8 @@ type classifyLine struct {
 	TokenCount   int    `json:"token_count"`
 	ComplexHits  int    `json:"complex_hits"`
 	ModerateHits int    `json:"moderate_hits"`
+	// Score is the learned router's score; absent under the heuristic.
+	Score *float64 `json:"score,omitempty"`
 }
 
 func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
@@ -118,9 +121,17 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	cl, err := classify.New(routes.Classifier)
+	heur, err := classify.New(routes.Classifier)
 	if err != nil {
 		return err
+	}
+	cl := heur.Classify
+	if l := routes.Learned; l != nil {
+		rc, err := router.NewClassifier(l.Router, l.Cutoffs, heur)
+		if err != nil {
+			return err
+		}
+		cl = rc.Classify
 	}
 	if len(files) == 0 {
 		files = []string{"-"}
@@ -161,9 +172,13 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 			if err != nil {
 				return err
 			}
-			tier, sig := cl.Classify(job.Prompt)
+			tier, sig := cl(job.Prompt)
 			sig.TokenCount = pricing.CountTokens(job.System) + pricing.CountTokens(job.Prompt)
-			if err := enc.Encode(classifyLine{job.ID, string(tier), sig.WordCount, sig.TokenCount, sig.ComplexHits, sig.ModerateHits}); err != nil {
+			line := classifyLine{job.ID, string(tier), sig.WordCount, sig.TokenCount, sig.ComplexHits, sig.ModerateHits, nil}
+			if sig.Scored {
+				line.Score = &sig.Score
+			}
+			if err := enc.Encode(line); err != nil {
 				return err
 			}
 		}

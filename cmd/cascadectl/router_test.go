@@ -124,3 +124,50 @@ func TestSpreadLists(t *testing.T) {
 		t.Errorf("spreadLists = %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+func TestClassifyPrintsScore(t *testing.T) {
+	train, _ := splitGSM8K(t, 300)
+	dir := t.TempDir()
+	runCtl(t, 0, "router", "train", "--labels", train, "--out", filepath.Join(dir, "router.json"))
+	routes := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(routes, []byte("tiers: {simple: [sim/small], moderate: [sim/medium], complex: [sim/large]}\n"+
+		"classifier: {kind: learned, model: router.json, thresholds: {moderate: 0.3, complex: 0.5}}\n"), 0o644)
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte(`{"id":"a","prompt":"What is 2+2?"}`+"\n"+`{"id":"b","prompt":"Janet has 3 apples and buys 17 more boxes of 12 apples each at $2.50 per box; after giving away 40% of them, how many are left and what did she pay?"}`+"\n"), 0o644)
+	t.Setenv("ROUTES_FILE", routes)
+	stdout, _ := runCtl(t, 0, "classify", in)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("classify output:\n%s", stdout)
+	}
+	for _, l := range lines {
+		var got struct {
+			ID    string   `json:"id"`
+			Tier  string   `json:"tier"`
+			Score *float64 `json:"score"`
+			Words int      `json:"word_count"`
+		}
+		if err := json.Unmarshal([]byte(l), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Score == nil || *got.Score < 0 || *got.Score > 1 || got.Words == 0 {
+			t.Fatalf("line %s: want a score in [0,1] and the heuristic's signals", l)
+		}
+		want := "simple"
+		switch {
+		case *got.Score >= 0.5:
+			want = "complex"
+		case *got.Score >= 0.3:
+			want = "moderate"
+		}
+		if got.Tier != want {
+			t.Errorf("line %s: tier %s, want %s from the thresholds", l, got.Tier, want)
+		}
+	}
+	// The heuristic prints no score.
+	t.Setenv("ROUTES_FILE", "")
+	stdout, _ = runCtl(t, 0, "classify", in)
+	if strings.Contains(stdout, "score") {
+		t.Errorf("heuristic classify printed a score:\n%s", stdout)
+	}
+}

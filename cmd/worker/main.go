@@ -26,6 +26,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/router"
 	"github.com/promptcascade/promptcascade/internal/store"
 	"github.com/promptcascade/promptcascade/internal/wire"
 	"github.com/promptcascade/promptcascade/internal/worker"
@@ -77,9 +78,17 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	cl, err := classify.New(routes.Classifier)
+	heur, err := classify.New(routes.Classifier)
 	if err != nil {
 		return err
+	}
+	var cl worker.Classifier = heur
+	if l := routes.Learned; l != nil {
+		if cl, err = router.NewClassifier(l.Router, l.Cutoffs, heur); err != nil {
+			return err
+		}
+		log.Info("learned router", "file", l.Path, "cheap", l.Router.Meta.Cheap, "strong", l.Router.Meta.Strong,
+			"moderate_from", l.Cutoffs.Moderate, "complex_from", l.Cutoffs.Complex)
 	}
 
 	applied := routePrices(routes)

@@ -22,6 +22,9 @@ import (
 //go:embed default_routes.yaml
 var defaultRoutes []byte
 
+// builtinRoutes is the Source of the built-in routes.
+const builtinRoutes = "built-in routes"
+
 // DefaultRoutesYAML returns the built-in routes file (used when ROUTES_FILE is unset).
 func DefaultRoutesYAML() []byte { return bytes.Clone(defaultRoutes) }
 
@@ -40,7 +43,9 @@ type Routes struct {
 	Source     string // file name, or "built-in routes"
 	Tiers      map[prompt.Tier][]string
 	Models     map[string]Model // every model named in Tiers, resolved
-	Classifier classify.Rules
+	Classifier classify.Rules   // the heuristic's rules; it also measures the signals under a learned router
+	Learned    *Learned         // classifier.kind: learned; nil for the heuristic
+	Shadow     Shadow           // shadow labelling; Share 0 is off
 	Quality    quality.Rules
 	Backoff    Backoff
 	Cooldown   Cooldown
@@ -107,7 +112,7 @@ func LoadPrices(path string) (*pricing.Table, error) {
 // and resolves every model's price from the file or from prices.
 func LoadRoutes(path string, prices *pricing.Table) (*Routes, error) {
 	if path == "" {
-		return ParseRoutes("built-in routes", bytes.NewReader(defaultRoutes), prices)
+		return ParseRoutes(builtinRoutes, bytes.NewReader(defaultRoutes), prices)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -154,6 +159,7 @@ type routesFile struct {
 	prices *pricing.Table
 	rt     *Routes
 
+	judge     *yaml.Node                   // the shadow.judge value, nil when missing
 	tiers     *yaml.Node                   // the tiers: value, nil when missing
 	tierItems map[prompt.Tier][]*yaml.Node // the list items, for errors about a model
 	entries   map[string]*modelEntry       // models: entries
@@ -175,6 +181,7 @@ func (f *routesFile) decode(root *yaml.Node) {
 		"backoff":    f.decodeBackoff,
 		"cooldown":   f.decodeCooldown,
 		"providers":  f.decodeProviders,
+		"shadow":     f.decodeShadow,
 	})
 }
 
@@ -297,7 +304,9 @@ func (f *routesFile) simOnly(v *yaml.Node, path, key, provider string) bool {
 func (f *routesFile) decodeClassifier(v *yaml.Node) {
 	d, c := f.d, &f.rt.Classifier
 	const p = "classifier."
-	d.object(v, "classifier", fields{
+	var kind classifierKind
+	known := f.kindFields(&kind)
+	rules := fields{
 		"complex_keywords":    func(v *yaml.Node) { d.texts(v, p+"complex_keywords", &c.ComplexKeywords) },
 		"moderate_keywords":   func(v *yaml.Node) { d.texts(v, p+"moderate_keywords", &c.ModerateKeywords) },
 		"complex_min_hits":    func(v *yaml.Node) { d.integer(v, p+"complex_min_hits", &c.ComplexMinHits) },
@@ -305,8 +314,13 @@ func (f *routesFile) decodeClassifier(v *yaml.Node) {
 		"complex_long_words":  func(v *yaml.Node) { d.integer(v, p+"complex_long_words", &c.ComplexLongWords) },
 		"moderate_min_hits":   func(v *yaml.Node) { d.integer(v, p+"moderate_min_hits", &c.ModerateMinHits) },
 		"moderate_long_words": func(v *yaml.Node) { d.integer(v, p+"moderate_long_words", &c.ModerateLongWords) },
-	})
+	}
+	for k, fn := range rules {
+		known[k] = fn
+	}
+	d.object(v, "classifier", known)
 	f.validated(v, c.Validate())
+	f.learned(v, &kind)
 }
 
 func (f *routesFile) decodeQuality(v *yaml.Node) {
@@ -438,6 +452,13 @@ func (f *routesFile) resolveModels() {
 			}
 			if m, ok := f.model(name, item, fmt.Sprintf("tiers.%s[%d]", tier, i)); ok {
 				f.rt.Models[name] = m
+			}
+		}
+	}
+	if j := f.judge; j != nil {
+		if _, done := f.rt.Models[j.Value]; !done {
+			if m, ok := f.model(j.Value, j, "shadow.judge"); ok {
+				f.rt.Models[j.Value] = m
 			}
 		}
 	}

@@ -95,7 +95,13 @@ func quantilesOf(scores []float64) []float64 {
 			continue
 		}
 		f := pos - float64(lo)
-		qs[i] = s[lo]*(1-f) + s[lo+1]*f
+		qs[i] = s[lo] + f*(s[lo+1]-s[lo])
+	}
+	for i := range qs { // keep rounding from breaking the order or the range
+		qs[i] = min(max(qs[i], 0), 1)
+		if i > 0 {
+			qs[i] = max(qs[i], qs[i-1])
+		}
 	}
 	return qs
 }

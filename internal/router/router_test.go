@@ -206,3 +206,23 @@ func TestCutoffsForShares(t *testing.T) {
 		}
 	}
 }
+
+// Many equal scores give equal quantiles, which must still make a valid file.
+func TestQuantilesWithTies(t *testing.T) {
+	t.Parallel()
+	var ex []router.Example
+	for i := range 60 {
+		ex = append(ex, router.Example{Prompt: []string{"easy one", "a hard, long question about proofs"}[i%2], Strong: i%2 == 1, Weight: 1})
+	}
+	r, err := router.Train(ex, router.TrainOptions{Meta: router.Meta{Cheap: "a", Strong: "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := router.Parse("r.json", fileBytes(t, r))
+	if err != nil {
+		t.Fatalf("a router trained on tied scores writes an invalid file: %v", err)
+	}
+	if lo, hi := back.Quantile(0.25), back.Quantile(0.75); !(lo < hi) {
+		t.Errorf("quantiles 25%% %v, 75%% %v: want the two prompts' scores apart", lo, hi)
+	}
+}

@@ -40,6 +40,7 @@ func CascadeSettings(r *config.Routes, seed uint64) cascade.Settings {
 		Quality:  r.Quality,
 		Backoff:  cascade.Backoff(r.Backoff),
 		Cooldown: cascade.Cooldown(r.Cooldown),
+		Shadow:   cascade.Shadow(r.Shadow),
 		Seed:     seed,
 	}
 	for name, m := range r.Models {
