@@ -33,14 +33,30 @@ type NATS struct {
 	DupeWindow    time.Duration `env:"NATS_DUPLICATE_WINDOW"`
 	MaxBytes      int64         `env:"NATS_STREAM_MAX_BYTES,default=0"`
 	MaxMsgs       int64         `env:"NATS_STREAM_MAX_MSGS,default=0"`
-	User          string        `env:"NATS_USER"`
-	Password      string        `env:"NATS_PASSWORD"`
-	Token         string        `env:"NATS_TOKEN"`
-	CredsFile     string        `env:"NATS_CREDS"`
-	NKeySeedFile  string        `env:"NATS_NKEY_SEED"`
-	TLSCA         string        `env:"NATS_TLS_CA"`
-	TLSCert       string        `env:"NATS_TLS_CERT"`
-	TLSKey        string        `env:"NATS_TLS_KEY"`
+	Replicas      int           `env:"NATS_STREAM_REPLICAS"`
+	// PlacementTags is a comma-separated list; see PlacementTagList.
+	PlacementTags string `env:"NATS_STREAM_PLACEMENT_TAGS"`
+	User          string `env:"NATS_USER"`
+	Password      string `env:"NATS_PASSWORD"`
+	Token         string `env:"NATS_TOKEN"`
+	CredsFile     string `env:"NATS_CREDS"`
+	NKeySeedFile  string `env:"NATS_NKEY_SEED"`
+	TLSCA         string `env:"NATS_TLS_CA"`
+	TLSCert       string `env:"NATS_TLS_CERT"`
+	TLSKey        string `env:"NATS_TLS_KEY"`
+}
+
+// PlacementTagList splits NATS_STREAM_PLACEMENT_TAGS ("az:a,ssd") into
+// its tags; nil when unset.
+func (n NATS) PlacementTagList() []string {
+	if n.PlacementTags == "" {
+		return nil
+	}
+	tags := strings.Split(n.PlacementTags, ",")
+	for i := range tags {
+		tags[i] = strings.TrimSpace(tags[i])
+	}
+	return tags
 }
 
 // Postgres holds the database settings shared by every binary.
@@ -188,6 +204,8 @@ func (c *Common) validate(is isSet) error {
 		is.positive("NATS_MAX_DELIVER", n.MaxDeliver),
 		is.positive("NATS_MAX_ACK_PENDING", n.MaxAckPending),
 		nonNegativeDur("NATS_DUPLICATE_WINDOW", n.DupeWindow),
+		is.replicas("NATS_STREAM_REPLICAS", n.Replicas),
+		tags("NATS_STREAM_PLACEMENT_TAGS", n.PlacementTags),
 		oneOf("LOG_LEVEL", strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"),
 		oneOf("LOG_FORMAT", c.LogFormat, "text", "json"),
 		pair("NATS_TLS_CERT", n.TLSCert, "NATS_TLS_KEY", n.TLSKey),
@@ -243,6 +261,27 @@ func set(l envconfig.Lookuper) isSet {
 func (is isSet) positive(key string, v int) error {
 	if v < 0 || (v == 0 && is(key)) {
 		return fmt.Errorf("%s: must be a positive integer, got %d", key, v)
+	}
+	return nil
+}
+
+// replicas accepts what JetStream does: 1 to 5 copies (3 or 5 survive the
+// loss of one or two servers; 2 and 4 survive no more than 1 and 3).
+func (is isSet) replicas(key string, v int) error {
+	if v < 0 || v > 5 || (v == 0 && is(key)) {
+		return fmt.Errorf("%s: must be 1 to 5 (JetStream's range; 3 is usual on a cluster), got %d", key, v)
+	}
+	return nil
+}
+
+func tags(key string, list string) error {
+	if list == "" {
+		return nil
+	}
+	for i, v := range strings.Split(list, ",") {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%s: tag %d is empty (write tags separated by commas, e.g. \"az:a,ssd\")", key, i+1)
+		}
 	}
 	return nil
 }

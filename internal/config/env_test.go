@@ -39,13 +39,15 @@ func TestWorkerFromEnvironment(t *testing.T) {
 		"NATS_URL": "nats://n:4222", "DATABASE_URL": "postgres://u@h/db", "WORKER_CONCURRENCY": "500",
 		"WORKER_ID": "w-7", "LOG_LEVEL": "debug", "WORKER_EXIT_WHEN_IDLE": "true", "STORE_PROMPTS": "false",
 		"NATS_ACK_WAIT": "1m", "OPENAI_API_KEY": "sk-x", "GROQ_BASE_URL": "http://groq",
+		"NATS_STREAM_REPLICAS": "3", "NATS_STREAM_PLACEMENT_TAGS": "az:a, ssd",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.NATS.URL != "nats://n:4222" || c.Postgres.DatabaseURL != "postgres://u@h/db" || c.Concurrency != 500 ||
 		c.WorkerID != "w-7" || c.LogLevel != "debug" || !c.ExitWhenIdle || c.Postgres.StorePrompts ||
-		c.NATS.AckWait != time.Minute || c.Keys.OpenAIKey != "sk-x" || c.Keys.GroqBaseURL != "http://groq" {
+		c.NATS.AckWait != time.Minute || c.Keys.OpenAIKey != "sk-x" || c.Keys.GroqBaseURL != "http://groq" ||
+		c.NATS.Replicas != 3 || len(c.NATS.PlacementTagList()) != 2 || c.NATS.PlacementTagList()[1] != "ssd" {
 		t.Errorf("config = %+v", c)
 	}
 }
@@ -67,6 +69,9 @@ func TestBadEnvironmentNamesTheVariable(t *testing.T) {
 		{map[string]string{"NATS_TLS_CERT": "c.pem"}, "NATS_TLS_CERT and NATS_TLS_KEY: set both or neither"},
 		{map[string]string{"WORKER_FAULT": "sometimes"}, "WORKER_FAULT"},
 		{map[string]string{"NATS_MAX_DELIVER": "0"}, "NATS_MAX_DELIVER"},
+		{map[string]string{"NATS_STREAM_REPLICAS": "7"}, "NATS_STREAM_REPLICAS: must be 1 to 5"},
+		{map[string]string{"NATS_STREAM_REPLICAS": "three"}, "NATS_STREAM_REPLICAS: invalid value"},
+		{map[string]string{"NATS_STREAM_PLACEMENT_TAGS": "az:a,,ssd"}, "NATS_STREAM_PLACEMENT_TAGS: tag 2 is empty"},
 	} {
 		_, err := config.LoadWorker(context.Background(), envconfig.MapLookuper(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,13 @@ type settings struct {
 	verify      bool // require client certificates
 	operator    bool
 	maxPayload  int32
+
+	// Cluster member settings (StartCluster).
+	name        string
+	clusterName string
+	clusterPort int
+	routes      []*url.URL
+	tags        []string
 }
 
 // Option changes how the server is configured.
@@ -143,8 +151,12 @@ func (s *Server) close() {
 }
 
 func (s *Server) options() (*server.Options, error) {
+	name := "natstest"
+	if s.settings.name != "" {
+		name = s.settings.name
+	}
 	o := &server.Options{
-		ServerName: "natstest",
+		ServerName: name,
 		Host:       "127.0.0.1",
 		Port:       s.port,
 		NoLog:      true,
@@ -154,6 +166,13 @@ func (s *Server) options() (*server.Options, error) {
 		MaxPayload: s.settings.maxPayload,
 	}
 	st := s.settings
+	if st.clusterName != "" {
+		o.Cluster = server.ClusterOpts{Name: st.clusterName, Host: "127.0.0.1", Port: st.clusterPort, PoolSize: -1}
+		o.Routes = st.routes
+		o.Tags = st.tags
+		o.JetStreamMaxMemory = 256 << 20
+		o.JetStreamMaxStore = 1 << 30
+	}
 	o.Username, o.Password = st.user, st.pass
 	o.Authorization = st.token
 	for _, k := range st.nkeys {

@@ -68,6 +68,13 @@ type Config struct {
 	MaxBytes        int64
 	MaxMsgs         int64
 
+	// Replicas is the number of copies a new stream keeps on a JetStream
+	// cluster (1, 3 or 5; default 1). An existing stream with fewer is
+	// reported by EnsureStream and never changed. PlacementTags, when set,
+	// place a new stream on servers carrying all of those tags.
+	Replicas      int
+	PlacementTags []string
+
 	ConnectTimeout    time.Duration // how long Connect keeps trying an unreachable server; default 10s
 	ReconnectWait     time.Duration // pause between reconnect attempts once connected; default 1s
 	PublishAckTimeout time.Duration // a publish without ack after this long is sent again; default 10s
@@ -147,6 +154,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = DefaultMaxAckPending
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

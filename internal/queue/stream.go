@@ -43,7 +43,10 @@ func (c *Conn) StreamConfig() jetstream.StreamConfig {
 		Duplicates:  c.cfg.DuplicateWindow,
 		MaxBytes:    c.cfg.MaxBytes,
 		MaxMsgs:     c.cfg.MaxMsgs,
-		Replicas:    1,
+		Replicas:    c.cfg.Replicas,
+	}
+	if len(c.cfg.PlacementTags) > 0 {
+		cfg.Placement = &jetstream.Placement{Tags: c.cfg.PlacementTags}
 	}
 	if cfg.Duplicates == 0 {
 		cfg.Duplicates = DefaultDuplicateWindow
@@ -61,8 +64,11 @@ func (c *Conn) StreamConfig() jetstream.StreamConfig {
 // DiscardNew, subjects prefix.>) or checks an existing one. An existing
 // stream with another retention, storage or subjects is refused with a
 // *StreamConflictError; its discard policy is set to DiscardNew and the
-// limits the Config sets explicitly are applied. Safe to call from many
-// processes at once.
+// limits the Config sets explicitly are applied. An existing stream with
+// fewer replicas than the Config asks for is logged as a warning naming the
+// `nats stream edit` command that raises them; replicas and placement of an
+// existing stream are never changed. Safe to call from many processes at
+// once.
 func (c *Conn) EnsureStream(ctx context.Context) (jetstream.Stream, error) {
 	want := c.StreamConfig()
 	s, err := c.js.Stream(ctx, want.Name)
@@ -97,6 +103,12 @@ func (c *Conn) EnsureStream(ctx context.Context) (jetstream.Stream, error) {
 	}
 	if !slices.Contains(have.Subjects, want.Subjects[0]) {
 		return nil, &StreamConflictError{Stream: have.Name, Setting: "subjects", Have: fmt.Sprint(have.Subjects), Want: fmt.Sprint(want.Subjects)}
+	}
+
+	if have.Replicas < want.Replicas {
+		c.log.Warn("stream has fewer replicas than NATS_STREAM_REPLICAS; it is left as it is: a server lost with it may lose queued prompts",
+			"stream", have.Name, "replicas", have.Replicas, "want", want.Replicas,
+			"fix", fmt.Sprintf("nats stream edit %s --replicas %d", have.Name, want.Replicas))
 	}
 
 	upd := have

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/promptcascade/promptcascade/internal/natstest"
 )
 
 func TestEnsureStreamAndConsumerIdempotent(t *testing.T) {
@@ -155,5 +157,59 @@ func TestEnsureConsumerUpdates(t *testing.T) {
 	cc := cons.CachedInfo().Config
 	if cc.AckWait != 5*time.Second || cc.MaxDeliver != 3 || cc.MaxAckPending != 100 {
 		t.Fatalf("consumer not updated: %+v", cc)
+	}
+}
+
+// On a cluster the stream gets NATS_STREAM_REPLICAS copies and the placement
+// tags; an existing stream with fewer replicas is reported with the command
+// that raises them, and left as it is.
+func TestEnsureStreamReplicasAndPlacement(t *testing.T) {
+	t.Parallel()
+	cl := natstest.StartCluster(t, 3)
+	ctx := testContext(t)
+	connect := func(cfg Config) (*Conn, *logBuffer) {
+		t.Helper()
+		cfg.URL = cl.URL()
+		log, logs := newLogger()
+		c, err := Connect(ctx, cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c, logs
+	}
+
+	r3, _ := connect(Config{Stream: "R3", SubjectPrefix: "r3", Replicas: 3})
+	s, err := r3.EnsureStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+		t.Fatalf("R3 stream: %+v, %v", info, err)
+	}
+
+	placed, _ := connect(Config{Stream: "PLACED", SubjectPrefix: "placed", PlacementTags: []string{"node:2"}})
+	s, err = placed.EnsureStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.Cluster == nil || info.Cluster.Leader != "natstest-2" {
+		t.Fatalf("stream placed on node:2: %+v, %v", info, err)
+	}
+
+	r1, _ := connect(Config{Stream: "R1", SubjectPrefix: "r1"})
+	if _, err := r1.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, logs := connect(Config{Stream: "R1", SubjectPrefix: "r1", Replicas: 3})
+	s, err = again.EnsureStream(ctx)
+	if err != nil {
+		t.Fatalf("existing R1 stream with Replicas 3: %v", err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.Config.Replicas != 1 {
+		t.Fatalf("existing stream changed: %+v, %v", info, err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, `fix="nats stream edit R1 --replicas 3"`) {
+		t.Fatalf("no warning naming the fix:\n%s", out)
 	}
 }

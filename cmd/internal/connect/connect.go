@@ -18,6 +18,7 @@ func QueueConfig(n config.NATS) queue.Config {
 		URL: n.URL, Stream: n.Stream, SubjectPrefix: n.SubjectPrefix, Consumer: n.Consumer,
 		AckWait: n.AckWait, MaxDeliver: n.MaxDeliver, MaxAckPending: n.MaxAckPending,
 		DuplicateWindow: n.DupeWindow, MaxBytes: n.MaxBytes, MaxMsgs: n.MaxMsgs,
+		Replicas: n.Replicas, PlacementTags: n.PlacementTagList(),
 		User: n.User, Password: n.Password, Token: n.Token, CredsFile: n.CredsFile,
 		NKeySeedFile: n.NKeySeedFile, TLSCA: n.TLSCA, TLSCert: n.TLSCert, TLSKey: n.TLSKey,
 	}.WithDefaults()
