@@ -17,9 +17,9 @@ const clusterReadyTimeout = 30 * time.Second
 
 // Cluster is a JetStream cluster of embedded servers in the test's process:
 // each on random client and cluster ports with its own store directory,
-// routed to every other, named natstest-1..n and tagged node:1..n (for
-// placement tests). Servers can be stopped and restarted one at a time;
-// a restarted server keeps its ports and store and rejoins.
+// named natstest-1..n and tagged node:1..n (for placement tests). Servers
+// can be stopped and restarted one at a time; a restarted server keeps its
+// client port and store, and rejoins through the running ones.
 type Cluster struct {
 	t       testing.TB
 	Servers []*Server
@@ -33,25 +33,32 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	if n < 1 || n > 5 {
 		t.Fatalf("natstest: cluster of %d servers: want 1 to 5", n)
 	}
-	ports, err := freePorts(n)
+	// A clustered server does not start without a route, so the first one
+	// routes to itself (nats-server drops a route to itself) on a port
+	// found free just before; the others route to the running ones.
+	seedPort, err := freePort()
 	if err != nil {
-		t.Fatalf("natstest: cluster ports: %v", err)
+		t.Fatalf("natstest: cluster port: %v", err)
 	}
 	c := &Cluster{t: t}
 	for i := range n {
-		var routes []*url.URL
-		for j, p := range ports {
-			if j != i {
-				routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", p)})
-			}
-		}
-		s := &Server{t: t, storeDir: t.TempDir(), port: -1, settings: settings{
+		s := &Server{t: t, storeDir: t.TempDir(), port: -1}
+		s.settings = settings{
 			name:        fmt.Sprintf("natstest-%d", i+1),
 			clusterName: "natstest",
-			clusterPort: ports[i],
-			routes:      routes,
+			clusterPort: -1,
+			routes:      func() []*url.URL { return c.routesFrom(s) },
 			tags:        []string{fmt.Sprintf("node:%d", i+1)},
-		}}
+		}
+		if i == 0 {
+			s.settings.clusterPort = seedPort
+			s.settings.routes = func() []*url.URL {
+				if routes := c.routesFrom(s); len(routes) > 0 {
+					return routes
+				}
+				return []*url.URL{{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", seedPort)}}
+			}
+		}
 		if err := s.start(); err != nil {
 			t.Fatalf("natstest: cluster server %d: %v", i+1, err)
 		}
@@ -62,26 +69,30 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// freePorts finds n TCP ports that are free on 127.0.0.1 now. The cluster
-// ports must be known before any server starts (each routes to the others);
-// another process taking one in between makes that server fail to start.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+// freePort finds a TCP port that is free on 127.0.0.1 now.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
 	}
-	return ports, nil
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// routesFrom lists the cluster addresses of the running servers other than
+// self: a server (re)starting routes to those, and learns of the others
+// through them. Cluster ports are random at every start, so none has to be
+// known, or kept free, in advance.
+func (c *Cluster) routesFrom(self *Server) []*url.URL {
+	var routes []*url.URL
+	for _, s := range c.Servers {
+		if r := s.Raw(); s != self && r != nil {
+			if a := r.ClusterAddr(); a != nil {
+				routes = append(routes, &url.URL{Scheme: "nats-route", Host: a.String()})
+			}
+		}
+	}
+	return routes
 }
 
 // URL is every server's client URL, separated by commas (what NATS_URL
@@ -95,8 +106,8 @@ func (c *Cluster) URL() string {
 }
 
 // WaitFormed waits until every running server is routed to every other
-// running one and one of them is the JetStream meta leader; it fails the
-// test after 30 s.
+// running one, one of them is the JetStream meta leader and it has current
+// information on every running server; it fails the test after 30 s.
 func (c *Cluster) WaitFormed() {
 	c.t.Helper()
 	deadline := time.Now().Add(clusterReadyTimeout)
@@ -107,17 +118,22 @@ func (c *Cluster) WaitFormed() {
 				running = append(running, r)
 			}
 		}
-		routed, leader := true, false
+		routed, leader, peers := true, false, 0
 		for _, r := range running {
 			routed = routed && r.NumRoutes() == len(running)-1 && r.JetStreamEnabled()
-			leader = leader || r.JetStreamIsLeader()
+			if r.JetStreamIsLeader() {
+				leader = true
+				// Peers the meta leader has current stats of: only those
+				// can be given a stream (or its placement tags matched).
+				peers = len(r.JetStreamClusterPeers())
+			}
 		}
-		if routed && leader {
+		if routed && leader && peers == len(running) {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("natstest: cluster of %d running servers not formed within %s (routed %v, meta leader %v)",
-				len(running), clusterReadyTimeout, routed, leader)
+			c.t.Fatalf("natstest: cluster of %d running servers not formed within %s (routed %v, meta leader %v, %d peers current)",
+				len(running), clusterReadyTimeout, routed, leader, peers)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -59,8 +59,8 @@ type settings struct {
 	// Cluster member settings (StartCluster).
 	name        string
 	clusterName string
-	clusterPort int
-	routes      []*url.URL
+	clusterPort int               // -1: random
+	routes      func() []*url.URL // evaluated at each start
 	tags        []string
 }
 
@@ -168,7 +168,7 @@ func (s *Server) options() (*server.Options, error) {
 	st := s.settings
 	if st.clusterName != "" {
 		o.Cluster = server.ClusterOpts{Name: st.clusterName, Host: "127.0.0.1", Port: st.clusterPort, PoolSize: -1}
-		o.Routes = st.routes
+		o.Routes = st.routes()
 		o.Tags = st.tags
 		o.JetStreamMaxMemory = 256 << 20
 		o.JetStreamMaxStore = 1 << 30
@@ -217,8 +217,13 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("new server: %w", err)
 	}
-	go srv.Start()
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		srv.Start()
+	}()
 	if !srv.ReadyForConnections(readyTimeout) {
+		<-started
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		return fmt.Errorf("server on port %d not ready within %s", s.port, readyTimeout)
@@ -228,6 +233,10 @@ func (s *Server) start() error {
 		srv.Shutdown()
 		return fmt.Errorf("unexpected listener address %v", srv.Addr())
 	}
+	// Start returns once everything it starts runs (the listeners are up
+	// before that, JetStream's cluster setup may come after): a Shutdown
+	// before then could miss goroutines started later.
+	<-started
 	s.mu.Lock()
 	s.srv = srv
 	s.port = addr.Port
