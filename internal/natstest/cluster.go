@@ -62,7 +62,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		if err := s.start(); err != nil {
 			t.Fatalf("natstest: cluster server %d: %v", i+1, err)
 		}
-		t.Cleanup(s.Shutdown)
+		t.Cleanup(s.close)
 		c.Servers = append(c.Servers, s)
 	}
 	c.WaitFormed()
