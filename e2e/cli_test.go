@@ -221,3 +221,77 @@ func TestEnqueueSameNameFilesDoNotMerge(t *testing.T) {
 		t.Errorf("re-run: %s", s.line)
 	}
 }
+
+// Bugs 2 and 3 of issue 7: one oversized line stopped the whole enqueue
+// ("run the same command again", which failed the same way forever). A
+// 900 KB HTML prompt is about 1.75 MB once JSON-escaped, and a prompt of
+// exactly 1 MiB is over a 1 MiB max_payload once wrapped in its message:
+// both are rejected as bad lines, before anything is recorded, and every
+// good line around them is published.
+func TestEnqueueRejectsOversizedLinesAndPublishesTheRest(t *testing.T) {
+	b, ctx := setup(t, time.Minute)
+	var html strings.Builder
+	for html.Len() < 900_000 {
+		html.WriteString(`<div class="row"><a href="/x?a=1&b=2">link</a> <p>Tom & Jerry's "show"</p></div>` + "\n")
+	}
+	encode := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	type line struct {
+		ID     string `json:"id"`
+		Prompt string `json:"prompt"`
+	}
+	file := writeFile(t, "big.jsonl", strings.Join([]string{
+		encode(line{"g1", "What is the capital of France?"}),
+		encode(line{"html", html.String()}),
+		encode(line{"g2", "Name a prime number."}),
+		encode(line{"mib", strings.Repeat("a", 1<<20)}),
+		encode(line{"g3", "What is 2 plus 2?"}),
+	}, "\n")+"\n")
+
+	out, code := b.run(t, ctx, "enqueue", nil, "--quiet", "--batch", "big", file)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (lines rejected)\n%s", code, out)
+	}
+	for _, want := range []string{file + ":2: prompt and system are ", file + ":4: prompt and system are 1048576 bytes", "over the 1048576-byte limit (MAX_PROMPT_BYTES)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if s := enqueueSummary(t, out); s.published != 3 || s.rejected != 2 {
+		t.Errorf("summary %q; want the 3 good lines published and 2 rejected", s.line)
+	}
+	if strings.Contains(out, "run the same command again") {
+		t.Errorf("enqueue stopped:\n%s", out)
+	}
+	pg := b.pg(t, ctx)
+	if ids := queryStrings(t, ctx, pg, `SELECT prompt_id FROM batch_prompts WHERE batch_id = 'big' ORDER BY 1`); strings.Join(ids, ",") != "g1,g2,g3" {
+		t.Errorf("batch_prompts = %v, want only the good lines", ids)
+	}
+	s := promptsStream(t, ctx, b.jetStream(t))
+	for _, id := range []string{"g1", "g2", "g3"} {
+		findSeq(t, ctx, s, "prompts.big", id)
+	}
+	// --strict rejects them the same way, publishing nothing.
+	out, code = b.run(t, ctx, "enqueue", nil, "--quiet", "--strict", "--batch", "big2", file)
+	if code != 1 || !strings.Contains(out, file+":4: ") || !strings.Contains(out, "nothing published") {
+		t.Errorf("--strict: exit %d\n%s", code, out)
+	}
+
+	// MAX_PROMPT_BYTES is one setting for every binary, at most the
+	// server's max_payload: above it, each refuses to start naming both.
+	for _, name := range []string{"enqueue", "worker"} {
+		args := []string{"--quiet", "--batch", "big", file}
+		if name == "worker" {
+			args = []string{"--exit-when-idle"}
+		}
+		out, code := b.run(t, ctx, name, []string{"MAX_PROMPT_BYTES=2097152"}, args...)
+		if code == 0 || !strings.Contains(out, "MAX_PROMPT_BYTES is 2097152, over the max_payload of 1048576") {
+			t.Errorf("%s with MAX_PROMPT_BYTES over max_payload: exit %d\n%s", name, code, out)
+		}
+	}
+}

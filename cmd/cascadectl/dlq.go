@@ -231,11 +231,12 @@ func dlqReplay(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 
-	rp := &replayer{e: e, st: st, dryRun: *dryRun, stream: connect.QueueConfig(cfg.NATS).Stream, fixed: fixed}
+	rp := &replayer{e: e, st: st, dryRun: *dryRun, stream: connect.QueueConfig(cfg.NATS).Stream, fixed: fixed, limit: cfg.NATS.MaxPromptBytes}
 	if !*dryRun {
 		if rp.qc, err = e.queue(ctx); err != nil {
 			return err
 		}
+		rp.limit = rp.qc.MessageLimit()
 		if limit := rp.qc.NATS().MaxPayload(); fixed != nil && int64(len(fixed)) > limit {
 			return &exitError{2, fmt.Errorf("--payload-file: %d bytes is over the server's max_payload of %d", len(fixed), limit)}
 		}
@@ -341,6 +342,7 @@ type replayer struct {
 	qc     *queue.Conn
 	stream string
 	fixed  []byte
+	limit  int // the prompt-size rule's limit, as the workers apply it
 	dryRun bool
 	done   int
 }
@@ -362,7 +364,7 @@ func (rp *replayer) replay(ctx context.Context, r store.DeadLetterRow) error {
 		payload = rp.fixed
 	}
 	msgID := replayMsgID(r, payload)
-	job, jobErr := replayableJob(payload)
+	job, jobErr := replayableJob(payload, rp.limit)
 	var note string
 	switch {
 	case jobErr != nil:
@@ -415,8 +417,8 @@ func (rp *replayer) replay(ctx context.Context, r store.DeadLetterRow) error {
 
 // replayableJob decodes a payload as enqueue would have published it; an
 // error means the worker will dead-letter it again.
-func replayableJob(payload []byte) (prompt.Job, error) {
-	job, err := queue.DecodeJob(payload, 0)
+func replayableJob(payload []byte, limit int) (prompt.Job, error) {
+	job, err := queue.DecodeJob(payload, limit)
 	if err != nil {
 		return job, err
 	}

@@ -29,7 +29,6 @@ import (
 	"github.com/promptcascade/promptcascade/cmd/internal/connect"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/input"
-	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
@@ -122,6 +121,7 @@ type enqueuer struct {
 	stdin  io.Reader
 	stderr io.Writer
 	bar    *progress
+	limit  int // the prompt-size rule's limit (queue.Conn.MessageLimit)
 
 	// seen maps an id's hash to the index of the file that had it, to find
 	// ids repeated across files (each file's reader finds its own repeats).
@@ -162,6 +162,14 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
+	// Connected first: the server's max_payload bounds the prompt-size
+	// limit that every line is checked against.
+	qc, err := connect.Queue(ctx, e.cfg.NATS, log)
+	if err != nil {
+		return err
+	}
+	defer qc.Close()
+	e.limit = qc.MessageLimit()
 	if e.o.strict {
 		if err := e.spoolStdin(); err != nil {
 			return err
@@ -187,11 +195,6 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 		e.accepted, e.seen = 0, nil
 	}
 
-	qc, err := connect.Queue(ctx, e.cfg.NATS, log)
-	if err != nil {
-		return err
-	}
-	defer qc.Close()
 	if _, err := qc.EnsureStream(ctx); err != nil {
 		return err
 	}
@@ -211,7 +214,7 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 				e.conflict(it)
 				continue
 			}
-			if err := pub.Publish(ctx, it.job); err != nil {
+			if err := pub.PublishMessage(ctx, it.msg); err != nil {
 				return err
 			}
 		}
@@ -235,10 +238,11 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
-// item is one good line on its way to the queue.
+// item is one good line on its way to the queue, encoded.
 type item struct {
-	job  prompt.Job
-	hash []byte // queue.ContentHash(job)
+	id   string
+	msg  queue.Message
+	hash []byte // queue.ContentHash of the job
 	file string // as errors name it
 	line int
 }
@@ -246,7 +250,7 @@ type item struct {
 func entries(items []item) []store.Enqueued {
 	out := make([]store.Enqueued, len(items))
 	for i, it := range items {
-		out[i] = store.Enqueued{ID: it.job.ID, ContentHash: it.hash}
+		out[i] = store.Enqueued{ID: it.id, ContentHash: it.hash}
 	}
 	return out
 }
@@ -284,7 +288,7 @@ func (c *chunker) flush() error {
 // prompt: it is not recorded and not published.
 func (e *enqueuer) conflict(it item) {
 	e.accepted--
-	e.reject(fmt.Sprintf("%s:%d: id %q is already in batch %q with a different prompt", it.file, it.line, it.job.ID, e.o.batch))
+	e.reject(fmt.Sprintf("%s:%d: id %q is already in batch %q with a different prompt", it.file, it.line, it.id, e.o.batch))
 }
 
 func (e *enqueuer) spoolStdin() error {
@@ -358,7 +362,7 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 	}
 	defer rc.Close()
 	display := e.display(index)
-	rd, err := input.NewReader(e.bar.reader(rc), display, e.o.format, input.Options{MaxPromptBytes: e.cfg.MaxPromptBytes})
+	rd, err := input.NewReader(e.bar.reader(rc), display, e.o.format, input.Options{})
 	if err != nil {
 		return err
 	}
@@ -389,10 +393,18 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 		}
 		job.BatchID = e.o.batch
 		job.EnqueuedAt = now
+		job.Seq = int64(e.accepted + 1) // input order, for exports
+		// The prompt-size rule, before anything is recorded: a line over
+		// the limit is a bad line like any other, and the rest goes on.
+		// Every error of EncodeJob is about this one job.
+		msg, err := queue.EncodeJob(job, e.limit)
+		if err != nil {
+			e.reject(fmt.Sprintf("%s:%d: %v", display, rd.Line(), err))
+			continue
+		}
 		e.accepted++
-		job.Seq = int64(e.accepted) // input order, for exports
 		e.bar.count(e.accepted, e.rejected)
-		if err := emit(item{job: job, hash: queue.ContentHash(job), file: display, line: rd.Line()}); err != nil {
+		if err := emit(item{id: job.ID, msg: msg, hash: queue.ContentHash(job), file: display, line: rd.Line()}); err != nil {
 			return err
 		}
 	}

@@ -122,17 +122,18 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	}
 
 	w := worker.New(worker.Config{
-		WorkerID:       cfg.WorkerID,
-		Concurrency:    cfg.Concurrency,
-		CommitBatch:    cfg.CommitBatch,
-		CommitInterval: cfg.CommitInterval,
-		AckWait:        qc.Config().AckWait,
-		MaxDeliver:     qc.Config().MaxDeliver,
-		DrainTimeout:   cfg.DrainTimeout,
-		ExitWhenIdle:   cfg.ExitWhenIdle,
-		TokenCount:     pricing.CountTokens,
-		Hooks:          faultHooks(cfg.Fault, cfg.FaultAfter, log),
-		Batches:        st,
+		WorkerID:        cfg.WorkerID,
+		Concurrency:     cfg.Concurrency,
+		CommitBatch:     cfg.CommitBatch,
+		CommitInterval:  cfg.CommitInterval,
+		AckWait:         qc.Config().AckWait,
+		MaxDeliver:      qc.Config().MaxDeliver,
+		DrainTimeout:    cfg.DrainTimeout,
+		MaxMessageBytes: qc.MessageLimit(),
+		ExitWhenIdle:    cfg.ExitWhenIdle,
+		TokenCount:      pricing.CountTokens,
+		Hooks:           faultHooks(cfg.Fault, cfg.FaultAfter, log),
+		Batches:         st,
 	}, worker.JetStreamSource(qc, cons), st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {

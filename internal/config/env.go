@@ -44,6 +44,10 @@ type NATS struct {
 	TLSCA         string `env:"NATS_TLS_CA"`
 	TLSCert       string `env:"NATS_TLS_CERT"`
 	TLSKey        string `env:"NATS_TLS_KEY"`
+	// MaxPromptBytes is the prompt-size rule's limit for every binary: the
+	// largest job message, encoded (queue.MessageSize). 0: the server's
+	// max_payload; more than max_payload is refused at connect.
+	MaxPromptBytes int `env:"MAX_PROMPT_BYTES,default=0"`
 }
 
 // PlacementTagList splits NATS_STREAM_PLACEMENT_TAGS ("az:a,ssd") into
@@ -124,8 +128,7 @@ type ProviderKeys struct {
 // Enqueue is the configuration of cmd/enqueue.
 type Enqueue struct {
 	Common
-	MaxPending     int `env:"ENQUEUE_MAX_PENDING,default=4096"`
-	MaxPromptBytes int `env:"ENQUEUE_MAX_PROMPT_BYTES,default=1048576"`
+	MaxPending int `env:"ENQUEUE_MAX_PENDING,default=4096"`
 }
 
 // Ctl is the configuration of cmd/cascadectl.
@@ -157,8 +160,7 @@ func LoadEnqueue(ctx context.Context, l envconfig.Lookuper) (*Enqueue, error) {
 	quietCLI(l, &c.Common)
 	is := set(l)
 	return &c, errors.Join(c.Common.validate(is),
-		is.positive("ENQUEUE_MAX_PENDING", c.MaxPending),
-		is.positive("ENQUEUE_MAX_PROMPT_BYTES", c.MaxPromptBytes))
+		is.positive("ENQUEUE_MAX_PENDING", c.MaxPending))
 }
 
 // LoadCtl reads the cascadectl configuration from the environment.
@@ -206,6 +208,7 @@ func (c *Common) validate(is isSet) error {
 		nonNegativeDur("NATS_DUPLICATE_WINDOW", n.DupeWindow),
 		is.replicas("NATS_STREAM_REPLICAS", n.Replicas),
 		tags("NATS_STREAM_PLACEMENT_TAGS", n.PlacementTags),
+		nonNegative("MAX_PROMPT_BYTES", n.MaxPromptBytes),
 		oneOf("LOG_LEVEL", strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"),
 		oneOf("LOG_FORMAT", c.LogFormat, "text", "json"),
 		pair("NATS_TLS_CERT", n.TLSCert, "NATS_TLS_KEY", n.TLSKey),
@@ -325,6 +328,13 @@ func oneOf(key, v string, allowed ...string) error {
 func pair(k1, v1, k2, v2 string) error {
 	if (v1 == "") != (v2 == "") {
 		return fmt.Errorf("%s and %s: set both or neither", k1, k2)
+	}
+	return nil
+}
+
+func nonNegative(key string, v int) error {
+	if v < 0 {
+		return fmt.Errorf("%s: must not be negative, got %d (0 means the server's max_payload)", key, v)
 	}
 	return nil
 }

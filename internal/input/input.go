@@ -88,8 +88,10 @@ func ParseFormat(s string) (Format, error) {
 
 // Limits applied when Options leaves them zero.
 const (
-	DefaultMaxPromptBytes = 1 << 20 // 1 MiB
-	DefaultMaxLineBytes   = 8 << 20 // 8 MiB
+	// DefaultMaxLineBytes bounds the memory a line may take. It is not the
+	// prompt-size rule: that one is the queue's (queue.EncodeJob), which
+	// enqueue applies to each good line.
+	DefaultMaxLineBytes = 8 << 20 // 8 MiB
 	// MaxIDBytes is the longest id accepted. Ids become part of a NATS
 	// message id header and a Postgres key.
 	MaxIDBytes = 256
@@ -100,9 +102,6 @@ const (
 // Options limit what a Reader accepts. Zero (or negative) values mean the
 // defaults.
 type Options struct {
-	// MaxPromptBytes is the largest prompt, and the largest system prompt,
-	// in bytes. Default 1 MiB.
-	MaxPromptBytes int
 	// MaxLineBytes is the longest line (for CSV, the longest record) in
 	// bytes, not counting the line end. A longer one is rejected as one bad
 	// line without being held in memory. Default 8 MiB.
@@ -110,9 +109,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.MaxPromptBytes <= 0 {
-		o.MaxPromptBytes = DefaultMaxPromptBytes
-	}
 	if o.MaxLineBytes <= 0 {
 		o.MaxLineBytes = DefaultMaxLineBytes
 	}
@@ -314,8 +310,6 @@ func (r *Reader) checkText(what, s string, required bool) string {
 		return what + " is only whitespace"
 	case strings.IndexByte(s, 0) >= 0:
 		return what + " contains a NUL character"
-	case len(s) > r.opts.MaxPromptBytes:
-		return fmt.Sprintf("%s is %d bytes, over the limit of %d", what, len(s), r.opts.MaxPromptBytes)
 	}
 	return ""
 }

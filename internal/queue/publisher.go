@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,10 +28,6 @@ const (
 	// Wait keeps at most this many failure errors.
 	maxKeptFailures = 100
 )
-
-// ErrMessageTooLarge is returned by Publish when a job does not fit in one
-// message (the server's max_payload, 1 MiB by default).
-var ErrMessageTooLarge = errors.New("job too large for one message")
 
 // ErrPublisherClosed is returned by Publish after Wait gave up.
 var ErrPublisherClosed = errors.New("publisher closed")
@@ -71,13 +66,13 @@ func (e *PublishError) Unwrap() error { return e.Err }
 // Publish may be called from several goroutines; Wait must not run
 // concurrently with Publish.
 type Publisher struct {
-	conn       *Conn
-	js         jetstream.JetStream
-	log        *slog.Logger
-	prefix     string
-	maxPayload int64
-	slots      chan struct{}
-	noStream   time.Duration // give-up time for "no stream answered"
+	conn     *Conn
+	js       jetstream.JetStream
+	log      *slog.Logger
+	prefix   string
+	limit    int // Conn.MessageLimit
+	slots    chan struct{}
+	noStream time.Duration // give-up time for "no stream answered"
 
 	mu          sync.Mutex
 	inflight    map[*nats.Msg]*pubEntry
@@ -113,15 +108,15 @@ type pubEntry struct {
 func NewPublisher(c *Conn, maxPending int) *Publisher {
 	maxPending = max(maxPending, 1)
 	p := &Publisher{
-		conn:       c,
-		log:        c.log,
-		prefix:     c.cfg.SubjectPrefix,
-		maxPayload: c.nc.MaxPayload(),
-		slots:      make(chan struct{}, maxPending),
-		noStream:   noStreamGiveUp,
-		inflight:   make(map[*nats.Msg]*pubEntry),
-		wake:       make(chan struct{}, 1),
-		stop:       make(chan struct{}),
+		conn:     c,
+		log:      c.log,
+		prefix:   c.cfg.SubjectPrefix,
+		limit:    c.MessageLimit(),
+		slots:    make(chan struct{}, maxPending),
+		noStream: noStreamGiveUp,
+		inflight: make(map[*nats.Msg]*pubEntry),
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
 	}
 	js, err := jetstream.New(c.nc,
 		jetstream.WithPublishAsyncMaxPending(maxPending),
@@ -139,9 +134,9 @@ func NewPublisher(c *Conn, maxPending int) *Publisher {
 
 // Publish hands one job to the publisher. It blocks while maxPending
 // messages await their ack (back-pressure) and returns an error only when
-// the job was not accepted: invalid batch name or id, too large, ctx done,
-// or the publisher closed. What happens to accepted jobs is counted in
-// Stats and reported by Wait.
+// the job was not accepted: invalid batch name or id, over the connection's
+// MessageLimit (a *TooLargeError), ctx done, or the publisher closed. What
+// happens to accepted jobs is counted in Stats and reported by Wait.
 func (p *Publisher) Publish(ctx context.Context, job prompt.Job) error {
 	return p.PublishAs(ctx, job, "")
 }
@@ -150,35 +145,33 @@ func (p *Publisher) Publish(ctx context.Context, job prompt.Job) error {
 // a deliberate second publication of a prompt (resume, retry) needs an
 // id of its own, or JetStream drops it as a duplicate within its window.
 func (p *Publisher) PublishAs(ctx context.Context, job prompt.Job, msgID string) error {
-	if err := ValidBatchName(job.BatchID); err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
-	if err := ValidJobID(job.ID); err != nil {
-		return fmt.Errorf("queue: batch %s: %w", job.BatchID, err)
-	}
 	if job.EnqueuedAt.IsZero() {
 		job.EnqueuedAt = time.Now().UTC()
 	}
-	data, err := json.Marshal(job)
+	m, err := EncodeJob(job, p.limit)
 	if err != nil {
-		return fmt.Errorf("queue: encode job %s: %w", MsgID(job.BatchID, job.ID), err)
+		return err
 	}
-	id := msgID
-	if id == "" {
-		id = JobMsgID(job)
+	if msgID != "" {
+		m.MsgID = msgID
 	}
-	if int64(len(data)+len(id)+64) > p.maxPayload {
-		return fmt.Errorf("queue: job %s is %d bytes encoded, over the server's max_payload of %d: %w",
-			id, len(data), p.maxPayload, ErrMessageTooLarge)
-	}
+	return p.PublishMessage(ctx, m)
+}
 
+// PublishMessage is Publish for a job that EncodeJob encoded already (enqueue
+// encodes each line first, to reject one over the limit before recording it).
+func (p *Publisher) PublishMessage(ctx context.Context, m Message) error {
+	if m.Size() > p.limit {
+		return &TooLargeError{MsgID: m.MsgID, Size: m.Size(), Limit: p.limit}
+	}
+	data, id := m.Body, m.MsgID
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
 	msg := &nats.Msg{
-		Subject: Subject(p.prefix, job.BatchID),
+		Subject: Subject(p.prefix, m.Batch),
 		Data:    data,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{id}},
 	}

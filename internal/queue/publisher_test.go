@@ -351,3 +351,79 @@ func TestPublishCanceledWhileBlocked(t *testing.T) {
 		t.Fatal("Wait succeeded with a full stream")
 	}
 }
+
+// The prompt-size rule counts what the server counts against max_payload: a
+// job whose MessageSize is the limit exactly is stored; one byte more is a
+// *TooLargeError before anything is sent.
+func TestMessageSizeIsWhatTheServerCounts(t *testing.T) {
+	t.Parallel()
+	const maxPayload = 4096
+	b := setup(t, Config{}, natstest.WithMaxPayload(maxPayload))
+	ctx := testContext(t)
+	if _, err := b.conn.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.conn.MessageLimit(); got != maxPayload {
+		t.Fatalf("MessageLimit = %d, want the server's max_payload %d", got, maxPayload)
+	}
+	sized := func(i, size int) prompt.Job {
+		j := job("size", i)
+		j.Prompt = ""
+		m, err := EncodeJob(j, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Prompt = strings.Repeat("x", size-m.Size())
+		return j
+	}
+	p := NewPublisher(b.conn, 10)
+	if err := p.Publish(ctx, sized(1, maxPayload)); err != nil {
+		t.Fatalf("a message of exactly max_payload: %v", err)
+	}
+	err := p.Publish(ctx, sized(2, maxPayload+1))
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Size != maxPayload+1 || tl.Limit != maxPayload || !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("one byte over: %v", err)
+	}
+	st, err := p.Wait(ctx)
+	if err != nil || st.Published != 1 || st.Failed != 0 {
+		t.Fatalf("Wait = %+v, %v; want the exact-size message stored", st, err)
+	}
+	cons, err := b.conn.EnsureConsumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := b.conn.Fetch(ctx, cons, 10, 2*time.Second)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("fetch: %d deliveries, %v", len(ds), err)
+	}
+	// The worker applies the same rule: the stored message decodes at the
+	// limit and is a bad message under it.
+	if _, err := DecodeJob(ds[0].Data(), maxPayload); err != nil {
+		t.Errorf("DecodeJob at the limit: %v", err)
+	}
+	if _, err := DecodeJob(ds[0].Data(), maxPayload-1); !errors.Is(err, ErrBadMessage) || !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("DecodeJob one byte under: %v", err)
+	}
+	_ = ds[0].Ack()
+}
+
+// A limit above the server's max_payload is refused at connect, naming both.
+func TestConnectRefusesALimitOverMaxPayload(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t, natstest.WithMaxPayload(4096))
+	_, err := Connect(testContext(t), Config{URL: srv.URL(), MaxMessageBytes: 8192}, nil)
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != 8192 || le.MaxPayload != 4096 ||
+		!strings.Contains(err.Error(), "8192") || !strings.Contains(err.Error(), "4096") || !strings.Contains(err.Error(), "MAX_PROMPT_BYTES") {
+		t.Fatalf("Connect = %v; want a *LimitError naming 8192 and 4096", err)
+	}
+	c, err := Connect(testContext(t), Config{URL: srv.URL(), MaxMessageBytes: 2048}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.MessageLimit() != 2048 {
+		t.Errorf("MessageLimit = %d, want the setting 2048", c.MessageLimit())
+	}
+}

@@ -79,6 +79,12 @@ type Config struct {
 	ReconnectWait     time.Duration // pause between reconnect attempts once connected; default 1s
 	PublishAckTimeout time.Duration // a publish without ack after this long is sent again; default 10s
 
+	// MaxMessageBytes is the prompt-size rule's limit (MAX_PROMPT_BYTES):
+	// the largest job message, as the server counts it against max_payload
+	// (see MessageSize). 0 means the server's max_payload; Connect refuses
+	// a value above it (*LimitError).
+	MaxMessageBytes int
+
 	// Authentication. Credentials in URL take precedence over User/Password
 	// and Token (nats.go behaviour).
 	User, Password string
@@ -201,6 +207,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("queue: ConnectTimeout: %s: must not be negative", c.ConnectTimeout)
 	case c.ReconnectWait < 0:
 		return fmt.Errorf("queue: ReconnectWait: %s: must not be negative", c.ReconnectWait)
+	case c.MaxMessageBytes < 0:
+		return fmt.Errorf("queue: MaxMessageBytes: %d: must not be negative (0 means the server's max_payload)", c.MaxMessageBytes)
 	case c.PublishAckTimeout < 0:
 		return fmt.Errorf("queue: PublishAckTimeout: %s: must not be negative", c.PublishAckTimeout)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
@@ -344,6 +352,10 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
+	if mp := nc.MaxPayload(); int64(cfg.MaxMessageBytes) > mp {
+		nc.Close()
+		return nil, &LimitError{Limit: cfg.MaxMessageBytes, MaxPayload: mp, Server: at}
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
@@ -462,6 +474,15 @@ func (c *Conn) NATS() *nats.Conn { return c.nc }
 
 // Config returns the configuration with defaults applied.
 func (c *Conn) Config() Config { return c.cfg }
+
+// MessageLimit is the prompt-size rule's limit on this connection:
+// Config.MaxMessageBytes, or the server's max_payload when that is 0.
+func (c *Conn) MessageLimit() int {
+	if c.cfg.MaxMessageBytes > 0 {
+		return c.cfg.MaxMessageBytes
+	}
+	return int(min(c.nc.MaxPayload(), int64(^uint(0)>>1)))
+}
 
 // Close closes the connection. Pending publishes are abandoned; use
 // Publisher.Wait first.

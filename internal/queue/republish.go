@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -29,20 +28,17 @@ func JobMsgID(job prompt.Job) string {
 // provider batch poller uses it to hand a prompt back to the workers, and
 // records the hand-back only after this returns nil.
 func (c *Conn) PublishJob(ctx context.Context, job prompt.Job) error {
-	if err := ValidBatchName(job.BatchID); err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
 	if job.EnqueuedAt.IsZero() {
 		job.EnqueuedAt = time.Now().UTC()
 	}
-	data, err := json.Marshal(job)
+	m, err := EncodeJob(job, c.MessageLimit())
 	if err != nil {
-		return fmt.Errorf("queue: encode job %s: %w", JobMsgID(job), err)
+		return err
 	}
-	msg := &nats.Msg{Subject: Subject(c.cfg.SubjectPrefix, job.BatchID), Data: data,
-		Header: nats.Header{jetstream.MsgIDHeader: []string{JobMsgID(job)}}}
+	msg := &nats.Msg{Subject: Subject(c.cfg.SubjectPrefix, m.Batch), Data: m.Body,
+		Header: nats.Header{jetstream.MsgIDHeader: []string{m.MsgID}}}
 	if _, err := c.js.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("queue: publish %s: %w", JobMsgID(job), err)
+		return fmt.Errorf("queue: publish %s: %w", m.MsgID, err)
 	}
 	return nil
 }

@@ -79,20 +79,15 @@ func MsgID(batch, id string) string {
 // worker dead-letters such messages.
 var ErrBadMessage = errors.New("not a promptcascade job")
 
-// DefaultMaxPromptBytes is the largest prompt + system a worker accepts.
-const DefaultMaxPromptBytes = 1 << 20
-
 // DecodeJob parses a message body published by Publisher. Every error wraps
 // ErrBadMessage and means the message can never be processed (the worker
 // dead-letters it): invalid UTF-8 or JSON, trailing data, no batch or id, an
-// empty prompt, prompt + system over maxPromptBytes (0: DefaultMaxPromptBytes),
-// negative max_tokens, NUL characters (Postgres text cannot hold them), or
-// metadata that is not a JSON object.
-func DecodeJob(data []byte, maxPromptBytes int) (prompt.Job, error) {
-	if maxPromptBytes <= 0 {
-		maxPromptBytes = DefaultMaxPromptBytes
-	}
-	j, err := decodeJob(data, maxPromptBytes)
+// empty prompt, a message over limit (the prompt-size rule, see
+// MessageSize; 0: DefaultMaxMessageBytes), negative max_tokens, NUL
+// characters (Postgres text cannot hold them), or metadata that is not a
+// JSON object.
+func DecodeJob(data []byte, limit int) (prompt.Job, error) {
+	j, err := decodeJob(data, limit)
 	if err != nil {
 		return j, badMessage{err}
 	}
@@ -107,7 +102,7 @@ func (b badMessage) Error() string        { return b.err.Error() }
 func (b badMessage) Unwrap() error        { return b.err }
 func (b badMessage) Is(target error) bool { return target == ErrBadMessage }
 
-func decodeJob(data []byte, maxPromptBytes int) (prompt.Job, error) {
+func decodeJob(data []byte, limit int) (prompt.Job, error) {
 	var j prompt.Job
 	if len(data) == 0 {
 		return j, errors.New("empty message body")
@@ -129,8 +124,11 @@ func decodeJob(data []byte, maxPromptBytes int) (prompt.Job, error) {
 		return j, errors.New("job has no id")
 	case strings.TrimSpace(j.Prompt) == "":
 		return j, fmt.Errorf("job %s/%s has an empty prompt", j.BatchID, j.ID)
-	case len(j.Prompt)+len(j.System) > maxPromptBytes:
-		return j, fmt.Errorf("job %s/%s: prompt and system are %d bytes, over the %d-byte limit", j.BatchID, j.ID, len(j.Prompt)+len(j.System), maxPromptBytes)
+	}
+	if err := checkSize(JobMsgID(j), data, len(j.Prompt)+len(j.System), limit); err != nil {
+		return j, fmt.Errorf("job %s/%s: %w", j.BatchID, j.ID, err)
+	}
+	switch {
 	case j.MaxTokens < 0:
 		return j, fmt.Errorf("job %s/%s: max_tokens %d is negative", j.BatchID, j.ID, j.MaxTokens)
 	case strings.ContainsRune(j.Prompt, 0) || strings.ContainsRune(j.System, 0) || strings.ContainsRune(j.ID, 0):

@@ -978,8 +978,9 @@ func TestHostileTextStoredExactly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	const limit = 1 << 20
-	b.cfg.MaxPromptBytes = limit
-	big := strings.Repeat("lorem ipsum dolor sit amet ", limit/27+1)[:limit-len("Be brief.")]
+	b.cfg.MaxMessageBytes = limit
+	// The message of "big" is limit bytes exactly, as the rule counts it.
+	big := strings.Repeat("lorem ipsum dolor sit amet ", limit/27+1)[:limit-queue.MessageSize("h/big", []byte(`{"batch":"h","id":"big","prompt":"","system":"Be brief.","enqueued_at":"0001-01-01T00:00:00Z"}`))]
 	type hostile struct {
 		id, raw                    string // raw JSON of the job (escapes as sent)
 		prompt, system, metaString string // what must be stored

@@ -106,7 +106,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 	keys := make([]store.Key, 0, len(ds))
 	held := make([]Delivery, 0, len(ds))
 	for _, d := range ds {
-		job, err := queue.DecodeJob(d.Data(), w.cfg.MaxPromptBytes)
+		job, err := queue.DecodeJob(d.Data(), w.cfg.MaxMessageBytes)
 		if err != nil {
 			w.log.Warn("poison message; dead-lettering", "stream_seq", d.StreamSeq(), "subject", d.Subject(), "err", err)
 			t := &task{d: d, dead: &store.DeadLetter{StreamSeq: d.StreamSeq(), Subject: d.Subject(), Payload: d.Data(), Error: err.Error()}}

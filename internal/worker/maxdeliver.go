@@ -103,7 +103,7 @@ func (w *Worker) settleExhausted(ctx context.Context, es ExhaustedSource, found 
 	var results []prompt.Result
 	keys := make([]store.Key, 0, len(found))
 	for _, e := range found {
-		job, err := queue.DecodeJob(e.Data, w.cfg.MaxPromptBytes)
+		job, err := queue.DecodeJob(e.Data, w.cfg.MaxMessageBytes)
 		if err != nil {
 			dead = append(dead, store.DeadLetter{StreamSeq: e.StreamSeq, Subject: e.Subject, Payload: e.Data, Error: err.Error()})
 			continue

@@ -60,24 +60,24 @@ type Runner interface {
 
 // Config tunes a Worker. Zero values take the defaults noted.
 type Config struct {
-	WorkerID       string
-	Concurrency    int           // prompts in flight (64)
-	FetchBatch     int           // most messages asked for per fetch (256)
-	FetchMaxWait   time.Duration // longest wait for a fetch (500ms)
-	CommitBatch    int           // most prompts per commit (512)
-	Committers     int           // commits that may run at once (2)
-	CommitInterval time.Duration // longest a finished prompt waits for its commit (20ms)
-	AckWait        time.Duration // consumer's AckWait; heartbeats go every third of it (queue.DefaultAckWait)
-	MaxDeliver     int           // consumer's MaxDeliver; the last delivery stores a failure instead of a nak (queue.DefaultMaxDeliver)
-	NakBase        time.Duration // first redelivery delay after a transient failure (1s)
-	NakMax         time.Duration // cap of the redelivery delay (2m)
-	DrainTimeout   time.Duration // on stop, how long in-flight prompts may finish (25s)
-	MaxPromptBytes int           // larger jobs are dead-lettered (1 MiB)
-	ExitWhenIdle   bool          // return once the consumer has nothing pending or in flight
-	RecoverTries   int           // tries to recreate a consumer found gone before Run fails with ErrSourceGone (8: 10-20 s)
-	SweepInterval  time.Duration // how often the stream is scanned for exhausted messages, besides advisories (30s)
-	TokenCount     func(string) int
-	Hooks          Hooks
+	WorkerID        string
+	Concurrency     int           // prompts in flight (64)
+	FetchBatch      int           // most messages asked for per fetch (256)
+	FetchMaxWait    time.Duration // longest wait for a fetch (500ms)
+	CommitBatch     int           // most prompts per commit (512)
+	Committers      int           // commits that may run at once (2)
+	CommitInterval  time.Duration // longest a finished prompt waits for its commit (20ms)
+	AckWait         time.Duration // consumer's AckWait; heartbeats go every third of it (queue.DefaultAckWait)
+	MaxDeliver      int           // consumer's MaxDeliver; the last delivery stores a failure instead of a nak (queue.DefaultMaxDeliver)
+	NakBase         time.Duration // first redelivery delay after a transient failure (1s)
+	NakMax          time.Duration // cap of the redelivery delay (2m)
+	DrainTimeout    time.Duration // on stop, how long in-flight prompts may finish (25s)
+	MaxMessageBytes int           // the prompt-size rule's limit (queue.MessageSize); larger jobs are dead-lettered (queue.DefaultMaxMessageBytes)
+	ExitWhenIdle    bool          // return once the consumer has nothing pending or in flight
+	RecoverTries    int           // tries to recreate a consumer found gone before Run fails with ErrSourceGone (8: 10-20 s)
+	SweepInterval   time.Duration // how often the stream is scanned for exhausted messages, besides advisories (30s)
+	TokenCount      func(string) int
+	Hooks           Hooks
 	// Batches tells which batches are paused or canceled (nil: all run).
 	// It is read at most store.ControlMaxAge before each model call.
 	Batches BatchControls
@@ -114,7 +114,7 @@ func (c *Config) setDefaults() {
 	def(&c.CommitBatch, 512)
 	def(&c.Committers, 2)
 	def(&c.MaxDeliver, queue.DefaultMaxDeliver)
-	def(&c.MaxPromptBytes, 1<<20)
+	def(&c.MaxMessageBytes, queue.DefaultMaxMessageBytes)
 	def(&c.RecoverTries, 8)
 	defd(&c.SweepInterval, 30*time.Second)
 	defd(&c.FetchMaxWait, 500*time.Millisecond)

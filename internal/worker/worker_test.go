@@ -280,7 +280,7 @@ func TestWorkerAcksAnsweredPromptWithoutCallingModel(t *testing.T) {
 // no redelivery loop), and holds up nothing else.
 func TestWorkerDeadLettersPoisonOnce(t *testing.T) {
 	b := setup(t, queue.Config{})
-	b.cfg.MaxPromptBytes = 4096
+	b.cfg.MaxMessageBytes = 4096
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	poison := [][]byte{

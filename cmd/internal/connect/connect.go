@@ -21,6 +21,7 @@ func QueueConfig(n config.NATS) queue.Config {
 		Replicas: n.Replicas, PlacementTags: n.PlacementTagList(),
 		User: n.User, Password: n.Password, Token: n.Token, CredsFile: n.CredsFile,
 		NKeySeedFile: n.NKeySeedFile, TLSCA: n.TLSCA, TLSCert: n.TLSCert, TLSKey: n.TLSKey,
+		MaxMessageBytes: n.MaxPromptBytes,
 	}.WithDefaults()
 }
 
