@@ -149,7 +149,7 @@ func republishParked(ctx context.Context, e *env, st *store.Store, batch string)
 		pub := queue.NewPublisher(qc, resumePage)
 		ids := make([]string, 0, len(ps))
 		for _, p := range ps {
-			job, err := queue.DecodeJob(p.Payload, 0)
+			job, err := queue.DecodeJob(p.Payload, qc.MessageLimit())
 			if err != nil {
 				return total, fmt.Errorf("parked message %s/%s: %w", batch, p.PromptID, err)
 			}
