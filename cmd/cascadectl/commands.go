@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/classify"
-	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/input"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/router"
@@ -109,15 +108,7 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return &exitError{2, fmt.Errorf("--format: %w", err)}
 	}
-	cfg, err := e.config(ctx)
-	if err != nil {
-		return err
-	}
-	prices, err := config.LoadPrices(cfg.PricingFile)
-	if err != nil {
-		return err
-	}
-	routes, err := config.LoadRoutes(cfg.RoutesFile, prices)
+	routes, err := e.routes(ctx, "")
 	if err != nil {
 		return err
 	}

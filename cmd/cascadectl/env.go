@@ -97,3 +97,20 @@ func (e *env) close() {
 		e.qc.Close()
 	}
 }
+
+// routes loads the routes file at path (default ROUTES_FILE, else the
+// built-in routes) with the PRICING_FILE prices.
+func (e *env) routes(ctx context.Context, path string) (*config.Routes, error) {
+	c, err := e.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		path = c.RoutesFile
+	}
+	prices, err := config.LoadPrices(c.PricingFile)
+	if err != nil {
+		return nil, err
+	}
+	return config.LoadRoutes(path, prices)
+}

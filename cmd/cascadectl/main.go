@@ -69,6 +69,7 @@ var commands = []command{
 	{"export", exportUsage, cmdExport},
 	{"verify", "verify [--scan-limit N] [--strict] BATCH", cmdVerify},
 	{"router", routerUsage, cmdRouter},
+	{"estimate", estimateUsage, cmdEstimate},
 	{"cancel", "cancel BATCH", cmdCancel},
 	{"pause", "pause BATCH", cmdPause},
 	{"resume", "resume BATCH", cmdResume},

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/classify"
+	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/estimate"
+	"github.com/promptcascade/promptcascade/internal/input"
+	"github.com/promptcascade/promptcascade/internal/wire"
+)
+
+const estimateUsage = "estimate [--routes FILE] [--format text|json] [--workers N] [--concurrency N] [--latency 1s] [--output-tokens N] [--input-format F] FILE... | -"
+
+// estimateJSON is `estimate --format json`.
+type estimateJSON struct {
+	Routes string `json:"routes"`
+	estimate.Estimate
+	Workers         int     `json:"workers"`
+	Concurrency     int     `json:"concurrency"`
+	WallTimeLowSec  float64 `json:"wall_time_low_seconds"`
+	WallTimeHighSec float64 `json:"wall_time_high_seconds"`
+	BadLines        int     `json:"bad_lines"`
+}
+
+func cmdEstimate(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("estimate", e)
+	routesFile := fs.String("routes", "", "routes file to estimate with (default: ROUTES_FILE, else the built-in routes)")
+	format := fs.String("format", "text", "output: text or json")
+	workers := fs.Int("workers", 1, "worker processes the wall time is computed for")
+	concurrency := fs.Int("concurrency", 64, "prompts in flight per worker (WORKER_CONCURRENCY)")
+	latency := fs.Duration("latency", time.Second, "mean call time assumed for models that declare none (real providers)")
+	outTokens := fs.Int("output-tokens", estimate.DefaultOutputTokens, "expected answer tokens of a prompt without max_tokens")
+	inFormat := fs.String("input-format", "auto", "input format: auto, jsonl, openai-batch, csv or text")
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return &exitError{2, fmt.Errorf("--format: %q is not text or json", *format)}
+	}
+	if *workers < 1 || *concurrency < 1 || *outTokens < 1 || *latency < 0 {
+		return &exitError{2, errors.New("--workers, --concurrency and --output-tokens must be positive, --latency not negative")}
+	}
+	f, err := input.ParseFormat(*inFormat)
+	if err != nil {
+		return &exitError{2, fmt.Errorf("--input-format: %w", err)}
+	}
+	if len(files) == 0 {
+		return &exitError{2, errors.New("usage: cascadectl " + estimateUsage)}
+	}
+	routes, err := e.routes(ctx, *routesFile)
+	if err != nil {
+		return err
+	}
+	cl, err := classify.New(routes.Classifier)
+	if err != nil {
+		return err
+	}
+	sims, err := wire.SimModels(routes)
+	if err != nil {
+		return err
+	}
+	plan := estimate.FromRoutes(routes, cl, func(m config.Model) time.Duration {
+		if s, ok := sims[strings.TrimPrefix(m.Name, "sim/")]; ok && m.Sim != nil {
+			return s.Latency
+		}
+		return *latency
+	})
+	plan.OutputTokens = *outTokens
+	est, err := estimate.New(plan)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, name := range files {
+		var r io.Reader = e.stdin
+		display := "stdin"
+		if name != "-" {
+			fh, err := os.Open(name)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			r, display = fh, name
+		}
+		rd, err := input.NewReader(r, display, f, input.Options{})
+		if err != nil {
+			return err
+		}
+		for {
+			job, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			var le *input.LineError
+			if errors.As(err, &le) {
+				bad++
+				fmt.Fprintln(e.stderr, le.Error())
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			est.Add(job)
+		}
+	}
+	res := est.Result()
+	low, high := res.WallTime(*workers * *concurrency)
+	if *format == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(estimateJSON{Routes: routes.Source, Estimate: res, Workers: *workers, Concurrency: *concurrency,
+			WallTimeLowSec: low.Seconds(), WallTimeHighSec: high.Seconds(), BadLines: bad}); err != nil {
+			return err
+		}
+	} else {
+		printEstimate(e.stdout, routes.Source, res, *workers, *concurrency, low, high)
+	}
+	if bad > 0 {
+		return &exitError{1, fmt.Errorf("%d bad line(s) left out of the estimate", bad)}
+	}
+	return nil
+}
+
+func printEstimate(w io.Writer, routes string, res estimate.Estimate, workers, concurrency int, low, high time.Duration) {
+	fmt.Fprintf(w, "estimate for %d prompts (routes: %s); no model called\n", res.Total.Prompts, routes)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "tier\tprompts\tinput_tokens\toutput_tokens\tcost if first model answers\tcost if all cascade\tfirst → last model")
+	row := func(t estimate.Tier, models string) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t$%.4f\t$%.4f\t%s\n", t.Tier, t.Prompts, t.InputTokens, t.OutputTokens, t.CostLowUSD, t.CostHighUSD, models)
+	}
+	for _, t := range res.Tiers {
+		row(t, t.FirstModel+" → "+t.LastModel)
+	}
+	row(res.Total, "")
+	tw.Flush()
+	fmt.Fprintf(w, "expected wall time with %d worker(s) × %d in flight: %s (first models answer) to %s (every prompt cascades)\n",
+		workers, concurrency, low.Round(time.Second), high.Round(time.Second))
+}

@@ -1,0 +1,165 @@
+// Package estimate tells what a batch will cost and how long it will take
+// before any model is called: each prompt is classified and its tokens
+// counted exactly as the worker would, then priced at its tier's first model
+// (every prompt answered at once) and at every model of its tier (every
+// prompt cascades to the tier's last model).
+package estimate
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+)
+
+// DefaultOutputTokens is the expected answer length of a prompt that sets
+// no max_tokens: a typical chat answer (the simulated models' mean).
+const DefaultOutputTokens = 150
+
+// Model is one model of a tier as the estimate sees it.
+type Model struct {
+	Name    string
+	Price   pricing.Price
+	Latency time.Duration // mean time of one call
+}
+
+// Classifier picks a prompt's tier, as the worker does.
+type Classifier interface {
+	Classify(text string) (prompt.Tier, prompt.Signals)
+}
+
+// Plan is what an Estimator needs: the tiers' models in cascade order and
+// the classifier.
+type Plan struct {
+	Tiers        map[prompt.Tier][]Model
+	Classifier   Classifier
+	CountTokens  func(string) int
+	OutputTokens int // expected answer of a prompt without max_tokens (DefaultOutputTokens)
+}
+
+// Tier is the estimate for the prompts of one tier.
+type Tier struct {
+	Tier         prompt.Tier `json:"tier"`
+	Prompts      int64       `json:"prompts"`
+	InputTokens  int64       `json:"input_tokens"`
+	OutputTokens int64       `json:"output_tokens"` // expected: max_tokens, or the typical answer
+	FirstModel   string      `json:"first_model"`
+	LastModel    string      `json:"last_model"`
+	// CostLowUSD: every prompt answered by the tier's first model.
+	// CostHighUSD: every prompt tries every model of the tier, in order,
+	// and the last one answers (each call paid in full, retries aside).
+	CostLowUSD  float64 `json:"cost_low_usd"`
+	CostHighUSD float64 `json:"cost_high_usd"`
+	// CallSecondsLow and High are the sum of the calls' mean latencies in
+	// the two cases, what wall time is computed from.
+	CallSecondsLow  float64 `json:"call_seconds_low"`
+	CallSecondsHigh float64 `json:"call_seconds_high"`
+}
+
+// Estimate is the whole input's estimate.
+type Estimate struct {
+	Tiers []Tier `json:"tiers"` // in prompt.Tiers order, only tiers with prompts
+	Total Tier   `json:"total"`
+}
+
+// WallTime is the expected wall time of e's calls with slots prompts in
+// flight (workers × WORKER_CONCURRENCY): low when every first model
+// answers, high when every prompt cascades to its tier's last model.
+func (e Estimate) WallTime(slots int) (low, high time.Duration) {
+	if slots <= 0 {
+		slots = 1
+	}
+	sec := func(s float64) time.Duration { return time.Duration(s / float64(slots) * float64(time.Second)) }
+	return sec(e.Total.CallSecondsLow), sec(e.Total.CallSecondsHigh)
+}
+
+// Estimator adds prompts one at a time; it keeps only sums.
+type Estimator struct {
+	p     Plan
+	tiers map[prompt.Tier]*Tier
+}
+
+// New returns an Estimator for p. Every tier the classifier may pick must
+// have at least one model.
+func New(p Plan) (*Estimator, error) {
+	if p.Classifier == nil || p.CountTokens == nil {
+		return nil, fmt.Errorf("estimate: plan needs a classifier and a token counter")
+	}
+	if p.OutputTokens <= 0 {
+		p.OutputTokens = DefaultOutputTokens
+	}
+	e := &Estimator{p: p, tiers: map[prompt.Tier]*Tier{}}
+	for _, t := range prompt.Tiers {
+		ms := p.Tiers[t]
+		if len(ms) == 0 {
+			return nil, fmt.Errorf("estimate: tier %s has no models", t)
+		}
+		e.tiers[t] = &Tier{Tier: t, FirstModel: ms[0].Name, LastModel: ms[len(ms)-1].Name}
+	}
+	return e, nil
+}
+
+// Add counts one prompt.
+func (e *Estimator) Add(job prompt.Job) {
+	tier, _ := e.p.Classifier.Classify(job.Prompt)
+	t := e.tiers[tier]
+	if t == nil {
+		t = e.tiers[prompt.TierComplex]
+	}
+	in := e.p.CountTokens(job.System) + e.p.CountTokens(job.Prompt)
+	out := e.p.OutputTokens
+	if job.MaxTokens > 0 {
+		out = job.MaxTokens
+	}
+	u := pricing.Usage{InputTokens: in, OutputTokens: out}
+	ms := e.p.Tiers[t.Tier]
+	t.Prompts++
+	t.InputTokens += int64(in)
+	t.OutputTokens += int64(out)
+	t.CostLowUSD += ms[0].Price.Cost(u)
+	t.CallSecondsLow += ms[0].Latency.Seconds()
+	for _, m := range ms {
+		t.CostHighUSD += m.Price.Cost(u)
+		t.CallSecondsHigh += m.Latency.Seconds()
+	}
+}
+
+// Result returns the estimate so far.
+func (e *Estimator) Result() Estimate {
+	var out Estimate
+	out.Total.Tier = "total"
+	for _, tier := range prompt.Tiers {
+		t := *e.tiers[tier]
+		if t.Prompts == 0 {
+			continue
+		}
+		out.Tiers = append(out.Tiers, t)
+		out.Total.Prompts += t.Prompts
+		out.Total.InputTokens += t.InputTokens
+		out.Total.OutputTokens += t.OutputTokens
+		out.Total.CostLowUSD += t.CostLowUSD
+		out.Total.CostHighUSD += t.CostHighUSD
+		out.Total.CallSecondsLow += t.CallSecondsLow
+		out.Total.CallSecondsHigh += t.CallSecondsHigh
+	}
+	return out
+}
+
+// FromRoutes builds a Plan from a routes file's tiers and model prices.
+// latency gives a model's mean call time (nil: 0, when only cost matters).
+func FromRoutes(r *config.Routes, cl Classifier, latency func(config.Model) time.Duration) Plan {
+	p := Plan{Tiers: map[prompt.Tier][]Model{}, Classifier: cl, CountTokens: pricing.CountTokens}
+	for tier, names := range r.Tiers {
+		for _, n := range names {
+			m := r.Models[n]
+			var lat time.Duration
+			if latency != nil {
+				lat = latency(m)
+			}
+			p.Tiers[tier] = append(p.Tiers[tier], Model{Name: n, Price: m.Price, Latency: lat})
+		}
+	}
+	return p
+}
