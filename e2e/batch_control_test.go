@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,9 @@ func TestBatchCancelWhileRunning(t *testing.T) {
 	if len(state) != 1 || state[0] != "canceled" {
 		t.Errorf("batches.state = %v", state)
 	}
+	if row := statusRow(t, b.ctl(t, ctx, 0, "status", "doomed")); row["state"] != "canceled" || row["canceled"] != fmt.Sprint(canceled) || row["queued"] != "0" {
+		t.Errorf("status of the canceled batch: %v", row)
+	}
 	v := b.ctl(t, ctx, 0, "verify", "doomed")
 	if !strings.Contains(v, "complete (canceled)") || !strings.Contains(v, "canceled") {
 		t.Errorf("verify of a canceled batch:\n%s", v)
@@ -102,6 +106,10 @@ func TestBatchPauseResume(t *testing.T) {
 	waitUntil(t, ctx, "first answers", func() bool {
 		return queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'p'`) >= 5
 	})
+	row := statusRow(t, b.ctl(t, ctx, 0, "status", "p"))
+	if row["state"] != "running" || row["total"] != "100" || row["prompts/s"] == "0.0" || row["eta"] == "?" || row["eta"] == "-" {
+		t.Errorf("status of a running batch: %v", row)
+	}
 	out := b.ctl(t, ctx, 0, "pause", "p")
 	paused := time.Now()
 	if !strings.Contains(out, "batch p paused") {
@@ -123,6 +131,11 @@ func TestBatchPauseResume(t *testing.T) {
 	if !strings.Contains(v, "batch paused, nothing lost") || !strings.Contains(v, "paused") {
 		t.Errorf("verify of a paused batch:\n%s", v)
 	}
+	st := b.ctl(t, ctx, 0, "status", "p")
+	if row := statusRow(t, st); row["state"] != "paused" || row["eta"] != "paused" || row["queued"] != fmt.Sprint(parked) ||
+		!strings.Contains(st, fmt.Sprintf("batch p is paused (paused by cascadectl pause): %d prompt(s) set aside", parked)) {
+		t.Errorf("status of a paused batch:\n%s", st)
+	}
 	if got := b.ctl(t, ctx, 0, "pause", "p"); !strings.Contains(got, "already paused") {
 		t.Errorf("second pause: %s", got)
 	}
@@ -135,7 +148,28 @@ func TestBatchPauseResume(t *testing.T) {
 	w1.waitOK(t, time.Minute)
 	b.work(t, ctx, routes)
 	b.checkBatch(t, ctx, "p", 100)
+	if row := statusRow(t, b.ctl(t, ctx, 0, "status", "p")); row["state"] != "running" || row["done"] != "100" || row["queued"] != "0" || row["eta"] != "-" {
+		t.Errorf("status of the finished batch: %v", row)
+	}
 	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM batch_parked`); n != 0 {
 		t.Errorf("%d parked message(s) left after resume", n)
 	}
+}
+
+// statusRow parses `cascadectl status BATCH`: its header and first row.
+func statusRow(t *testing.T, out string) map[string]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("status printed:\n%s", out)
+	}
+	head, vals := strings.Fields(lines[0]), strings.Fields(lines[1])
+	if len(head) != len(vals) {
+		t.Fatalf("status row does not match its header:\n%s", out)
+	}
+	m := map[string]string{}
+	for i, h := range head {
+		m[h] = vals[i]
+	}
+	return m
 }

@@ -69,18 +69,74 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	}
 }
 
-// statusTable renders one row per batch and reports whether every batch is finished.
+// progress is what status derives from a BatchStatus.
+type progress struct {
+	elapsed   time.Duration // since the batch was recorded (until its last result once nothing is queued)
+	rate      float64       // prompts done per second over the last minute
+	eta       string        // "-" when nothing is queued, "paused", "?" without a rate
+	projected float64       // spend so far scaled to every prompt that will be answered
+}
+
+func progressOf(r store.BatchStatus) progress {
+	var p progress
+	if !r.CreatedAt.IsZero() {
+		end := r.Now
+		if r.Queued() == 0 && !r.LastCompleted.IsZero() {
+			end = r.LastCompleted
+		}
+		p.elapsed = max(end.Sub(r.CreatedAt), 0)
+	}
+	window := min(p.elapsed, time.Minute).Seconds()
+	if window > 0 && r.Queued() > 0 {
+		p.rate = float64(r.LastMinute) / window
+	}
+	switch {
+	case r.Queued() == 0:
+		p.eta = "-"
+	case r.State == store.BatchPaused:
+		p.eta = "paused"
+	case p.rate > 0:
+		p.eta = (time.Duration(float64(r.Queued())/p.rate) * time.Second).Round(time.Second).String()
+	default:
+		p.eta = "?"
+	}
+	p.projected = r.SpentUSD
+	if d := r.Done(); d > 0 {
+		p.projected = r.SpentUSD / float64(d) * float64(d+r.Queued())
+	}
+	return p
+}
+
+// statusTable renders one row per batch and reports whether every batch is
+// finished. Its words are verify's: done (= succeeded + failed), queued,
+// canceled.
 func statusTable(rows []store.BatchStatus) (string, bool) {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "batch\ttotal\tdone\tfailed\tqueued\tcost_usd\t")
+	fmt.Fprintln(tw, "batch\tstate\ttotal\tdone\tsucceeded\tfailed\tqueued\tcanceled\telapsed\tprompts/s\teta\tspent_usd\tprojected_usd\t")
 	allDone := true
+	var notes []string
 	for _, r := range rows {
 		if r.Queued() > 0 {
 			allDone = false
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.6f\t\n", r.BatchID, r.Total, r.Succeeded, r.Failed, r.Queued(), r.CostUSD)
+		p := progressOf(r)
+		state := string(r.State)
+		if state == "" {
+			state = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.1f\t%s\t%.6f\t%.6f\t\n", r.BatchID, state, r.Total, r.Done(),
+			r.Succeeded, r.Failed, r.Queued(), r.Canceled(), p.elapsed.Round(time.Second), p.rate, p.eta, r.SpentUSD, p.projected)
+		switch {
+		case r.State == store.BatchPaused && r.StateReason != "":
+			notes = append(notes, fmt.Sprintf("batch %s is paused (%s): %d prompt(s) set aside; `cascadectl resume %s` goes on", r.BatchID, r.StateReason, r.Parked, r.BatchID))
+		case r.State == store.BatchPaused:
+			notes = append(notes, fmt.Sprintf("batch %s is paused: %d prompt(s) set aside; `cascadectl resume %s` goes on", r.BatchID, r.Parked, r.BatchID))
+		}
 	}
 	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(&b, n)
+	}
 	return b.String(), allDone
 }

@@ -23,14 +23,36 @@ type BatchStatus struct {
 	CreatedAt      time.Time // zero when the batch was never recorded
 	FirstCompleted time.Time // zero when nothing is done yet
 	LastCompleted  time.Time
+
+	State       BatchState // running, paused or canceled ("" when the batch was never recorded)
+	StateReason string
+	Parked      int64 // messages set aside while paused (batch_parked)
+	// LastMinute counts results completed in the minute before Now (the
+	// database's clock; completed_at is the worker's).
+	LastMinute int64
+	Now        time.Time
+}
+
+// Canceled is the number of prompts without a result in a canceled batch.
+func (b BatchStatus) Canceled() int64 {
+	if b.State != BatchCanceled {
+		return 0
+	}
+	return max(b.Total-b.Done(), 0)
 }
 
 // Done is the number of prompts with a results row.
 func (b BatchStatus) Done() int64 { return b.Succeeded + b.Failed }
 
 // Queued is Total minus Done, never negative: prompts still queued, in
-// flight or lost (Verify tells which).
-func (b BatchStatus) Queued() int64 { return max(b.Total-b.Done(), 0) }
+// flight or lost (Verify tells which), or paused (Parked of them); 0 for a
+// canceled batch.
+func (b BatchStatus) Queued() int64 {
+	if b.State == BatchCanceled {
+		return 0
+	}
+	return max(b.Total-b.Done(), 0)
+}
 
 // Status reports the progress of batchID, or of every batch (ordered by
 // batch id) when batchID is "". A batch appears if it has a batches row,
@@ -39,13 +61,16 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 	scope := batchScope(clean(batchID))
 	rows, err := s.pool.Query(ctx, `
 		WITH b AS (
-			SELECT batch_id, total, created_at FROM batches WHERE `+scope+`
+			SELECT batch_id, total, created_at, state, coalesce(state_reason, '') AS reason FROM batches WHERE `+scope+`
 		), r AS (
 			SELECT batch_id,
 				count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
 				count(*) FILTER (WHERE status = 'failed') AS failed,
-				sum(cost_usd) AS cost, min(completed_at) AS first_at, max(completed_at) AS last_at
+				sum(cost_usd) AS cost, min(completed_at) AS first_at, max(completed_at) AS last_at,
+				count(*) FILTER (WHERE completed_at > now() - interval '1 minute') AS recent
 			FROM results WHERE `+scope+` GROUP BY batch_id
+		), p AS (
+			SELECT batch_id, count(*) AS parked FROM batch_parked WHERE `+scope+` GROUP BY batch_id
 		), l AS (
 			SELECT batch_id, sum(cost_usd) AS spent
 			FROM request_log WHERE `+scope+` GROUP BY batch_id
@@ -53,10 +78,12 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 		SELECT coalesce(b.batch_id, r.batch_id, l.batch_id), coalesce(b.total, 0),
 			coalesce(r.succeeded, 0), coalesce(r.failed, 0),
 			coalesce(r.cost, 0)::float8, coalesce(l.spent, 0)::float8,
-			b.created_at, r.first_at, r.last_at
+			b.created_at, r.first_at, r.last_at,
+			coalesce(b.state, ''), coalesce(b.reason, ''), coalesce(p.parked, 0), coalesce(r.recent, 0), now()
 		FROM b
 		FULL JOIN r ON r.batch_id = b.batch_id
 		FULL JOIN l ON l.batch_id = coalesce(b.batch_id, r.batch_id)
+		LEFT JOIN p ON p.batch_id = coalesce(b.batch_id, r.batch_id, l.batch_id)
 		ORDER BY 1`, clean(batchID))
 	if err != nil {
 		return nil, fmt.Errorf("store: status: %w", err)
@@ -65,7 +92,7 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 		var st BatchStatus
 		var created, first, last *time.Time
 		err := row.Scan(&st.BatchID, &st.Total, &st.Succeeded, &st.Failed, &st.CostUSD, &st.SpentUSD,
-			&created, &first, &last)
+			&created, &first, &last, &st.State, &st.StateReason, &st.Parked, &st.LastMinute, &st.Now)
 		st.CreatedAt, st.FirstCompleted, st.LastCompleted = deref(created), deref(first), deref(last)
 		return st, err
 	})

@@ -55,6 +55,9 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status = %+v", got)
 	}
 	b := got[0]
+	if b.State != BatchRunning || b.LastMinute != 0 || b.Canceled() != 0 || b.Now.IsZero() {
+		t.Errorf("status b1 state = %q, last minute %d, canceled %d, now %v", b.State, b.LastMinute, b.Canceled(), b.Now)
+	}
 	if b.BatchID != "b1" || b.Total != 5 || b.Succeeded != 3 || b.Failed != 1 || b.Done() != 4 || b.Queued() != 1 ||
 		!approx(b.CostUSD, 0.0116) || !approx(b.SpentUSD, 0.01162) || b.CreatedAt.IsZero() ||
 		!b.FirstCompleted.Equal(t0.Add(time.Minute)) || !b.LastCompleted.Equal(t0.Add(time.Minute)) {
