@@ -156,9 +156,13 @@ func (w *Worker) settleCommitted(t *task) {
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
 		w.settle(t, t.d.Ack)
 	case t.final:
-		if t.result.Status == prompt.StatusSucceeded {
+		switch {
+		case t.result.Handoff != nil:
+			// Postgres owns the prompt now: it waits for a provider batch.
+			w.stats.handedOff.Add(1)
+		case t.result.Status == prompt.StatusSucceeded:
 			w.stats.succeeded.Add(1)
-		} else {
+		default:
 			w.stats.failed.Add(1)
 		}
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))

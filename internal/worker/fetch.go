@@ -77,7 +77,20 @@ func (w *Worker) idle(ctx context.Context) bool {
 		w.log.Warn("consumer info failed", "err", err)
 		return false
 	}
-	return pending == 0 && ackPending == 0
+	if pending != 0 || ackPending != 0 {
+		return false
+	}
+	if w.cfg.Waiting != nil {
+		// Prompts outside the queue (at a provider's batch API) come back
+		// to it: not idle while any wait.
+		n, err := w.cfg.Waiting(ctx)
+		if err != nil {
+			w.log.Warn("counting prompts waiting outside the queue failed", "err", err)
+			return false
+		}
+		return n == 0
+	}
+	return true
 }
 
 // sweptBeforeExit settles exhausted messages before an idle worker exits:

@@ -37,6 +37,10 @@ type task struct {
 // process answers one prompt and hands it to the committer.
 func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	tier, sig := w.class.Classify(job.Prompt)
+	if job.Resume != nil && job.Resume.Tier.Valid() {
+		// A later round after a provider batch: the tier of the first round.
+		tier = job.Resume.Tier
+	}
 	sig.TokenCount = w.cfg.TokenCount(job.System) + w.cfg.TokenCount(job.Prompt)
 	delivery := int(t.d.NumDelivered())
 	if h := w.cfg.Hooks.BeforeCall; h != nil {

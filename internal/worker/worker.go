@@ -81,6 +81,10 @@ type Config struct {
 	// Batches tells which batches are paused or canceled (nil: all run).
 	// It is read at most store.ControlMaxAge before each model call.
 	Batches BatchControls
+	// Waiting, when set, counts prompts that wait outside the queue and
+	// will come back to it (provider batch items); ExitWhenIdle waits for
+	// it to be 0 too.
+	Waiting func(ctx context.Context) (int, error)
 }
 
 // Hooks are called at fixed points of a prompt's way through the worker,
@@ -140,6 +144,9 @@ type Stats struct {
 	// Parked counts prompts set aside because their batch was paused;
 	// Canceled counts prompts dropped because their batch was canceled.
 	Parked, Canceled int64
+	// HandedOff counts prompts recorded for a batch-mode model's provider
+	// batch (internal/providerbatch answers them later).
+	HandedOff int64
 }
 
 // Worker processes deliveries until stopped.
@@ -158,7 +165,7 @@ type Worker struct {
 	hb    map[*task]struct{}
 	stats struct {
 		fetched, succeeded, failed, naked, dead, already, commitErrs, inflight, costMicro, recovered, exhausted atomic.Int64
-		parked, canceled                                                                                        atomic.Int64
+		parked, canceled, handedOff                                                                             atomic.Int64
 	}
 	// committed counts prompts (and dead letters) this worker has committed, for Hooks.
 	committed atomic.Int64
@@ -195,7 +202,7 @@ func (w *Worker) Stats() Stats {
 		Naked: s.naked.Load(), DeadLettered: s.dead.Load(), AlreadyDone: s.already.Load(),
 		CommitErrors: s.commitErrs.Load(), InFlight: s.inflight.Load(), CostMicroUSD: s.costMicro.Load(),
 		Recovered: s.recovered.Load(), Exhausted: s.exhausted.Load(),
-		Parked: s.parked.Load(), Canceled: s.canceled.Load()}
+		Parked: s.parked.Load(), Canceled: s.canceled.Load(), HandedOff: s.handedOff.Load()}
 }
 
 var errDrainTimeout = errors.New("drain timeout passed; handing unfinished prompts back to the queue")
