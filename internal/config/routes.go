@@ -72,7 +72,8 @@ type Model struct {
 	Timeout    time.Duration // per attempt; 0 means the cascade's default
 	MaxRetries int
 	Price      pricing.Price
-	Sim        *Sim // the simulator keys the file sets, for sim/ models; nil for others
+	Sim        *Sim       // the simulator keys the file sets, for sim/ models; nil for others
+	Batch      *BatchMode // set for batch-mode models (batch.go)
 }
 
 // Sim holds the keys a routes file sets for a simulated model; a nil field
@@ -169,7 +170,8 @@ type routesFile struct {
 type modelEntry struct {
 	key           *yaml.Node
 	m             Model
-	input, output bool // the file sets these prices
+	input, output bool        // the file sets these prices
+	batch         *batchEntry // the batch: value, resolved with the providers known
 }
 
 func (f *routesFile) decode(root *yaml.Node) {
@@ -280,6 +282,7 @@ func (f *routesFile) decodeModel(name string, k, v *yaml.Node) *modelEntry {
 				d.atLeast(v, path+".context_window", m.Price.ContextWindow, 0)
 			}
 		},
+		"batch": func(v *yaml.Node) { e.batch = f.decodeBatch(v, path) },
 		// Simulated models only (sim/...).
 		"latency":         simDur("latency", &s.Latency),
 		"retry_after":     simDur("retry_after", &s.RetryAfter),
@@ -502,7 +505,9 @@ func (f *routesFile) model(name string, n *yaml.Node, key string) (Model, bool) 
 		}
 		return Model{}, false
 	case inFile:
-		return e.m, true
+		m := e.m
+		m.Batch = f.resolveBatch(e.batch, name, provider)
+		return m, true
 	case !priced:
 		d.errorf(n, key, "unknown model %q: not under models: and no built-in price (add it under models: with input_cost_per_mtok and output_cost_per_mtok)", name)
 		return Model{}, false

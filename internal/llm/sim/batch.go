@@ -36,19 +36,35 @@ type simBatch struct {
 }
 
 type batches struct {
-	mu   sync.Mutex
-	cfg  BatchConfig
-	seq  int
-	byID map[string]*simBatch
+	mu     sync.Mutex
+	cfg    BatchConfig            // every model's, unless set per model
+	models map[string]BatchConfig // per bare model id
+	seq    int
+	byID   map[string]*simBatch
 }
 
-// SetBatch sets the batch-mode behaviour (the zero BatchConfig is the default:
-// results at the next poll, none expired).
-func (p *Provider) SetBatch(cfg BatchConfig) {
+// SetBatch sets the batch-mode behaviour of model (a bare id), or of every
+// model when model is "". The zero BatchConfig is the default: results at
+// the next poll, none expired.
+func (p *Provider) SetBatch(model string, cfg BatchConfig) {
 	p.batch.mu.Lock()
 	defer p.batch.mu.Unlock()
 	cfg.ExpireRate = clamp01(cfg.ExpireRate)
-	p.batch.cfg = cfg
+	if model == "" {
+		p.batch.cfg = cfg
+		return
+	}
+	if p.batch.models == nil {
+		p.batch.models = make(map[string]BatchConfig)
+	}
+	p.batch.models[model] = cfg
+}
+
+func (bs *batches) config(model string) BatchConfig {
+	if c, ok := bs.models[model]; ok {
+		return c
+	}
+	return bs.cfg
 }
 
 func (bs *batches) now() time.Time {
@@ -86,7 +102,7 @@ func (p *Provider) SubmitBatch(ctx context.Context, label, model string, reqs []
 			State: llm.BatchRunning, ProviderStatus: "in_progress", CreatedAt: now, Total: len(reqs)},
 		model:   model,
 		reqs:    append([]llm.BatchRequest(nil), reqs...),
-		readyAt: now.Add(bs.cfg.Delay),
+		readyAt: now.Add(bs.config(model).Delay),
 	}
 	bs.byID[sb.b.ID] = sb
 	return sb.b, nil
@@ -148,11 +164,13 @@ func (p *Provider) ListBatches(_ context.Context, since time.Time) ([]llm.Batch,
 func (p *Provider) BatchResults(_ context.Context, id string) ([]llm.BatchResult, error) {
 	p.batch.mu.Lock()
 	sb, err := p.batch.get(id)
-	expire := p.batch.cfg.ExpireRate
 	p.batch.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
+	p.batch.mu.Lock()
+	expire := p.batch.config(sb.model).ExpireRate
+	p.batch.mu.Unlock()
 	if sb.b.State != llm.BatchEnded {
 		return nil, &llm.Error{Class: llm.ClassBadRequest, Provider: Name, Model: id, HTTPStatus: 409, Message: "batch has not ended (simulated)"}
 	}
