@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/providerbatch"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
@@ -39,4 +40,22 @@ func faultHooks(point string, after int, log *slog.Logger) worker.Hooks {
 		}}
 	}
 	return worker.Hooks{}
+}
+
+// batchFaultHooks turns the provider batch fault points into hooks that end
+// the process like faultHooks does: right after the provider accepted a
+// batch (its id not yet stored), or after the first committed chunk of an
+// ingest.
+func batchFaultHooks(point string, log *slog.Logger) providerbatch.Hooks {
+	crash := func() {
+		log.Error("fault injection: exiting now", "point", point)
+		os.Exit(137)
+	}
+	switch point {
+	case config.FaultBatchAfterCreate:
+		return providerbatch.Hooks{AfterCreate: func(string, string) { crash() }}
+	case config.FaultBatchMidIngest:
+		return providerbatch.Hooks{AfterIngestChunk: func(string, int) { crash() }}
+	}
+	return providerbatch.Hooks{}
 }

@@ -110,6 +110,10 @@ const (
 	FaultDuringCall   = "during-call"   // while a model call is running
 	FaultBeforeCommit = "before-commit" // answer in hand, nothing committed
 	FaultAfterCommit  = "after-commit"  // committed, not yet acked
+	// Provider batch points: the provider accepted a batch whose id is not
+	// stored yet; a chunk of an ingest committed, the rest not.
+	FaultBatchAfterCreate = "batch-after-create"
+	FaultBatchMidIngest   = "batch-mid-ingest"
 )
 
 // ProviderKeys holds provider credentials and base-URL overrides.
@@ -191,7 +195,7 @@ func (c *Worker) validate(is isSet) error {
 		is.positive("WORKER_COMMIT_BATCH", c.CommitBatch),
 		is.positiveDur("WORKER_COMMIT_INTERVAL", c.CommitInterval),
 		is.positiveDur("WORKER_DRAIN_TIMEOUT", c.DrainTimeout),
-		oneOf("WORKER_FAULT", c.Fault, "", FaultDuringCall, FaultBeforeCommit, FaultAfterCommit),
+		oneOf("WORKER_FAULT", c.Fault, "", FaultDuringCall, FaultBeforeCommit, FaultAfterCommit, FaultBatchAfterCreate, FaultBatchMidIngest),
 	)
 }
 
