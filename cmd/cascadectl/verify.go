@@ -109,7 +109,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 			lostSample = nil
 		}
 	}
-	queued := max(v.Missing-deadN-lost-acct.Parked-acct.Canceled, 0)
+	queued := max(v.Missing-deadN-lost-acct.Parked-acct.Canceled-acct.AtProvider, 0)
 	var stranded int64
 	if bq.consumerIdle {
 		// The consumer will never deliver these messages again: they
@@ -119,13 +119,15 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 
 	r := verifyReport{v: v, subject: subject, consumer: connect.QueueConfig(cfg.NATS).Consumer, queue: bq, queued: queued, stranded: stranded,
 		dead: deadN, lost: lost, lostSample: lostSample, exact: exact, strict: *strict,
-		parked: acct.Parked, canceled: acct.Canceled}
+		parked: acct.Parked, canceled: acct.Canceled, atProvider: acct.AtProvider}
 	r.print(e.stdout)
 	switch {
 	case r.problem():
 		return &exitError{verifyLost, fmt.Errorf("batch %s: %s", batch, r.problems())}
 	case queued > 0:
 		return &exitError{verifyIncomplete, fmt.Errorf("batch %s: %d prompt(s) still queued; run verify again once workers have drained it", batch, queued)}
+	case acct.AtProvider > 0:
+		return &exitError{verifyIncomplete, fmt.Errorf("batch %s: %d prompt(s) wait at a provider's batch API; run verify again once their provider batches are ingested (cascadectl batches)", batch, acct.AtProvider)}
 	case acct.Parked > 0:
 		return &exitError{verifyIncomplete, fmt.Errorf("batch %s is paused: %d prompt(s) set aside; `cascadectl resume %s` queues them again", batch, acct.Parked, batch)}
 	}
@@ -246,6 +248,7 @@ type verifyReport struct {
 	strict     bool  // answered twice is a problem too
 	parked     int64 // set aside while the batch is paused
 	canceled   int64 // unanswered when the batch was canceled: accounted for
+	atProvider int64 // waiting for or at a provider's batch API
 }
 
 // problem reports whether someone must act: waiting will not complete the
@@ -281,6 +284,8 @@ func (r verifyReport) print(w io.Writer) {
 		verdict = "PROBLEM: " + r.problems()
 	case r.queued > 0:
 		verdict = "incomplete: prompts still queued, nothing lost"
+	case r.atProvider > 0:
+		verdict = "incomplete: prompts wait at a provider's batch API, nothing lost"
 	case r.parked > 0:
 		verdict = "incomplete: batch paused, nothing lost"
 	case r.canceled > 0:
@@ -309,6 +314,9 @@ func (r verifyReport) print(w io.Writer) {
 		}
 	}
 	row("still queued", r.queued, qnote)
+	if r.atProvider > 0 {
+		row("at a provider", r.atProvider, "(in or waiting for a provider batch; cascadectl batches list)")
+	}
 	if r.parked > 0 {
 		row("paused", r.parked, "(set aside without a model call; cascadectl resume "+v.BatchID+" queues them again)")
 	}

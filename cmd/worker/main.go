@@ -121,6 +121,20 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		return err
 	}
 
+	pbr, err := batchRunner(cfg, routes, reg, cas, st, qc, log)
+	if err != nil {
+		return err
+	}
+	var waiting func(context.Context) (int, error)
+	if pbr != nil {
+		waiting = waitingFunc(st.Pool())
+		// The submitter and poller run beside the worker and stop with it.
+		pbCtx, stopPB := context.WithCancel(ctx)
+		pbDone := make(chan struct{})
+		go func() { defer close(pbDone); _ = pbr.Run(pbCtx) }()
+		defer func() { stopPB(); <-pbDone }()
+	}
+
 	w := worker.New(worker.Config{
 		WorkerID:        cfg.WorkerID,
 		Concurrency:     cfg.Concurrency,
@@ -134,6 +148,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		TokenCount:      pricing.CountTokens,
 		Hooks:           faultHooks(cfg.Fault, cfg.FaultAfter, log),
 		Batches:         st,
+		Waiting:         waiting,
 	}, worker.JetStreamSource(qc, cons), st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {
@@ -157,7 +172,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	s := w.Stats()
 	log.Info("worker stopped", "elapsed", time.Since(start).Round(time.Millisecond), "succeeded", s.Succeeded,
 		"failed", s.Failed, "requeued", s.Naked, "dead_lettered", s.DeadLettered, "already_done", s.AlreadyDone, "exhausted", s.Exhausted,
-		"parked", s.Parked, "canceled", s.Canceled, "cost_usd", float64(s.CostMicroUSD)/1e6)
+		"parked", s.Parked, "canceled", s.Canceled, "handed_off", s.HandedOff, "cost_usd", float64(s.CostMicroUSD)/1e6)
 	return err
 }
 

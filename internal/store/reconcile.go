@@ -12,6 +12,7 @@ import (
 type MissingAccount struct {
 	Missing      int64 // recorded ids without a results row
 	Queued       int64 // of those, ids among the queued ids
+	AtProvider   int64 // of the rest, ids waiting for or at a provider's batch API (provider_batch_items)
 	Parked       int64 // of the rest, ids set aside while their batch is paused (batch_parked)
 	Canceled     int64 // of the rest, ids of a canceled batch, or marked canceled
 	DeadLettered int64 // of the rest, ids among the dead-lettered ids
@@ -21,7 +22,8 @@ type MissingAccount struct {
 }
 
 // AccountMissing sorts the missing prompts of batchID into queued (their id
-// is in queued, e.g. read from the stream), parked (batch paused), canceled,
+// is in queued, e.g. read from the stream), at a provider (waiting for a
+// provider batch), parked (batch paused), canceled,
 // dead-lettered (in deadLettered) and lost, from one consistent snapshot. An id in both lists counts as
 // queued.
 func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, deadLettered []string) (MissingAccount, error) {
@@ -54,6 +56,8 @@ func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, dead
 		m AS (
 			SELECT x.prompt_id,
 				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = x.prompt_id) THEN 'q'
+				     WHEN EXISTS (SELECT 1 FROM provider_batch_items i WHERE i.batch_id = $1 AND i.prompt_id = x.prompt_id
+				                  AND i.state IN ('queued', 'submitted', 'handing_off')) THEN 'b'
 				     WHEN EXISTS (SELECT 1 FROM batch_parked k WHERE k.batch_id = $1 AND k.prompt_id = x.prompt_id) THEN 'p'
 				     WHEN EXISTS (SELECT 1 FROM batches b WHERE b.batch_id = $1 AND b.state = 'canceled')
 				       OR EXISTS (SELECT 1 FROM batch_prompts p WHERE p.batch_id = $1 AND p.prompt_id = x.prompt_id
@@ -65,11 +69,11 @@ func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, dead
 	bt := &pgx.Batch{}
 	q, d := cleanAll(queued), cleanAll(deadLettered)
 	bt.Queue(missing+`
-		SELECT count(*), count(*) FILTER (WHERE k = 'q'), count(*) FILTER (WHERE k = 'p'), count(*) FILTER (WHERE k = 'c'),
-			count(*) FILTER (WHERE k = 'd'), count(*) FILTER (WHERE k = 'l')
+		SELECT count(*), count(*) FILTER (WHERE k = 'q'), count(*) FILTER (WHERE k = 'b'), count(*) FILTER (WHERE k = 'p'),
+			count(*) FILTER (WHERE k = 'c'), count(*) FILTER (WHERE k = 'd'), count(*) FILTER (WHERE k = 'l')
 		FROM m`, b, q, d).
 		QueryRow(func(row pgx.Row) error {
-			return row.Scan(&a.Missing, &a.Queued, &a.Parked, &a.Canceled, &a.DeadLettered, &a.Lost)
+			return row.Scan(&a.Missing, &a.Queued, &a.AtProvider, &a.Parked, &a.Canceled, &a.DeadLettered, &a.Lost)
 		})
 	bt.Queue(missing+`
 		SELECT prompt_id FROM m WHERE k = 'l' ORDER BY prompt_id LIMIT $4`, b, q, d, VerifySampleSize).
