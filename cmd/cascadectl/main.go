@@ -76,6 +76,7 @@ var commands = []command{
 	{"labels", "labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...", cmdLabels},
 	{"maintain", "maintain [--ahead N]", cmdMaintain},
 	{"prune", "prune --older-than 90d [--batch B] [--chunk N] [--dry-run]", cmdPrune},
+	{"batches", batchesUsage, cmdBatches},
 	{"dlq", "dlq list [--limit N] [--all] [--batch B] [--format table|jsonl] | dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]", cmdDLQ},
 }
 

@@ -5,12 +5,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/promptcascade/promptcascade/internal/providerbatch"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
@@ -42,6 +44,14 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 			return &exitError{1, fmt.Errorf("no batch %q", batch)}
 		}
 		table, allDone := statusTable(rows)
+		waiting, err := providerbatch.WaitingByBatch(ctx, st.Pool())
+		if err != nil {
+			return err
+		}
+		if lines := providerLines(rows, waiting); lines != "" {
+			table += lines
+			allDone = false
+		}
 		switch {
 		case !*watch:
 			fmt.Fprint(e.stdout, table)
@@ -139,4 +149,30 @@ func statusTable(rows []store.BatchStatus) (string, bool) {
 		fmt.Fprintln(&b, n)
 	}
 	return b.String(), allDone
+}
+
+// providerLines says, per batch shown, how many of its prompts wait for or
+// at a provider's batch API, by model ("" when none do). Those prompts are
+// neither done nor in the stream's queue.
+func providerLines(rows []store.BatchStatus, waiting map[string]map[string]int) string {
+	var b strings.Builder
+	for _, r := range rows {
+		byModel := waiting[r.BatchID]
+		if len(byModel) == 0 {
+			continue
+		}
+		models := make([]string, 0, len(byModel))
+		total := 0
+		for m, n := range byModel {
+			models = append(models, m)
+			total += n
+		}
+		sort.Strings(models)
+		parts := make([]string, len(models))
+		for i, m := range models {
+			parts[i] = fmt.Sprintf("%s %d", m, byModel[m])
+		}
+		fmt.Fprintf(&b, "batch %s: %d prompt(s) wait at provider batches: %s\n", r.BatchID, total, strings.Join(parts, ", "))
+	}
+	return b.String()
 }

@@ -140,6 +140,7 @@ type Ctl struct {
 	Common
 	RoutesFile  string `env:"ROUTES_FILE"`
 	PricingFile string `env:"PRICING_FILE"`
+	Keys        ProviderKeys // for `batches cancel`, which calls the provider
 }
 
 // LoadWorker reads the worker configuration from the environment.
