@@ -1,0 +1,224 @@
+package e2e
+
+// Issue 12: a tier whose first model is batch-mode (OpenAI's Batch API,
+// played by batchfake in this process) and whose next model is synchronous
+// (sim). The real binaries run against it; some workers are killed at the
+// batch fault points.
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/providerbatch/batchfake"
+)
+
+const batchKey = "sk-e2e-batch-key-0001"
+
+// batchRoutes: simple prompts go to openai/gpt-4o-mini in batch mode, then
+// to sim/steady; the other tiers use sim/steady only.
+func batchRoutes(maxRequests int, flushAfter string) string {
+	return fmt.Sprintf(`
+tiers:
+  simple:   [openai/gpt-4o-mini, sim/steady]
+  moderate: [sim/steady]
+  complex:  [sim/steady]
+models:
+  openai/gpt-4o-mini:
+    batch: {max_requests: %d, flush_after: %s, poll_every: 100ms}
+  sim/steady:
+    latency: 5ms
+    timeout: 5s
+    max_retries: 1
+    error_rate: 0.0
+    rate_limit_rate: 0.0
+    timeout_rate: 0.0
+    weak_rate: 0.0
+    capability: 1.0
+    input_cost_per_mtok: 2.5
+    output_cost_per_mtok: 10
+cooldown:
+  failures: 0
+`, maxRequests, flushAfter)
+}
+
+// batchServer starts the fake OpenAI Batch API: of the requests, by their
+// prompt text, about 4% error, 3% expire and 3% get a refusal (which fails
+// the quality gate); the rest get a good answer.
+func batchServer(t *testing.T) (*batchfake.Server, []string) {
+	t.Helper()
+	fake := &batchfake.Server{Protocol: batchfake.OpenAI, APIKey: batchKey, Fate: func(r batchfake.Request) batchfake.Fate {
+		h := fnv.New32a()
+		h.Write([]byte(r.Prompt))
+		switch v := h.Sum32() % 100; {
+		case v < 4:
+			return batchfake.Fate{Kind: batchfake.Error, Class: "server"}
+		case v < 7:
+			return batchfake.Fate{Kind: batchfake.Expire}
+		case v < 10:
+			return batchfake.Fate{Kind: batchfake.Answer, Text: "I cannot help with that request."}
+		}
+		return batchfake.Fate{Kind: batchfake.Answer, Text: batchfake.DefaultAnswer(r.Prompt)}
+	}}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	return fake, []string{"OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + batchKey}
+}
+
+// checkProviderBatch checks a finished batch-mode run: every prompt answered
+// once (reconcile), every simple prompt sent to the provider exactly once,
+// batch answers at the batch price, the rest answered by the next model in
+// a later round, and every provider batch ingested.
+func (b *bundle) checkProviderBatch(t *testing.T, ctx context.Context, fake *batchfake.Server, batch string, n int) {
+	t.Helper()
+	rec := b.reconcile(t, ctx, batch, n)
+	conn := b.pg(t, ctx)
+	simple := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = $1 AND tier = 'simple'`, batch)
+	if simple < n/4 {
+		t.Fatalf("only %d simple prompts of %d: the test did not test batch mode", simple, n)
+	}
+	// Nothing submitted twice: one provider request per simple prompt, each
+	// custom id once, one batch attempt per simple prompt.
+	reqs := fake.Requests()
+	if len(reqs) != simple {
+		t.Errorf("the provider got %d requests for %d simple prompts", len(reqs), simple)
+	}
+	for id, k := range fake.Submitted() {
+		if k != 1 {
+			t.Errorf("custom id %s submitted %d times", id, k)
+		}
+	}
+	if bad := queryInt(t, ctx, conn, `SELECT count(*) FROM results r WHERE r.batch_id = $1 AND r.tier = 'simple'
+		AND (SELECT count(*) FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id
+		     AND l.model = 'openai/gpt-4o-mini' AND l.provider_batch_id IS NOT NULL AND l.attempt = 1) <> 1`, batch); bad != 0 {
+		t.Errorf("%d simple prompts without exactly one batch attempt", bad)
+	}
+	// Batch answers cost the batch price (half of $0.15 / $0.60 per MTok).
+	byBatch := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = $1 AND model_used = 'openai/gpt-4o-mini'`, batch)
+	if byBatch < simple*8/10 {
+		t.Errorf("%d of %d simple prompts answered by the batch model, want about 90%%", byBatch, simple)
+	}
+	if bad := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = $1 AND model = 'openai/gpt-4o-mini'
+		AND cost_usd <> round((input_tokens * 0.075 + output_tokens * 0.30) / 1e6, 10)`, batch); bad != 0 {
+		t.Errorf("%d batch attempts not at the batch price", bad)
+	}
+	if bad := queryInt(t, ctx, conn, `SELECT count(*) FROM results r WHERE r.batch_id = $1 AND r.model_used = 'openai/gpt-4o-mini'
+		AND r.cost_usd <> (SELECT sum(cost_usd) FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id)`, batch); bad != 0 {
+		t.Errorf("%d batch-answered results whose cost is not their attempts' cost", bad)
+	}
+	// The others crossed a round: their batch attempt failed (error,
+	// expiry, quality gate), then sim/steady answered as attempt 2.
+	crossed := queryInt(t, ctx, conn, `SELECT count(*) FROM results r WHERE r.batch_id = $1 AND r.tier = 'simple'
+		AND r.model_used = 'sim/steady' AND r.attempts >= 2
+		AND EXISTS (SELECT 1 FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id
+		            AND l.model = 'openai/gpt-4o-mini' AND l.outcome IN ('server_error', 'batch_expired', 'quality_failed'))
+		AND EXISTS (SELECT 1 FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id
+		            AND l.model = 'sim/steady' AND l.attempt = 2)`, batch)
+	if crossed+byBatch != simple-queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = $1 AND tier = 'simple' AND status = 'failed'`, batch) {
+		t.Errorf("simple prompts: %d answered by batch, %d in a second round; want every answered simple prompt in one of the two (of %d)", byBatch, crossed, simple)
+	}
+	if crossed == 0 {
+		t.Errorf("no prompt crossed to the synchronous model: the test did not test the cascade across rounds")
+	}
+	if open := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batches WHERE state <> 'done'`); open != 0 {
+		t.Errorf("%d provider batches not ingested", open)
+	}
+	if open := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batch_items WHERE state NOT IN ('done', 'handed_off')`); open != 0 {
+		t.Errorf("%d provider batch items still open", open)
+	}
+	t.Logf("%d prompts: %d simple, %d answered at the batch price, %d crossed to sim/steady; %d provider batches; %d crash redeliveries",
+		n, simple, byBatch, crossed, fake.Batches(), rec.CrashRedelivered)
+}
+
+func TestProviderBatch2000Prompts(t *testing.T) {
+	b, ctx := setup(t, 3*time.Minute)
+	const n = 2000
+	fake, env := batchServer(t)
+	b.enqueueFile(t, ctx, "pb", genPrompts(t, b.root, n))
+	env = append(env, routesEnv(t, batchRoutes(400, "1s")), "WORKER_CONCURRENCY=32", "WORKER_EXIT_WHEN_IDLE=true")
+
+	w1 := b.startWorker(t, ctx, "w1", env...)
+	w2 := b.startWorker(t, ctx, "w2", env...)
+	// While prompts wait at the provider, status and verify say so.
+	waitUntil(t, ctx, "a provider batch to be submitted", func() bool { return fake.Batches() > 0 })
+	if out, _ := b.run(t, ctx, "cascadectl", nil, "status", "pb"); !strings.Contains(out, "wait at provider batches: openai/gpt-4o-mini") &&
+		fake.Batches() < 3 {
+		t.Logf("status while batches run (may already be done):\n%s", out)
+	}
+	w1.waitOK(t, 2*time.Minute)
+	w2.waitOK(t, 2*time.Minute)
+	b.checkProviderBatch(t, ctx, fake, "pb", n)
+	if fake.Batches() < 3 {
+		t.Errorf("%d provider batches for about 1,000 simple prompts with max_requests 400, want at least 3", fake.Batches())
+	}
+	out := b.ctl(t, ctx, 0, "batches", "list")
+	if !strings.Contains(out, "openai/gpt-4o-mini") || !strings.Contains(out, "done") {
+		t.Errorf("batches list:\n%s", out)
+	}
+	out = b.ctl(t, ctx, 0, "batches", "show", "1")
+	if !strings.Contains(out, "state            done") || !strings.Contains(out, "done (ok)") {
+		t.Errorf("batches show 1:\n%s", out)
+	}
+}
+
+// The submitting worker dies after the provider accepted its batch and
+// before the batch id was stored; the next workers find the batch with the
+// provider's list endpoint and submit nothing twice.
+func TestProviderBatchKillAfterCreate(t *testing.T) {
+	b, ctx := setup(t, 3*time.Minute)
+	const n = 1000
+	fake, env := batchServer(t)
+	b.enqueueFile(t, ctx, "pbk", genPrompts(t, b.root, n))
+	// AckWait 2s: the dead worker's deliveries come back quickly.
+	env = append(env, routesEnv(t, batchRoutes(300, "1s")), "NATS_ACK_WAIT=2s", "WORKER_CONCURRENCY=32", "WORKER_EXIT_WHEN_IDLE=true")
+
+	faulty := b.startWorker(t, ctx, "faulty", append(env, "WORKER_FAULT=batch-after-create")...)
+	if code := faulty.wait(t, time.Minute); code != 137 {
+		t.Fatalf("faulty worker exited %d, want 137; output:\n%s", code, faulty.out)
+	}
+	conn := b.pg(t, ctx)
+	lost := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batches WHERE state = 'submitting' AND provider_batch_id IS NULL`)
+	if lost != 1 || fake.Batches() != 1 {
+		t.Fatalf("after the crash: %d intents without an id, %d batches at the provider; want 1 and 1", lost, fake.Batches())
+	}
+	w1 := b.startWorker(t, ctx, "w1", env...)
+	w2 := b.startWorker(t, ctx, "w2", env...)
+	w1.waitOK(t, 2*time.Minute)
+	w2.waitOK(t, 2*time.Minute)
+	if !strings.Contains(w1.out.String()+w2.out.String(), "found a batch whose id was not recorded") {
+		t.Errorf("no worker reported finding the unrecorded batch")
+	}
+	b.checkProviderBatch(t, ctx, fake, "pbk", n)
+}
+
+// The ingesting worker dies after the first committed chunk of a batch's
+// results; the next workers ingest only the rest.
+func TestProviderBatchKillMidIngest(t *testing.T) {
+	b, ctx := setup(t, 3*time.Minute)
+	const n = 1500
+	fake, env := batchServer(t)
+	b.enqueueFile(t, ctx, "pbi", genPrompts(t, b.root, n))
+	// About 700 simple prompts: a first batch of 600 (ingested in chunks
+	// of 500), the rest once flush_after passes.
+	env = append(env, routesEnv(t, batchRoutes(600, "4s")), "NATS_ACK_WAIT=2s", "WORKER_CONCURRENCY=32", "WORKER_EXIT_WHEN_IDLE=true")
+
+	faulty := b.startWorker(t, ctx, "faulty", append(env, "WORKER_FAULT=batch-mid-ingest")...)
+	if code := faulty.wait(t, time.Minute); code != 137 {
+		t.Fatalf("faulty worker exited %d, want 137; output:\n%s", code, faulty.out)
+	}
+	conn := b.pg(t, ctx)
+	settled := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batch_items WHERE state IN ('done', 'handing_off', 'handed_off')`)
+	waiting := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batch_items WHERE state = 'submitted'`)
+	if settled == 0 || waiting == 0 {
+		t.Fatalf("after the crash: %d items settled, %d still submitted; want some of each (the test did not test a crash mid-ingest)", settled, waiting)
+	}
+	w1 := b.startWorker(t, ctx, "w1", env...)
+	w2 := b.startWorker(t, ctx, "w2", env...)
+	w1.waitOK(t, 2*time.Minute)
+	w2.waitOK(t, 2*time.Minute)
+	b.checkProviderBatch(t, ctx, fake, "pbi", n)
+}
