@@ -13,6 +13,7 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/providerbatch"
+	"github.com/promptcascade/promptcascade/internal/wire"
 )
 
 const batchesUsage = "batches [list [--all] [--limit N] [--format table|json] | show ID | cancel ID]"
@@ -167,7 +168,7 @@ func batchesCancel(ctx context.Context, e *env, ref string) error {
 	if _, ok := routes.BatchModels()[b.Model]; !ok {
 		return &exitError{1, fmt.Errorf("%s is not a batch-mode model of %s; set ROUTES_FILE to the workers' routes file", b.Model, routes.Source)}
 	}
-	reg, err := config.Registry(routes, cfg.Keys, os.LookupEnv)
+	reg, err := wire.Registry(routes, cfg.Keys, os.LookupEnv)
 	if err != nil {
 		return err
 	}

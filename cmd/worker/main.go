@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/cmd/internal/connect"
+	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/pricing"
@@ -74,7 +75,11 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	cas, err := wire.Cascade(routes, cfg.Keys, os.LookupEnv, cfg.Seed, log)
+	reg, err := wire.Registry(routes, cfg.Keys, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	cas, err := cascade.New(wire.CascadeSettings(routes, cfg.Seed), reg, log)
 	if err != nil {
 		return err
 	}

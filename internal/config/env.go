@@ -138,8 +138,8 @@ type Enqueue struct {
 // Ctl is the configuration of cmd/cascadectl.
 type Ctl struct {
 	Common
-	RoutesFile  string `env:"ROUTES_FILE"`
-	PricingFile string `env:"PRICING_FILE"`
+	RoutesFile  string       `env:"ROUTES_FILE"`
+	PricingFile string       `env:"PRICING_FILE"`
 	Keys        ProviderKeys // for `batches cancel`, which calls the provider
 }
 

@@ -44,7 +44,7 @@ func CascadeSettings(r *config.Routes, seed uint64) cascade.Settings {
 		Seed:     seed,
 	}
 	for name, m := range r.Models {
-		s.Models[name] = cascade.ModelPolicy{Model: name, Timeout: m.Timeout, MaxRetries: m.MaxRetries, Price: m.Price}
+		s.Models[name] = cascade.ModelPolicy{Model: name, Timeout: m.Timeout, MaxRetries: m.MaxRetries, Price: m.Price, Batch: m.Batch != nil}
 	}
 	return s
 }
