@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/promptcascade/promptcascade/internal/natstest"
+	"github.com/promptcascade/promptcascade/internal/pgtest"
+)
+
+// Postgres failover under two workers whose DATABASE_URL lists a primary
+// and its synchronous standby (host=a,b port=p,s
+// target_session_attrs=read-write). Mid-batch the primary crashes and
+// comes back (the workers wait, the read-only standby is never written to);
+// later it crashes for good and the standby is promoted (the workers move
+// to it). Every prompt is answered exactly once: a prompt acked before its
+// commit would be missing after the crash, and a commit that did not reach
+// the standby would be missing after the promotion.
+func TestPostgresFailoverMidBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test; run without -short")
+	}
+	t.Parallel()
+	primary := pgtest.StartInstance(t)
+	standby := pgtest.StartStandby(t, primary)
+	primary.SyncStandby()
+	dsn := fmt.Sprintf("host=127.0.0.1,127.0.0.1 port=%d,%d user=postgres dbname=postgres sslmode=disable target_session_attrs=read-write connect_timeout=2",
+		primary.Port, standby.Port)
+
+	b := &bundle{bin: binaries(t), dsn: dsn, nats: natstest.Start(t)}
+	_, file, _, _ := runtime.Caller(0)
+	b.root = filepath.Dir(filepath.Dir(file))
+	b.env = append(os.Environ(), "NATS_URL="+b.nats.URL(), "DATABASE_URL="+dsn, "LOG_LEVEL=info",
+		routesEnv(t, clusterRoutes))
+	ctx := within(t, t.Context(), 2*time.Minute)
+
+	const n = 2000
+	b.enqueueFile(t, ctx, "pf", genPrompts(t, b.root, n))
+	var ws []*proc
+	for i := range 2 {
+		ws = append(ws, b.startWorker(t, ctx, fmt.Sprint("w", i+1), "WORKER_EXIT_WHEN_IDLE=true", "WORKER_CONCURRENCY=16"))
+	}
+	// stored counts results through the DSN; -1 while no server takes it.
+	stored := func() int {
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(qctx, dsn)
+		if err != nil {
+			return -1
+		}
+		defer conn.Close(context.Background())
+		var k int
+		if err := conn.QueryRow(qctx, `SELECT count(*) FROM results WHERE batch_id = 'pf'`).Scan(&k); err != nil {
+			return -1
+		}
+		return k
+	}
+	waitStored := func(what string, k int) int {
+		var got int
+		waitUntil(t, within(t, ctx, 60*time.Second), what, func() bool {
+			for _, w := range ws {
+				if w.exited() {
+					t.Fatalf("worker exited early:\n%s", w.out)
+				}
+			}
+			got = stored()
+			return got >= k
+		})
+		return got
+	}
+
+	atCrash := waitStored("a quarter of the batch stored", n/4)
+	start := time.Now()
+	primary.Crash()
+	time.Sleep(time.Second)
+	primary.Start()
+	primary.SyncStandby()
+	resumed := waitStored("commits after the primary came back", atCrash+1)
+	t.Logf("primary crashed with %d of %d stored, back after %s; first new commit %s after the crash",
+		atCrash, n, time.Second, time.Since(start).Round(time.Millisecond))
+
+	atFailover := waitStored("two thirds of the batch stored", 2*n/3)
+	start = time.Now()
+	primary.Crash()
+	standby.Promote()
+	promoted := time.Since(start)
+	waitStored("commits on the promoted standby", atFailover+1)
+	t.Logf("primary crashed for good with %d stored; standby promoted in %s; first commit on it %s after the crash",
+		atFailover, promoted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	for _, w := range ws {
+		w.waitOK(t, 60*time.Second)
+	}
+	if resumed >= n || atFailover >= n {
+		t.Fatal("the batch was done before the failover: the test tested nothing")
+	}
+	var logs strings.Builder
+	for _, w := range ws {
+		logs.WriteString(w.out.String())
+	}
+	if !strings.Contains(logs.String(), "commit failed; retrying") {
+		t.Errorf("no worker saw a failed commit: the crashes did not happen under load\n%s", logs.String())
+	}
+	r := b.reconcile(t, ctx, "pf", n)
+	if r.Succeeded != n {
+		t.Errorf("%d of %d prompts succeeded; the models do not fail", r.Succeeded, n)
+	}
+	t.Logf("%d prompts answered again after a crash lost their in-flight delivery; %d paid twice", r.CrashRedelivered, len(r.ExtraOK))
+}
