@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -165,4 +166,20 @@ func (c *Conn) EnsureConsumer(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, fmt.Errorf("queue: create or update consumer %s on stream %s: %w", cfg.Durable, c.cfg.Stream, err)
 	}
 	return cons, nil
+}
+
+// Permanent reports whether err, from a request to JetStream, is one that
+// waiting cannot fix: the stream exists with settings this code will not
+// change (*StreamConflictError), the connection is closed for good, or the
+// server refuses these credentials or permissions. Anything else (the
+// server unreachable or restarting, JetStream unavailable or recovering, a
+// request timing out) is transient: the broker is down, and comes back.
+func Permanent(err error) bool {
+	var conflict *StreamConflictError
+	return errors.As(err, &conflict) ||
+		errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrAuthorization) ||
+		errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) ||
+		errors.Is(err, nats.ErrPermissionViolation)
 }

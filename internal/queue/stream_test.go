@@ -1,11 +1,14 @@
 package queue
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promptcascade/promptcascade/internal/natstest"
@@ -211,5 +214,30 @@ func TestEnsureStreamReplicasAndPlacement(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, `fix="nats stream edit R1 --replicas 3"`) {
 		t.Fatalf("no warning naming the fix:\n%s", out)
+	}
+}
+
+// TestPermanent: only failures that waiting cannot fix are permanent; a
+// broker that is down, restarting or without JetStream for now is not.
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	wrap := func(err error) error { return fmt.Errorf("queue: look up stream PROMPTS: %w", err) }
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{wrap(&StreamConflictError{Stream: "PROMPTS", Setting: "retention", Have: "Limits", Want: "WorkQueue"}), true},
+		{wrap(nats.ErrConnectionClosed), true},
+		{wrap(nats.ErrAuthorization), true},
+		{wrap(nats.ErrPermissionViolation), true},
+		{wrap(context.DeadlineExceeded), false},
+		{wrap(nats.ErrNoResponders), false},
+		{wrap(nats.ErrTimeout), false},
+		{wrap(jetstream.ErrJetStreamNotEnabled), false},
+		{wrap(nats.ErrConnectionReconnecting), false},
+	} {
+		if got := Permanent(tc.err); got != tc.want {
+			t.Errorf("Permanent(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

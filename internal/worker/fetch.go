@@ -12,7 +12,7 @@ import (
 
 // fetchLoop fetches as many deliveries as there are free slots and starts them.
 func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup) error {
-	fetchErrs := 0
+	fetchErrs := outage{now: w.cfg.Now}
 	for {
 		// Take one slot (blocking), then as many more as are free.
 		select {
@@ -48,18 +48,21 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 				if err := w.recoverSource(ctx, err); err != nil {
 					return err
 				}
-				fetchErrs = 0
+				fetchErrs = outage{now: w.cfg.Now}
 				continue
 			}
-			fetchErrs++
-			delay := backoff(fetchErrs, 100*time.Millisecond, 5*time.Second)
-			w.log.Warn("fetch failed; retrying", "err", err, "retry_in", delay.Round(time.Millisecond))
+			logIt := fetchErrs.failed()
+			delay := backoff(fetchErrs.failures, 100*time.Millisecond, 5*time.Second)
+			if logIt {
+				w.log.Warn("fetch failed; retrying (logged once a minute while it lasts)", "err", err,
+					"failures", fetchErrs.failures, "failing_for", fetchErrs.since(), "retry_in", delay.Round(time.Millisecond))
+			}
 			if !sleep(ctx, delay) {
 				return nil
 			}
 			continue
 		}
-		fetchErrs = 0
+		fetchErrs = outage{now: w.cfg.Now}
 		if len(ds) == 0 && w.cfg.ExitWhenIdle && w.idle(ctx) && w.sweptBeforeExit(ctx) {
 			w.log.Info("consumer idle; exiting")
 			return nil

@@ -15,9 +15,10 @@ import (
 // (an error wrapping queue.ErrConsumerGone), for example because an
 // operator deleted them. Recover must be idempotent: several workers
 // recover at once, and it may run when nothing was gone after all (a
-// server shutting down answers "no responders"). It bounds its own
-// requests; it may wait, without counting as a failure, while the broker
-// cannot be reached at all.
+// server shutting down answers "no responders"). It returns by ctx's
+// deadline (Config.RecoverTimeout); the worker tries again, without limit
+// while the broker is down, RecoverTries times for a failure that waiting
+// cannot fix (queue.Permanent).
 //
 // A recreated consumer delivers again every message still in the stream;
 // messages of a deleted stream are gone with it (cascadectl verify reports
@@ -30,44 +31,91 @@ type Recoverer interface {
 }
 
 // ErrSourceGone is wrapped by Run's error when the consumer disappeared and
-// could not be recreated within Config.RecoverTries attempts.
+// cannot be recreated: Recover failed Config.RecoverTries times with an
+// error that waiting cannot fix (queue.Permanent: a stream in the way with
+// other settings, a closed connection, refused credentials).
 var ErrSourceGone = errors.New("the queue's consumer is gone and could not be recreated")
 
-// Recovery backoff between attempts: exponential with jitter, capped.
+// Recovery backoff between attempts: exponential with jitter, capped (for
+// a down broker, at Config.RecoverMaxWait).
 const (
 	recoverBase = 250 * time.Millisecond
 	recoverMax  = 5 * time.Second
 )
 
+// outageLogEvery spaces the log lines of a failure that goes on.
+const outageLogEvery = time.Minute
+
+// outage throttles the log of a failure that repeats: the first failure,
+// then one line a minute.
+type outage struct {
+	now           func() time.Time
+	start, logged time.Time
+	failures      int
+}
+
+// failed counts a failure and reports whether to log it.
+func (o *outage) failed() bool {
+	o.failures++
+	now := o.now()
+	if o.start.IsZero() {
+		o.start, o.logged = now, now
+		return true
+	}
+	if now.Sub(o.logged) >= outageLogEvery {
+		o.logged = now
+		return true
+	}
+	return false
+}
+
+func (o *outage) since() time.Duration { return o.now().Sub(o.start).Round(time.Second) }
+
 // recoverSource handles a fetch that found the consumer gone: it recreates
-// the stream and consumer, trying up to RecoverTries times with backoff
-// and logging each failure. It returns nil when the source works again or
-// ctx ended, and an error wrapping ErrSourceGone when every attempt failed
-// or the source cannot recover at all.
+// the stream and consumer, each attempt bounded by RecoverTimeout. A broker
+// that is down (unreachable, restarting, JetStream unavailable) is waited
+// for without limit, with backoff capped at RecoverMaxWait and a log line a
+// minute. A failure that waiting cannot fix (queue.Permanent) is tried
+// RecoverTries times, each logged, before Run fails. It returns nil when the
+// source works again or ctx ended, and an error wrapping ErrSourceGone when
+// the source cannot be recreated or cannot recover at all.
 func (w *Worker) recoverSource(ctx context.Context, cause error) error {
 	r, ok := w.src.(Recoverer)
 	if !ok {
 		return fmt.Errorf("worker: %w: %w", ErrSourceGone, cause)
 	}
-	w.log.Warn("the queue's consumer is gone; recreating the stream and consumer", "err", cause,
-		"max_attempts", w.cfg.RecoverTries)
+	w.log.Warn("the queue's consumer is gone; recreating the stream and consumer", "err", cause)
+	down := outage{now: w.cfg.Now}
+	permanent := 0
 	for attempt := 1; ; attempt++ {
-		err := r.Recover(ctx)
+		actx, cancel := context.WithTimeout(ctx, w.cfg.RecoverTimeout)
+		err := r.Recover(actx)
+		cancel()
 		if err == nil {
 			w.stats.recovered.Add(1)
-			w.log.Info("stream and consumer are in place; continuing", "attempt", attempt)
+			w.log.Info("stream and consumer are in place; continuing", "attempts", attempt)
 			return nil
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		if attempt >= w.cfg.RecoverTries {
-			w.log.Error("could not recreate the stream and consumer; giving up", "attempt", attempt, "err", err)
-			return fmt.Errorf("worker: %w: %d attempts failed; last: %w", ErrSourceGone, attempt, err)
+		var delay time.Duration
+		if queue.Permanent(err) {
+			permanent++
+			if permanent >= w.cfg.RecoverTries {
+				w.log.Error("could not recreate the stream and consumer; giving up", "attempt", permanent, "err", err)
+				return fmt.Errorf("worker: %w: %d attempts failed; last: %w", ErrSourceGone, permanent, err)
+			}
+			delay = backoff(permanent, recoverBase, recoverMax)
+			w.log.Warn("recreating the stream and consumer failed; retrying", "attempt", permanent,
+				"max_attempts", w.cfg.RecoverTries, "err", err, "retry_in", delay.Round(time.Millisecond))
+		} else {
+			delay = backoff(attempt, min(recoverBase, w.cfg.RecoverMaxWait), w.cfg.RecoverMaxWait)
+			if down.failed() {
+				w.log.Warn("the broker is not answering; waiting for it to recreate the stream and consumer (logged once a minute)",
+					"attempts", down.failures, "down_for", down.since(), "err", err)
+			}
 		}
-		delay := backoff(attempt, recoverBase, recoverMax)
-		w.log.Warn("recreating the stream and consumer failed; retrying", "attempt", attempt,
-			"max_attempts", w.cfg.RecoverTries, "err", err, "retry_in", delay.Round(time.Millisecond))
 		if !sleep(ctx, delay) {
 			return nil
 		}

@@ -68,10 +68,9 @@ func (s *jsSource) Pending(ctx context.Context) (uint64, uint64, error) {
 }
 
 // Recover makes sure the stream and the consumer exist, creating them as
-// queue.EnsureStream and EnsureConsumer do, within recoverRequestTimeout.
-// While the connection to the server is down it first waits for the
-// reconnection (which the connection makes by itself), so that a broker
-// outage does not count against the worker's recovery attempts.
+// queue.EnsureStream and EnsureConsumer do, within ctx's deadline. While
+// the connection to the server is down it first waits for the reconnection
+// (which the connection makes by itself).
 func (s *jsSource) Recover(ctx context.Context) error {
 	for !s.c.NATS().IsConnected() {
 		if s.c.NATS().IsClosed() {
@@ -81,8 +80,6 @@ func (s *jsSource) Recover(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, recoverRequestTimeout)
-	defer cancel()
 	if _, err := s.c.EnsureStream(ctx); err != nil {
 		return err
 	}
@@ -93,9 +90,6 @@ func (s *jsSource) Recover(ctx context.Context) error {
 	s.adopt(cons, created(cons))
 	return nil
 }
-
-// recoverRequestTimeout bounds one Recover's requests once connected.
-const recoverRequestTimeout = 5 * time.Second
 
 // adopt makes cons the current consumer; a consumer created anew (another
 // creation time) starts a new generation.

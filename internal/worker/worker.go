@@ -74,10 +74,14 @@ type Config struct {
 	DrainTimeout    time.Duration // on stop, how long in-flight prompts may finish (25s)
 	MaxMessageBytes int           // the prompt-size rule's limit (queue.MessageSize); larger jobs are dead-lettered (queue.DefaultMaxMessageBytes)
 	ExitWhenIdle    bool          // return once the consumer has nothing pending or in flight
-	RecoverTries    int           // tries to recreate a consumer found gone before Run fails with ErrSourceGone (8: 10-20 s)
+	RecoverTries    int           // tries to recreate a consumer that cannot be recreated (queue.Permanent) before Run fails with ErrSourceGone (8: 10-20 s)
+	RecoverTimeout  time.Duration // longest one attempt to recreate the stream and consumer may take (5s)
+	RecoverMaxWait  time.Duration // cap of the pause between attempts while the broker is down (5s); a down broker is waited for without limit
 	SweepInterval   time.Duration // how often the stream is scanned for exhausted messages, besides advisories (30s)
 	TokenCount      func(string) int
-	Hooks           Hooks
+	// Now is the clock for outage logging (a line a minute); nil means time.Now.
+	Now   func() time.Time
+	Hooks Hooks
 	// Batches tells which batches are paused or canceled (nil: all run).
 	// It is read at most store.ControlMaxAge before each model call.
 	Batches BatchControls
@@ -120,6 +124,11 @@ func (c *Config) setDefaults() {
 	def(&c.MaxDeliver, queue.DefaultMaxDeliver)
 	def(&c.MaxMessageBytes, queue.DefaultMaxMessageBytes)
 	def(&c.RecoverTries, 8)
+	defd(&c.RecoverTimeout, 5*time.Second)
+	defd(&c.RecoverMaxWait, 5*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	defd(&c.SweepInterval, 30*time.Second)
 	defd(&c.FetchMaxWait, 500*time.Millisecond)
 	defd(&c.CommitInterval, 20*time.Millisecond)
