@@ -7,7 +7,7 @@ PKGS  ?= ./...
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export TEST_DATABASE_URL
 
-.PHONY: help build test test-race test-short lint bench demo fuzz clean nats-server
+.PHONY: help build test test-race test-short lint bench demo demo-router fuzz clean nats-server
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ fuzz: ## run each fuzz target for 20s
 
 demo: ## enqueue the 1,250-prompt sample and run two workers on simulated models (no API keys)
 	./scripts/demo.sh
+
+demo-router: ## the learned-router loop: heuristic batch, router train --from-db, learned batch, compare
+	./scripts/router-demo.sh
 
 clean: ## remove build output
 	rm -rf $(BIN)

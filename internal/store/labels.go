@@ -112,7 +112,7 @@ func (s *Store) LabelsFor(ctx context.Context, batches []string) ([]StoredLabel,
 SELECT source, dataset, item_id, prompt, model, correct FROM labels l
 WHERE prompt IS NOT NULL AND (
       l.batch_id = ANY($1) OR l.dataset = ANY($1)
-   OR l.prompt_sha256 IN (SELECT prompt_sha256 FROM results WHERE batch_id = ANY($1)))
+   OR (l.source = 'import' AND l.prompt_sha256 IN (SELECT prompt_sha256 FROM results WHERE batch_id = ANY($1))))
 ORDER BY dataset, item_id, model`, cleanAll(batches))
 	if err != nil {
 		return nil, fmt.Errorf("store: labels: %w", err)

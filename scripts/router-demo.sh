@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The learned-router loop on simulated models, no API keys:
+#   1. a batch routed by the article's heuristic (routes/learn.yaml),
+#   2. cascadectl router train --from-db on that batch's outcomes and shadow verdicts,
+#   3. a second batch, other prompts, routed by the learned router with the tier shares
+#      the heuristic gives those prompts (so the comparison is at equal strong share),
+#      and, as the control, the same prompts on the heuristic,
+#   4. cascadectl report on each, and the cost and cascade rates side by side.
+# Uses the same Postgres and NATS discovery as scripts/demo.sh (run that first once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STATE=.demo
+mkdir -p "$STATE" bin
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+go build -o bin/ ./cmd/...
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/promptcascade?sslmode=disable}"
+export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+if ! bin/cascadectl ping --quiet 2>/dev/null; then
+  say "Postgres or NATS >= 2.10 not reachable; run scripts/demo.sh once (it starts them) or set DATABASE_URL / NATS_URL"
+  bin/cascadectl ping || exit 1
+fi
+bin/cascadectl migrate >/dev/null
+
+# Two halves of the sample: train on one, deploy on the other.
+head -n 625 testdata/prompts.jsonl >"$STATE/first.jsonl"
+tail -n +626 testdata/prompts.jsonl >"$STATE/second.jsonl"
+STAMP=$(date +%Y%m%d-%H%M%S)
+H="loop-1-heuristic-$STAMP" L="loop-2-learned-$STAMP" C="loop-2-heuristic-$STAMP"
+export WORKER_EXIT_WHEN_IDLE=true WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-128}" LOG_LEVEL="${LOG_LEVEL:-warn}"
+
+run_batch() { # batch file routes
+  bin/enqueue --batch "$1" "$2" >/dev/null
+  ROUTES_FILE="$3" WORKER_ID="$1" bin/worker >"$STATE/$1.log" 2>&1 || { echo "worker failed; see $STATE/$1.log" >&2; exit 1; }
+  bin/cascadectl verify "$1" >/dev/null
+}
+
+say "1. batch $H: 625 prompts on the heuristic"
+run_batch "$H" "$STATE/first.jsonl" routes/learn.yaml
+
+say "2. cascadectl router train --from-db $H"
+bin/cascadectl router train --from-db "$H" --out "$STATE/router.json"
+
+# The heuristic's tier shares on the second half (cascadectl classify, offline), so
+# that the learned router sends as many prompts to each tier as the control does.
+ROUTES_FILE=routes/learn.yaml bin/cascadectl classify "$STATE/second.jsonl" >"$STATE/second.tiers"
+n=$(wc -l <"$STATE/second.tiers")
+share() { awk -v k="$(grep -c "\"tier\":\"$1\"" "$STATE/second.tiers")" -v n="$n" 'BEGIN { printf "%.4f", k / n }'; }
+s=$(share simple) m=$(share moderate)
+c=$(awk -v s="$s" -v m="$m" 'BEGIN { printf "%.4f", 1 - s - m }')
+cp routes/learn.yaml "$STATE/learned.yaml"
+echo "classifier: {kind: learned, model: router.json, shares: {simple: $s, moderate: $m, complex: $c}}" >>"$STATE/learned.yaml"
+
+say "3. batch $L: the other 625 prompts on the learned router (shares $s / $m / $c)"
+run_batch "$L" "$STATE/second.jsonl" "$STATE/learned.yaml"
+
+say "   control batch $C: the same 625 prompts on the heuristic"
+run_batch "$C" "$STATE/second.jsonl" routes/learn.yaml
+
+say "4. reports"
+for b in "$H" "$L" "$C"; do bin/cascadectl report "$b" --limit 5; echo; done
+say "side by side (cost without shadow spend; cascade = the first model's answer was not kept)"
+psql "$DATABASE_URL" -q -c "
+  SELECT r.batch_id, count(*) AS prompts,
+         round(100 * avg((r.tier <> 'simple')::int), 1) AS above_simple_pct,
+         round(100 * avg((r.attempts > 1)::int), 1) AS cascade_pct,
+         round(sum(l.answer_usd), 6) AS answer_usd,
+         round(sum(l.shadow_usd), 6) AS shadow_usd
+  FROM results r
+  CROSS JOIN LATERAL (
+      SELECT coalesce(sum(cost_usd) FILTER (WHERE outcome <> 'shadow'), 0) AS answer_usd,
+             coalesce(sum(cost_usd) FILTER (WHERE outcome = 'shadow'), 0) AS shadow_usd
+      FROM request_log q WHERE q.batch_id = r.batch_id AND q.prompt_id = r.prompt_id) l
+  WHERE r.batch_id IN ('$H', '$L', '$C')
+  GROUP BY r.batch_id ORDER BY r.batch_id"
