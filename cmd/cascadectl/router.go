@@ -135,9 +135,9 @@ func cmdRouterTrain(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	m := r.Meta
-	fmt.Fprintf(e.stdout, "trained on %d prompts (%d from files, %d imported, %d shadow verdicts, %d batch outcomes); %.1f%% needed the strong model\n",
+	fmt.Fprintf(e.stdout, "trained on %d prompts (%d from files, %d imported, %d shadow verdicts, %d batch outcomes); %.1f%% (by weight) needed the strong model\n",
 		m.Examples, set.Count(router.FromFile), set.Count(router.FromImport), set.Count(router.FromShadow), set.Count(router.FromOutcome), 100*m.Positives)
-	fmt.Fprintf(e.stdout, "cheap %s, strong %s; lambda %g chosen by %d-fold cross-validation (seed %d) in %s\n",
+	fmt.Fprintf(e.stdout, "cheap %s, strong %s; L2 strength %g chosen by %d-fold cross-validation (seed %d) in %s\n",
 		m.Cheap, m.Strong, m.Lambda, *folds, *seed, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(e.stdout, "score quantiles: 50%% %.3f, 80%% %.3f, 95%% %.3f\n", r.Quantile(0.5), r.Quantile(0.8), r.Quantile(0.95))
 	fmt.Fprintf(e.stdout, "wrote %s; evaluate it on held-out labels with `cascadectl router eval`\n", *out)

@@ -77,31 +77,15 @@ func TestLearnedBeatsHeuristicAndRandom(t *testing.T) {
 		t.Errorf("strong share for 95%%: learned %.3f, heuristic %.3f, random %.3f; want learned < heuristic < random",
 			learned.Share95, heuristic.Share95, random.Share95)
 	}
-	// At the heuristic's own operating points (complex only; moderate and
-	// complex to the strong model), the learned router sends the same share
-	// up and is more accurate.
-	var complexShare, upShare float64
-	for _, h := range heur {
-		if h == 1 {
-			complexShare++
+	// At the same strong share the learned router is more accurate. The
+	// heuristic reaches a share between its tiers' by sending a random part
+	// of its moderate prompts up (its curve is a straight line there).
+	for _, share := range []float64{0.2, 0.4, 0.6} {
+		l, h, r := router.AccuracyAt(curveOf(learned), share), router.AccuracyAt(curveOf(heuristic), share), router.AccuracyAt(curveOf(random), share)
+		t.Logf("strong share %.0f%%: accuracy learned %.4f, heuristic %.4f, random %.4f", 100*share, l, h, r)
+		if !(l > h && h > r) {
+			t.Errorf("at strong share %.0f%%: learned %.4f, heuristic %.4f, random %.4f; want learned > heuristic > random", 100*share, l, h, r)
 		}
-		if h > 0 {
-			upShare++
-		}
-	}
-	n := float64(len(heur))
-	for _, s := range []float64{complexShare / n, upShare / n} {
-		if s < 0.05 || s > 0.95 { // too few prompts moved to tell methods apart
-			continue
-		}
-		l, h, r := router.AccuracyAt(curveOf(learned), s), router.AccuracyAt(curveOf(heuristic), s), router.AccuracyAt(curveOf(random), s)
-		t.Logf("strong share %.3f: accuracy learned %.4f, heuristic %.4f, random %.4f", s, l, h, r)
-		if !(l > h && l > r) {
-			t.Errorf("at strong share %.3f: learned %.4f, heuristic %.4f, random %.4f; want learned above both", s, l, h, r)
-		}
-	}
-	if upShare == 0 || upShare == n {
-		t.Fatalf("the heuristic sends %v of %v prompts up: no operating point to compare at", upShare, n)
 	}
 }
 

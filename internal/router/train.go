@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -25,7 +26,7 @@ type TrainOptions struct {
 }
 
 // DefaultLambdas are the L2 strengths Train chooses from.
-var DefaultLambdas = []float64{3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1}
+var DefaultLambdas = []float64{1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1}
 
 // iterations of accelerated gradient descent per fit; the problem is convex
 // and small, and a fixed count keeps training deterministic.
@@ -60,8 +61,8 @@ func (o *TrainOptions) defaults() error {
 }
 
 // Train fits a router to ex. The L2 strength is chosen among o.Lambdas by
-// o.Folds-fold cross-validation (log loss on the held-out folds), then the
-// router is fitted on every example. Training is deterministic: the same
+// o.Folds-fold cross-validation (the weighted AUC of the held-out scores),
+// then the router is fitted on every example. Training is deterministic: the same
 // examples, in the same order, with the same options give the same router.
 func Train(ex []Example, o TrainOptions) (*Router, error) {
 	if err := o.defaults(); err != nil {
@@ -77,20 +78,21 @@ func Train(ex []Example, o TrainOptions) (*Router, error) {
 	}
 	lambda := o.Lambdas[0]
 	if len(o.Lambdas) > 1 {
+		// The strength whose held-out scores rank the examples best (weighted
+		// AUC: what routing by score needs), the stronger one among equals.
 		folds := Folds(len(ex), o.Folds, o.Seed)
-		best := math.Inf(1)
+		best := -1.0
+		oof := make([]float64, len(ps))
 		for _, l := range o.Lambdas {
-			var loss, wsum float64
 			for k := range o.Folds {
 				train, test := split(folds, k)
 				m := fit(ps, train, l, o.Features)
 				for _, i := range test {
-					loss += ps[i].weight * logLoss(ps[i].y, m.scorePrepped(&ps[i]))
-					wsum += ps[i].weight
+					oof[i] = m.scorePrepped(&ps[i])
 				}
 			}
-			if loss /= wsum; loss < best {
-				best, lambda = loss, l
+			if auc := weightedAUC(ps, oof); auc >= best {
+				best, lambda = auc, l
 			}
 		}
 	}
@@ -211,6 +213,36 @@ func (r *Router) scorePrepped(p *prepped) float64 {
 		m += r.w[b] * p.vals[j]
 	}
 	return sigmoid(m)
+}
+
+// weightedAUC is the weighted probability that an example that needed the
+// strong model scores above one that did not (ties count half).
+func weightedAUC(ps []prepped, scores []float64) float64 {
+	order := make([]int, len(ps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(scores[a], scores[b]) })
+	var negBelow, pairs, wins, pos, neg float64
+	for lo := 0; lo < len(order); {
+		hi := lo
+		var gp, gn float64
+		for hi < len(order) && scores[order[hi]] == scores[order[lo]] {
+			p := &ps[order[hi]]
+			gp += p.weight * p.y
+			gn += p.weight * (1 - p.y)
+			hi++
+		}
+		wins += gp * (negBelow + gn/2)
+		negBelow += gn
+		pos += gp
+		neg += gn
+		lo = hi
+	}
+	if pairs = pos * neg; pairs == 0 {
+		return 0.5
+	}
+	return wins / pairs
 }
 
 func logLoss(y, p float64) float64 {
