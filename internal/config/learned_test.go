@@ -128,3 +128,14 @@ func TestLearnedClassifierErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestExampleRoutesLearnLoads(t *testing.T) {
+	t.Parallel()
+	r, err := config.LoadRoutes("../../routes/learn.yaml", pricing.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Learned != nil || r.Shadow.Share != 0.05 || r.Shadow.Judge != "sim/large" {
+		t.Errorf("learn.yaml: learned %v, shadow %+v; want the heuristic with 5%% shadowed, judged by sim/large", r.Learned, r.Shadow)
+	}
+}
