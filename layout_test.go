@@ -86,3 +86,38 @@ func TestEnqueueLinksNoWorkerCode(t *testing.T) {
 		}
 	}
 }
+
+// TestJetStreamCodeOnlyInQueue: every use of nats.go outside tests is in
+// internal/queue (and the test helper natstest).
+func TestJetStreamCodeOnlyInQueue(t *testing.T) {
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || path == filepath.Join("internal", "queue") || path == filepath.Join("internal", "natstest")) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		checked++
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); strings.HasPrefix(p, "github.com/nats-io/nats.go") {
+				t.Errorf("%s imports %s: JetStream code belongs in internal/queue", path, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 50 {
+		t.Fatalf("only %d Go files checked: the test did not look where it should", checked)
+	}
+}

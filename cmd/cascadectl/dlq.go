@@ -15,9 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/promptcascade/promptcascade/cmd/internal/connect"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
@@ -391,12 +388,7 @@ func (rp *replayer) replay(ctx context.Context, r store.DeadLetterRow) error {
 			return err
 		}
 	}
-	msg := &nats.Msg{Subject: r.Subject, Data: payload, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	msg.Header.Set(replayOfHeader, strconv.FormatInt(r.ID, 10))
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	ack, err := rp.qc.JetStream().PublishMsg(pctx, msg)
-	cancel()
+	ack, err := rp.qc.PublishRaw(ctx, r.Subject, payload, msgID, map[string]string{replayOfHeader: strconv.FormatInt(r.ID, 10)})
 	if err != nil {
 		return fmt.Errorf("publish to %s: %w", safe(r.Subject, 200), err)
 	}

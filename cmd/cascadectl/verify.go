@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promptcascade/promptcascade/cmd/internal/connect"
 	"github.com/promptcascade/promptcascade/internal/queue"
@@ -27,16 +24,6 @@ const (
 // defaultScanLimit is how many queued messages of a batch verify reads, at
 // most, to tell exactly which missing prompts are still queued.
 const defaultScanLimit = 10000
-
-// batchQueue is what the stream holds for one batch.
-type batchQueue struct {
-	streamMissing   bool     // the stream does not exist
-	consumerMissing bool     // the consumer does not exist (a worker creates it at start)
-	consumerIdle    bool     // the consumer has nothing to deliver and nothing awaiting ack
-	messages        uint64   // messages stored on the batch's subject (queued or in flight)
-	ids             []string // prompt ids of those messages, when scanned
-	scanned         bool     // ids is complete
-}
 
 func cmdVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("verify", e)
@@ -67,7 +54,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{verifyUnable, err}
 	}
-	bq, err := readBatchQueue(ctx, qc, connect.QueueConfig(cfg.NATS).Stream, connect.QueueConfig(cfg.NATS).Consumer, subject, batch, *scanLimit)
+	bq, err := qc.ReadBatch(ctx, batch, *scanLimit)
 	if err != nil {
 		return &exitError{verifyUnable, err}
 	}
@@ -88,8 +75,8 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	}
 
 	var queuedIDs []string
-	if bq.scanned {
-		queuedIDs = bq.ids
+	if bq.Scanned {
+		queuedIDs = bq.IDs
 	}
 	acct, err := st.AccountMissing(ctx, batch, queuedIDs, dead)
 	if err != nil {
@@ -99,19 +86,19 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	// queued when the stream was read, so they count as queued.
 	deadN := acct.DeadLettered
 	lost, lostSample, exact := acct.Lost, acct.LostSample, true
-	if !bq.scanned {
+	if !bq.Scanned {
 		// Counts only: every message on the subject may be a missing
 		// prompt's, so lost is a lower bound until the subject is empty.
-		queuedHere := min(uint64(lost), bq.messages)
+		queuedHere := min(uint64(lost), bq.Messages)
 		lost -= int64(queuedHere)
-		exact = bq.messages == 0
+		exact = bq.Messages == 0
 		if !exact {
 			lostSample = nil
 		}
 	}
 	queued := max(v.Missing-deadN-lost-acct.Parked-acct.Canceled-acct.AtProvider, 0)
 	var stranded int64
-	if bq.consumerIdle {
+	if bq.ConsumerIdle {
 		// The consumer will never deliver these messages again: they
 		// reached MaxDeliver without a stored result.
 		stranded, queued = queued, 0
@@ -134,84 +121,6 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// readBatchQueue counts the messages stored on subject, asks the consumer
-// whether it still has anything to deliver, and, when there are at most
-// scanLimit messages, reads them to learn their prompt ids.
-func readBatchQueue(ctx context.Context, qc *queue.Conn, stream, consumer, subject, batch string, scanLimit int) (batchQueue, error) {
-	var bq batchQueue
-	s, err := qc.JetStream().Stream(ctx, stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		bq.streamMissing, bq.scanned = true, true
-		return bq, nil
-	}
-	if err != nil {
-		return bq, fmt.Errorf("stream %s: %w", stream, err)
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return bq, fmt.Errorf("stream %s: info for %s: %w", stream, subject, err)
-	}
-	bq.messages = info.State.Subjects[subject]
-	// After the stream: a message still stored then and not acked since is
-	// either pending at the consumer or never to be delivered again.
-	c, err := qc.JetStream().Consumer(ctx, stream, consumer)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		bq.consumerMissing = true
-	case err != nil:
-		return bq, fmt.Errorf("consumer %s: %w", consumer, err)
-	default:
-		ci, err := c.Info(ctx)
-		if err != nil {
-			return bq, fmt.Errorf("consumer %s: info: %w", consumer, err)
-		}
-		bq.consumerIdle = ci.NumPending == 0 && ci.NumAckPending == 0
-	}
-	if bq.messages == 0 {
-		bq.scanned = true
-		return bq, nil
-	}
-	if scanLimit <= 0 || bq.messages > uint64(scanLimit) {
-		return bq, nil
-	}
-	// One request per message: the work-queue stream allows no second
-	// consumer on these subjects, so read by sequence, next on the subject.
-	seq := info.State.FirstSeq
-	for n := 0; ; n++ {
-		if n > 2*scanLimit { // the subject keeps growing: count only
-			bq.ids, bq.scanned = nil, false
-			return bq, nil
-		}
-		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return bq, fmt.Errorf("stream %s: read %s from sequence %d: %w", stream, subject, seq, err)
-		}
-		if id, ok := jobID(m.Data, batch); ok {
-			bq.ids = append(bq.ids, id)
-		}
-		seq = m.Sequence + 1
-	}
-	bq.scanned = true
-	return bq, nil
-}
-
-// jobID returns the prompt id of a message body that is a job of batch. The
-// worker goes by the body, not by the Nats-Msg-Id header (replayed dead
-// letters carry dlq/... ids), and so does verify.
-func jobID(data []byte, batch string) (string, bool) {
-	var j struct {
-		Batch string `json:"batch"`
-		ID    string `json:"id"`
-	}
-	if json.Unmarshal(data, &j) != nil || j.Batch != batch || j.ID == "" {
-		return "", false
-	}
-	return j.ID, true
-}
-
 // deadLetteredIDs returns the prompt ids of batch among the dead letters on
 // subject that were not replayed.
 func deadLetteredIDs(ctx context.Context, st *store.Store, subject, batch string) ([]string, error) {
@@ -223,7 +132,7 @@ func deadLetteredIDs(ctx context.Context, st *store.Store, subject, batch string
 			return nil, err
 		}
 		for _, r := range rows {
-			if id, ok := jobID(r.Payload, batch); ok {
+			if id, ok := queue.JobID(r.Payload, batch); ok {
 				ids = append(ids, id)
 			}
 		}
@@ -238,7 +147,7 @@ type verifyReport struct {
 	v          store.Verification
 	subject    string
 	consumer   string
-	queue      batchQueue
+	queue      queue.BatchQueue
 	queued     int64
 	stranded   int64
 	dead       int64
@@ -305,11 +214,11 @@ func (r verifyReport) print(w io.Writer) {
 	row("done", v.Done(), fmt.Sprintf("(succeeded %d, failed %d)", v.Succeeded, v.Failed))
 	qnote := ""
 	switch {
-	case r.queue.streamMissing:
+	case r.queue.StreamMissing:
 		qnote = "(the stream does not exist)"
-	case r.queue.messages > 0:
-		qnote = fmt.Sprintf("(%d message(s) on %s)", r.queue.messages, r.subject)
-		if r.queue.consumerMissing {
+	case r.queue.Messages > 0:
+		qnote = fmt.Sprintf("(%d message(s) on %s)", r.queue.Messages, r.subject)
+		if r.queue.ConsumerMissing {
 			qnote += fmt.Sprintf("; consumer %s does not exist, a worker creates it at start", r.consumer)
 		}
 	}
@@ -334,7 +243,7 @@ func (r verifyReport) print(w io.Writer) {
 	lnote := ""
 	switch {
 	case !r.exact:
-		lnote = fmt.Sprintf("(at least; exact once %s is drained, or with --scan-limit >= %d)", r.subject, r.queue.messages)
+		lnote = fmt.Sprintf("(at least; exact once %s is drained, or with --scan-limit >= %d)", r.subject, r.queue.Messages)
 	case r.lost > 0:
 		lnote = "e.g. " + safeList(r.lostSample)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/router"
 	"github.com/promptcascade/promptcascade/internal/store"
 	"github.com/promptcascade/promptcascade/internal/wire"
@@ -154,7 +155,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		Hooks:           faultHooks(cfg.Fault, cfg.FaultAfter, log),
 		Batches:         st,
 		Waiting:         waiting,
-	}, worker.JetStreamSource(qc, cons), st, cl, cas, log)
+	}, queue.NewSource(qc, cons), st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {
 		ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.MetricsAddr)

@@ -42,3 +42,28 @@ func (c *Conn) PublishJob(ctx context.Context, job prompt.Job) error {
 	}
 	return nil
 }
+
+// PublishAck is the stream's answer to one publish.
+type PublishAck struct {
+	Stream    string // the stream that stored the message
+	Sequence  uint64
+	Duplicate bool // the stream had a message with this Nats-Msg-Id in its duplicate window
+}
+
+// PublishRaw publishes payload to subject as it is (cascadectl dlq replay),
+// with Nats-Msg-Id msgID and the extra headers, and waits for the stream's
+// ack, at most 10 s.
+func (c *Conn) PublishRaw(ctx context.Context, subject string, payload []byte, msgID string, header map[string]string) (PublishAck, error) {
+	msg := &nats.Msg{Subject: subject, Data: payload, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	for k, v := range header {
+		msg.Header.Set(k, v)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ack, err := c.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return PublishAck{}, err
+	}
+	return PublishAck{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}

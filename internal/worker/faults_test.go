@@ -280,7 +280,7 @@ func (b *bundle) faultWorker(t testing.TB, id string, src worker.Source, st work
 // tapWorker builds worker "w" on the bundle's own connection and store, both
 // watched by tp, and returns it with its tapped source.
 func (b *bundle) tapWorker(t testing.TB, tp *tap) (*worker.Worker, *tapSource) {
-	src := tp.source(worker.JetStreamSource(b.qc, b.cons))
+	src := tp.source(queue.NewSource(b.qc, b.cons))
 	return b.faultWorker(t, "w", src, tp.store(b.st)), src
 }
 
@@ -291,7 +291,7 @@ func (b *bundle) tapWorkers(t testing.TB, tp *tap, n int, st worker.Store) []*wo
 	var ws []*worker.Worker
 	for i := range n {
 		qc, cons := b.dial(t)
-		ws = append(ws, b.faultWorker(t, fmt.Sprint("w", i), tp.source(worker.JetStreamSource(qc, cons)), tp.store(st)))
+		ws = append(ws, b.faultWorker(t, fmt.Sprint("w", i), tp.source(queue.NewSource(qc, cons)), tp.store(st)))
 	}
 	return ws
 }

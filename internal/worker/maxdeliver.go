@@ -10,18 +10,9 @@ import (
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
-// Exhausted is a message the server stopped delivering: it was delivered
-// MaxDeliver times and never acknowledged, so no worker will see it again,
-// yet a work-queue stream keeps it. Normally the last delivery stores a
-// failed result itself; a message ends up here when the worker holding its
-// last delivery stopped (crash, kill, lost connection) or its nak was the
-// last word.
-type Exhausted struct {
-	StreamSeq  uint64
-	Subject    string
-	Data       []byte
-	Deliveries int
-}
+// Exhausted is a message the server stopped delivering after MaxDeliver
+// deliveries (queue.Exhausted).
+type Exhausted = queue.Exhausted
 
 // ExhaustedSource is an optional ability of a Source, found by type
 // assertion: finding exhausted messages and removing them once settled.

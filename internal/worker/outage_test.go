@@ -53,7 +53,7 @@ func TestBrokerFaultLongOutageIsWaitedOut(t *testing.T) {
 
 	jobs := b.publish("a", 20)
 	tp := newTap()
-	src := tp.source(worker.JetStreamSource(b.qc, b.cons))
+	src := tp.source(queue.NewSource(b.qc, b.cons))
 	w := worker.New(b.cfg, src, tp.store(b.st), classify.Default(), b.cascade,
 		slog.New(slog.NewTextHandler(&logs, nil)).With("worker", "w"))
 	done := make(chan error, 1)

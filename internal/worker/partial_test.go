@@ -30,7 +30,7 @@ func (s *cutShortSource) Fetch(ctx context.Context, n int, maxWait time.Duration
 func TestWorkerWorksDeliveriesOfAFetchCutShort(t *testing.T) {
 	b := setup(t, queue.Config{})
 	jobs := b.publish("b1", 40)
-	src := &cutShortSource{Source: worker.JetStreamSource(b.qc, b.cons)}
+	src := &cutShortSource{Source: queue.NewSource(b.qc, b.cons)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	w := worker.New(b.cfg, src, b.st, classify.Default(), b.cascade, nil)

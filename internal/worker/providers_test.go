@@ -504,7 +504,7 @@ func (p *provEnv) run(concurrency int) *worker.Worker {
 	p.t.Helper()
 	cfg := p.b.cfg
 	cfg.Concurrency = concurrency
-	w := worker.New(cfg, worker.JetStreamSource(p.b.qc, p.b.cons), p.b.st, classify.Default(), p.cas, p.log)
+	w := worker.New(cfg, queue.NewSource(p.b.qc, p.b.cons), p.b.st, classify.Default(), p.cas, p.log)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := w.Run(ctx); err != nil {

@@ -23,7 +23,7 @@ import (
 // A recreated consumer delivers again every message still in the stream;
 // messages of a deleted stream are gone with it (cascadectl verify reports
 // their prompts missing). Deliveries of the deleted consumer are not settled
-// after recovery (see JetStreamSource), so a stale ack cannot remove a
+// after recovery (see queue.Source), so a stale ack cannot remove a
 // message of the new stream; their prompts come back as new deliveries and
 // those already stored are acked without a model call.
 type Recoverer interface {

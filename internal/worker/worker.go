@@ -18,17 +18,8 @@ import (
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
-// Delivery is one message from the queue.
-type Delivery interface {
-	Data() []byte
-	Subject() string
-	StreamSeq() uint64
-	NumDelivered() uint64
-	Ack() error
-	NakWithDelay(time.Duration) error
-	Term() error
-	InProgress() error
-}
+// Delivery is one message from the queue, held until settled (queue.Held).
+type Delivery = queue.Held
 
 // Source hands out deliveries of the shared durable consumer.
 type Source interface {

@@ -152,7 +152,7 @@ func (b *bundle) publish(batch string, n int) []prompt.Job {
 
 func (b *bundle) run(ctx context.Context) *worker.Worker {
 	b.t.Helper()
-	w := worker.New(b.cfg, worker.JetStreamSource(b.qc, b.cons), b.st, classify.Default(), b.cascade, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	w := worker.New(b.cfg, queue.NewSource(b.qc, b.cons), b.st, classify.Default(), b.cascade, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err := w.Run(ctx); err != nil {
 		b.t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package worker
+package queue
 
 import (
 	"context"
@@ -11,27 +11,52 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/promptcascade/promptcascade/internal/queue"
 )
 
-// JetStreamSource adapts a queue connection and its durable consumer to
-// Source. Besides fetching it can recreate a deleted stream or consumer
-// (Recoverer) and find messages the server gave up on after MaxDeliver
-// deliveries (ExhaustedSource).
-func JetStreamSource(c *queue.Conn, cons jetstream.Consumer) Source {
-	s := &jsSource{c: c, reported: make(map[uint64]int)}
-	s.cur.Store(&consumerGen{cons: cons, created: created(cons), gen: 1})
-	return s
+// Held is one delivery as the worker holding it sees it: its content, and
+// the four ways to settle it.
+type Held interface {
+	Data() []byte
+	Subject() string
+	StreamSeq() uint64
+	NumDelivered() uint64
+	Ack() error
+	NakWithDelay(time.Duration) error
+	Term() error
+	InProgress() error
 }
 
-type jsSource struct {
-	c   *queue.Conn
+// Exhausted is a message the server stopped delivering: it was delivered
+// MaxDeliver times and never acknowledged, so no worker will see it again,
+// yet a work-queue stream keeps it. Normally the last delivery stores a
+// failed result itself; a message ends up here when the worker holding its
+// last delivery stopped (crash, kill, lost connection) or its nak was the
+// last word.
+type Exhausted struct {
+	StreamSeq  uint64
+	Subject    string
+	Data       []byte
+	Deliveries int
+}
+
+// Source is the durable consumer as the worker uses it: fetching, the
+// consumer's pending counts, recreating a deleted stream or consumer
+// (Recover), and finding messages the server gave up on after MaxDeliver
+// deliveries (WatchExhausted, Exhausted, RemoveExhausted).
+type Source struct {
+	c   *Conn
 	cur atomic.Pointer[consumerGen]
 
 	mu       sync.Mutex
 	reported map[uint64]int   // stream seq → deliveries, from max-deliveries advisories
 	stream   jetstream.Stream // from the last Exhausted call
+}
+
+// NewSource returns the Source of connection c's durable consumer cons.
+func NewSource(c *Conn, cons jetstream.Consumer) *Source {
+	s := &Source{c: c, reported: make(map[uint64]int)}
+	s.cur.Store(&consumerGen{cons: cons, created: created(cons), gen: 1})
+	return s
 }
 
 // consumerGen is one incarnation of the durable consumer. A consumer
@@ -53,17 +78,22 @@ func created(cons jetstream.Consumer) time.Time {
 	return time.Time{}
 }
 
-func (s *jsSource) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]Delivery, error) {
+// Fetch returns up to n deliveries, waiting at most maxWait for the first
+// (Conn.Fetch); a deleted consumer or stream gives an error wrapping
+// ErrConsumerGone.
+func (s *Source) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]Held, error) {
 	cg := s.cur.Load()
 	ds, err := s.c.Fetch(ctx, cg.cons, n, maxWait)
-	out := make([]Delivery, len(ds))
+	out := make([]Held, len(ds))
 	for i, d := range ds {
-		out[i] = &jsDelivery{d: d, gen: cg.gen, src: s}
+		out[i] = &genDelivery{d: d, gen: cg.gen, src: s}
 	}
 	return out, err
 }
 
-func (s *jsSource) Pending(ctx context.Context) (uint64, uint64, error) {
+// Pending reports messages not yet delivered and deliveries not yet acked,
+// across every worker of the consumer.
+func (s *Source) Pending(ctx context.Context) (uint64, uint64, error) {
 	return s.c.Pending(ctx, s.cur.Load().cons)
 }
 
@@ -71,13 +101,15 @@ func (s *jsSource) Pending(ctx context.Context) (uint64, uint64, error) {
 // queue.EnsureStream and EnsureConsumer do, within ctx's deadline. While
 // the connection to the server is down it first waits for the reconnection
 // (which the connection makes by itself).
-func (s *jsSource) Recover(ctx context.Context) error {
+func (s *Source) Recover(ctx context.Context) error {
 	for !s.c.NATS().IsConnected() {
 		if s.c.NATS().IsClosed() {
 			return fmt.Errorf("recover consumer: %w", nats.ErrConnectionClosed)
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		select {
+		case <-ctx.Done():
 			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	if _, err := s.c.EnsureStream(ctx); err != nil {
@@ -93,7 +125,7 @@ func (s *jsSource) Recover(ctx context.Context) error {
 
 // adopt makes cons the current consumer; a consumer created anew (another
 // creation time) starts a new generation.
-func (s *jsSource) adopt(cons jetstream.Consumer, createdAt time.Time) {
+func (s *Source) adopt(cons jetstream.Consumer, createdAt time.Time) {
 	for {
 		old := s.cur.Load()
 		next := &consumerGen{cons: cons, created: createdAt, gen: old.gen}
@@ -106,46 +138,46 @@ func (s *jsSource) adopt(cons jetstream.Consumer, createdAt time.Time) {
 	}
 }
 
-// jsDelivery is a delivery of one consumer generation.
-type jsDelivery struct {
-	d   queue.Delivery
+// genDelivery is a delivery of one consumer generation.
+type genDelivery struct {
+	d   Delivery
 	gen uint64
-	src *jsSource
+	src *Source
 }
 
 // errStaleDelivery is returned when settling a delivery of a consumer that
 // has since been deleted and recreated; nothing is sent.
 var errStaleDelivery = errors.New("delivery belongs to a consumer that was deleted and recreated; not settled")
 
-func (d *jsDelivery) stale() bool { return d.gen != d.src.cur.Load().gen }
+func (d *genDelivery) stale() bool { return d.gen != d.src.cur.Load().gen }
 
-func (d *jsDelivery) Data() []byte         { return d.d.Data() }
-func (d *jsDelivery) Subject() string      { return d.d.Subject() }
-func (d *jsDelivery) StreamSeq() uint64    { return d.d.StreamSeq() }
-func (d *jsDelivery) NumDelivered() uint64 { return d.d.NumDelivered() }
+func (d *genDelivery) Data() []byte         { return d.d.Data() }
+func (d *genDelivery) Subject() string      { return d.d.Subject() }
+func (d *genDelivery) StreamSeq() uint64    { return d.d.StreamSeq() }
+func (d *genDelivery) NumDelivered() uint64 { return d.d.NumDelivered() }
 
-func (d *jsDelivery) Ack() error {
+func (d *genDelivery) Ack() error {
 	if d.stale() {
 		return errStaleDelivery
 	}
 	return d.d.Ack()
 }
 
-func (d *jsDelivery) NakWithDelay(delay time.Duration) error {
+func (d *genDelivery) NakWithDelay(delay time.Duration) error {
 	if d.stale() {
 		return errStaleDelivery
 	}
 	return d.d.NakWithDelay(delay)
 }
 
-func (d *jsDelivery) Term() error {
+func (d *genDelivery) Term() error {
 	if d.stale() {
 		return errStaleDelivery
 	}
 	return d.d.Term()
 }
 
-func (d *jsDelivery) InProgress() error {
+func (d *genDelivery) InProgress() error {
 	if d.stale() {
 		return errStaleDelivery
 	}
@@ -168,7 +200,7 @@ const maxReported = 100_000
 
 // WatchExhausted subscribes to the server's max-deliveries advisories of
 // this stream and consumer ($JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>).
-func (s *jsSource) WatchExhausted(notify func()) (func(), error) {
+func (s *Source) WatchExhausted(notify func()) (func(), error) {
 	cfg := s.c.Config()
 	subj := maxDeliveriesAdvisoryPrefix + cfg.Stream + "." + cfg.Consumer
 	sub, err := s.c.NATS().Subscribe(subj, func(m *nats.Msg) {
@@ -197,7 +229,7 @@ func (s *jsSource) WatchExhausted(notify func()) (func(), error) {
 // whatever is left there was given up on). The scan turns an advisory that
 // nobody received (every worker was down) into a delay, not a loss. With
 // nothing to find it costs two info requests.
-func (s *jsSource) Exhausted(ctx context.Context, limit int) ([]Exhausted, error) {
+func (s *Source) Exhausted(ctx context.Context, limit int) ([]Exhausted, error) {
 	cfg := s.c.Config()
 	stream, err := s.c.JetStream().Stream(ctx, cfg.Stream)
 	if err != nil {
@@ -264,26 +296,24 @@ func (s *jsSource) Exhausted(ctx context.Context, limit int) ([]Exhausted, error
 	if info.NumAckPending > 0 || state.Msgs == 0 {
 		return out, nil
 	}
-	filter := cfg.SubjectPrefix + ".>"
-	for seq := state.FirstSeq; seq > 0 && seq <= last && len(out) < limit; {
-		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return out, fmt.Errorf("get message at or after %d: %w", seq, err)
-		}
+	if len(out) >= limit || last < state.FirstSeq {
+		return out, nil
+	}
+	err = scan(ctx, stream, cfg.SubjectPrefix+".>", state.FirstSeq, func(m *jetstream.RawStreamMsg) bool {
 		if m.Sequence > last {
-			break
+			return false
 		}
 		add(m, maxDeliver)
-		seq = m.Sequence + 1
+		return len(out) < limit
+	})
+	if err != nil {
+		return out, err
 	}
 	return out, nil
 }
 
 // rereport keeps advisories not yet looked at for the next call.
-func (s *jsSource) rereport(seqs []uint64, deliveries map[uint64]int) {
+func (s *Source) rereport(seqs []uint64, deliveries map[uint64]int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, seq := range seqs {
@@ -296,7 +326,7 @@ func (s *jsSource) rereport(seqs []uint64, deliveries map[uint64]int) {
 // RemoveExhausted deletes a settled exhausted message from the stream (a
 // work-queue stream keeps a message nobody acked forever). A message
 // already gone (another worker removed it) is not an error.
-func (s *jsSource) RemoveExhausted(ctx context.Context, seq uint64) error {
+func (s *Source) RemoveExhausted(ctx context.Context, seq uint64) error {
 	s.mu.Lock()
 	stream := s.stream
 	s.mu.Unlock()
