@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,22 +11,16 @@ import (
 	"github.com/promptcascade/promptcascade/internal/router"
 )
 
-// samplePrompts returns lines lo..hi-1 of testdata/prompts.jsonl.
-func samplePrompts(t *testing.T, root string, lo, hi int) string {
+// sampleHalves splits the first n lines of testdata/prompts.jsonl at line
+// k into two files.
+func sampleHalves(t *testing.T, root string, k, n int) (string, string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(root, "testdata", "prompts.jsonl"))
+	b, err := os.ReadFile(firstLines(t, root, n))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var b strings.Builder
-	sc := bufio.NewScanner(f)
-	for i := 0; sc.Scan(); i++ {
-		if i >= lo && i < hi {
-			b.WriteString(sc.Text() + "\n")
-		}
-	}
-	return b.String()
+	lines := strings.SplitAfter(string(b), "\n")
+	return writeFile(t, "first.jsonl", strings.Join(lines[:k], "")), writeFile(t, "second.jsonl", strings.Join(lines[k:], ""))
 }
 
 // TestRouterLoop is the learning loop of the README: a batch on the
@@ -51,7 +44,7 @@ shadow: {share: 0.2, judge: sim/large}
 	if err := os.WriteFile(heuristic, []byte(routes), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	first := writeFile(t, "first.jsonl", samplePrompts(t, b.root, 0, 300))
+	first, second := sampleHalves(t, b.root, 300, 500)
 	b.enqueueFile(t, ctx, "h1", first)
 	b.work(t, ctx, "ROUTES_FILE="+heuristic)
 	b.ctl(t, ctx, 0, "verify", "h1")
@@ -87,7 +80,6 @@ shadow: {share: 0.2, judge: sim/large}
 	if err := os.WriteFile(learned, []byte(routes+"classifier: {kind: learned, model: router.json, shares: {simple: 0.5, moderate: 0.3, complex: 0.2}}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	second := writeFile(t, "second.jsonl", samplePrompts(t, b.root, 300, 500))
 	b.enqueueFile(t, ctx, "l2", second)
 	b.work(t, ctx, "ROUTES_FILE="+learned)
 	b.ctl(t, ctx, 0, "verify", "l2")
