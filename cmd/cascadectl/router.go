@@ -88,9 +88,6 @@ func cmdRouterTrain(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if bad > 0 {
-		return &exitError{1, fmt.Errorf("%d bad row(s) in the labels; fix or remove them and train again", bad)}
-	}
 	for _, s := range sets {
 		items, c, st, err := pairOf(s, *cheap, *strong, false)
 		if err != nil {
@@ -112,7 +109,7 @@ func cmdRouterTrain(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		c, s, err := addFromDB(ctx, st, batches, &set, *cheap, *strong)
+		c, s, err := addFromDB(ctx, st, e.stderr, batches, &set, *cheap, *strong)
 		if err != nil {
 			return err
 		}
@@ -141,6 +138,9 @@ func cmdRouterTrain(ctx context.Context, e *env, args []string) error {
 		m.Cheap, m.Strong, m.Lambda, *folds, *seed, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(e.stdout, "score quantiles: 50%% %.3f, 80%% %.3f, 95%% %.3f\n", r.Quantile(0.5), r.Quantile(0.8), r.Quantile(0.95))
 	fmt.Fprintf(e.stdout, "wrote %s; evaluate it on held-out labels with `cascadectl router eval`\n", *out)
+	if bad > 0 {
+		return &exitError{1, fmt.Errorf("%d bad row(s) skipped (listed above); the router was trained on the rest", bad)}
+	}
 	return nil
 }
 
@@ -198,7 +198,7 @@ func pairOf(s *labels.Set, cheap, strong string, needStrong bool) ([]router.Labe
 // for the batches' prompts, shadow verdicts, then the first tries. It
 // returns the cheap and strong model names it saw most (for the router
 // file) when none were given.
-func addFromDB(ctx context.Context, st *store.Store, batches []string, set *router.Set, cheap, strong string) (string, string, error) {
+func addFromDB(ctx context.Context, st *store.Store, stderr io.Writer, batches []string, set *router.Set, cheap, strong string) (string, string, error) {
 	ls, err := st.LabelsFor(ctx, batches)
 	if err != nil {
 		return "", "", err
@@ -226,7 +226,11 @@ func addFromDB(ctx context.Context, st *store.Store, batches []string, set *rout
 			imported[l.Prompt][l.Model] = l.Correct
 		}
 	}
+	unused := 0
 	for p, byModel := range imported {
+		if _, ok := byModel[cheap]; !ok {
+			unused++
+		}
 		if c, ok := byModel[cheap]; ok {
 			it := router.Labelled{Prompt: p, Outcome: router.Outcome{Cheap: c, Strong: true}}
 			if s, ok := byModel[strong]; ok {
@@ -237,6 +241,9 @@ func addFromDB(ctx context.Context, st *store.Store, batches []string, set *rout
 	}
 	for _, f := range tries {
 		set.AddOutcome(f.Prompt, f.Passed)
+	}
+	if unused > 0 {
+		fmt.Fprintf(stderr, "note: %d prompt(s) have imported labels but none for the cheap model %q; name their cheap and strong models with --cheap and --strong to use them\n", unused, cheap)
 	}
 	return mostCommon(firsts, "cheap tier"), "the tier above", nil
 }
@@ -285,9 +292,6 @@ func cmdRouterEval(_ context.Context, e *env, args []string) error {
 	sets, bad, err := readLabelFiles(e, []string{*file}, labels.Auto)
 	if err != nil {
 		return err
-	}
-	if bad > 0 {
-		return &exitError{1, fmt.Errorf("%d bad row(s) in %s", bad, *file)}
 	}
 	s := sets[0]
 	if *cheap == "" && *strong == "" && contains(s.Models, r.Meta.Cheap) && contains(s.Models, r.Meta.Strong) {
@@ -339,9 +343,15 @@ func cmdRouterEval(_ context.Context, e *env, args []string) error {
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(ev)
+		if err := enc.Encode(ev); err != nil {
+			return err
+		}
+	} else {
+		writeEvalText(e.stdout, *file, ev)
 	}
-	writeEvalText(e.stdout, *file, ev)
+	if bad > 0 {
+		return &exitError{1, fmt.Errorf("%d bad row(s) of %s skipped (listed above); evaluated on the rest", bad, *file)}
+	}
 	return nil
 }
 

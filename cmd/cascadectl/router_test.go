@@ -171,3 +171,30 @@ func TestClassifyPrintsScore(t *testing.T) {
 		t.Errorf("heuristic classify printed a score:\n%s", stdout)
 	}
 }
+
+// Bad rows are listed and skipped; the rest is trained on and evaluated, and
+// the exit status says rows were skipped.
+func TestRouterBadRows(t *testing.T) {
+	t.Parallel()
+	train, test := splitGSM8K(t, 600)
+	b, _ := os.ReadFile(train)
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, append(b, []byte("\"one more prompt\",maybe,True,x,y\n")...), 0o644)
+	out := filepath.Join(t.TempDir(), "r.json")
+	stdout, stderr := runCtl(t, 1, "router", "train", "--labels", bad, "--out", out)
+	if !strings.Contains(stdout, "trained on 600 prompts") || !strings.Contains(stderr, `bad.csv:`) ||
+		!strings.Contains(stderr, `column "mistralai/Mixtral-8x7B-Instruct-v0.1": want True or False, got "maybe"`) ||
+		!strings.Contains(stderr, "1 bad row(s) skipped (listed above); the router was trained on the rest") {
+		t.Errorf("train with a bad row:\nstdout %s\nstderr %s", stdout, stderr)
+	}
+	if _, err := router.LoadFile(out); err != nil {
+		t.Errorf("router file not written: %v", err)
+	}
+	tb, _ := os.ReadFile(test)
+	badTest := filepath.Join(t.TempDir(), "badtest.csv")
+	os.WriteFile(badTest, append(tb, []byte("\"x\",True\n")...), 0o644)
+	stdout, stderr = runCtl(t, 1, "router", "eval", "--labels", badTest, "--router", out)
+	if !strings.Contains(stdout, "719 prompts") || !strings.Contains(stderr, "1 bad row(s) of "+badTest+" skipped") {
+		t.Errorf("eval with a bad row:\nstdout %s\nstderr %s", stdout, stderr)
+	}
+}
