@@ -150,19 +150,15 @@ func (s *tapSource) Recover(ctx context.Context) error {
 	s.pause.Lock()
 	s.pause.Unlock() //nolint:staticcheck // a barrier, not a critical section
 	s.recovers.Add(1)
-	r, ok := s.Source.(worker.Recoverer)
-	if !ok {
-		return errors.New("tap: inner source cannot recover")
-	}
-	return r.Recover(ctx)
+	return s.Source.Recover(ctx)
 }
 
 func (s *tapSource) WatchExhausted(notify func()) (func(), error) {
-	return s.Source.(worker.ExhaustedSource).WatchExhausted(notify)
+	return s.Source.WatchExhausted(notify)
 }
 
 func (s *tapSource) Exhausted(ctx context.Context, limit int) ([]worker.Exhausted, error) {
-	es, err := s.Source.(worker.ExhaustedSource).Exhausted(ctx, limit)
+	es, err := s.Source.Exhausted(ctx, limit)
 	s.mu.Lock()
 	for _, e := range es {
 		if k, ok := jobKey(e.Data); ok {
@@ -180,7 +176,7 @@ func (s *tapSource) RemoveExhausted(ctx context.Context, seq uint64) error {
 	if ok {
 		s.tap.checkStored(k, "removed exhausted message of")
 	}
-	return s.Source.(worker.ExhaustedSource).RemoveExhausted(ctx, seq)
+	return s.Source.RemoveExhausted(ctx, seq)
 }
 
 type tapDelivery struct {

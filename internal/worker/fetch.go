@@ -100,11 +100,7 @@ func (w *Worker) idle(ctx context.Context) bool {
 // a prompt whose last delivery was lost is neither pending nor in flight,
 // so the idle check alone would leave it behind. False means try again later.
 func (w *Worker) sweptBeforeExit(ctx context.Context) bool {
-	es, ok := w.src.(ExhaustedSource)
-	if !ok {
-		return true
-	}
-	if _, err := w.sweep(ctx, es); err != nil {
+	if _, err := w.sweep(ctx, w.src); err != nil {
 		w.log.Warn("settling exhausted messages failed; not exiting yet", "err", err)
 		return false
 	}

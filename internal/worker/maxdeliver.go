@@ -14,10 +14,10 @@ import (
 // deliveries (queue.Exhausted).
 type Exhausted = queue.Exhausted
 
-// ExhaustedSource is an optional ability of a Source, found by type
-// assertion: finding exhausted messages and removing them once settled.
-// Without it such a prompt would stay in the stream unanswered and
-// unreported until cascadectl verify lists it as missing.
+// ExhaustedSource is the part of a Source that finds exhausted messages and
+// removes them once settled. Without it such a prompt would stay in the
+// stream unanswered and unreported until cascadectl verify lists it as
+// missing.
 type ExhaustedSource interface {
 	// WatchExhausted subscribes to the server's reports of newly exhausted
 	// messages and calls notify (from another goroutine) for each; the

@@ -10,10 +10,9 @@ import (
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
-// Recoverer is an optional ability of a Source, found by type assertion:
-// recreating the stream and the consumer after Fetch reported them gone
-// (an error wrapping queue.ErrConsumerGone), for example because an
-// operator deleted them. Recover must be idempotent: several workers
+// Recoverer is the part of a Source that recreates the stream and the
+// consumer after Fetch reported them gone (an error wrapping
+// queue.ErrConsumerGone), for example because an operator deleted them. Recover must be idempotent: several workers
 // recover at once, and it may run when nothing was gone after all (a
 // server shutting down answers "no responders"). It returns by ctx's
 // deadline (Config.RecoverTimeout); the worker tries again, without limit
@@ -78,12 +77,9 @@ func (o *outage) since() time.Duration { return o.now().Sub(o.start).Round(time.
 // minute. A failure that waiting cannot fix (queue.Permanent) is tried
 // RecoverTries times, each logged, before Run fails. It returns nil when the
 // source works again or ctx ended, and an error wrapping ErrSourceGone when
-// the source cannot be recreated or cannot recover at all.
+// the source cannot be recreated.
 func (w *Worker) recoverSource(ctx context.Context, cause error) error {
-	r, ok := w.src.(Recoverer)
-	if !ok {
-		return fmt.Errorf("worker: %w: %w", ErrSourceGone, cause)
-	}
+	r := w.src
 	w.log.Warn("the queue's consumer is gone; recreating the stream and consumer", "err", cause)
 	down := outage{now: w.cfg.Now}
 	permanent := 0

@@ -21,13 +21,19 @@ import (
 // Delivery is one message from the queue, held until settled (queue.Held).
 type Delivery = queue.Held
 
-// Source hands out deliveries of the shared durable consumer.
+// Source hands out deliveries of the shared durable consumer. Every
+// ability the worker relies on is part of it, so that a wrapper (a test's,
+// a metrics decorator) cannot lose one silently: recovery of a deleted
+// stream or consumer (Recoverer) and the settling of messages the server
+// gave up on (ExhaustedSource). queue.Source implements it.
 type Source interface {
 	// Fetch returns up to n deliveries, waiting at most maxWait for the first.
 	Fetch(ctx context.Context, n int, maxWait time.Duration) ([]Delivery, error)
 	// Pending reports messages not yet delivered and deliveries not yet acked,
 	// across every worker of the consumer.
 	Pending(ctx context.Context) (pending, ackPending uint64, err error)
+	Recoverer
+	ExhaustedSource
 }
 
 // Store persists results, attempts and dead letters.
@@ -233,13 +239,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer hbWG.Done()
 		w.heartbeatLoop(hbStop)
 	}()
-	if es, ok := w.src.(ExhaustedSource); ok {
-		hbWG.Add(1)
-		go func() {
-			defer hbWG.Done()
-			w.exhaustedLoop(workCtx, es, hbStop)
-		}()
-	}
+	hbWG.Add(1)
+	go func() {
+		defer hbWG.Done()
+		w.exhaustedLoop(workCtx, w.src, hbStop)
+	}()
 
 	err := w.fetchLoop(ctx, workCtx, &procWG)
 
