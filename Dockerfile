@@ -9,7 +9,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/...
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
-COPY testdata/prompts.jsonl /data/prompts.jsonl
+# The sample batch; /data is left for files mounted from the host.
+COPY testdata/prompts.jsonl /sample/prompts.jsonl
 USER nonroot
 ENTRYPOINT []
 CMD ["worker"]

@@ -7,7 +7,7 @@ PKGS  ?= ./...
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export TEST_DATABASE_URL
 
-.PHONY: help build test test-race test-short lint bench demo demo-router fuzz clean nats-server
+.PHONY: help build test test-race test-short lint deploy-check bench demo demo-router fuzz clean nats-server
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,10 +28,19 @@ test-short: ## unit and integration tests, without the end-to-end and fault test
 test-race: ## all tests under the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-lint: ## gofmt, go vet, and golangci-lint when installed
+lint: deploy-check ## gofmt, go vet, golangci-lint when installed, and the deployment files
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet $(PKGS)
 	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed; skipped (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; fi
+
+# deploy/check is a module of its own (kustomize v5.7.1's library, k8s.io/api,
+# compose-go: pinned in deploy/check/go.mod, offline once downloaded): it
+# renders deploy/kubernetes, decodes every object strictly and checks the
+# fields the README promises; it loads docker-compose.yml as docker compose
+# does. `docker compose config -q` runs too where the plugin is installed.
+deploy-check: ## render and check deploy/kubernetes and docker-compose.yml
+	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@if docker compose version >/dev/null 2>&1; then docker compose config -q && docker compose --profile cluster --profile tools config -q; else echo "docker compose plugin not installed; docker-compose.yml checked by deploy/check only"; fi
 
 bench: ## benchmarks of the hot path (classifier, tokens, cascade, store, queue, worker)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
