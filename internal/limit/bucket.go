@@ -5,11 +5,13 @@ import (
 	"time"
 )
 
-// bucket is a token bucket: it holds up to size tokens and gains rate tokens
+// Bucket is a token bucket: it holds up to size tokens and gains rate tokens
 // per second. A request for more than size tokens is let through once the
 // bucket is full, and leaves it in debt, so that a request larger than the
-// bucket is slow rather than impossible.
-type bucket struct {
+// bucket is slow rather than impossible. The zero Bucket lets everything
+// through. It is not safe for concurrent use. The simulated provider
+// enforces its capacity with the same Bucket.
+type Bucket struct {
 	on     bool
 	rate   float64 // tokens per second
 	size   float64
@@ -17,15 +19,16 @@ type bucket struct {
 	last   time.Time
 }
 
-func newBucket(perMinute float64, now time.Time) bucket {
+// NewBucket returns a full bucket for a per-minute limit, holding one
+// second's worth (at least 1): providers enforce per-minute limits over short
+// windows.
+func NewBucket(perMinute float64, now time.Time) Bucket {
 	rate := perMinute / 60
-	// One second's worth, at least one request: providers enforce their
-	// per-minute limits over short windows.
 	size := math.Max(1, rate)
-	return bucket{on: true, rate: rate, size: size, tokens: size, last: now}
+	return Bucket{on: true, rate: rate, size: size, tokens: size, last: now}
 }
 
-func (b *bucket) refill(now time.Time) {
+func (b *Bucket) refill(now time.Time) {
 	if !b.on {
 		return
 	}
@@ -35,8 +38,8 @@ func (b *bucket) refill(now time.Time) {
 	b.last = now
 }
 
-// wait is how long until n tokens may be taken; 0 when now.
-func (b *bucket) wait(now time.Time, n float64) time.Duration {
+// Wait is how long until n tokens may be taken; 0 when now.
+func (b *Bucket) Wait(now time.Time, n float64) time.Duration {
 	if !b.on {
 		return 0
 	}
@@ -51,14 +54,16 @@ func (b *bucket) wait(now time.Time, n float64) time.Duration {
 	return time.Duration(math.Ceil((need - b.tokens) / b.rate * 1e9))
 }
 
-func (b *bucket) take(n float64) {
+// Take removes n tokens (the bucket may go into debt).
+func (b *Bucket) Take(n float64) {
 	if b.on {
 		b.tokens -= n
 	}
 }
 
-// give returns n tokens (a correction of an estimate), never above size.
-func (b *bucket) give(n float64) {
+// Give returns n tokens (a correction of an estimate), never above the
+// bucket's size.
+func (b *Bucket) Give(n float64) {
 	if b.on {
 		b.tokens = math.Min(b.size, b.tokens+n)
 	}

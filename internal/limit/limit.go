@@ -148,11 +148,11 @@ type Limiter struct {
 	timeouts  int    // timeouts since the last answer
 	paused    time.Time
 	rate      float64 // adaptive requests per second; 0 until the first rate limit
-	rateB     bucket
+	rateB     Bucket
 	grown     time.Time
-	rpm, tpm  bucket
-	qReq      bucket // from the provider's headers
-	qTok      bucket
+	rpm, tpm  Bucket
+	qReq      Bucket // from the provider's headers
+	qTok      Bucket
 	answers   window
 	typical   float64 // EWMA of answer tokens
 	timer     func() bool
@@ -190,10 +190,10 @@ func New(name string, o Options) *Limiter {
 		limit: math.Min(float64(o.Initial), float64(o.Max)), grown: now, typical: 256,
 		answers: window{span: time.Second}}
 	if o.RPM > 0 {
-		l.rpm = newBucket(float64(o.RPM), now)
+		l.rpm = NewBucket(float64(o.RPM), now)
 	}
 	if o.TPM > 0 {
-		l.tpm = newBucket(float64(o.TPM), now)
+		l.tpm = NewBucket(float64(o.TPM), now)
 	}
 	return l
 }
@@ -263,19 +263,19 @@ func (l *Limiter) Acquire(ctx context.Context, want Want) (*Permit, error) {
 // concurrency; 0 means now. l.mu is held.
 func (l *Limiter) delay(now time.Time, tokens float64) time.Duration {
 	d := max(l.paused.Sub(now), 0)
-	d = max(d, l.rateB.wait(now, 1), l.rpm.wait(now, 1), l.qReq.wait(now, 1))
-	d = max(d, l.tpm.wait(now, tokens), l.qTok.wait(now, tokens))
+	d = max(d, l.rateB.Wait(now, 1), l.rpm.Wait(now, 1), l.qReq.Wait(now, 1))
+	d = max(d, l.tpm.Wait(now, tokens), l.qTok.Wait(now, tokens))
 	return d
 }
 
 func (l *Limiter) grant(tokens float64) *Permit {
 	l.inflight++
 	l.counter.calls++
-	l.rateB.take(1)
-	l.rpm.take(1)
-	l.qReq.take(1)
-	l.tpm.take(tokens)
-	l.qTok.take(tokens)
+	l.rateB.Take(1)
+	l.rpm.Take(1)
+	l.qReq.Take(1)
+	l.tpm.Take(tokens)
+	l.qTok.Take(tokens)
 	// As TCP does: the limit counts as binding when at least half of it was
 	// in use.
 	busy := len(l.queue) > 0 || 2*l.inflight >= int(l.limit)
@@ -329,8 +329,8 @@ func (p *Permit) Done(r Result) {
 	now := l.clock.Now()
 
 	if used := float64(r.InputTokens + r.OutputTokens); used > 0 {
-		l.tpm.give(p.tokens - used)
-		l.qTok.give(p.tokens - used)
+		l.tpm.Give(p.tokens - used)
+		l.qTok.Give(p.tokens - used)
 		if r.OutputTokens > 0 {
 			l.typical = 0.9*l.typical + 0.1*float64(r.OutputTokens)
 		}
@@ -412,7 +412,7 @@ func (l *Limiter) setRate(now time.Time, r float64) {
 	}
 	// A tenth of a second's worth: smooth, so that N processes do not
 	// fire in bursts.
-	l.rateB = bucket{on: true, rate: r, size: math.Max(1, r/10), last: now}
+	l.rateB = Bucket{on: true, rate: r, size: math.Max(1, r/10), last: now}
 	l.rateB.tokens = math.Min(tokens, l.rateB.size)
 }
 
@@ -420,7 +420,7 @@ func (l *Limiter) setRate(now time.Time, r float64) {
 // has less than quotaLow of it left, calls are paced at its refill rate, so
 // that the process slows down before the 429. l.mu is held.
 func (l *Limiter) quota(now time.Time, q llm.Quota) {
-	set := func(b *bucket, w llm.QuotaWindow, inflight float64) {
+	set := func(b *Bucket, w llm.QuotaWindow, inflight float64) {
 		if !w.Known {
 			return
 		}
@@ -431,9 +431,9 @@ func (l *Limiter) quota(now time.Time, q llm.Quota) {
 		left := w.Remaining - inflight
 		switch {
 		case w.Limit > 0 && w.Reset > 0:
-			*b = bucket{on: true, rate: math.Max(w.Limit-w.Remaining, 1) / w.Reset.Seconds(), size: math.Max(1, w.Limit*quotaLow), last: now}
+			*b = Bucket{on: true, rate: math.Max(w.Limit-w.Remaining, 1) / w.Reset.Seconds(), size: math.Max(1, w.Limit*quotaLow), last: now}
 		case w.Remaining <= 0 && w.Reset > 0:
-			*b = bucket{on: true, rate: 1 / w.Reset.Seconds(), size: 1, last: now}
+			*b = Bucket{on: true, rate: 1 / w.Reset.Seconds(), size: 1, last: now}
 		default:
 			return
 		}

@@ -3,9 +3,11 @@
 // provider so that demos, tests and benchmarks exercise every path without API
 // keys: latency with jitter, token usage computed from the text with tiktoken,
 // answers whose length fits the prompt and honours MaxTokens, and the failure
-// modes of real APIs (server errors, rate limits with a retry-after, timeouts,
-// weak answers). Weak answers are more likely when a low-capability model
-// gets a hard prompt, so misrouting shows up in the data as it would in life.
+// modes of real APIs (server errors, timeouts, weak answers, and 429s with a
+// retry-after: from a capacity — rpm, tpm, max_concurrency, enforced per
+// process — or injected at random with RateLimitRate). Weak answers are more
+// likely when a low-capability model gets a hard prompt (see
+// Model.Capability), so misrouting shows up in the data as it would in life.
 //
 // Everything a call does is drawn from llm.Request.Seed: the same seed, model
 // and prompt give the same outcome, text, usage and latency.
@@ -18,9 +20,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 )
@@ -48,11 +52,23 @@ type Model struct {
 	TimeoutRate   float64 // no answer: blocks until ctx is done, llm.ClassTimeout
 	WeakRate      float64 // of the answered calls: too short, or a refusal
 	// Capability in [0,1]: the lower it is, the more often a hard prompt
-	// (long, with complex keywords) gets a weak answer, on top of WeakRate.
-	// 0 is the weakest model, not "unset".
+	// (long, with complex keywords) gets a weak answer, on top of WeakRate:
+	// the weak share is WeakRate + (1-Capability) × hardness × 0.8, with
+	// hardness in [0,1]. So a WeakRate of 0 still gives weak answers to
+	// hard prompts unless Capability is 1. 0 is the weakest model, not
+	// "unset".
 	Capability float64
-	// RetryAfter is sent with rate limits; 0 means DefaultRetryAfter.
+	// RetryAfter is sent with random rate limits; 0 means DefaultRetryAfter.
 	RetryAfter time.Duration
+
+	// Capacity, enforced per Provider (so per process: N workers each get
+	// the full capacity). A call beyond it fails at once with HTTP 429, as
+	// a real provider's would, with a retry-after when waiting helps: the
+	// time until the rpm or tpm bucket has room (none for max_concurrency).
+	// Buckets hold one second's worth. Zero means unlimited.
+	RPM            int // requests per minute
+	TPM            int // input plus answer tokens per minute
+	MaxConcurrency int // calls in progress at once
 }
 
 // Validate reports the first out-of-range field, named as in a routes file
@@ -69,6 +85,12 @@ func (m Model) Validate() error {
 		return fmt.Errorf("latency: %v is negative", m.Latency)
 	case m.RetryAfter < 0:
 		return fmt.Errorf("retry_after: %v is negative", m.RetryAfter)
+	case m.RPM < 0:
+		return fmt.Errorf("rpm: %d is negative", m.RPM)
+	case m.TPM < 0:
+		return fmt.Errorf("tpm: %d is negative", m.TPM)
+	case m.MaxConcurrency < 0:
+		return fmt.Errorf("max_concurrency: %d is negative", m.MaxConcurrency)
 	}
 	for _, r := range []struct {
 		name string
@@ -90,10 +112,18 @@ func (m Model) Validate() error {
 // Defaults returns the built-in simulated models, keyed by bare id: the
 // article's tiers ("claude-haiku", "gpt-4o-mini", "llama-3.3-70b", "gpt-4o",
 // "claude-sonnet") and the generic "small", "medium", "large". Their prices
-// are in pricing.Builtin under "sim/<id>".
+// are in pricing.Builtin under "sim/<id>". Each has error_rate 0.01,
+// timeout_rate 0.002, weak_rate 0.02, no random rate limits and no capacity
+// limit; latency and capability differ. A routes file that names one of these
+// ids overrides only the keys it sets.
+//
+// There are no random 429s by default: a real provider answers 429 when its
+// capacity is used up, and the worker's limiter reads every 429 as that
+// (pausing the model and slowing down). Simulate limits with RPM, TPM and
+// MaxConcurrency.
 func Defaults() map[string]Model {
 	m := func(lat time.Duration, capability float64) Model {
-		return Model{Latency: lat, ErrorRate: 0.01, RateLimitRate: 0.02, TimeoutRate: 0.002, WeakRate: 0.02,
+		return Model{Latency: lat, ErrorRate: 0.01, TimeoutRate: 0.002, WeakRate: 0.02,
 			Capability: capability, RetryAfter: DefaultRetryAfter}
 	}
 	return map[string]Model{
@@ -119,6 +149,10 @@ type model struct {
 	Model
 	id   string
 	salt uint64 // hash of the id, so that models given the same seed differ
+
+	mu       sync.Mutex // guards the capacity state
+	rpm, tpm limit.Bucket
+	inflight int
 }
 
 type systemCount struct {
@@ -143,7 +177,14 @@ func New(models map[string]Model) *Provider {
 		if m.RetryAfter <= 0 {
 			m.RetryAfter = DefaultRetryAfter
 		}
-		p.models[id] = &model{Model: m, id: id, salt: hashString(id)}
+		mod := &model{Model: m, id: id, salt: hashString(id)}
+		if m.RPM > 0 {
+			mod.rpm = limit.NewBucket(float64(m.RPM), time.Now())
+		}
+		if m.TPM > 0 {
+			mod.tpm = limit.NewBucket(float64(m.TPM), time.Now())
+		}
+		p.models[id] = mod
 	}
 	return p
 }
@@ -194,6 +235,12 @@ func (p *Provider) Complete(ctx context.Context, req llm.Request) (llm.Response,
 	}
 	pl := m.plan(req)
 	reqID := requestID(req.Seed)
+	inTokens := p.systemTokens(req.System) + pricing.CountTokens(req.Prompt)
+	if wait, over := m.admit(inTokens + pl.outTokens); over {
+		return llm.Response{}, &llm.Error{Class: llm.ClassRateLimited, Provider: Name, Model: m.id,
+			HTTPStatus: 429, RequestID: reqID, RetryAfter: wait, Message: "over the simulated capacity (rpm, tpm or max_concurrency)"}
+	}
+	defer m.leave()
 
 	if pl.kind == kindTimeout {
 		<-ctx.Done()
@@ -217,11 +264,40 @@ func (p *Provider) Complete(ctx context.Context, req llm.Request) (llm.Response,
 	return llm.Response{
 		Text:         pl.text,
 		FinishReason: pl.finish,
-		InputTokens:  p.systemTokens(req.System) + pricing.CountTokens(req.Prompt),
+		InputTokens:  inTokens,
 		OutputTokens: pl.outTokens,
 		HTTPStatus:   200,
 		RequestID:    reqID,
 	}, nil
+}
+
+// admit takes a call's share of the model's capacity, or reports that the
+// call is over it and how long until the buckets have room (0: unknown,
+// when only max_concurrency is full).
+func (m *model) admit(tokens int) (wait time.Duration, over bool) {
+	if m.RPM == 0 && m.TPM == 0 && m.MaxConcurrency == 0 {
+		return 0, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	wait = max(m.rpm.Wait(now, 1), m.tpm.Wait(now, float64(tokens)))
+	if wait > 0 || (m.MaxConcurrency > 0 && m.inflight >= m.MaxConcurrency) {
+		return wait, true
+	}
+	m.rpm.Take(1)
+	m.tpm.Take(float64(tokens))
+	m.inflight++
+	return 0, false
+}
+
+func (m *model) leave() {
+	if m.RPM == 0 && m.TPM == 0 && m.MaxConcurrency == 0 {
+		return
+	}
+	m.mu.Lock()
+	m.inflight--
+	m.mu.Unlock()
 }
 
 // plan draws the call's outcome, latency and answer from the seed. The order

@@ -358,6 +358,9 @@ func TestValidate(t *testing.T) {
 		"weak_rate":                    {WeakRate: -0.1},
 		"capability":                   {Capability: math.NaN()},
 		"retry_after":                  {RetryAfter: -time.Second},
+		"rpm":                          {RPM: -1},
+		"tpm":                          {TPM: -1},
+		"max_concurrency":              {MaxConcurrency: -1},
 		"error_rate + rate_limit_rate": {ErrorRate: 0.6, RateLimitRate: 0.6},
 	}
 	for want, m := range bad {
