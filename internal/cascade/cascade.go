@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
@@ -38,6 +39,7 @@ type ModelPolicy struct {
 	Timeout    time.Duration // per attempt; 0 means DefaultTimeout
 	MaxRetries int           // same-model retries of retryable failures before cascading
 	Price      pricing.Price // cost of usage; ContextWindow > 0 enables the context check
+	Caps       limit.Caps    // static rpm, tpm and max_concurrency of this process's calls
 	// Batch marks a batch-mode model: a Run that reaches it makes no call
 	// but ends with Result.Handoff set, so that the prompt goes into the
 	// model's next provider batch (internal/providerbatch).
@@ -87,13 +89,17 @@ func (cd Cooldown) on() bool { return cd.Failures > 0 || cd.MaxFailureShare > 0 
 
 // Settings configure a Cascade.
 type Settings struct {
-	Tiers    map[prompt.Tier][]string // every tier, each an ordered list of "provider/model"
-	Models   map[string]ModelPolicy   // a policy for every model a tier names
-	Quality  quality.Rules            // zero value means quality.Default()
-	Backoff  Backoff
-	Cooldown Cooldown
-	Shadow   Shadow // shadow labelling; zero is off
-	Seed     uint64 // mixed into every llm.Request.Seed; change it to re-roll simulated runs
+	Tiers     map[prompt.Tier][]string // every tier, each an ordered list of "provider/model"
+	Models    map[string]ModelPolicy   // a policy for every model a tier names
+	Quality   quality.Rules            // zero value means quality.Default()
+	Backoff   Backoff
+	Cooldown  Cooldown
+	Shadow    Shadow    // shadow labelling; zero is off
+	RateLimit RateLimit // what a rate limit or overload does; zero value: wait up to DefaultMaxWait
+	Seed      uint64    // mixed into every llm.Request.Seed; change it to re-roll simulated runs
+	// MaxInFlight is the most calls one model's adaptive limiter allows at
+	// once (the worker's concurrency); 0 means limit.DefaultMax.
+	MaxInFlight int
 
 	// Now is the clock used for cooldowns and Attempt.StartedAt; nil means
 	// time.Now. Latencies are always measured on the monotonic clock.
@@ -125,14 +131,16 @@ type Outcome struct {
 // Cascade runs prompts through their tier's models. It is safe for concurrent
 // use; cooldown and disabled-model state is shared by every Run.
 type Cascade struct {
-	tiers    map[prompt.Tier][]*target
-	gate     quality.Gate
-	backoff  Backoff
-	cooldown Cooldown
-	seed     uint64
-	now      func() time.Time
-	sleep    func(ctx context.Context, d time.Duration) error
-	log      *slog.Logger
+	tiers     map[prompt.Tier][]*target
+	targets   []*target // each model once, in tier order
+	rateLimit RateLimit
+	gate      quality.Gate
+	backoff   Backoff
+	cooldown  Cooldown
+	seed      uint64
+	now       func() time.Time
+	sleep     func(ctx context.Context, d time.Duration) error
+	log       *slog.Logger
 
 	shadowShare float64
 	judge       *target // nil when shadowing is off
@@ -146,13 +154,14 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Cascade{
-		tiers:    make(map[prompt.Tier][]*target, len(prompt.Tiers)),
-		backoff:  s.Backoff,
-		cooldown: s.Cooldown,
-		seed:     s.Seed,
-		now:      s.Now,
-		sleep:    s.Sleep,
-		log:      log,
+		tiers:     make(map[prompt.Tier][]*target, len(prompt.Tiers)),
+		backoff:   s.Backoff,
+		cooldown:  s.Cooldown,
+		seed:      s.Seed,
+		rateLimit: s.RateLimit,
+		now:       s.Now,
+		sleep:     s.Sleep,
+		log:       log,
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -194,6 +203,12 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 		c.cooldown.MinCalls = DefaultCooldownMinCalls
 	}
 
+	if err := c.rateLimit.validate(); err != nil {
+		return nil, fmt.Errorf("cascade: %w", err)
+	}
+	if c.rateLimit.MaxWait == 0 {
+		c.rateLimit.MaxWait = DefaultMaxWait
+	}
 	for tier := range s.Tiers {
 		if !tier.Valid() {
 			return nil, fmt.Errorf("cascade: tiers.%s: unknown tier (want simple, moderate or complex)", tier)
@@ -214,6 +229,7 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 					return nil, fmt.Errorf("cascade: tiers.%s[%d]: %w", tier, i, err)
 				}
 				targets[name] = t
+				c.targets = append(c.targets, t)
 			}
 			list = append(list, t)
 		}
@@ -221,6 +237,29 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 	}
 	if err := c.setShadow(s.Shadow, s.Models, reg); err != nil {
 		return nil, fmt.Errorf("cascade: %w", err)
+	}
+	// A model adapts to its capacity when a tier that waits for it lists it.
+	adaptive := map[*target]bool{}
+	for _, tier := range prompt.Tiers {
+		if c.rateLimit.policy(tier) == WaitOnRateLimit {
+			for _, t := range c.tiers[tier] {
+				adaptive[t] = true
+			}
+		}
+	}
+	for _, t := range c.targets {
+		t.lim = limit.New(t.name, limit.Options{Caps: t.pol.Caps, Max: s.MaxInFlight, Static: !adaptive[t]})
+	}
+	if j := c.judge; j != nil {
+		// The shadow judge shares the limiter of the tier model it is, if any.
+		for _, t := range c.targets {
+			if t.name == j.name {
+				j.lim = t.lim
+			}
+		}
+		if j.lim == nil {
+			j.lim = limit.New(j.name, limit.Options{Caps: j.pol.Caps, Max: s.MaxInFlight})
+		}
 	}
 	return c, nil
 }
@@ -267,6 +306,7 @@ func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig
 		start: time.Now(),
 		base:  seedBase(c.seed, job.BatchID, job.ID, delivery),
 		need:  -1,
+		input: -1,
 		gate:  callGateFrom(ctx),
 	}
 	r.out.Result = prompt.Result{Job: job, Tier: tier, Signals: sig, Delivery: delivery}
@@ -314,6 +354,7 @@ type run struct {
 	base        uint64 // seed of this (batch, id, delivery)
 	n           int    // attempts recorded so far
 	need        int    // tokens the prompt needs in a context window; -1 until computed
+	input       int    // system + prompt tokens; -1 until counted
 	promptWords int
 	canceled    bool
 	gate        CallGate      // from the ctx; nil when none
@@ -325,6 +366,7 @@ type run struct {
 // the prompt was handed off to a batch-mode model.
 func (r *run) cascade(targets []*target, start int) bool {
 	c := r.c
+	mode := c.rateLimit.policy(r.out.Result.Tier)
 	for i := start; i < len(targets); i++ {
 		t := targets[i]
 		if r.ctx.Err() != nil {
@@ -340,6 +382,9 @@ func (r *run) cascade(targets []*target, start int) bool {
 			r.out.Result.Latency = time.Since(r.start)
 			return true
 		}
+		// With WaitOnRateLimit, the prompt may spend MaxWait on this model
+		// waiting for capacity and on calls that found none.
+		waitEnd := time.Now().Add(c.rateLimit.MaxWait)
 		for try := 0; ; try++ {
 			if r.gate != nil {
 				if err := r.gate(r.ctx); err != nil {
@@ -348,7 +393,14 @@ func (r *run) cascade(targets []*target, start int) bool {
 					return false
 				}
 			}
-			a, resp, hint := r.call(t)
+			p := r.acquire(t, mode, waitEnd)
+			if p == nil {
+				if r.canceled {
+					return false
+				}
+				break
+			}
+			a, resp, hint := r.call(t, p)
 			if a.Outcome == prompt.OutcomeOK {
 				r.succeed(t, a, resp)
 				return true
@@ -367,6 +419,15 @@ func (r *run) cascade(targets []*target, start int) bool {
 			c.observe(t, a)
 			if hint > r.out.RetryAfter {
 				r.out.RetryAfter = hint
+			}
+			if mode == WaitOnRateLimit && isCapacity(a.Outcome) {
+				// The limiter paused the model; the next Acquire waits
+				// for the pause. This does not count as a retry.
+				if time.Now().Before(waitEnd) {
+					try--
+					continue
+				}
+				break
 			}
 			if !llm.Class(a.Outcome).Retryable() || try >= t.pol.MaxRetries {
 				break
@@ -406,12 +467,7 @@ func (r *run) skipped(t *target) bool {
 	}
 	if cw := t.pol.Price.ContextWindow; cw > 0 {
 		if r.need < 0 {
-			// Signals.TokenCount already covers system + prompt.
-			tokens := r.out.Result.Signals.TokenCount
-			if tokens == 0 {
-				tokens = pricing.CountTokens(r.out.Result.Job.System) + pricing.CountTokens(r.out.Result.Job.Prompt)
-			}
-			r.need = tokens + max(r.out.Result.Job.MaxTokens, 0)
+			r.need = r.inputTokens() + max(r.out.Result.Job.MaxTokens, 0)
 		}
 		if r.need > cw {
 			r.skip(t, prompt.OutcomeContextWindow,
@@ -437,9 +493,22 @@ func (r *run) record(a prompt.Attempt) {
 	}
 }
 
-// call makes one attempt on t and classifies it. hint is the server's
-// retry-after, if any.
-func (r *run) call(t *target) (a prompt.Attempt, resp llm.Response, hint time.Duration) {
+// inputTokens is the prompt's size in tokens (system + prompt), counted once.
+func (r *run) inputTokens() int {
+	if r.input < 0 {
+		// Signals.TokenCount already covers system + prompt.
+		r.input = r.out.Result.Signals.TokenCount
+		if r.input == 0 {
+			r.input = pricing.CountTokens(r.out.Result.Job.System) + pricing.CountTokens(r.out.Result.Job.Prompt)
+		}
+	}
+	return r.input
+}
+
+// call makes one attempt on t under permit p and classifies it. hint is the
+// server's retry-after, if any. The attempt's deadline is t's adaptive one
+// (limit.Limiter.Deadline), never above its timeout.
+func (r *run) call(t *target, p *limit.Permit) (a prompt.Attempt, resp llm.Response, hint time.Duration) {
 	c := r.c
 	r.n++
 	a = prompt.Attempt{Attempt: r.n, Model: t.name, StartedAt: c.now()}
@@ -450,12 +519,13 @@ func (r *run) call(t *target) (a prompt.Attempt, resp llm.Response, hint time.Du
 		MaxTokens: r.out.Result.Job.MaxTokens,
 		Seed:      attemptSeed(r.base, r.n),
 	}
-	actx, cancel := context.WithTimeout(r.ctx, t.pol.Timeout)
+	actx, cancel := context.WithTimeout(r.ctx, t.lim.Deadline(t.pol.Timeout))
 	t0 := time.Now()
 	resp, err := t.prov.Complete(actx, req)
 	a.Latency = time.Since(t0)
 	timedOut := actx.Err() == context.DeadlineExceeded
 	cancel()
+	defer func() { p.Done(limitResult(a, resp, err, timedOut)) }()
 
 	// Usage is billed whenever the provider reported it, failure or not.
 	a.InputTokens, a.OutputTokens, a.Estimated = resp.InputTokens, resp.OutputTokens, resp.UsageEstimated

@@ -149,9 +149,12 @@ func setup(t *testing.T, steps map[string][]step, mod func(*Settings)) bundle {
 		Tiers:   map[prompt.Tier][]string{prompt.TierSimple: models, prompt.TierModerate: models, prompt.TierComplex: models},
 		Models:  map[string]ModelPolicy{},
 		Backoff: Backoff{Base: 100 * time.Millisecond, Max: 5 * time.Second},
-		Seed:    7,
-		Now:     clock.Now,
-		Sleep:   clock.Sleep,
+		// The article's behaviour; waiting for capacity is tested in
+		// ratelimit_test.go.
+		RateLimit: RateLimit{OnRateLimit: CascadeOnRateLimit},
+		Seed:      7,
+		Now:       clock.Now,
+		Sleep:     clock.Sleep,
 	}
 	for _, m := range models {
 		s.Models[m] = ModelPolicy{Model: m, Timeout: time.Second, Price: price}

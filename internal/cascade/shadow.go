@@ -74,7 +74,10 @@ func (r *run) shadow() {
 	if ref == nil || (r.gate != nil && r.gate(r.ctx) != nil) {
 		return
 	}
-	a, resp, _ := r.call(ref)
+	a, resp, called := r.optionalCall(ref)
+	if !called {
+		return
+	}
 	refOK := a.Outcome == prompt.OutcomeOK
 	r.recordShadow(a)
 	if !refOK || r.ctx.Err() != nil {
@@ -87,8 +90,11 @@ func (r *run) shadow() {
 	// The judge's reply is one word: the quality gate is not for it.
 	j := run{c: r.c, ctx: r.ctx, base: r.base, n: r.n, need: 0}
 	j.out.Result = judged
-	ja, jresp, _ := j.call(r.c.judge)
+	ja, jresp, called := j.optionalCall(r.c.judge)
 	r.n = j.n
+	if !called {
+		return
+	}
 	good, ok := false, false
 	if ja.Outcome == prompt.OutcomeOK || ja.Outcome == prompt.OutcomeQualityFailed {
 		if good, ok = llm.ParseVerdict(jresp.Text); !ok {

@@ -38,8 +38,11 @@ func simCascade(tb testing.TB, models map[string]sim.Model, seed uint64) *cascad
 			prompt.TierComplex:  {"sim/large"},
 		},
 		Models: policies,
-		Seed:   seed,
-		Sleep:  func(ctx context.Context, d time.Duration) error { return ctx.Err() },
+		// Random 429s cascade, as in the article: they say nothing about
+		// capacity, which the waiting limiter would read them as.
+		RateLimit: cascade.RateLimit{OnRateLimit: cascade.CascadeOnRateLimit},
+		Seed:      seed,
+		Sleep:     func(ctx context.Context, d time.Duration) error { return ctx.Err() },
 	}, reg, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -149,6 +152,9 @@ func Example() {
 			"sim/small": {Timeout: 10 * time.Second, Price: small},
 			"sim/large": {Timeout: 30 * time.Second, Price: large},
 		},
+		// Fall back at once on a rate limit, as the article does (the
+		// default waits for the model's capacity instead).
+		RateLimit: cascade.RateLimit{OnRateLimit: cascade.CascadeOnRateLimit},
 	}, reg, nil)
 	if err != nil {
 		fmt.Println(err)

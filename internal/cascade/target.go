@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 )
@@ -20,6 +21,7 @@ type target struct {
 	id   string // bare model id sent to the provider
 	prov llm.Provider
 	pol  ModelPolicy
+	lim  *limit.Limiter // this process's calls to the model
 
 	fails     atomic.Int32            // consecutive transient failures
 	until     atomic.Int64            // cooldown end, Unix nanoseconds; 0 when not cooling down
@@ -78,7 +80,9 @@ func (c *Cascade) observe(t *target, a prompt.Attempt) {
 			c.log.LogAttrs(c.context(), slog.LevelError, msg,
 				slog.String("model", t.name), slog.String("outcome", string(o)), slog.Int("http_status", a.HTTPStatus), slog.String("error", a.Error))
 		}
-	case llm.Class(o).Retryable() && cd.on():
+	case llm.Class(o).Retryable() && cd.on() && !(isCapacity(o) && !t.lim.Static()):
+		// (Rate limits and overload of an adaptive model are the
+		// limiter's business: it pauses and slows down instead.)
 		var n, calls, fails int
 		if cd.Failures > 0 {
 			n = int(t.fails.Add(1))

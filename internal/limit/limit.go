@@ -128,14 +128,19 @@ type Options struct {
 	Initial int   // DefaultInitial
 	Max     int   // DefaultMax; the adaptive limit never exceeds Caps.MaxConcurrency either
 	Clock   Clock // the real clock
+	// Static keeps only the caps: no adaptive limit or rate, no pause, no
+	// pacing from headers (on_rate_limit: cascade). Latencies are still
+	// kept for Deadline.
+	Static bool
 }
 
 // Limiter limits the calls of one process to one model. It is safe for
 // concurrent use.
 type Limiter struct {
-	name  string
-	clock Clock
-	caps  Caps
+	name   string
+	clock  Clock
+	caps   Caps
+	static bool
 
 	mu        sync.Mutex
 	limit     float64 // adaptive concurrency limit
@@ -186,7 +191,10 @@ func New(name string, o Options) *Limiter {
 		o.Max = c
 	}
 	now := o.Clock.Now()
-	l := &Limiter{name: name, clock: o.Clock, caps: o.Caps, max: float64(o.Max), slowStart: true,
+	if o.Static {
+		o.Initial = o.Max
+	}
+	l := &Limiter{name: name, clock: o.Clock, caps: o.Caps, static: o.Static, max: float64(o.Max), slowStart: true,
 		limit: math.Min(float64(o.Initial), float64(o.Max)), grown: now, typical: 256,
 		answers: window{span: time.Second}}
 	if o.RPM > 0 {
@@ -197,6 +205,9 @@ func New(name string, o Options) *Limiter {
 	}
 	return l
 }
+
+// Static reports whether the limiter keeps only its caps (Options.Static).
+func (l *Limiter) Static() bool { return l.static }
 
 // Name returns the model the limiter is for.
 func (l *Limiter) Name() string { return l.name }
@@ -335,6 +346,15 @@ func (p *Permit) Done(r Result) {
 			l.typical = 0.9*l.typical + 0.1*float64(r.OutputTokens)
 		}
 	}
+	if l.static {
+		if r.Kind == Answered {
+			l.counter.answered++
+			l.sample(r.Latency)
+		}
+		l.count(r.Kind)
+		l.dispatch()
+		return
+	}
 	l.quota(now, r.Quota)
 
 	waiting := len(l.queue) > 0
@@ -360,14 +380,7 @@ func (p *Permit) Done(r Result) {
 		}
 		l.grown = now
 	case RateLimited, Overloaded, TimedOut:
-		switch r.Kind {
-		case RateLimited:
-			l.counter.rateLimited++
-		case Overloaded:
-			l.counter.overloaded++
-		default:
-			l.counter.timedOut++
-		}
+		l.count(r.Kind)
 		if r.Kind != TimedOut {
 			d := r.RetryAfter
 			if d <= 0 {
@@ -400,6 +413,17 @@ func (p *Permit) Done(r Result) {
 		l.grown = now
 	}
 	l.dispatch()
+}
+
+func (l *Limiter) count(k Kind) {
+	switch k {
+	case RateLimited:
+		l.counter.rateLimited++
+	case Overloaded:
+		l.counter.overloaded++
+	case TimedOut:
+		l.counter.timedOut++
+	}
 }
 
 func (l *Limiter) setRate(now time.Time, r float64) {

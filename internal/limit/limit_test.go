@@ -439,3 +439,19 @@ func TestDeadlineFollowsP99(t *testing.T) {
 		t.Fatalf("deadline %v for a 1 ms model, want the floor of 1s", got)
 	}
 }
+
+func TestStaticKeepsOnlyTheCaps(t *testing.T) {
+	b := setup(t, Options{Caps: Caps{MaxConcurrency: 5}, Static: true})
+	ps := b.fill(t)
+	if len(ps) != 5 {
+		t.Fatalf("%d calls at once, want max_concurrency 5 from the start", len(ps))
+	}
+	doneAll(ps, Result{Kind: RateLimited, RetryAfter: time.Minute})
+	s := b.l.Snapshot()
+	if s.Limit != 5 || s.Paused != 0 || s.Rate != 0 || s.RateLimited != 5 {
+		t.Fatalf("snapshot %+v: a static limiter counts 429s but neither cuts nor pauses", s)
+	}
+	if _, err := b.l.Acquire(context.Background(), Want{NoPause: true}); err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+}

@@ -121,6 +121,10 @@ func setup(t testing.TB, qcfg queue.Config, natsOpts ...natstest.Option) *bundle
 			"fake/b": {Model: "fake/b", Timeout: 5 * time.Second, Price: price},
 		},
 		Backoff: cascade.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond},
+		// These tests script 429s as plain transient failures that cascade
+		// and requeue; waiting for capacity is tested in internal/cascade
+		// and by TestRateLimitedProviderSharedByWorkers.
+		RateLimit: cascade.RateLimit{OnRateLimit: cascade.CascadeOnRateLimit},
 	}, reg, nil)
 	if err != nil {
 		t.Fatal(err)
