@@ -16,6 +16,8 @@ import (
 // brokerRoutes: quick sim models whose timeouts (the sim times out now and
 // then) are short enough for a test.
 const brokerRoutes = `
+# random 429s are faults here, not capacity: fall back as the article does
+on_rate_limit: cascade
 tiers:
   simple:   [sim/quick, sim/steady]
   moderate: [sim/steady, sim/quick]

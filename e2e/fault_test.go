@@ -320,6 +320,8 @@ func TestFaultEnqueueInterrupted(t *testing.T) {
 // loadRoutes: models that take about a second, with rare hangs (a timeout
 // past the drain timeout), errors and rate limits.
 const loadRoutes = `
+# random 429s are faults here, not capacity: fall back as the article does
+on_rate_limit: cascade
 tiers:
   simple:   [sim/second, sim/second-b]
   moderate: [sim/second-b, sim/second]

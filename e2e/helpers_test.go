@@ -520,6 +520,8 @@ func routesEnv(t *testing.T, yaml string) string {
 // fastRoutes: two quick sim models with some server errors, rate limits and
 // weak answers, so cascades, retries and nak'd deliveries all happen.
 const fastRoutes = `
+# random 429s are faults here, not capacity: fall back as the article does
+on_rate_limit: cascade
 tiers:
   simple:   [sim/quick, sim/steady]
   moderate: [sim/steady, sim/quick]

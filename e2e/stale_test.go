@@ -15,6 +15,7 @@ func TestFaultPausedDuringBackoffDoesNotPayAgain(t *testing.T) {
 	b, ctx := setup(t, 45*time.Second)
 	b.enqueueLines(t, ctx, "stale", `{"id":"only","prompt":"What is the capital of France?"}`)
 	routes := routesEnv(t, `
+on_rate_limit: cascade   # sim/limited always answers 429: fall back to sim/open
 tiers:
   simple:   [sim/limited, sim/open]
   moderate: [sim/open]

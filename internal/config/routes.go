@@ -50,7 +50,21 @@ type Routes struct {
 	Backoff    Backoff
 	Cooldown   Cooldown
 	Providers  map[string]Provider // named OpenAI-compatible servers
+
+	// OnRateLimit is what a prompt does when its model is rate-limited or
+	// overloaded: "wait" (the default) or "cascade"; TierOnRateLimit
+	// overrides it per tier. MaxWait bounds one prompt's wait for one
+	// model; 0 means the cascade's default (10m).
+	OnRateLimit     string
+	TierOnRateLimit map[prompt.Tier]string
+	MaxWait         time.Duration
 }
+
+// On_rate_limit values.
+const (
+	OnRateLimitWait    = "wait"
+	OnRateLimitCascade = "cascade"
+)
 
 // Backoff spaces same-model retries (cascade.Backoff); zero values take
 // the cascade's defaults.
@@ -74,6 +88,10 @@ type Model struct {
 	Price      pricing.Price
 	Sim        *Sim       // the simulator keys the file sets, for sim/ models; nil for others
 	Batch      *BatchMode // set for batch-mode models (batch.go)
+	// rpm, tpm and max_concurrency (0: none): static caps of this process's
+	// calls to the model. On a sim/ model they are the simulated provider's
+	// capacity instead, which the limiter finds as it would a real one's.
+	RPM, TPM, MaxConcurrency int
 }
 
 // Sim holds the keys a routes file sets for a simulated model; a nil field
@@ -137,12 +155,13 @@ func ParseRoutes(name string, r io.Reader, prices *pricing.Table) (*Routes, erro
 		return nil, d.err()
 	}
 	rf := routesFile{d: d, prices: prices, rt: &Routes{
-		Source:     name,
-		Tiers:      make(map[prompt.Tier][]string),
-		Models:     make(map[string]Model),
-		Classifier: classify.DefaultRules(),
-		Quality:    quality.Default(),
-		Providers:  make(map[string]Provider),
+		Source:      name,
+		Tiers:       make(map[prompt.Tier][]string),
+		Models:      make(map[string]Model),
+		Classifier:  classify.DefaultRules(),
+		Quality:     quality.Default(),
+		Providers:   make(map[string]Provider),
+		OnRateLimit: OnRateLimitWait,
 	}, entries: make(map[string]*modelEntry)}
 	rf.decode(resolve(root))
 	rf.resolveModels()
@@ -184,7 +203,28 @@ func (f *routesFile) decode(root *yaml.Node) {
 		"cooldown":   f.decodeCooldown,
 		"providers":  f.decodeProviders,
 		"shadow":     f.decodeShadow,
+		"on_rate_limit": func(v *yaml.Node) {
+			f.onRateLimit(v, "on_rate_limit", &f.rt.OnRateLimit)
+		},
+		"max_wait": func(v *yaml.Node) {
+			if f.d.duration(v, "max_wait", &f.rt.MaxWait) {
+				f.d.positive(v, "max_wait", f.rt.MaxWait)
+			}
+		},
 	})
+}
+
+// onRateLimit decodes an on_rate_limit value: wait or cascade.
+func (f *routesFile) onRateLimit(v *yaml.Node, key string, dst *string) {
+	var o string
+	if !f.d.text(v, key, &o) {
+		return
+	}
+	if o != OnRateLimitWait && o != OnRateLimitCascade {
+		f.d.errorf(v, key, "%q is not wait or cascade", o)
+		return
+	}
+	*dst = o
 }
 
 func (f *routesFile) decodeTiers(v *yaml.Node) {
@@ -197,6 +237,29 @@ func (f *routesFile) decodeTiers(v *yaml.Node) {
 		if !tier.Valid() {
 			d.errorf(k, key, "unknown tier (want simple, moderate, complex)")
 			return
+		}
+		// A tier is a list of models, or {models: [...], on_rate_limit: ...}.
+		if list.Kind == yaml.MappingNode {
+			entry := list
+			list = nil
+			d.object(entry, key, fields{
+				"models": func(v *yaml.Node) { list = v },
+				"on_rate_limit": func(v *yaml.Node) {
+					var o string
+					f.onRateLimit(v, key+".on_rate_limit", &o)
+					if o != "" {
+						if f.rt.TierOnRateLimit == nil {
+							f.rt.TierOnRateLimit = make(map[prompt.Tier]string)
+						}
+						f.rt.TierOnRateLimit[tier] = o
+					}
+				},
+			})
+			if list == nil {
+				d.errorf(entry, key+".models", "required")
+				return
+			}
+			key += ".models"
 		}
 		var models []string
 		if !d.texts(list, key, &models) {
@@ -283,6 +346,9 @@ func (f *routesFile) decodeModel(name string, k, v *yaml.Node) *modelEntry {
 			}
 		},
 		"batch": func(v *yaml.Node) { e.batch = f.decodeBatch(v, path) },
+		"rpm":             f.capacity(path, "rpm", &m.RPM),
+		"tpm":             f.capacity(path, "tpm", &m.TPM),
+		"max_concurrency": f.capacity(path, "max_concurrency", &m.MaxConcurrency),
 		// Simulated models only (sim/...).
 		"latency":         simDur("latency", &s.Latency),
 		"retry_after":     simDur("retry_after", &s.RetryAfter),
@@ -293,6 +359,15 @@ func (f *routesFile) decodeModel(name string, k, v *yaml.Node) *modelEntry {
 		"capability":      simShare("capability", &s.Capability),
 	})
 	return e
+}
+
+// capacity decodes rpm, tpm or max_concurrency: a count, 0 for none.
+func (f *routesFile) capacity(path, key string, dst *int) func(*yaml.Node) {
+	return func(v *yaml.Node) {
+		if f.d.integer(v, path+"."+key, dst) && *dst < 0 {
+			f.d.errorf(v, path+"."+key, "must be >= 0 (0: no limit), got %d", *dst)
+		}
+	}
 }
 
 // simOnly reports whether a simulator key may be set on this model.

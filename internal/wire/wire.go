@@ -12,12 +12,14 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/llm/anthropic"
 	"github.com/promptcascade/promptcascade/internal/llm/gemini"
 	"github.com/promptcascade/promptcascade/internal/llm/openai"
 	"github.com/promptcascade/promptcascade/internal/llm/sim"
 	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/prompt"
 )
 
 // GroqBaseURL is Groq's OpenAI-compatible endpoint root.
@@ -35,16 +37,29 @@ func Cascade(r *config.Routes, keys config.ProviderKeys, lookup func(string) (st
 // CascadeSettings returns the cascade's settings for these routes.
 func CascadeSettings(r *config.Routes, seed uint64) cascade.Settings {
 	s := cascade.Settings{
-		Tiers:    r.Tiers,
-		Models:   make(map[string]cascade.ModelPolicy, len(r.Models)),
-		Quality:  r.Quality,
-		Backoff:  cascade.Backoff(r.Backoff),
-		Cooldown: cascade.Cooldown(r.Cooldown),
-		Shadow:   cascade.Shadow(r.Shadow),
-		Seed:     seed,
+		Tiers:     r.Tiers,
+		Models:    make(map[string]cascade.ModelPolicy, len(r.Models)),
+		Quality:   r.Quality,
+		Backoff:   cascade.Backoff(r.Backoff),
+		Cooldown:  cascade.Cooldown(r.Cooldown),
+		Shadow:    cascade.Shadow(r.Shadow),
+		Seed:      seed,
+		RateLimit: cascade.RateLimit{OnRateLimit: cascade.OnRateLimit(r.OnRateLimit), MaxWait: r.MaxWait},
+	}
+	for tier, o := range r.TierOnRateLimit {
+		if s.RateLimit.Tiers == nil {
+			s.RateLimit.Tiers = make(map[prompt.Tier]cascade.OnRateLimit)
+		}
+		s.RateLimit.Tiers[tier] = cascade.OnRateLimit(o)
 	}
 	for name, m := range r.Models {
-		s.Models[name] = cascade.ModelPolicy{Model: name, Timeout: m.Timeout, MaxRetries: m.MaxRetries, Price: m.Price, Batch: m.Batch != nil}
+		pol := cascade.ModelPolicy{Model: name, Timeout: m.Timeout, MaxRetries: m.MaxRetries, Price: m.Price, Batch: m.Batch != nil}
+		if m.Sim == nil {
+			// On sim/ models the keys are the simulated capacity
+			// (SimModels): the limiter must find it, as with a real one.
+			pol.Caps = limit.Caps{RPM: m.RPM, TPM: m.TPM, MaxConcurrency: m.MaxConcurrency}
+		}
+		s.Models[name] = pol
 	}
 	return s
 }
@@ -99,6 +114,7 @@ func SimModels(r *config.Routes) (map[string]sim.Model, error) {
 		if o.RetryAfter != nil {
 			s.RetryAfter = *o.RetryAfter
 		}
+		s.RPM, s.TPM, s.MaxConcurrency = m.RPM, m.TPM, m.MaxConcurrency
 		if err := s.Validate(); err != nil {
 			return nil, r.ModelError(m, err)
 		}

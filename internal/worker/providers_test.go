@@ -676,6 +676,7 @@ func TestProvidersCascadeAcrossProviders(t *testing.T) {
 		"gemini-2.5-flash": always(okReply(wireGemini, answer, &tokens{in: 30, out: 20, thoughts: 100})),
 	})
 	p.start(`
+on_rate_limit: cascade   # these 429s and 529s are scripted failures that must cascade
 tiers:
   simple:   [anthropic/claude-haiku-4-5, openai/gpt-4o-mini]
   moderate: [anthropic/claude-sonnet-4-5]
@@ -801,6 +802,7 @@ func TestProvidersCooldownSkipsFailingModel(t *testing.T) {
 			groq := p.fake("groq", map[string]script{"llama-3.3-70b-versatile": tt.groq})
 			openai := p.fake("openai", map[string]script{"gpt-4o-mini": always(okReply(wireOpenAI, answer, &tokens{in: 10, out: 20}))})
 			p.start(`
+on_rate_limit: cascade   # these 429s and 529s are scripted failures that must cascade
 tiers:
   simple:   [groq/llama-3.3-70b-versatile, openai/gpt-4o-mini]
   moderate: [openai/gpt-4o-mini]
@@ -1070,6 +1072,7 @@ func testKeyCanary(t *testing.T, inRequestIDs bool) {
 		f.echoKeyInRequestIDs = inRequestIDs
 	}
 	p.start(`
+on_rate_limit: cascade   # these 429s and 529s are scripted failures that must cascade
 providers:
   vllm: {base_url: "{{vllm}}", api_key_env: VLLM_TEST_KEY}
 tiers:
