@@ -6,13 +6,15 @@
 //     answer) until the first sign of overload, then +1/limit per answer;
 //     cut to 3/4 on a rate limit, an overload, or a second timeout in a row
 //     (one hung call says little about capacity);
-//   - an adaptive request rate, set on the first rate limit to 85% of the
+//   - an adaptive request rate, set on the first rate limit to 90% of the
 //     answers per second the model gave in the last second, cut again the same
-//     way on each later rate limit, and grown by 10% per second while prompts
-//     wait for it. N processes sharing one provider key settle just under its
-//     capacity without being told what it is;
+//     way on each later rate limit, and regrown along a CUBIC curve while
+//     prompts wait for it (quickly back to the rate of the last 429, a
+//     plateau, then a probe above it). N processes sharing one provider key
+//     settle just under its capacity without being told what it is;
 //   - a pause of every new call until a server's retry-after has passed
-//     (without one: 250 ms, doubling while rate limits continue, at most 10 s);
+//     (at least 5 ms, doubling while 429s continue without an answer between
+//     them, up to 80 ms; without a retry-after: 250 ms, doubling up to 10 s);
 //   - the provider's own rate-limit headers (x-ratelimit-*, anthropic-
 //     ratelimit-*): when they report little left, calls are paced at the
 //     window's refill rate, so that the limit slows calls before the 429;
@@ -46,15 +48,26 @@ type Caps struct {
 // Tuning constants. They are deliberately not configuration: the limiter
 // adapts, and these only set how fast.
 const (
-	DefaultInitial = 16   // starting concurrency limit
+	DefaultInitial = 8    // starting concurrency limit
 	DefaultMax     = 4096 // ceiling of the adaptive limit without max_concurrency
 
-	concCut   = 0.75 // concurrency kept on a cut
-	rateCut   = 0.85 // share of the measured answer rate kept on a rate limit
-	rateGrow  = 0.10 // growth of the adaptive rate per second while prompts wait
-	minRate   = 1.0 / 60
-	pauseBase = 250 * time.Millisecond
-	pauseMax  = 10 * time.Second
+	concCut = 0.75 // concurrency kept on a cut
+	rateCut = 0.9  // share of the rate kept on a rate limit
+	// The rate's regrowth after a cut follows a cubic, as TCP CUBIC and the
+	// AWS SDKs' adaptive retry mode do: back to the rate of the last 429
+	// after K = cbrt(rate × (1-rateCut) / cubicC) seconds, a plateau there,
+	// then a faster and faster probe above it: +cubicC × t³ requests/s, t
+	// seconds after K. cubicC is in absolute units, the same for every
+	// process, which is what lets processes that share a key converge to
+	// equal shares.
+	cubicC = 2.0
+	// firstMeasure is how long answers are counted before a first rate is
+	// set; until then 429s only pause the model and cut its concurrency.
+	firstMeasure = 300 * time.Millisecond
+	minRate      = 1.0 / 60
+	pauseBase    = 250 * time.Millisecond
+	hintFloor    = 5 * time.Millisecond
+	pauseMax     = 10 * time.Second
 	// A quota window with less than this share left is paced at its refill
 	// rate.
 	quotaLow = 0.1
@@ -154,7 +167,8 @@ type Limiter struct {
 	paused    time.Time
 	rate      float64 // adaptive requests per second; 0 until the first rate limit
 	rateB     Bucket
-	grown     time.Time
+	lastMax   float64   // the rate at the last rate limit
+	cutAt     time.Time // when it was cut
 	rpm, tpm  Bucket
 	qReq      Bucket // from the provider's headers
 	qTok      Bucket
@@ -195,7 +209,7 @@ func New(name string, o Options) *Limiter {
 		o.Initial = o.Max
 	}
 	l := &Limiter{name: name, clock: o.Clock, caps: o.Caps, static: o.Static, max: float64(o.Max), slowStart: true,
-		limit: math.Min(float64(o.Initial), float64(o.Max)), grown: now, typical: 256,
+		limit: math.Min(float64(o.Initial), float64(o.Max)), typical: 256,
 		answers: window{span: time.Second}}
 	if o.RPM > 0 {
 		l.rpm = NewBucket(float64(o.RPM), now)
@@ -373,17 +387,19 @@ func (p *Permit) Done(r Result) {
 			l.limit = math.Min(l.limit, l.max)
 		}
 		if l.rate > 0 && waiting {
-			dt := min(now.Sub(l.grown), time.Second)
-			if dt > 0 {
-				l.setRate(now, l.rate*(1+rateGrow*dt.Seconds()))
+			k := math.Cbrt(l.lastMax * (1 - rateCut) / cubicC)
+			t := now.Sub(l.cutAt).Seconds() - k
+			if target := l.lastMax + cubicC*t*t*t; target > l.rate {
+				l.setRate(now, target)
 			}
 		}
-		l.grown = now
 	case RateLimited, Overloaded, TimedOut:
 		l.count(r.Kind)
 		if r.Kind != TimedOut {
-			d := r.RetryAfter
-			if d <= 0 {
+			// The server's hint, but doubling while 429s keep coming
+			// without an answer between them.
+			d := max(r.RetryAfter, min(hintFloor<<min(l.consec, 4), pauseMax))
+			if r.RetryAfter <= 0 {
 				d = min(pauseBase<<min(l.consec, 10), pauseMax)
 			}
 			l.consec++
@@ -400,17 +416,21 @@ func (p *Permit) Done(r Result) {
 			l.epoch++
 			l.slowStart = false
 			l.limit = math.Max(1, math.Min(l.limit, float64(l.inflight+1))*concCut)
-			if r.Kind == RateLimited {
+			// The first rate is set once firstMeasure of answers has
+			// been seen: a shorter count mostly measures who was first.
+			if r.Kind == RateLimited && (l.rate > 0 || !l.answers.first.IsZero() && now.Sub(l.answers.first) >= firstMeasure) {
+				// The rate that met the 429: the answers of the last
+				// second, or the adaptive rate when that is lower.
 				got := l.answers.rate(now)
 				if l.rate > 0 && (got == 0 || l.rate < got) {
 					got = l.rate
 				}
 				if got > 0 {
+					l.lastMax, l.cutAt = got, now
 					l.setRate(now, got*rateCut)
 				}
 			}
 		}
-		l.grown = now
 	}
 	l.dispatch()
 }

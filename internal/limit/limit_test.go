@@ -280,8 +280,8 @@ func TestRateLimitPausesAndSetsARate(t *testing.T) {
 	if s.Paused != 300*time.Millisecond {
 		t.Fatalf("paused %v, want the retry-after 300ms", s.Paused)
 	}
-	if math.Abs(s.Rate-0.85*40) > 1.5 {
-		t.Fatalf("rate %.1f/s, want 85%% of the 40/s answered", s.Rate)
+	if math.Abs(s.Rate-0.9*40) > 1.5 {
+		t.Fatalf("rate %.1f/s, want 90%% of the 40/s answered", s.Rate)
 	}
 	if s.RateLimited != 1 {
 		t.Fatalf("rate_limited %d, want 1", s.RateLimited)
@@ -298,7 +298,7 @@ func TestRateLimitPausesAndSetsARate(t *testing.T) {
 	stillWaiting(t, ch)
 	b.clock.Advance(time.Millisecond)
 	first := granted(t, ch)
-	// The rate bucket (34/s, 3 at most at once) now spaces the calls.
+	// The rate bucket (36/s, 3 at most at once) now spaces the calls.
 	var starts []time.Time
 	first.Done(Result{Kind: Answered})
 	for range 20 {
@@ -341,8 +341,8 @@ func TestOneCutPerRound(t *testing.T) {
 	if s.Limit != 6 { // 8 * 0.75, once
 		t.Fatalf("limit %d after one burst of 429s, want 6 (a single cut)", s.Limit)
 	}
-	if math.Abs(s.Rate-17) > 1 {
-		t.Fatalf("rate %.1f, want one cut to 85%% of 20/s", s.Rate)
+	if math.Abs(s.Rate-18) > 1 {
+		t.Fatalf("rate %.1f, want one cut to 90%% of 20/s", s.Rate)
 	}
 	if s.RateLimited != 8 {
 		t.Fatalf("rate_limited %d, want 8", s.RateLimited)
@@ -453,5 +453,41 @@ func TestStaticKeepsOnlyTheCaps(t *testing.T) {
 	}
 	if _, err := b.l.Acquire(context.Background(), Want{NoPause: true}); err != nil {
 		t.Fatalf("Acquire: %v", err)
+	}
+}
+
+// After a cut the rate grows back along a cubic: to the rate of the 429
+// after K = cbrt(rate × 0.1 / 2) seconds, and beyond it afterwards.
+func TestRateRegrowsAlongACubic(t *testing.T) {
+	b := setup(t, Options{Initial: 1, Max: 1})
+	b.answerAt(t, 50, 20*time.Millisecond) // 50 answers/s
+	b.acquire(t, Want{}).Done(Result{Kind: RateLimited, RetryAfter: time.Millisecond})
+	cut := b.l.Snapshot().Rate
+	k := math.Cbrt(50 * 0.1 / 2) // ≈ 1.4 s
+	// Keep a call waiting so that the rate may grow, and answer one call
+	// at a time as the clock moves.
+	grow := func(until time.Duration) float64 {
+		for elapsed := time.Duration(0); elapsed < until; elapsed += 100 * time.Millisecond {
+			b.clock.Advance(100 * time.Millisecond)
+			p := b.acquire(t, Want{})
+			ch := b.pending(t, context.Background(), Want{})
+			p.Done(Result{Kind: Answered})
+			b.clock.Advance(100 * time.Millisecond)
+			granted(t, ch).Done(Result{Kind: Answered})
+			elapsed += 100 * time.Millisecond
+		}
+		return b.l.Snapshot().Rate
+	}
+	mid := grow(time.Duration(k / 2 * float64(time.Second)))
+	if !(mid > cut && mid < 50) {
+		t.Fatalf("rate %.1f half-way to K, want between the cut %.1f and the last 429's 50", mid, cut)
+	}
+	atK := grow(time.Duration(k/2*float64(time.Second)) + 200*time.Millisecond)
+	if math.Abs(atK-50) > 3 {
+		t.Fatalf("rate %.1f at K, want back near 50", atK)
+	}
+	later := grow(2 * time.Second)
+	if later < 55 {
+		t.Fatalf("rate %.1f 3 s after K, want a probe above 50", later)
 	}
 }
