@@ -80,7 +80,9 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	cas, err := cascade.New(wire.CascadeSettings(routes, cfg.Seed), reg, log)
+	cs := wire.CascadeSettings(routes, cfg.Seed)
+	cs.MaxInFlight = cfg.Concurrency // no model's limiter needs more than the worker's slots
+	cas, err := cascade.New(cs, reg, log)
 	if err != nil {
 		return err
 	}
@@ -162,7 +164,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
-		srv := &http.Server{Handler: metricsHandler(w), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: metricsHandler(w, cas), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer func() { _ = srv.Close() }()
 		log.Info("metrics listening", "addr", ln.Addr().String())
@@ -173,7 +175,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	start := time.Now()
 	progressDone := make(chan struct{})
 	defer close(progressDone)
-	go logProgress(w, log, 30*time.Second, progressDone)
+	go logProgress(w, cas, log, 30*time.Second, progressDone)
 	err = w.Run(ctx)
 	s := w.Stats()
 	log.Info("worker stopped", "elapsed", time.Since(start).Round(time.Millisecond), "succeeded", s.Succeeded,
@@ -186,7 +188,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 // and /healthz.
 // logProgress logs the worker's counters every interval while they change,
 // so that a long batch shows its progress in the worker's own log.
-func logProgress(w *worker.Worker, log *slog.Logger, interval time.Duration, done <-chan struct{}) {
+func logProgress(w *worker.Worker, lims limitsSource, log *slog.Logger, interval time.Duration, done <-chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var last worker.Stats
@@ -203,12 +205,12 @@ func logProgress(w *worker.Worker, log *slog.Logger, interval time.Duration, don
 		rate := float64(s.Succeeded+s.Failed-last.Succeeded-last.Failed) / interval.Seconds()
 		log.Info("progress", "succeeded", s.Succeeded, "failed", s.Failed, "requeued", s.Naked,
 			"dead_lettered", s.DeadLettered, "in_flight", s.InFlight, "prompts_per_s", math.Round(rate*10)/10,
-			"cost_usd", float64(s.CostMicroUSD)/1e6)
+			"cost_usd", float64(s.CostMicroUSD)/1e6, "models", limitsSummary(lims.Limits()))
 		last = s
 	}
 }
 
-func metricsHandler(w *worker.Worker) http.Handler {
+func metricsHandler(w *worker.Worker, lims limitsSource) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") })
 	mux.HandleFunc("/metrics", func(rw http.ResponseWriter, _ *http.Request) {
@@ -232,6 +234,7 @@ func metricsHandler(w *worker.Worker) http.Handler {
 		} {
 			fmt.Fprintf(rw, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.kind, m.name, m.v)
 		}
+		writeLimitMetrics(rw, lims.Limits())
 	})
 	return mux
 }
