@@ -179,5 +179,17 @@ func (w *Worker) settle(t *task, f func() error) {
 	if err := f(); err != nil {
 		w.log.Debug("settling delivery failed; it will be redelivered", "stream_seq", t.d.StreamSeq(), "err", err)
 	}
+	<-w.trail
+}
+
+// handOff gives a task whose work has ended to the committer and frees its
+// slot at once, so that the next prompt starts without waiting for this
+// one's commit and ack. It waits while the trail is full (Concurrency
+// tasks, or Committers × CommitBatch when that is more), which bounds the
+// deliveries held un-acked.
+// The task stays tracked (heartbeated) until it is settled.
+func (w *Worker) handOff(t *task) {
+	w.trail <- struct{}{}
 	w.slots <- struct{}{}
+	w.done <- t
 }

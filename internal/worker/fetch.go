@@ -123,7 +123,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 			w.log.Warn("poison message; dead-lettering", "stream_seq", d.StreamSeq(), "subject", d.Subject(), "err", err)
 			t := &task{d: d, dead: &store.DeadLetter{StreamSeq: d.StreamSeq(), Subject: d.Subject(), Payload: d.Data(), Error: err.Error()}}
 			w.track(t)
-			w.done <- t
+			w.handOff(t)
 			continue
 		}
 		jobs = append(jobs, pending{d, job})
@@ -181,7 +181,7 @@ func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job) bool 
 	case st == store.BatchPaused:
 		t := &task{d: d, parked: true, result: &prompt.Result{Job: job, Parked: true, Delivery: int(d.NumDelivered()), WorkerID: w.cfg.WorkerID}}
 		w.track(t)
-		w.done <- t
+		w.handOff(t)
 		return true
 	}
 	return false

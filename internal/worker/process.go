@@ -74,7 +74,7 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	default:
 		t.nakIn = max(backoff(delivery, w.cfg.NakBase, w.cfg.NakMax), out.RetryAfter)
 	}
-	w.done <- t
+	w.handOff(t)
 }
 
 // lastErrors summarises the final attempt of each model.

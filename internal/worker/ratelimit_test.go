@@ -139,7 +139,7 @@ func runSharedWorkers(t *testing.T, b *bundle, api *limitedAPI, n int, policy ca
 		cfg := b.cfg
 		cfg.WorkerID = fmt.Sprint("w", i)
 		cfg.Concurrency = 100
-		w := worker.New(cfg, worker.JetStreamSource(b.qc, b.cons), b.st, classify.Default(), cas,
+		w := worker.New(cfg, queue.NewSource(b.qc, b.cons), b.st, classify.Default(), cas,
 			slog.New(slog.DiscardHandler))
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {

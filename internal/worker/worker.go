@@ -166,6 +166,11 @@ type Worker struct {
 	ctl    *controls
 
 	slots chan struct{}
+	// trail holds a token for each task handed to the committer: a slot is
+	// freed as soon as its prompt's work ends, and the commits and acks
+	// that follow are bounded by trail's capacity (Concurrency, or what the
+	// committers take at once when that is more).
+	trail chan struct{}
 	done  chan *task
 	hbMu  sync.Mutex
 	hb    map[*task]struct{}
@@ -186,9 +191,11 @@ func New(cfg Config, src Source, st Store, cl Classifier, r Runner, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	trailing := max(cfg.Concurrency, cfg.Committers*cfg.CommitBatch)
 	w := &Worker{cfg: cfg, src: src, store: st, class: cl, runner: r, log: log,
 		slots: make(chan struct{}, cfg.Concurrency),
-		done:  make(chan *task, cfg.Concurrency),
+		trail: make(chan struct{}, trailing),
+		done:  make(chan *task, trailing),
 		hb:    make(map[*task]struct{}),
 		ctl:   newControls(cfg.Batches, log),
 	}

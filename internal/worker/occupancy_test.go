@@ -1,0 +1,87 @@
+package worker_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/promptcascade/promptcascade/internal/llm"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
+	"github.com/promptcascade/promptcascade/internal/worker"
+)
+
+// slowStore makes every commit take a while, so that finished prompts
+// trail behind their slots for a long time.
+type slowStore struct {
+	worker.Store
+	delay  time.Duration
+	mu     sync.Mutex
+	active bool // a Write is running
+	maxDur time.Duration
+}
+
+func (s *slowStore) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
+	s.mu.Lock()
+	s.active = true
+	s.mu.Unlock()
+	time.Sleep(s.delay)
+	ins, err := s.Store.Write(ctx, rs)
+	s.mu.Lock()
+	s.active = false
+	s.mu.Unlock()
+	return ins, err
+}
+
+func (s *slowStore) writing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
+// A slot is freed when its prompt's work ends, not when its commit and ack
+// are done: while commits are slow, more prompts than there are slots are
+// worked; yet no message is acked before its result is stored.
+func TestSlotsFreeBeforeCommitButAckFollowsIt(t *testing.T) {
+	b := setup(t, queue.Config{})
+	b.cfg.Concurrency = 4
+	b.cfg.CommitInterval = time.Millisecond
+	jobs := b.publish("b1", 120)
+	// Each call takes 10 ms; each commit 150 ms.
+	var inCall, maxInCall atomic.Int64
+	var startedDuringCommit atomic.Int64
+	tp := newTap()
+	slow := &slowStore{Store: tp.store(b.st), delay: 150 * time.Millisecond}
+	b.provider.answer = func(req llm.Request, n int) (llm.Response, error) {
+		c := inCall.Add(1)
+		for m := maxInCall.Load(); c > m && !maxInCall.CompareAndSwap(m, c); m = maxInCall.Load() {
+		}
+		if slow.writing() {
+			startedDuringCommit.Add(1)
+		}
+		time.Sleep(10 * time.Millisecond)
+		inCall.Add(-1)
+		return goodAnswer(req, n)
+	}
+	w := b.faultWorker(t, "w", tp.source(queue.NewSource(b.qc, b.cons)), slow)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	runAll(t, ctx, w)
+	took := time.Since(start)
+
+	reconcile(t, b.dsn, jobs, tp) // includes: nothing acked before it was stored
+	if got := maxInCall.Load(); got > 4 {
+		t.Errorf("%d calls at once with 4 slots", got)
+	}
+	// With slots held until the ack, no call could start while a commit
+	// runs (every slot would wait for it); here most of them do.
+	if n := startedDuringCommit.Load(); n < int64(len(jobs))/2 {
+		t.Errorf("%d of %d calls started while a commit was running: slots wait for commits", n, len(jobs))
+	}
+	// 120 prompts × 10 ms on 4 slots is 0.3 s of work; commits of 150 ms
+	// each would add a commit per 4 prompts (4.5 s) if slots waited.
+	t.Logf("%d prompts in %v; %d calls started during a commit", len(jobs), took.Round(time.Millisecond), startedDuringCommit.Load())
+}
