@@ -345,7 +345,7 @@ func (f *routesFile) decodeModel(name string, k, v *yaml.Node) *modelEntry {
 				d.atLeast(v, path+".context_window", m.Price.ContextWindow, 0)
 			}
 		},
-		"batch": func(v *yaml.Node) { e.batch = f.decodeBatch(v, path) },
+		"batch":           func(v *yaml.Node) { e.batch = f.decodeBatch(v, path) },
 		"rpm":             f.capacity(path, "rpm", &m.RPM),
 		"tpm":             f.capacity(path, "tpm", &m.TPM),
 		"max_concurrency": f.capacity(path, "max_concurrency", &m.MaxConcurrency),
