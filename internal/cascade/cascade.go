@@ -519,8 +519,9 @@ func (r *run) call(t *target, p *limit.Permit) (a prompt.Attempt, resp llm.Respo
 		MaxTokens: r.out.Result.Job.MaxTokens,
 		Seed:      attemptSeed(r.base, r.n),
 	}
-	actx, cancel := context.WithTimeout(r.ctx, t.lim.Deadline(t.pol.Timeout))
-	t0 := time.Now()
+	deadline := t.lim.Deadline(t.pol.Timeout)
+	t0 := time.Now() // before the deadline starts: a timed-out call's latency is at least the deadline
+	actx, cancel := context.WithTimeout(r.ctx, deadline)
 	resp, err := t.prov.Complete(actx, req)
 	a.Latency = time.Since(t0)
 	timedOut := actx.Err() == context.DeadlineExceeded
