@@ -88,6 +88,17 @@ models:
 	if !strings.Contains(text, fmt.Sprintf("estimate for %d prompts", n)) || !strings.Contains(text, "no model called") {
 		t.Errorf("text estimate:\n%s", text)
 	}
+	// enqueue --budget auto takes the upper estimate as the batch's budget.
+	out = b.runWant(t, ctx, 0, "enqueue", []string{"ROUTES_FILE=" + routes}, "--batch", "auto", "--budget", "auto", "--quiet", file)
+	if want := fmt.Sprintf("batch auto: budget $%.6f (auto: every prompt cascading", wantHigh); !strings.Contains(out, want) {
+		t.Errorf("enqueue --budget auto printed:\n%s\nwant %q", out, want)
+	}
+	var budget float64
+	if err := b.pg(t, ctx).QueryRow(ctx, `SELECT budget_usd::float8 FROM batches WHERE batch_id = 'auto'`).Scan(&budget); err != nil ||
+		math.Abs(budget-wantHigh) > 1e-9 {
+		t.Errorf("stored budget %v (%v), want %v", budget, err, wantHigh)
+	}
+
 	// No model, no broker and no database is needed.
 	b.runWant(t, ctx, 0, "cascadectl", []string{"DATABASE_URL=postgres://nobody@127.0.0.1:1/none", "NATS_URL=nats://127.0.0.1:1"},
 		"estimate", "--routes", routes, file)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/queue"
@@ -167,4 +170,64 @@ func republishParked(ctx context.Context, e *env, st *store.Store, batch string)
 		}
 		total += len(ids)
 	}
+}
+
+const budgetUsage = "budget BATCH AMOUNT|none"
+
+// parseBudget reads a budget in USD ("25.00", "$25") or "none".
+func parseBudget(s string) (*float64, error) {
+	if s == "none" {
+		return nil, nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimPrefix(s, "$"), 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return nil, fmt.Errorf("budget %q: want an amount in USD like 25.00, or none", s)
+	}
+	return &v, nil
+}
+
+func cmdBudget(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("budget", e)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return &exitError{2, errors.New("usage: cascadectl " + budgetUsage)}
+	}
+	batch := pos[0]
+	if err := queue.ValidBatchName(batch); err != nil {
+		return &exitError{2, err}
+	}
+	usd, err := parseBudget(pos[1])
+	if err != nil {
+		return &exitError{2, err}
+	}
+	st, err := e.store(ctx)
+	if err != nil {
+		return err
+	}
+	b, resumed, err := st.SetBudget(ctx, batch, usd)
+	if err != nil {
+		return unknownBatch(err)
+	}
+	limit := "no budget"
+	if b.BudgetUSD != nil {
+		limit = fmt.Sprintf("budget $%.6f", *b.BudgetUSD)
+	}
+	fmt.Fprintf(e.stdout, "batch %s: %s; $%.6f spent, $%.6f held for calls in flight\n", batch, limit, b.SpentUSD, b.HeldUSD)
+	switch {
+	case resumed:
+		if err := settle(ctx); err != nil {
+			return err
+		}
+		n, err := republishParked(ctx, e, st, batch)
+		if err != nil {
+			return fmt.Errorf("batch %s is running again, but %w (cascadectl resume %s finishes it)", batch, err, batch)
+		}
+		fmt.Fprintf(e.stdout, "batch %s resumed: %d prompt(s) set aside while paused are queued again\n", batch, n)
+	case b.State == store.BatchPaused:
+		fmt.Fprintf(e.stdout, "batch %s stays paused (%s)\n", batch, b.Reason)
+	}
+	return nil
 }

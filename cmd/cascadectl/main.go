@@ -19,6 +19,7 @@
 //	                                        or answered twice), 3 still queued, 4 could not check
 //	cascadectl cancel|pause|resume BATCH
 //	                                        stop a batch for good, stop spending on it, or go on
+//	cascadectl budget BATCH AMOUNT|none     cap a batch's spend (reaching it pauses the batch)
 //	cascadectl dlq list [--limit N] [--all] [--batch B] [--format table|jsonl]
 //	cascadectl dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]
 //	                                        inspect or republish dead letters
@@ -73,6 +74,7 @@ var commands = []command{
 	{"cancel", "cancel BATCH", cmdCancel},
 	{"pause", "pause BATCH", cmdPause},
 	{"resume", "resume BATCH", cmdResume},
+	{"budget", budgetUsage, cmdBudget},
 	{"labels", "labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...", cmdLabels},
 	{"maintain", "maintain [--ahead N]", cmdMaintain},
 	{"prune", "prune --older-than 90d [--batch B] [--chunk N] [--dry-run]", cmdPrune},

@@ -1,7 +1,7 @@
 // Command enqueue publishes prompts from JSONL, OpenAI Batch, CSV or text
 // files to JetStream as one named batch, and records the batch in Postgres.
 //
-//	enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] FILE... | -
+//	enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--budget USD|auto] FILE... | -
 //
 // Bad lines are reported on stderr as file:line: reason and skipped; good
 // lines still go through, and the exit status is 1 if any line was rejected.
@@ -18,16 +18,20 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/promptcascade/promptcascade/cmd/internal/connect"
+	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/estimate"
 	"github.com/promptcascade/promptcascade/internal/input"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
@@ -44,6 +48,7 @@ type options struct {
 	quiet  bool
 	files  []string
 	chunk  int
+	budget string // "", "auto" or an amount in USD
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -54,8 +59,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.batch, "batch", "", "batch name (letters, digits, _ and -); default: the first file's base name")
 	fs.BoolVar(&o.strict, "strict", false, "validate every line first; publish nothing if any line is bad")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.StringVar(&o.budget, "budget", "", "cap the batch's spend: an amount in USD, or auto (the estimate if every prompt cascades)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] FILE... | -")
+		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--budget USD|auto] FILE... | -")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +87,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := queue.ValidBatchName(o.batch); err != nil {
 		return nil, fmt.Errorf("--batch: %w", err)
+	}
+	if o.budget != "" && o.budget != "auto" {
+		if _, err := parseUSD(o.budget); err != nil {
+			return nil, fmt.Errorf("--budget: %w", err)
+		}
 	}
 	return o, nil
 }
@@ -131,6 +142,8 @@ type enqueuer struct {
 	spooled  []string // temp copies of stdin, removed at the end
 	accepted int
 	rejected int
+	est      *estimate.Estimator // set while --budget auto prices the input
+	silent   bool                // rejects are counted, not printed (the pricing pass)
 }
 
 // open opens one input ("-" is stdin; under --strict stdin has been spooled
@@ -197,6 +210,11 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 
 	if _, err := qc.EnsureStream(ctx); err != nil {
 		return err
+	}
+	if e.o.budget != "" {
+		if err := e.setBudget(ctx, st); err != nil {
+			return err
+		}
 	}
 
 	start := time.Now()
@@ -391,6 +409,9 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 			}
 			e.seen[h] = index
 		}
+		if e.est != nil {
+			e.est.Add(job)
+		}
 		job.BatchID = e.o.batch
 		job.EnqueuedAt = now
 		job.Seq = int64(e.accepted + 1) // input order, for exports
@@ -412,6 +433,71 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 
 func (e *enqueuer) reject(msg string) {
 	e.rejected++
+	if e.silent {
+		return
+	}
 	e.bar.clear()
 	fmt.Fprintln(e.stderr, msg)
+}
+
+// parseUSD reads an amount in USD ("25.00", "$25").
+func parseUSD(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimPrefix(s, "$"), 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, fmt.Errorf("%q: want an amount in USD like 25.00, or auto", s)
+	}
+	return v, nil
+}
+
+// setBudget gives the batch its budget before anything is published, and
+// waits until every worker knows it (store.ControlSettle), so that no call
+// of the batch goes unreserved. auto prices the input first: the estimate
+// if every prompt cascades to its tier's last model (cascadectl estimate).
+func (e *enqueuer) setBudget(ctx context.Context, st *store.Store) error {
+	usd, how := 0.0, ""
+	if e.o.budget == "auto" {
+		if err := e.spoolStdin(); err != nil {
+			return err
+		}
+		prices, err := config.LoadPrices(e.cfg.PricingFile)
+		if err != nil {
+			return err
+		}
+		routes, err := config.LoadRoutes(e.cfg.RoutesFile, prices)
+		if err != nil {
+			return err
+		}
+		cl, err := classify.New(routes.Classifier)
+		if err != nil {
+			return err
+		}
+		if e.est, err = estimate.New(estimate.FromRoutes(routes, cl, nil)); err != nil {
+			return err
+		}
+		accepted, rejected := e.accepted, e.rejected
+		e.silent = true
+		err = e.each(ctx, false, func(item) error { return nil })
+		res := e.est.Result()
+		e.est, e.silent, e.accepted, e.rejected, e.seen = nil, false, accepted, rejected, nil
+		if err != nil {
+			return err
+		}
+		usd = res.Total.CostHighUSD
+		how = fmt.Sprintf(" (auto: every prompt cascading to its tier's last model, routes %s)", routes.Source)
+	} else {
+		usd, _ = parseUSD(e.o.budget)
+	}
+	if err := st.UpsertBatch(ctx, e.o.batch, 0); err != nil {
+		return err
+	}
+	if _, _, err := st.SetBudget(ctx, e.o.batch, &usd); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "batch %s: budget $%.6f%s\n", e.o.batch, usd, how)
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(store.ControlSettle):
+		return nil
+	}
 }

@@ -387,7 +387,7 @@ func (r *run) cascade(targets []*target, start int) bool {
 		waitEnd := time.Now().Add(c.rateLimit.MaxWait)
 		for try := 0; ; try++ {
 			if r.gate != nil {
-				if err := r.gate(r.ctx); err != nil {
+				if err := r.gate(r.ctx, Call{Model: t.name, Price: t.pol.Price}); err != nil {
 					r.out.Stopped = err
 					r.canceled = true
 					return false

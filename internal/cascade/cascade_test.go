@@ -703,7 +703,7 @@ func TestCallGateStopsBeforeTheNextCall(t *testing.T) {
 	b := setup(t, map[string][]step{"a": {fail(llm.ClassServerError, 503, 0)}, "b": {ok(goodText)}}, nil)
 	answered := errors.New("answered elsewhere")
 	calls := 0
-	ctx := WithCallGate(context.Background(), func(context.Context) error {
+	ctx := WithCallGate(context.Background(), func(context.Context, Call) error {
 		calls++
 		if calls > 1 {
 			return answered

@@ -1,13 +1,25 @@
 package cascade
 
-import "context"
+import (
+	"context"
+
+	"github.com/promptcascade/promptcascade/internal/pricing"
+)
 
 // A CallGate is asked before every model call of a Run. An error stops the
 // Run at once, without the call: the Outcome is Transient and carries the
 // error in Stopped. The worker uses it so that a delivery that may have been
 // handed to another worker (its process was paused past AckWait, say) checks
-// that the prompt is still unanswered before it pays for another call.
-type CallGate func(ctx context.Context) error
+// that the prompt is still unanswered before it pays for another call, that
+// the prompt's batch still runs, and to reserve the call's estimated cost
+// against the batch's budget.
+type CallGate func(ctx context.Context, call Call) error
+
+// Call is the model call a CallGate is asked about.
+type Call struct {
+	Model string        // "provider/model"
+	Price pricing.Price // the model's price (what the call's cost will be computed with)
+}
 
 type callGateKey struct{}
 

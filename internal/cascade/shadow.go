@@ -71,7 +71,7 @@ func (r *run) shadow() {
 			break
 		}
 	}
-	if ref == nil || (r.gate != nil && r.gate(r.ctx) != nil) {
+	if ref == nil || (r.gate != nil && r.gate(r.ctx, Call{Model: ref.name, Price: ref.pol.Price}) != nil) {
 		return
 	}
 	a, resp, called := r.optionalCall(ref)

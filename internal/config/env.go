@@ -133,6 +133,9 @@ type ProviderKeys struct {
 type Enqueue struct {
 	Common
 	MaxPending int `env:"ENQUEUE_MAX_PENDING,default=4096"`
+	// Routes and prices price a batch for --budget auto.
+	RoutesFile  string `env:"ROUTES_FILE"`
+	PricingFile string `env:"PRICING_FILE"`
 }
 
 // Ctl is the configuration of cmd/cascadectl.

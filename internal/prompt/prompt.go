@@ -166,6 +166,10 @@ type Result struct {
 	// until its batch is resumed: the batch was paused, so the message is
 	// taken off the queue without a model call.
 	Parked bool
+	// BudgetHolds are the ids of the budget holds (store.Reserve) taken
+	// before this delivery's calls; the store releases them in the
+	// transaction that logs the calls.
+	BudgetHolds []int64
 	// Shadow is the judge's verdict when the prompt was shadowed; nil
 	// otherwise. It is stored as a labels row with the results row.
 	Shadow *ShadowLabel

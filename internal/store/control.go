@@ -33,15 +33,18 @@ var ErrUnknownBatch = errors.New("unknown batch")
 
 // Control is one batch's state as the workers see it.
 type Control struct {
-	State  BatchState
-	Reason string // why it is not running (empty when running, or set by hand)
+	State    BatchState
+	Reason   string // why it is not running (empty when running, or set by hand)
+	Budgeted bool   // the batch has a budget: every call reserves its estimated cost first (Reserve)
 }
 
-// BatchControls returns the state of every batch that is not running, in
-// one small indexed query: what a worker needs to decide, before a model
-// call, whether the call may go ahead (a batch absent from the map runs).
+// BatchControls returns the state of every batch that is not running or
+// has a budget, in one small query: what a worker needs to decide, before a
+// model call, whether the call may go ahead (a batch absent from the map
+// runs without a budget).
 func (s *Store) BatchControls(ctx context.Context) (map[string]Control, error) {
-	rows, err := s.pool.Query(ctx, `SELECT batch_id, state, coalesce(state_reason, '') FROM batches WHERE state <> 'running'`)
+	rows, err := s.pool.Query(ctx, `SELECT batch_id, state, coalesce(state_reason, ''), budget_usd IS NOT NULL
+		FROM batches WHERE state <> 'running' OR budget_usd IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("store: batch states: %w", err)
 	}
@@ -50,7 +53,7 @@ func (s *Store) BatchControls(ctx context.Context) (map[string]Control, error) {
 	for rows.Next() {
 		var id string
 		var c Control
-		if err := rows.Scan(&id, &c.State, &c.Reason); err != nil {
+		if err := rows.Scan(&id, &c.State, &c.Reason, &c.Budgeted); err != nil {
 			return nil, fmt.Errorf("store: batch states: %w", err)
 		}
 		out[id] = c
@@ -154,4 +157,107 @@ func (s *Store) Unpark(ctx context.Context, batchID string, ids []string) error 
 		return fmt.Errorf("store: unpark %d message(s) of %q: %w", len(ids), batchID, err)
 	}
 	return nil
+}
+
+// HoldExpiry is how long a budget hold counts: longer than any call runs
+// (a model's timeout times its retries), so only the holds of a worker that
+// died before its commit expire.
+const HoldExpiry = 15 * time.Minute
+
+// Hold is a request to set money aside before a model call.
+type Hold struct {
+	BatchID, PromptID, WorkerID string
+	AmountUSD                   float64 // the call's estimated cost
+}
+
+// Reserve sets h.AmountUSD aside for a call of h.BatchID when the batch's
+// spend (spent_usd: every logged call) plus what is already held for calls
+// not yet logged plus h.AmountUSD stays within its budget, and returns the
+// hold's id (release it with the Result that logs the call, BudgetHolds).
+// Otherwise it returns ok false and pauses the batch, saying why in its
+// state_reason, in the same statement. A batch without a budget always gets
+// a hold. Reservations of one batch are serialized on its batches row.
+func (s *Store) Reserve(ctx context.Context, h Hold) (id int64, ok bool, err error) {
+	if badNumber(h.AmountUSD) {
+		return 0, false, fmt.Errorf("store: reserve for %q: amount %v is not a finite number >= 0", h.BatchID, h.AmountUSD)
+	}
+	var hid *int64
+	err = s.pool.QueryRow(ctx, `
+		WITH b AS (
+			SELECT budget_usd, spent_usd FROM batches WHERE batch_id = $1 FOR UPDATE
+		), h AS (
+			SELECT coalesce(sum(amount_usd), 0) AS held FROM budget_holds
+			WHERE batch_id = $1 AND created_at > now() - $5::interval
+		), ins AS (
+			INSERT INTO budget_holds (batch_id, prompt_id, worker_id, amount_usd)
+			SELECT $1, $2, nullif($3, ''), $4::numeric(18, 10) FROM b, h
+			WHERE b.budget_usd IS NULL OR b.spent_usd + h.held + $4::numeric(18, 10) <= b.budget_usd
+			RETURNING id
+		), pause AS (
+			UPDATE batches SET state = 'paused', state_changed_at = now(), updated_at = now(),
+				state_reason = format('budget $%s reached: $%s spent, $%s held for calls in flight; raise it with cascadectl budget %s AMOUNT',
+					round(b.budget_usd, 6), round(b.spent_usd, 6), round(h.held, 6), $1::text)
+			FROM b, h
+			WHERE batches.batch_id = $1 AND batches.state = 'running' AND NOT EXISTS (SELECT 1 FROM ins)
+			RETURNING 1
+		)
+		SELECT (SELECT id FROM ins) FROM b, h LEFT JOIN (SELECT count(*) FROM pause) p ON true`,
+		clean(h.BatchID), clean(h.PromptID), clean(h.WorkerID), h.AmountUSD, HoldExpiry.String()).Scan(&hid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, fmt.Errorf("store: reserve: batch %q: %w", h.BatchID, ErrUnknownBatch)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: reserve for %q: %w", h.BatchID, err)
+	}
+	if hid == nil {
+		return 0, false, nil
+	}
+	return *hid, true, nil
+}
+
+// Budget is a batch's cap and what counts against it.
+type Budget struct {
+	BudgetUSD *float64 // nil: none
+	SpentUSD  float64  // every logged call
+	HeldUSD   float64  // set aside for calls not yet logged
+	State     BatchState
+	Reason    string
+}
+
+// SetBudget sets batchID's budget (nil removes it) and returns the budget
+// as it then stands. A batch the budget had paused runs again when the new
+// budget leaves room (spent + held below it); the caller then republishes
+// its parked messages (resumed is true).
+func (s *Store) SetBudget(ctx context.Context, batchID string, usd *float64) (b Budget, resumed bool, err error) {
+	if usd != nil && badNumber(*usd) {
+		return b, false, fmt.Errorf("store: budget of %q: %v is not a finite number >= 0", batchID, *usd)
+	}
+	id := clean(batchID)
+	var old BatchState
+	err = s.pool.QueryRow(ctx, `
+		WITH b AS (
+			SELECT batch_id FROM batches WHERE batch_id = $1 FOR UPDATE
+		), h AS (
+			SELECT coalesce(sum(amount_usd), 0) AS held FROM budget_holds
+			WHERE batch_id = $1 AND created_at > now() - $3::interval
+		), upd AS (
+			UPDATE batches SET budget_usd = $2::numeric(18, 10), updated_at = now(),
+				state = CASE WHEN state = 'paused' AND state_reason LIKE 'budget %'
+					AND ($2 IS NULL OR spent_usd + h.held < $2::numeric(18, 10)) THEN 'running' ELSE state END,
+				state_reason = CASE WHEN state = 'paused' AND state_reason LIKE 'budget %'
+					AND ($2 IS NULL OR spent_usd + h.held < $2::numeric(18, 10)) THEN NULL ELSE state_reason END,
+				state_changed_at = CASE WHEN state = 'paused' AND state_reason LIKE 'budget %'
+					AND ($2 IS NULL OR spent_usd + h.held < $2::numeric(18, 10)) THEN now() ELSE state_changed_at END
+			FROM b, h WHERE batches.batch_id = b.batch_id
+			RETURNING budget_usd::float8, spent_usd::float8, h.held::float8, state, coalesce(state_reason, ''),
+				(SELECT state FROM batches o WHERE o.batch_id = $1) AS old_state
+		)
+		SELECT * FROM upd`, id, usd, HoldExpiry.String()).Scan(&b.BudgetUSD, &b.SpentUSD, &b.HeldUSD, &b.State, &b.Reason, &old)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, false, fmt.Errorf("store: batch %q: %w", batchID, ErrUnknownBatch)
+	}
+	if err != nil {
+		return b, false, fmt.Errorf("store: budget of %q: %w", batchID, err)
+	}
+	return b, old == BatchPaused && b.State == BatchRunning, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/promptcascade/promptcascade/internal/prompt"
@@ -29,7 +30,7 @@ func TestBatchStatesCancelAndPark(t *testing.T) {
 		t.Fatalf("pause: %v %v", prev, err)
 	}
 	m, err := st.BatchControls(ctx)
-	if err != nil || len(m) != 1 || m["b"] != (Control{BatchPaused, "budget reached"}) {
+	if err != nil || len(m) != 1 || m["b"] != (Control{State: BatchPaused, Reason: "budget reached"}) {
 		t.Fatalf("controls = %v %v", m, err)
 	}
 
@@ -73,5 +74,83 @@ func TestBatchStatesCancelAndPark(t *testing.T) {
 	}
 	if err := st.Unpark(ctx, "b", []string{"parked"}); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestBudgetReserveAndSettle(t *testing.T) {
+	t.Parallel()
+	st := setup(t)
+	ctx := t.Context()
+	if _, err := st.RecordEnqueued(ctx, "b", []Enqueued{{ID: "p1"}, {ID: "p2"}, {ID: "p3"}}); err != nil {
+		t.Fatal(err)
+	}
+	usd := func(v float64) *float64 { return &v }
+	if _, _, err := st.SetBudget(ctx, "nope", usd(1)); !errors.Is(err, ErrUnknownBatch) {
+		t.Errorf("budget of an unknown batch: %v", err)
+	}
+	b, resumed, err := st.SetBudget(ctx, "b", usd(0.010))
+	if err != nil || resumed || *b.BudgetUSD != 0.010 || b.SpentUSD != 0 || b.State != BatchRunning {
+		t.Fatalf("set budget: %+v %v %v", b, resumed, err)
+	}
+	if m, _ := st.BatchControls(ctx); !m["b"].Budgeted || m["b"].State != BatchRunning {
+		t.Errorf("controls of a budgeted batch = %+v", m["b"])
+	}
+	hold := func(amount float64) (int64, bool) {
+		t.Helper()
+		id, ok, err := st.Reserve(ctx, Hold{BatchID: "b", PromptID: "p1", WorkerID: "w", AmountUSD: amount})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, ok
+	}
+	h1, ok1 := hold(0.004)
+	h2, ok2 := hold(0.004)
+	if !ok1 || !ok2 {
+		t.Fatal("holds within the budget refused")
+	}
+	if _, ok := hold(0.003); ok {
+		t.Fatal("a hold past the budget (0.004 + 0.004 + 0.003 > 0.010) was granted")
+	}
+	m, _ := st.BatchControls(ctx)
+	if m["b"].State != BatchPaused || !strings.HasPrefix(m["b"].Reason, "budget $0.010000 reached: $0.000000 spent, $0.008000 held") {
+		t.Errorf("refused hold did not pause the batch with the reason: %+v", m["b"])
+	}
+
+	// The commit logs the calls (real cost 0.005 and 0.001) and releases the holds.
+	r1 := res("b", "p1", prompt.TierSimple, prompt.StatusSucceeded, 1, 0, att(1, small, prompt.OutcomeOK, 0.005, 0))
+	r1.BudgetHolds = []int64{h1}
+	r2 := res("b", "p2", prompt.TierSimple, prompt.StatusSucceeded, 1, 0, att(1, small, prompt.OutcomeOK, 0.001, 0))
+	r2.BudgetHolds = []int64{h2}
+	mustWrite(t, st, r1, r2)
+	mustWrite(t, st, r1) // a retried write logs nothing twice
+	if n := count(t, st, `SELECT count(*) FROM budget_holds`); n != 0 {
+		t.Errorf("%d holds left after the commit", n)
+	}
+	var spent float64
+	if err := st.Pool().QueryRow(ctx, `SELECT spent_usd::float8 FROM batches WHERE batch_id = 'b'`).Scan(&spent); err != nil || spent != 0.006 {
+		t.Errorf("spent_usd = %v (%v), want 0.006 = sum(request_log.cost_usd)", spent, err)
+	}
+
+	// Raising the budget resumes the batch; lowering it does not pause it by itself.
+	b, resumed, err = st.SetBudget(ctx, "b", usd(0.02))
+	if err != nil || !resumed || b.State != BatchRunning || b.SpentUSD != 0.006 {
+		t.Errorf("raise: %+v resumed=%v %v", b, resumed, err)
+	}
+	if _, ok := hold(0.013); !ok {
+		t.Error("0.006 spent + 0.013 <= 0.02 refused")
+	}
+	if _, ok := hold(0.002); ok {
+		t.Error("0.006 spent + 0.013 held + 0.002 > 0.02 granted")
+	}
+	// Paused by hand, a budget change does not resume it; no budget: no limit.
+	if _, err := st.SetBatchState(ctx, "b", BatchPaused, "paused by cascadectl pause"); err != nil {
+		t.Fatal(err)
+	}
+	b, resumed, err = st.SetBudget(ctx, "b", nil)
+	if err != nil || resumed || b.State != BatchPaused || b.BudgetUSD != nil {
+		t.Errorf("remove budget of a batch paused by hand: %+v resumed=%v %v", b, resumed, err)
+	}
+	if _, ok := hold(1000); !ok {
+		t.Error("a batch without a budget refused a hold")
 	}
 }

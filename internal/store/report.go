@@ -25,6 +25,7 @@ type BatchStatus struct {
 	LastCompleted  time.Time
 
 	State       BatchState // running, paused or canceled ("" when the batch was never recorded)
+	BudgetUSD   *float64   // nil: no budget
 	StateReason string
 	Parked      int64 // messages set aside while paused (batch_parked)
 	// LastMinute counts results completed in the minute before Now (the
@@ -61,7 +62,7 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 	scope := batchScope(clean(batchID))
 	rows, err := s.pool.Query(ctx, `
 		WITH b AS (
-			SELECT batch_id, total, created_at, state, coalesce(state_reason, '') AS reason FROM batches WHERE `+scope+`
+			SELECT batch_id, total, created_at, state, coalesce(state_reason, '') AS reason, budget_usd::float8 AS budget FROM batches WHERE `+scope+`
 		), r AS (
 			SELECT batch_id,
 				count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
@@ -79,7 +80,7 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 			coalesce(r.succeeded, 0), coalesce(r.failed, 0),
 			coalesce(r.cost, 0)::float8, coalesce(l.spent, 0)::float8,
 			b.created_at, r.first_at, r.last_at,
-			coalesce(b.state, ''), coalesce(b.reason, ''), coalesce(p.parked, 0), coalesce(r.recent, 0), now()
+			coalesce(b.state, ''), coalesce(b.reason, ''), coalesce(p.parked, 0), coalesce(r.recent, 0), now(), b.budget
 		FROM b
 		FULL JOIN r ON r.batch_id = b.batch_id
 		FULL JOIN l ON l.batch_id = coalesce(b.batch_id, r.batch_id)
@@ -92,7 +93,7 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 		var st BatchStatus
 		var created, first, last *time.Time
 		err := row.Scan(&st.BatchID, &st.Total, &st.Succeeded, &st.Failed, &st.CostUSD, &st.SpentUSD,
-			&created, &first, &last, &st.State, &st.StateReason, &st.Parked, &st.LastMinute, &st.Now)
+			&created, &first, &last, &st.State, &st.StateReason, &st.Parked, &st.LastMinute, &st.Now, &st.BudgetUSD)
 		st.CreatedAt, st.FirstCompleted, st.LastCompleted = deref(created), deref(first), deref(last)
 		return st, err
 	})

@@ -85,14 +85,24 @@ func (s *Store) acquireStaged(ctx context.Context) (*pgxpool.Conn, error) {
 // the write is a retry): they were really paid for. request_log is idempotent
 // on (batch_id, prompt_id, delivery, attempt, started_at), so retrying a Write
 // whose COMMIT outcome was unknown does not log the same attempts twice.
+//
+// The rows really inserted add their cost to batches.spent_usd in the same
+// statement, so that it stays sum(request_log.cost_usd) (budgets read it).
 const insertLogSQL = `
+WITH ins AS (
 INSERT INTO request_log (batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
     error, input_tokens, output_tokens, cost_usd, latency_ms, estimated, started_at, worker_id, provider_batch_id)
 SELECT batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
     error, input_tokens, output_tokens, cost_usd::numeric(18, 10), latency_ms, estimated, coalesce(started_at, now()), worker_id, provider_batch_id
 FROM pg_temp.pc_stage_log
 ORDER BY batch_id, prompt_id, delivery, attempt
-ON CONFLICT DO NOTHING`
+ON CONFLICT DO NOTHING
+RETURNING batch_id, cost_usd
+), spent AS (
+    SELECT batch_id, sum(cost_usd) AS cost FROM ins GROUP BY batch_id
+)
+UPDATE batches b SET spent_usd = b.spent_usd + spent.cost
+FROM spent WHERE b.batch_id = spent.batch_id AND spent.cost <> 0`
 
 // results.cost_usd, attempts and usage_estimated are computed here from
 // request_log: every attempt of this prompt visible to this transaction,
@@ -164,7 +174,9 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	var handoffs []int
 	nlog := 0
 	var park parkedRows
+	var holds []int64
 	for i := range rs {
+		holds = append(holds, rs[i].BudgetHolds...)
 		if err := validate(i, &rs[i]); err != nil {
 			return nil, err
 		}
@@ -187,7 +199,7 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 		first[k] = i
 		finals = append(finals, i)
 	}
-	if len(finals) == 0 && nlog == 0 && len(handoffs) == 0 && extra == nil && len(park.ids) == 0 {
+	if len(finals) == 0 && nlog == 0 && len(handoffs) == 0 && extra == nil && len(park.ids) == 0 && len(holds) == 0 {
 		return inserted, nil
 	}
 	pb := &pgx.Batch{}
@@ -229,6 +241,11 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	if len(park.ids) > 0 {
 		b.Queue(insertParkedSQL, park.batches, park.ids, park.seqs, park.payloads)
 	}
+	if len(holds) > 0 {
+		// The calls are logged (and spent_usd counts them): their budget
+		// holds are released in the same transaction.
+		b.Queue(`DELETE FROM budget_holds WHERE id = ANY($1)`, holds)
+	}
 	br := tx.SendBatch(ctx, b)
 	if pricesQueued {
 		if _, err := br.Exec(); err != nil {
@@ -268,6 +285,12 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return nil, fmt.Errorf("store: write: park %d message(s): %w", len(park.ids), err)
+		}
+	}
+	if len(holds) > 0 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("store: write: release %d budget hold(s): %w", len(holds), err)
 		}
 	}
 	if err := br.Close(); err != nil {

@@ -12,9 +12,11 @@ import (
 )
 
 // BatchControls reads the state of every batch that is not running (paused
-// or canceled); a batch absent from the map runs.
+// or canceled) or has a budget (a batch absent from the map runs without
+// one), and reserves a call's estimated cost against a budget.
 type BatchControls interface {
 	BatchControls(ctx context.Context) (map[string]store.Control, error)
+	Reserve(ctx context.Context, h store.Hold) (id int64, ok bool, err error)
 }
 
 // Errors that stop a cascade before a model call because of its batch.
@@ -46,11 +48,17 @@ func newControls(src BatchControls, log *slog.Logger) *controls {
 	return &controls{src: src, maxAge: store.ControlMaxAge, log: log, told: map[string]store.BatchState{}}
 }
 
-// state returns batch's state, read at most maxAge ago. A nil controls
-// runs every batch.
+// state returns batch's state, read at most maxAge ago.
 func (c *controls) state(ctx context.Context, batch string) (store.BatchState, error) {
+	ctl, err := c.control(ctx, batch)
+	return ctl.State, err
+}
+
+// control returns batch's control, read at most maxAge ago. A nil controls
+// runs every batch without a budget.
+func (c *controls) control(ctx context.Context, batch string) (store.Control, error) {
 	if c == nil {
-		return store.BatchRunning, nil
+		return store.Control{State: store.BatchRunning}, nil
 	}
 	c.mu.RLock()
 	fresh, ctl := time.Since(c.readAt) <= c.maxAge, c.m[batch]
@@ -58,13 +66,13 @@ func (c *controls) state(ctx context.Context, batch string) (store.BatchState, e
 	if !fresh {
 		var err error
 		if ctl, err = c.refresh(ctx, batch); err != nil {
-			return "", err
+			return store.Control{}, err
 		}
 	}
 	if ctl.State == "" {
-		return store.BatchRunning, nil
+		ctl.State = store.BatchRunning
 	}
-	return ctl.State, nil
+	return ctl, nil
 }
 
 func (c *controls) refresh(ctx context.Context, batch string) (store.Control, error) {
@@ -83,13 +91,16 @@ func (c *controls) refresh(ctx context.Context, batch string) (store.Control, er
 	c.m, c.readAt = m, start
 	// One log line per batch and state change seen by this worker.
 	for id, ctl := range m {
+		if ctl.State == store.BatchRunning {
+			continue // listed for its budget
+		}
 		if c.told[id] != ctl.State {
 			c.told[id] = ctl.State
 			c.log.Info("batch "+string(ctl.State)+"; no model calls for it", "batch", id, "reason", ctl.Reason)
 		}
 	}
 	for id := range c.told {
-		if _, ok := m[id]; !ok {
+		if ctl, ok := m[id]; !ok || ctl.State == store.BatchRunning {
 			delete(c.told, id)
 			c.log.Info("batch running again", "batch", id)
 		}
@@ -97,17 +108,26 @@ func (c *controls) refresh(ctx context.Context, batch string) (store.Control, er
 	return m[batch], nil
 }
 
+// expire makes the next state read go to the database (a reservation
+// found the budget spent: the store has just paused the batch).
+func (c *controls) expire() {
+	c.mu.Lock()
+	c.readAt = time.Time{}
+	c.mu.Unlock()
+}
+
 // gate is the batch part of a cascade's CallGate: an error stops the
-// cascade before its next model call.
-func (c *controls) gate(ctx context.Context, batch string) error {
-	st, err := c.state(ctx, batch)
+// cascade before its next model call; budgeted says the call must reserve
+// its cost first.
+func (c *controls) gate(ctx context.Context, batch string) (budgeted bool, err error) {
+	ctl, err := c.control(ctx, batch)
 	switch {
 	case err != nil:
-		return err // transient: the delivery is handed back
-	case st == store.BatchPaused:
-		return errBatchPaused
-	case st == store.BatchCanceled:
-		return errBatchCanceled
+		return false, err // transient: the delivery is handed back
+	case ctl.State == store.BatchPaused:
+		return false, errBatchPaused
+	case ctl.State == store.BatchCanceled:
+		return false, errBatchCanceled
 	}
-	return nil
+	return ctl.Budgeted, nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/cascade"
+	"github.com/promptcascade/promptcascade/internal/estimate"
+	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
@@ -32,6 +34,9 @@ type task struct {
 	// attempts made before the pause), then the message is acked.
 	// canceled: the batch is canceled; attempts are logged, then acked.
 	parked, canceled bool
+	// holds are the budget holds taken before this delivery's calls
+	// (released by the commit that logs them).
+	holds []int64
 }
 
 // process answers one prompt and hands it to the committer.
@@ -46,8 +51,9 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	if h := w.cfg.Hooks.BeforeCall; h != nil {
 		h(int(w.committed.Load()))
 	}
-	out := w.runner.Run(cascade.WithCallGate(ctx, w.callGate(t, job)), job, tier, sig, delivery)
+	out := w.runner.Run(cascade.WithCallGate(ctx, w.callGate(t, job, sig.TokenCount)), job, tier, sig, delivery)
 	r := out.Result
+	r.BudgetHolds = t.holds
 	r.Job, r.Tier, r.Signals, r.Delivery = job, tier, sig, delivery
 	r.WorkerID = w.cfg.WorkerID
 	r.CompletedAt = time.Now()
@@ -104,15 +110,46 @@ func lastErrors(as []prompt.Attempt) string {
 var errAnsweredElsewhere = errors.New("answered by another worker")
 
 // callGate is asked before each model call of t: its batch must be
-// running, and the prompt still unanswered.
-func (w *Worker) callGate(t *task, job prompt.Job) cascade.CallGate {
+// running, the call's estimated cost must fit the batch's budget (when it
+// has one), and the prompt must still be unanswered. inputTokens is what
+// the prompt sends (system + prompt).
+func (w *Worker) callGate(t *task, job prompt.Job, inputTokens int) cascade.CallGate {
 	still := w.stillWanted(t, job)
-	return func(ctx context.Context) error {
-		if err := w.ctl.gate(ctx, job.BatchID); err != nil {
+	return func(ctx context.Context, call cascade.Call) error {
+		budgeted, err := w.ctl.gate(ctx, job.BatchID)
+		if err != nil {
 			return err
 		}
-		return still(ctx)
+		if err := still(ctx, call); err != nil {
+			return err
+		}
+		if budgeted {
+			return w.reserve(ctx, t, job, call, inputTokens)
+		}
+		return nil
 	}
+}
+
+// reserve sets the call's estimated cost aside against its batch's budget
+// (the prompt's tokens, and max_tokens or a typical answer, at the model's
+// price). When the budget has no room the store pauses the batch and the
+// prompt is set aside like any prompt of a paused batch.
+func (w *Worker) reserve(ctx context.Context, t *task, job prompt.Job, call cascade.Call, inputTokens int) error {
+	out := job.MaxTokens
+	if out <= 0 {
+		out = estimate.DefaultOutputTokens
+	}
+	est := call.Price.Cost(pricing.Usage{InputTokens: inputTokens, OutputTokens: out})
+	id, ok, err := w.ctl.src.Reserve(ctx, store.Hold{BatchID: job.BatchID, PromptID: job.ID, WorkerID: w.cfg.WorkerID, AmountUSD: est})
+	switch {
+	case err != nil:
+		return fmt.Errorf("reserving budget: %w", err) // transient: handed back
+	case !ok:
+		w.ctl.expire()
+		return errBatchPaused
+	}
+	t.holds = append(t.holds, id)
+	return nil
 }
 
 // stillWanted is the cascade's CallGate for t: a delivery that may have
@@ -121,7 +158,7 @@ func (w *Worker) callGate(t *task, job prompt.Job) cascade.CallGate {
 // only in that rare state; when the lookup fails the call goes ahead
 // (at-least-once: an answer that loses the race is logged, never stored).
 func (w *Worker) stillWanted(t *task, job prompt.Job) cascade.CallGate {
-	return func(ctx context.Context) error {
+	return func(ctx context.Context, _ cascade.Call) error {
 		if !t.suspect.Load() && time.Since(time.Unix(0, w.lastBeat.Load())) < w.cfg.AckWait*2/3 {
 			return nil
 		}
