@@ -149,6 +149,15 @@ func TestProviderBatch2000Prompts(t *testing.T) {
 		fake.Batches() < 3 {
 		t.Logf("status while batches run (may already be done):\n%s", out)
 	}
+	// verify during the run: prompts at the provider or handed back to the
+	// stream are waiting, never lost (exit 3 or 0, not 1).
+	for !w1.exited() || !w2.exited() {
+		out, code := b.run(t, ctx, "cascadectl", nil, "verify", "pb")
+		if code != 0 && code != 3 {
+			t.Fatalf("cascadectl verify during the run: exit %d\n%s", code, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	w1.waitOK(t, 2*time.Minute)
 	w2.waitOK(t, 2*time.Minute)
 	b.checkProviderBatch(t, ctx, fake, "pb", n)

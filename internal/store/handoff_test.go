@@ -40,6 +40,13 @@ func TestHandoffRecordsItemAndCountsAtProvider(t *testing.T) {
 	if a.Missing != 3 || a.AtProvider != 1 || a.Lost != 2 || !slices.Equal(a.LostSample, []string{"p2", "p3"}) {
 		t.Errorf("account = %+v, want p1 at a provider, p2 and p3 lost", a)
 	}
+	// Handed back to the stream after verify read it: queued, not lost.
+	if _, err := st.Pool().Exec(ctx, `UPDATE provider_batch_items SET state = 'handed_off'`); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = st.AccountMissing(ctx, "b", nil, nil); err != nil || a.Queued != 1 || a.AtProvider != 0 || a.Lost != 2 {
+		t.Errorf("after the hand-back: account = %+v (%v), want p1 queued", a, err)
+	}
 }
 
 func queryCount(t *testing.T, st *Store, q string) int {

@@ -55,7 +55,11 @@ func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, dead
 		),
 		m AS (
 			SELECT x.prompt_id,
-				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = x.prompt_id) THEN 'q'
+				-- A prompt handed back to the stream by the provider batch
+				-- poller after the stream was read is queued too.
+				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = x.prompt_id)
+				       OR EXISTS (SELECT 1 FROM provider_batch_items i WHERE i.batch_id = $1 AND i.prompt_id = x.prompt_id
+				                  AND i.state = 'handed_off') THEN 'q'
 				     WHEN EXISTS (SELECT 1 FROM provider_batch_items i WHERE i.batch_id = $1 AND i.prompt_id = x.prompt_id
 				                  AND i.state IN ('queued', 'submitted', 'handing_off')) THEN 'b'
 				     WHEN EXISTS (SELECT 1 FROM batch_parked k WHERE k.batch_id = $1 AND k.prompt_id = x.prompt_id) THEN 'p'
