@@ -35,14 +35,14 @@ func cmdBatches(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if len(pos) != 1 {
-			return &exitError{2, fmt.Errorf("batches %s: want one ID (our id, the label, or the provider's batch id)", sub)}
+			return &exitError{2, fmt.Errorf("%s: want one ID (our id, the label, or the provider's batch id)", sub)}
 		}
 		if sub == "show" {
 			return batchesShow(ctx, e, pos[0])
 		}
 		return batchesCancel(ctx, e, pos[0])
 	}
-	return &exitError{2, fmt.Errorf("batches: unknown subcommand %q (want list, show or cancel)", sub)}
+	return &exitError{2, fmt.Errorf("unknown subcommand %q (want list, show or cancel)", sub)}
 }
 
 func batchesList(ctx context.Context, e *env, args []string) error {
