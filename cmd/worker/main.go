@@ -229,6 +229,7 @@ func metricsHandler(w *worker.Worker, lims limitsSource) http.Handler {
 			{"promptcascade_commit_errors_total", "Failed commit attempts.", "counter", float64(s.CommitErrors)},
 			{"promptcascade_recovered_total", "Recoveries after the consumer or stream was found gone.", "counter", float64(s.Recovered)},
 			{"promptcascade_exhausted_total", "Prompts that ran out of deliveries without a result, stored as failed.", "counter", float64(s.Exhausted)},
+			{"promptcascade_handed_off_total", "Prompts recorded for a batch-mode model's provider batch.", "counter", float64(s.HandedOff)},
 			{"promptcascade_cost_usd_total", "Model spend recorded by this process.", "counter", float64(s.CostMicroUSD) / 1e6},
 			{"promptcascade_in_flight", "Deliveries held by this process.", "gauge", float64(s.InFlight)},
 		} {

@@ -19,6 +19,10 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text
 ORDER BY 1, 2, 3
 ON CONFLICT (batch_id, prompt_id, model) DO NOTHING`
 
+// requestOverhead is the bytes a provider batch request line adds to the
+// prompt's text (custom id, method, url, model, message roles, limits).
+const requestOverhead = 256
+
 func insertHandoffs(ctx context.Context, tx pgx.Tx, rs []prompt.Result, idx []int) error {
 	n := len(idx)
 	batch, id, model, tier := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -38,7 +42,9 @@ func insertHandoffs(ctx context.Context, tx pgx.Tx, rs []prompt.Result, idx []in
 		sb, _ := json.Marshal(r.Signals) // plain ints: always encodes
 		key := cleanKey(Key{r.Job.BatchID, r.Job.ID})
 		batch[k], id[k], model[k], tier[k] = key.BatchID, key.PromptID, clean(r.Handoff.Model), string(r.Tier)
-		pos[k], delivery[k], before[k], size[k] = int32(r.Handoff.Position), int32(r.Delivery), int32(attemptsSoFar(r)), int32(len(jb))
+		// The job's JSON (with its metadata, which is not sent) plus the
+		// request line's envelope: never less than what the provider counts.
+		pos[k], delivery[k], before[k], size[k] = int32(r.Handoff.Position), int32(r.Delivery), int32(attemptsSoFar(r)), int32(len(jb)+requestOverhead)
 		jobs[k], sigs[k] = string(jb), string(sb)
 	}
 	if _, err := tx.Exec(ctx, insertHandoffsSQL, batch, id, model, pos, tier, jobs, sigs, delivery, before, size); err != nil {
