@@ -13,6 +13,7 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/providerbatch"
+	"github.com/promptcascade/promptcascade/internal/store"
 	"github.com/promptcascade/promptcascade/internal/wire"
 )
 
@@ -89,15 +90,22 @@ func dash(s string) string {
 	return s
 }
 
-func batchesShow(ctx context.Context, e *env, ref string) error {
+// findBatch looks a provider batch up by our id, its label or the
+// provider's id; one that does not exist exits 1.
+func findBatch(ctx context.Context, e *env, ref string) (*store.Store, providerbatch.Batch, error) {
 	st, err := e.store(ctx)
 	if err != nil {
-		return err
+		return nil, providerbatch.Batch{}, err
 	}
 	b, err := providerbatch.Show(ctx, st.Pool(), ref)
 	if errors.Is(err, providerbatch.ErrNoBatch) {
-		return &exitError{1, err}
+		return nil, b, &exitError{1, err}
 	}
+	return st, b, err
+}
+
+func batchesShow(ctx context.Context, e *env, ref string) error {
+	st, b, err := findBatch(ctx, e, ref)
 	if err != nil {
 		return err
 	}
@@ -139,14 +147,7 @@ func batchesShow(ctx context.Context, e *env, ref string) error {
 // poller then ingests what the provider returns: answered requests are
 // stored, cancelled ones move on to the next model of their tier.
 func batchesCancel(ctx context.Context, e *env, ref string) error {
-	st, err := e.store(ctx)
-	if err != nil {
-		return err
-	}
-	b, err := providerbatch.Show(ctx, st.Pool(), ref)
-	if errors.Is(err, providerbatch.ErrNoBatch) {
-		return &exitError{1, err}
-	}
+	_, b, err := findBatch(ctx, e, ref)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,13 @@
 package llm
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -104,4 +110,60 @@ func AsError(err error) *Error {
 		return le
 	}
 	return &Error{Class: ClassServerError, Message: err.Error(), Err: err}
+}
+
+// ListNewestFirst reads a paginated list endpoint of the form
+// {"data": [...], "has_more", "last_id"} whose items come newest first
+// (OpenAI's GET /v1/batches, Anthropic's GET /v1/messages/batches), passing
+// the last id of a page in the cursor query parameter ("after",
+// "after_id"). It stops at the first batch created before since.
+func ListNewestFirst[T any](ctx context.Context, t *Transport, path, cursor string, since time.Time, batch func(T) Batch) ([]Batch, error) {
+	var out []Batch
+	after := ""
+	for {
+		q := url.Values{"limit": {"100"}}
+		if after != "" {
+			q.Set(cursor, after)
+		}
+		var page struct {
+			Data    []T    `json:"data"`
+			HasMore bool   `json:"has_more"`
+			LastID  string `json:"last_id"`
+		}
+		if _, err := t.DoJSON(ctx, http.MethodGet, path+"?"+q.Encode(), "batches", nil, &page); err != nil {
+			return nil, err
+		}
+		for _, item := range page.Data {
+			b := batch(item)
+			if b.CreatedAt.Before(since) {
+				return out, nil
+			}
+			out = append(out, b)
+		}
+		if !page.HasMore || len(page.Data) == 0 {
+			return out, nil
+		}
+		after = out[len(out)-1].ID
+	}
+}
+
+// EachLine calls fn for every non-blank line of a JSONL result file, with
+// its 1-based line number; a line longer than 64 MiB, or an error from fn,
+// stops it. t.Malformed wraps the error, reported against batch.
+func EachLine(t *Transport, batch string, ex Exchange, fn func(n int, line []byte) error) error {
+	sc := bufio.NewScanner(bytes.NewReader(ex.Body))
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if err := fn(n, line); err != nil {
+			return t.Malformed(batch, ex, fmt.Errorf("result line %d: %w", n, err))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return t.Malformed(batch, ex, err)
+	}
+	return nil
 }

@@ -571,32 +571,14 @@ func (r *Runner) ingest(ctx context.Context, m *Model, pb int64, pid string, sub
 	for _, res := range rs {
 		byID[res.CustomID] = res
 	}
-	now := time.Now()
-	settled := 0
-	for {
-		items, err := r.submittedItems(ctx, pb, r.cfg.IngestChunk)
-		if err != nil {
-			return err
+	settled, err := r.settleAll(ctx, m, pb, submitted, func(it item) llm.BatchResult {
+		if res, ok := byID[it.customID]; ok {
+			return res
 		}
-		if len(items) == 0 {
-			break
-		}
-		plans := make([]plan, len(items))
-		for i, it := range items {
-			it.submitted = submitted
-			res, ok := byID[it.customID]
-			if !ok {
-				res = llm.BatchResult{CustomID: it.customID, State: llm.ItemExpired}
-			}
-			plans[i] = r.judge(m, it, res, pid, now)
-		}
-		if err := r.commit(ctx, m, pb, plans); err != nil {
-			return err
-		}
-		settled += len(items)
-		if h := r.cfg.Hooks.AfterIngestChunk; h != nil {
-			h(m.Name, settled)
-		}
+		return llm.BatchResult{CustomID: it.customID, State: llm.ItemExpired}
+	}, pid)
+	if err != nil {
+		return err
 	}
 	_, err = r.pool.Exec(ctx, `UPDATE provider_batches SET state = 'done', ended_at = coalesce(ended_at, now()), done_at = now()
 		WHERE id = $1`, pb)
@@ -609,27 +591,44 @@ func (r *Runner) ingest(ctx context.Context, m *Model, pb int64, pid string, sub
 // settleWhole settles every remaining item of a batch that has no results
 // (the batch failed, or could not be created) with one outcome.
 func (r *Runner) settleWhole(ctx context.Context, m *Model, pb int64, state string, outcome prompt.Outcome, reason string, started time.Time) error {
+	_, err := r.settleAll(ctx, m, pb, started, func(it item) llm.BatchResult {
+		return llm.BatchResult{CustomID: it.customID, State: llm.ItemErrored, Err: &llm.Error{Class: llm.Class(outcome), Message: reason}}
+	}, "")
+	if err != nil {
+		return err
+	}
+	_, err = r.pool.Exec(ctx, `UPDATE provider_batches SET state = $2, error = left($3, 500), ended_at = now(), done_at = now() WHERE id = $1`, pb, state, reason)
+	return err
+}
+
+// settleAll settles the items of a provider batch still 'submitted', a
+// chunk per transaction, each with the result result gives it, and returns
+// how many it settled. pid is the provider's batch id for request_log ("" when
+// the batch never ran).
+func (r *Runner) settleAll(ctx context.Context, m *Model, pb int64, started time.Time, result func(item) llm.BatchResult, pid string) (int, error) {
 	now := time.Now()
+	settled := 0
 	for {
 		items, err := r.submittedItems(ctx, pb, r.cfg.IngestChunk)
 		if err != nil {
-			return err
+			return settled, err
 		}
 		if len(items) == 0 {
-			break
+			return settled, nil
 		}
 		plans := make([]plan, len(items))
 		for i, it := range items {
 			it.submitted = started
-			plans[i] = r.judge(m, it, llm.BatchResult{CustomID: it.customID, State: llm.ItemErrored,
-				Err: &llm.Error{Class: llm.Class(outcome), Message: reason}}, "", now)
+			plans[i] = r.judge(m, it, result(it), pid, now)
 		}
 		if err := r.commit(ctx, m, pb, plans); err != nil {
-			return err
+			return settled, err
+		}
+		settled += len(items)
+		if h := r.cfg.Hooks.AfterIngestChunk; h != nil {
+			h(m.Name, settled)
 		}
 	}
-	_, err := r.pool.Exec(ctx, `UPDATE provider_batches SET state = $2, error = left($3, 500), ended_at = now(), done_at = now() WHERE id = $1`, pb, state, reason)
-	return err
 }
 
 // Cancel asks the provider to cancel a submitted batch (cascadectl batches

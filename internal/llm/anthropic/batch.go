@@ -1,8 +1,6 @@
 package anthropic
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -108,32 +106,7 @@ func (c *Client) CancelBatch(ctx context.Context, id string) error {
 
 // ListBatches lists the batches created at or after since, newest first.
 func (c *Client) ListBatches(ctx context.Context, since time.Time) ([]llm.Batch, error) {
-	var out []llm.Batch
-	after := ""
-	for {
-		q := url.Values{"limit": {"100"}}
-		if after != "" {
-			q.Set("after_id", after)
-		}
-		var page struct {
-			Data    []batchObject `json:"data"`
-			HasMore bool          `json:"has_more"`
-			LastID  string        `json:"last_id"`
-		}
-		if _, err := c.t.DoJSON(ctx, http.MethodGet, "/v1/messages/batches?"+q.Encode(), "batches", nil, &page); err != nil {
-			return nil, err
-		}
-		for _, b := range page.Data {
-			if b.CreatedAt.Before(since) {
-				return out, nil
-			}
-			out = append(out, b.batch())
-		}
-		if !page.HasMore || page.LastID == "" {
-			return out, nil
-		}
-		after = page.LastID
-	}
+	return llm.ListNewestFirst(ctx, c.t, "/v1/messages/batches", "after_id", since, batchObject.batch)
 }
 
 type resultLine struct {
@@ -152,46 +125,46 @@ func (c *Client) BatchResults(ctx context.Context, id string) ([]llm.BatchResult
 		return nil, err
 	}
 	var out []llm.BatchResult
-	sc := bufio.NewScanner(bytes.NewReader(ex.Body))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
+	err = llm.EachLine(c.t, id, ex, func(_ int, line []byte) error {
 		var l resultLine
-		if err := json.Unmarshal(line, &l); err != nil || l.CustomID == "" {
-			if err == nil {
-				err = fmt.Errorf("no custom_id")
-			}
-			return nil, c.t.Malformed(id, ex, fmt.Errorf("result line %d: %w", n, err))
+		if err := json.Unmarshal(line, &l); err != nil {
+			return err
 		}
-		r := llm.BatchResult{CustomID: l.CustomID}
-		switch l.Result.Type {
-		case "succeeded":
-			r.State = llm.ItemSucceeded
-			resp, err := c.parse(llm.Request{}, llm.Exchange{Status: http.StatusOK, Header: http.Header{}, Body: l.Result.Message})
-			r.Response = resp
-			if err != nil {
-				r.Err = llm.AsError(err)
-				if resp.HTTPStatus == 0 {
-					r.State = llm.ItemErrored
-				}
-			}
-		case "errored":
-			r.State = llm.ItemErrored
-			r.Err = c.t.ReplyError("", llm.Exchange{}, parseErrorBody(l.Result.Error).reply(0))
-		case "canceled":
-			r.State = llm.ItemCanceled
-		case "expired":
-			r.State = llm.ItemExpired
-		default:
-			return nil, c.t.Malformed(id, ex, fmt.Errorf("result line %d: unknown result type %q", n, l.Result.Type))
+		if l.CustomID == "" {
+			return fmt.Errorf("no custom_id")
+		}
+		r, err := c.result(l)
+		if err != nil {
+			return err
 		}
 		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+func (c *Client) result(l resultLine) (llm.BatchResult, error) {
+	r := llm.BatchResult{CustomID: l.CustomID}
+	switch l.Result.Type {
+	case "succeeded":
+		r.State = llm.ItemSucceeded
+		resp, err := c.parse(llm.Request{}, llm.Exchange{Status: http.StatusOK, Header: http.Header{}, Body: l.Result.Message})
+		r.Response = resp
+		if err != nil {
+			r.Err = llm.AsError(err)
+			if resp.HTTPStatus == 0 {
+				r.State = llm.ItemErrored
+			}
+		}
+	case "errored":
+		r.State = llm.ItemErrored
+		r.Err = c.t.ReplyError("", llm.Exchange{}, parseErrorBody(l.Result.Error).reply(0))
+	case "canceled":
+		r.State = llm.ItemCanceled
+	case "expired":
+		r.State = llm.ItemExpired
+	default:
+		return r, fmt.Errorf("unknown result type %q", l.Result.Type)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, c.t.Malformed(id, ex, err)
-	}
-	return out, nil
+	return r, nil
 }

@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -158,33 +157,7 @@ func (c *Client) CancelBatch(ctx context.Context, id string) error {
 
 // ListBatches lists the batches created at or after since, newest first.
 func (c *Client) ListBatches(ctx context.Context, since time.Time) ([]llm.Batch, error) {
-	var out []llm.Batch
-	after := ""
-	for {
-		q := url.Values{"limit": {"100"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var page struct {
-			Data    []batchObject `json:"data"`
-			HasMore bool          `json:"has_more"`
-			LastID  string        `json:"last_id"`
-		}
-		if _, err := c.t.DoJSON(ctx, http.MethodGet, "/v1/batches?"+q.Encode(), "batches", nil, &page); err != nil {
-			return nil, err
-		}
-		for _, b := range page.Data {
-			lb := b.batch()
-			if lb.CreatedAt.Before(since) {
-				return out, nil
-			}
-			out = append(out, lb)
-		}
-		if !page.HasMore || len(page.Data) == 0 {
-			return out, nil
-		}
-		after = page.Data[len(page.Data)-1].ID
-	}
+	return llm.ListNewestFirst(ctx, c.t, "/v1/batches", "after", since, batchObject.batch)
 }
 
 // BatchResults reads an ended batch's output and error files.
@@ -229,26 +202,18 @@ type resultLine struct {
 
 func (c *Client) parseResults(id string, ex llm.Exchange) ([]llm.BatchResult, error) {
 	var out []llm.BatchResult
-	sc := bufio.NewScanner(bytes.NewReader(ex.Body))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
+	err := llm.EachLine(c.t, id, ex, func(_ int, line []byte) error {
 		var l resultLine
-		if err := json.Unmarshal(line, &l); err != nil || l.CustomID == "" {
-			if err == nil {
-				err = fmt.Errorf("no custom_id")
-			}
-			return nil, c.t.Malformed(id, ex, fmt.Errorf("result line %d: %w", n, err))
+		if err := json.Unmarshal(line, &l); err != nil {
+			return err
+		}
+		if l.CustomID == "" {
+			return fmt.Errorf("no custom_id")
 		}
 		out = append(out, c.result(l))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, c.t.Malformed(id, ex, err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func (c *Client) result(l resultLine) llm.BatchResult {

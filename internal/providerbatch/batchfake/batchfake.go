@@ -323,7 +323,7 @@ func (s *Server) openai(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && p == "/v1/batches":
 		s.oaCreate(w, r)
 	case r.Method == http.MethodGet && p == "/v1/batches":
-		s.oaList(w, r)
+		s.listPage(w, r, "after", s.oaObject)
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/files/") && strings.HasSuffix(p, "/content"):
 		id := strings.TrimSuffix(strings.TrimPrefix(p, "/v1/files/"), "/content")
 		c, ok := s.files[id]
@@ -522,9 +522,12 @@ func (s *Server) oaFiles(b *batch) {
 	}
 }
 
-func (s *Server) oaList(w http.ResponseWriter, r *http.Request) {
+// listPage writes one page of the OpenAI/Anthropic list shape
+// {data, has_more, last_id}, newest first, 100 per page, after the id in
+// the cursor query parameter.
+func (s *Server) listPage(w http.ResponseWriter, r *http.Request, cursor string, object func(*batch) map[string]any) {
 	ids := s.newestFirst()
-	if after := r.URL.Query().Get("after"); after != "" {
+	if after := r.URL.Query().Get(cursor); after != "" {
 		for i, id := range ids {
 			if id == after {
 				ids = ids[i+1:]
@@ -538,13 +541,19 @@ func (s *Server) oaList(w http.ResponseWriter, r *http.Request) {
 	}
 	data := []any{}
 	for _, id := range ids {
-		data = append(data, s.oaObject(s.batches[id]))
+		data = append(data, object(s.batches[id]))
 	}
 	last := ""
 	if len(ids) > 0 {
 		last = ids[len(ids)-1]
 	}
-	writeJSON(w, map[string]any{"object": "list", "data": data, "has_more": more, "last_id": last})
+	page := map[string]any{"data": data, "has_more": more, "last_id": last}
+	if s.Protocol == OpenAI {
+		page["object"] = "list"
+	} else {
+		page["first_id"] = nil
+	}
+	writeJSON(w, page)
 }
 
 func (s *Server) newestFirst() []string {
@@ -608,28 +617,7 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, s.anObject(b))
 	case r.Method == http.MethodGet && p == "/v1/messages/batches":
-		ids := s.newestFirst()
-		if after := r.URL.Query().Get("after_id"); after != "" {
-			for i, id := range ids {
-				if id == after {
-					ids = ids[i+1:]
-					break
-				}
-			}
-		}
-		more := len(ids) > 100
-		if more {
-			ids = ids[:100]
-		}
-		data := []any{}
-		for _, id := range ids {
-			data = append(data, s.anObject(s.batches[id]))
-		}
-		last := ""
-		if len(ids) > 0 {
-			last = ids[len(ids)-1]
-		}
-		writeJSON(w, map[string]any{"data": data, "has_more": more, "first_id": nil, "last_id": last})
+		s.listPage(w, r, "after_id", s.anObject)
 	case strings.HasPrefix(p, "/v1/messages/batches/"):
 		rest := strings.TrimPrefix(p, "/v1/messages/batches/")
 		id, sub, _ := strings.Cut(rest, "/")
