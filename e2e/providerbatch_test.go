@@ -231,3 +231,38 @@ func TestProviderBatchKillMidIngest(t *testing.T) {
 	w2.waitOK(t, 2*time.Minute)
 	b.checkProviderBatch(t, ctx, fake, "pbi", n)
 }
+
+// cascadectl batches cancel asks the provider to cancel a batch that is
+// still running; the poller ingests it, and the cancelled prompts are
+// answered by the next model.
+func TestProviderBatchCancel(t *testing.T) {
+	b, ctx := setup(t, 2*time.Minute)
+	const n = 300
+	fake, env := batchServer(t)
+	fake.SetHold(true)
+	b.enqueueFile(t, ctx, "pbc", genPrompts(t, b.root, n))
+	env = append(env, routesEnv(t, batchRoutes(1000, "2s")), "WORKER_CONCURRENCY=32", "WORKER_EXIT_WHEN_IDLE=true")
+	w := b.startWorker(t, ctx, "w1", env...)
+	conn := b.pg(t, ctx)
+	waitUntil(t, ctx, "a submitted provider batch", func() bool {
+		return queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batches WHERE state = 'submitted'`) == 1
+	})
+	out := b.runWant(t, ctx, 0, "cascadectl", env, "batches", "cancel", "1")
+	if !strings.Contains(out, "cancellation requested") {
+		t.Errorf("batches cancel: %s", out)
+	}
+	fake.SetHold(false) // later batches run
+	w.waitOK(t, time.Minute)
+	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = 'pbc' AND outcome = 'batch_canceled'`); got == 0 {
+		t.Errorf("no request was logged as batch_canceled")
+	}
+	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = 'pbc' AND outcome = 'ok'
+		AND provider_batch_id = (SELECT provider_batch_id FROM provider_batches WHERE id = 1)`); got != 0 {
+		t.Errorf("%d prompts answered by a batch that was cancelled before it ran", got)
+	}
+	b.checkBatch(t, ctx, "pbc", n)
+	out = b.runWant(t, ctx, 1, "cascadectl", env, "batches", "cancel", "1")
+	if !strings.Contains(out, "only a submitted batch can be cancelled") {
+		t.Errorf("cancelling a done batch: %s", out)
+	}
+}

@@ -74,6 +74,8 @@ type Server struct {
 	// FailSubmit, when > 0, makes that many next create calls fail with the
 	// provider's 500 error (after the upload, for OpenAI).
 	FailSubmit int
+	// Hold keeps every batch in progress (until it is cancelled).
+	Hold bool
 
 	mu        sync.Mutex
 	presented string // the key of the request being served: servers echo it in errors
@@ -104,6 +106,13 @@ func (s *Server) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// SetHold sets Hold while the server runs.
+func (s *Server) SetHold(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Hold = hold
 }
 
 // Submitted returns how many times each custom id was submitted.
@@ -257,8 +266,11 @@ func (s *Server) ended(b *batch) bool {
 	return b.canceled || b.step >= len(sequences[s.Protocol])-1
 }
 
-// poll advances a batch by one status.
+// poll advances a batch by one status (not past in progress while Hold).
 func (s *Server) poll(b *batch) {
+	if s.Hold && b.step >= 1 {
+		return
+	}
 	if !s.ended(b) {
 		b.step++
 	}
