@@ -7,7 +7,7 @@ PKGS  ?= ./...
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export TEST_DATABASE_URL
 
-.PHONY: help build test test-race test-short lint deploy-check bench demo demo-router fuzz clean nats-server
+.PHONY: help build test test-race test-short lint deploy-check bench bench-postgres demo demo-router fuzz clean nats-server
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ deploy-check: ## render and check deploy/kubernetes and docker-compose.yml
 
 bench: ## benchmarks of the hot path (classifier, tokens, cascade, store, queue, worker)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+bench-postgres: ## write path and report queries at 10M request_log rows; rewrites the postgres section of BENCHMARKS.md (takes minutes; not in make bench or make test)
+	PC_SCALE_ROWS=$${PC_SCALE_ROWS:-10000000} PC_SCALE_REPORT=$(CURDIR)/BENCHMARKS.md $(GO) test -run '^$$' -bench BenchmarkPostgresScale -benchtime 1x -timeout 90m ./internal/store
 
 fuzz: ## run each fuzz target for 20s
 	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 20s ./internal/classify

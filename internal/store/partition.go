@@ -172,22 +172,50 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) (PruneReport, error) 
 		rep.Deleted = n - rep.DroppedRows
 		return rep, nil
 	}
-	// The primary key (id, started_at) names a row across partitions (a
-	// ctid does not). Each chunk is its own transaction.
-	del := `DELETE FROM request_log WHERE (id, started_at) IN (
-		SELECT id, started_at FROM request_log WHERE ` + where + ` LIMIT ` + fmt.Sprint(o.Chunk) + `)`
-	for {
-		tag, err := s.pool.Exec(ctx, del, args...)
-		if err != nil {
-			return rep, fmt.Errorf("store: prune: delete request_log rows older than %s (after %d deleted): %w",
-				o.Before.UTC().Format(time.RFC3339), rep.Deleted, err)
-		}
-		if tag.RowsAffected() == 0 {
-			return rep, nil
-		}
-		rep.Deleted += tag.RowsAffected()
-		rep.Chunks++
+	// Chunks are deleted one partition at a time, by ctid (a ctid names a
+	// row within one table only): the inner query finds up to Chunk rows by
+	// the started_at or batch index, the delete goes straight to them. Each
+	// chunk is its own transaction.
+	schema, err := s.requestLogSchema(ctx)
+	if err != nil {
+		return rep, err
 	}
+	ps, err := s.Partitions(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, p := range ps {
+		if !p.Default && !p.From.Before(o.Before) {
+			continue // nothing in it started before the cut-off
+		}
+		table := pgx.Identifier{schema, p.Name}.Sanitize()
+		del := `DELETE FROM ` + table + ` WHERE ctid = ANY (ARRAY(
+			SELECT ctid FROM ` + table + ` WHERE ` + where + ` LIMIT ` + fmt.Sprint(o.Chunk) + `))`
+		for {
+			tag, err := s.pool.Exec(ctx, del, args...)
+			if err != nil {
+				return rep, fmt.Errorf("store: prune: delete rows older than %s from %s (after %d deleted): %w",
+					o.Before.UTC().Format(time.RFC3339), p.Name, rep.Deleted, err)
+			}
+			if tag.RowsAffected() == 0 {
+				break
+			}
+			rep.Deleted += tag.RowsAffected()
+			rep.Chunks++
+		}
+	}
+	return rep, nil
+}
+
+// requestLogSchema is the schema request_log is in (the first of the
+// search_path that has it).
+func (s *Store) requestLogSchema(ctx context.Context) (string, error) {
+	var schema string
+	if err := s.pool.QueryRow(ctx, `SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = 'request_log'::regclass`).Scan(&schema); err != nil {
+		return "", fmt.Errorf("store: schema of request_log: %w", err)
+	}
+	return schema, nil
 }
 
 // dropPartition counts a partition's rows and drops it in one transaction.
@@ -199,10 +227,9 @@ func (s *Store) dropPartition(ctx context.Context, p Partition, dryRun bool) (in
 		return 0, fmt.Errorf("store: prune: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	var schema string
-	if err := tx.QueryRow(ctx, `SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.oid = 'request_log'::regclass`).Scan(&schema); err != nil {
-		return 0, fmt.Errorf("store: prune: schema of request_log: %w", err)
+	schema, err := s.requestLogSchema(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune: %w", err)
 	}
 	table := pgx.Identifier{schema, p.Name}.Sanitize()
 	var n int64
