@@ -17,7 +17,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -69,8 +68,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts passwords only on a best-effort basis, and the wrapped
-		// url.Parse error quotes the whole string: say nothing of the value.
-		return nil, errors.New("store: invalid database connection string (DATABASE_URL; value not shown because it may contain a password)")
+		// url.Parse error quotes the whole string: name the parameter at
+		// fault instead, and never show the string.
+		return nil, dsnError(dsn)
 	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
