@@ -85,17 +85,13 @@ func Registry(r *config.Routes, keys config.ProviderKeys, lookup func(string) (s
 // routes file's keys over them. An out-of-range combination is reported
 // like any routes-file error.
 func SimModels(r *config.Routes) (map[string]sim.Model, error) {
-	defaults := sim.Defaults()
 	out := make(map[string]sim.Model)
 	for name, m := range r.Models {
 		if m.Sim == nil {
 			continue
 		}
 		id := strings.TrimPrefix(name, "sim/")
-		s, known := defaults[id]
-		if !known {
-			s = sim.Model{Capability: 0.7, RetryAfter: sim.DefaultRetryAfter}
-		}
+		s := sim.DefaultFor(id)
 		o := m.Sim
 		for _, d := range []struct {
 			src *float64

@@ -1,11 +1,9 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,24 +12,6 @@ import (
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
-
-// syncBuffer is a log sink that tests read while the worker writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestBrokerFaultLongOutageIsWaitedOut (issue 7, bug 5): the broker's
 // JetStream stops answering (a server down, restarting or recovering its
@@ -47,7 +27,7 @@ func TestBrokerFaultLongOutageIsWaitedOut(t *testing.T) {
 	var ticks atomic.Int64
 	epoch := time.Now()
 	b.cfg.Now = func() time.Time { return epoch.Add(time.Duration(ticks.Add(1)) * 10 * time.Second) }
-	var logs syncBuffer
+	var logs syncBuf
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 

@@ -138,6 +138,16 @@ func Defaults() map[string]Model {
 	}
 }
 
+// DefaultFor returns the defaults of the simulated model id: Defaults()[id],
+// or, for an id not listed there, a middling model (capability 0.7) that
+// never fails.
+func DefaultFor(id string) Model {
+	if m, ok := Defaults()[id]; ok {
+		return m
+	}
+	return Model{Capability: 0.7, RetryAfter: DefaultRetryAfter}
+}
+
 // Provider is the simulated provider. It is safe for concurrent use.
 type Provider struct {
 	models map[string]*model
