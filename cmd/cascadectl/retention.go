@@ -86,9 +86,9 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 	}
 	before := time.Now().Add(-age).UTC()
 	rep, err := st.Prune(ctx, store.PruneOptions{Before: before, BatchID: *batch, Chunk: *chunk, DryRun: *dryRun})
-	verb, dropped, deleted := "removed", "dropped", "deleted"
+	dropped := "dropped"
 	if *dryRun {
-		verb, dropped, deleted = "would remove", "would drop", "would delete"
+		dropped = "would drop"
 	}
 	scope := "request_log"
 	if *batch != "" {
@@ -98,9 +98,13 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s partition %s (%s to %s, %d rows)\n", dropped, p.Name,
 			p.From.Format("2006-01-02"), p.To.Format("2006-01-02"), p.Rows)
 	}
-	fmt.Fprintf(e.stdout, "%s: %s %d rows that started before %s: %d in %d dropped partition(s), %d %s in %d chunk(s) of at most %d\n",
-		scope, verb, rep.DroppedRows+rep.Deleted, before.Format(time.RFC3339), rep.DroppedRows, len(rep.Dropped),
-		rep.Deleted, deleted, rep.Chunks, *chunk)
+	if *dryRun {
+		fmt.Fprintf(e.stdout, "%s: would remove %d rows that started before %s: %d in %d dropped partition(s), %d deleted in chunks of at most %d\n",
+			scope, rep.DroppedRows+rep.Deleted, before.Format(time.RFC3339), rep.DroppedRows, len(rep.Dropped), rep.Deleted, *chunk)
+	} else {
+		fmt.Fprintf(e.stdout, "%s: removed %d rows that started before %s: %d in %d dropped partition(s), %d deleted in %d chunk(s) of at most %d\n",
+			scope, rep.DroppedRows+rep.Deleted, before.Format(time.RFC3339), rep.DroppedRows, len(rep.Dropped), rep.Deleted, rep.Chunks, *chunk)
+	}
 	return err
 }
 
