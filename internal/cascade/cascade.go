@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
@@ -46,13 +47,14 @@ type ModelPolicy struct {
 	Batch bool
 }
 
-// Backoff spaces same-model retries: the n-th retry waits a uniformly random
-// time in [0, min(Max, Base*2^n)) ("full jitter"), or the server's
-// retry-after when that is longer. A retry-after longer than Max is not
-// waited for: the cascade moves on to the next model instead. No wait ever
-// runs past the deadline of the ctx given to Run. Zero values mean
-// DefaultBackoffBase and DefaultBackoffMax.
-type Backoff struct{ Base, Max time.Duration }
+// Backoff spaces same-model retries with the project's one policy
+// (backoff.Policy, full jitter): the n-th retry waits a random time in
+// [0, min(Max, Base*2^(n-1))], drawn from the prompt's seed so that a run is
+// reproducible, or the server's retry-after when that is longer. A
+// retry-after longer than Max is not waited for: the cascade moves on to the
+// next model instead. No wait ever runs past the deadline of the ctx given
+// to Run. Zero values mean DefaultBackoffBase and DefaultBackoffMax.
+type Backoff = backoff.Policy
 
 // Cooldown takes a failing model out of rotation for Period, during which
 // every prompt in this process skips it, logged as outcome cooldown_skip. Two
@@ -167,7 +169,7 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 		c.now = time.Now
 	}
 	if c.sleep == nil {
-		c.sleep = sleep
+		c.sleep = backoff.Sleep
 	}
 	q := s.Quality
 	if q.IsZero() {
@@ -584,13 +586,7 @@ func (r *run) retryWait(try int, hint time.Duration) (time.Duration, bool) {
 	if hint > b.Max {
 		return 0, false
 	}
-	ceil := b.Max
-	if try < 30 {
-		if d := b.Base << try; d > 0 && d < ceil {
-			ceil = d
-		}
-	}
-	wait := time.Duration(unitFloat(attemptSeed(r.base, r.n)^0xb0ff) * float64(ceil))
+	wait := b.DelayAt(try+1, unitFloat(attemptSeed(r.base, r.n)^0xb0ff))
 	wait = max(wait, hint)
 	if dl, ok := r.ctx.Deadline(); ok && time.Until(dl) <= wait {
 		return 0, false
@@ -658,20 +654,6 @@ func (r *run) fail() {
 
 func isTransient(o prompt.Outcome) bool {
 	return llm.Class(o).Transient() || o == prompt.OutcomeCooldownSkip || o == prompt.OutcomeCanceled
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Step returns the model at position of tier's list and whether it is

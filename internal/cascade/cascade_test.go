@@ -596,7 +596,7 @@ func TestErrorsAreShortAndRedacted(t *testing.T) {
 	}, nil)
 	out := b.run(t, "hi")
 	as := out.Result.Attempts
-	if strings.Contains(as[0].Error, "ABCDEF") || !strings.Contains(as[0].Error, "sk-[redacted]") || !strings.Contains(as[0].Error, "req_1") {
+	if strings.Contains(as[0].Error, "ABCDEF") || !strings.Contains(as[0].Error, "sk-[REDACTED]") || !strings.Contains(as[0].Error, "req_1") {
 		t.Errorf("error %q", as[0].Error)
 	}
 	if len(as[1].Error) > maxErrorLen || !strings.HasSuffix(as[1].Error, "…") {
@@ -608,7 +608,7 @@ func TestErrorsAreShortAndRedacted(t *testing.T) {
 	if strings.Contains(b.logs.String(), "ABCDEF") {
 		t.Errorf("secret in logs")
 	}
-	if got := redact("task-1234567890 and risk-assessment-report"); got != "task-1234567890 and risk-assessment-report" {
+	if got := shortText("task-1234567890 and risk-assessment-report"); got != "task-1234567890 and risk-assessment-report" {
 		t.Errorf("redact false positive: %q", got)
 	}
 }
@@ -657,7 +657,7 @@ func TestDefaultsApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.backoff != (Backoff{DefaultBackoffBase, DefaultBackoffMax}) || c.tiers[prompt.TierSimple][0].pol.Timeout != DefaultTimeout {
+	if c.backoff != (Backoff{Base: DefaultBackoffBase, Max: DefaultBackoffMax}) || c.tiers[prompt.TierSimple][0].pol.Timeout != DefaultTimeout {
 		t.Errorf("defaults not applied: %+v %+v", c.backoff, c.tiers[prompt.TierSimple][0].pol)
 	}
 	if ok, _ := c.gate.Check(21, "short answer"); ok {

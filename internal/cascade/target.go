@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -12,6 +11,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/redact"
 )
 
 // target is one model as the cascade sees it, shared by every tier that
@@ -165,10 +165,11 @@ func unitFloat(h uint64) float64 { return float64(h>>11) / (1 << 53) }
 const maxErrorLen = 200
 
 // shortText makes an error message fit for a log row: secrets that look like
-// API keys or bearer tokens masked (defence in depth: adapters remove them
-// first), and at most maxErrorLen bytes, cut at a character boundary.
+// API keys, bearer tokens or URL credentials masked (defence in depth:
+// adapters remove the known ones first), and at most maxErrorLen bytes, cut
+// at a character boundary.
 func shortText(s string) string {
-	s = redact(s)
+	s = redact.String(s)
 	if len(s) <= maxErrorLen {
 		return s
 	}
@@ -177,45 +178,6 @@ func shortText(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// secretMarkers start strings that are credentials: OpenAI/Anthropic/Groq/
-// xAI keys, Google API keys, bearer tokens, key=... query parameters.
-var secretMarkers = []string{"sk-", "gsk_", "xai-", "AIza", "Bearer ", "key="}
-
-func redact(s string) string {
-	for _, m := range secretMarkers {
-		for from := 0; ; {
-			k := strings.Index(s[from:], m)
-			if k < 0 {
-				break
-			}
-			i := from + k
-			j := i + len(m)
-			if i > 0 && isAlnum(s[i-1]) { // "task-...", "monkey=": not a marker
-				from = j
-				continue
-			}
-			for j < len(s) && isTokenByte(s[j]) {
-				j++
-			}
-			if j-(i+len(m)) < 6 { // too short to be a secret ("task-", "key=1")
-				from = j
-				continue
-			}
-			s = s[:i+len(m)] + "[redacted]" + s[j:]
-			from = i + len(m) + len("[redacted]")
-		}
-	}
-	return s
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-func isTokenByte(c byte) bool {
-	return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '='
 }
 
 // QuotaRecheck is how long a model whose quota or spend limit ran out is

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/promptcascade/promptcascade/internal/redact"
 )
 
 // Shared plumbing for the HTTP adapters (openai, anthropic, gemini): sending a
@@ -94,7 +96,7 @@ func Send(c *http.Client, req *http.Request, limit int64) (Exchange, error) {
 //     ClassNetwork.
 //
 // The message is redacted with red and truncated.
-func TransportError(ctx context.Context, provider, model string, status int, err error, red Redactor) *Error {
+func TransportError(ctx context.Context, provider, model string, status int, err error, red redact.Redactor) *Error {
 	e := &Error{Provider: provider, Model: model, HTTPStatus: status}
 	var ne net.Error
 	switch {
@@ -133,7 +135,7 @@ func TransportError(ctx context.Context, provider, model string, status int, err
 // (a proxy or connection that closed early without a transport error) and is
 // ClassNetwork; anything else (an HTML page from a proxy, a wrong shape) is
 // ClassServerError. Both are retryable.
-func MalformedBody(provider, model string, ex Exchange, err error, red Redactor) *Error {
+func MalformedBody(provider, model string, ex Exchange, err error, red redact.Redactor) *Error {
 	class := ClassServerError
 	var se *json.SyntaxError
 	if errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &se) && se.Offset >= int64(len(ex.Body))) || len(strings.TrimSpace(string(ex.Body))) == 0 {
@@ -190,7 +192,7 @@ func StatusClass(status int) Class {
 // CleanMessage makes provider text fit for an error: secrets replaced,
 // whitespace collapsed, cut to MaxMessageLen runes. Redaction happens before
 // the cut, so a secret can never survive as a fragment.
-func CleanMessage(red Redactor, s string) string {
+func CleanMessage(red redact.Redactor, s string) string {
 	s = red.String(s)
 	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) <= MaxMessageLen {

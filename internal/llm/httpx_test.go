@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/promptcascade/promptcascade/internal/llm"
+	"github.com/promptcascade/promptcascade/internal/redact"
 )
 
 func TestStatusClass(t *testing.T) {
@@ -49,7 +50,7 @@ func TestNormalizeBaseURL(t *testing.T) {
 
 func TestCleanMessage(t *testing.T) {
 	t.Parallel()
-	r := llm.NewRedactor("secret-key-1")
+	r := redact.New("secret-key-1")
 	got := llm.CleanMessage(r, "  line one\n\tline   two secret-key-1 ")
 	if got != "line one line two [REDACTED]" {
 		t.Errorf("CleanMessage = %q", got)
@@ -70,7 +71,7 @@ func TestMalformedBody(t *testing.T) {
 		`<html>oops</html>`: llm.ClassServerError, // not JSON
 	} {
 		err := json.Unmarshal([]byte(body), &v)
-		e := llm.MalformedBody("p", "m", llm.Exchange{Status: 200, Body: []byte(body)}, err, llm.Redactor{})
+		e := llm.MalformedBody("p", "m", llm.Exchange{Status: 200, Body: []byte(body)}, err, redact.Redactor{})
 		if e.Class != want {
 			t.Errorf("MalformedBody(%q) = %s, want %s", body, e.Class, want)
 		}
@@ -88,7 +89,7 @@ func TestSendLimitAndTransportError(t *testing.T) {
 	if !errors.Is(err, llm.ErrBodyTooLarge) || ex.Status != 200 {
 		t.Fatalf("Send over limit: %v, status %d", err, ex.Status)
 	}
-	e := llm.TransportError(context.Background(), "p", "m", ex.Status, err, llm.Redactor{})
+	e := llm.TransportError(context.Background(), "p", "m", ex.Status, err, redact.Redactor{})
 	if e.Class != llm.ClassServerError || e.HTTPStatus != 200 {
 		t.Errorf("TransportError = %+v", e)
 	}
@@ -101,7 +102,7 @@ func TestSendLimitAndTransportError(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cause := errors.New("worker stopping")
 	cancel(cause)
-	e = llm.TransportError(ctx, "p", "m", 0, ctx.Err(), llm.Redactor{})
+	e = llm.TransportError(ctx, "p", "m", 0, ctx.Err(), redact.Redactor{})
 	if e.Class != llm.ClassTimeout || !errors.Is(e, context.Canceled) || !errors.Is(e, cause) {
 		t.Errorf("canceled ctx: %+v", e)
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/promptcascade/promptcascade/internal/redact"
 )
 
 // The part of an HTTP adapter (openai, anthropic, gemini) that does not depend
@@ -107,7 +109,7 @@ type Transport struct {
 	cfg        ClientConfig // defaults filled
 	base       string       // normalised BaseURL
 	header     http.Header  // sent with every request: Config.Header, the key, Protocol.Header
-	red        Redactor
+	red        redact.Redactor
 	requestID  string // Protocol.RequestIDHeader
 	parseError func(Exchange) ErrorReply
 	quota      QuotaHeaders
@@ -147,7 +149,7 @@ func NewTransport(cfg ClientConfig, p Protocol) (*Transport, error) {
 			header.Add(k, v)
 		}
 	}
-	secrets := append([]string{cfg.APIKey}, URLSecrets(cfg.BaseURL)...)
+	secrets := append([]string{cfg.APIKey}, redact.URLSecrets(cfg.BaseURL)...)
 	for _, vs := range cfg.Header {
 		secrets = append(secrets, vs...)
 	}
@@ -155,7 +157,7 @@ func NewTransport(cfg ClientConfig, p Protocol) (*Transport, error) {
 		cfg:        cfg,
 		base:       base,
 		header:     header,
-		red:        NewRedactor(secrets...),
+		red:        redact.New(secrets...),
 		requestID:  p.RequestIDHeader,
 		parseError: p.ParseError,
 		quota:      p.Quota,

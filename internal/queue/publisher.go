@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 )
 
@@ -265,11 +265,11 @@ func (p *Publisher) onErr(_ jetstream.JetStream, msg *nats.Msg, err error) {
 		switch {
 		case !p.full:
 			p.full, p.probeFails = true, 0
-			p.nextProbe = now.Add(backoff(1))
+			p.nextProbe = now.Add(retry.Delay(1))
 			p.log.Warn("stream is full, waiting for consumers to make room", "stream", p.conn.cfg.Stream, "err", err)
 		case wasProbe:
 			p.probeFails++
-			p.nextProbe = now.Add(backoff(p.probeFails + 1))
+			p.nextProbe = now.Add(retry.Delay(p.probeFails + 1))
 		}
 	}
 	if class != pubFull {
@@ -279,7 +279,7 @@ func (p *Publisher) onErr(_ jetstream.JetStream, msg *nats.Msg, err error) {
 		e.noStreamSince = time.Time{}
 	}
 	p.log.Debug("publish will be retried", "msg_id", e.id, "attempt", e.attempts, "err", err)
-	e.due = now.Add(backoff(e.attempts))
+	e.due = now.Add(retry.Delay(e.attempts))
 	p.retryQ = append(p.retryQ, e)
 	if !p.retrying {
 		p.retrying = true
@@ -317,14 +317,10 @@ func (p *Publisher) finishLocked() {
 	}
 }
 
-// backoff after the n-th failed attempt: exponential from 50ms, capped at
-// 2s, with jitter over the upper half so that a full stream is not probed by
-// every waiting message at the same instant.
-func backoff(n int) time.Duration {
-	d := retryBase << min(max(n-1, 0), 10)
-	d = min(d, retryMax)
-	return d/2 + rand.N(d/2+1)
-}
+// retry spaces the re-sends of one message (and, while the stream is full,
+// the probes): a full stream is not probed by every waiting message at the
+// same instant.
+var retry = backoff.Policy{Base: retryBase, Max: retryMax}
 
 // retryLoop re-sends due messages until the retry queue is empty.
 func (p *Publisher) retryLoop() {

@@ -23,6 +23,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/promptcascade/promptcascade/internal/backoff"
+	"github.com/promptcascade/promptcascade/internal/redact"
 )
 
 // Defaults applied by Config.WithDefaults.
@@ -101,12 +104,12 @@ type Config struct {
 // redacted returns a copy safe to print: password, token and URL
 // credentials hidden.
 func (c Config) redacted() Config {
-	c.URL = RedactURL(c.URL)
+	c.URL = redact.URL(c.URL)
 	if c.Password != "" {
-		c.Password = redactMark
+		c.Password = redact.Mark
 	}
 	if c.Token != "" {
-		c.Token = redactMark
+		c.Token = redact.Mark
 	}
 	return c
 }
@@ -267,15 +270,15 @@ func serverURLs(list string) ([]string, error) {
 		}
 		p, err := url.Parse(u)
 		if err != nil {
-			return nil, fmt.Errorf("queue: URL %s is not a valid URL", RedactURL(raw))
+			return nil, fmt.Errorf("queue: URL %s is not a valid URL", redact.URL(raw))
 		}
 		switch p.Scheme {
 		case "nats", "tls", "ws", "wss":
 		default:
-			return nil, fmt.Errorf("queue: URL %s: scheme %q is not supported (use nats://, tls://, ws:// or wss://)", RedactURL(raw), p.Scheme)
+			return nil, fmt.Errorf("queue: URL %s: scheme %q is not supported (use nats://, tls://, ws:// or wss://)", redact.URL(raw), p.Scheme)
 		}
 		if p.Hostname() == "" {
-			return nil, fmt.Errorf("queue: URL %s: no host", RedactURL(raw))
+			return nil, fmt.Errorf("queue: URL %s: no host", redact.URL(raw))
 		}
 		out = append(out, raw)
 	}
@@ -312,7 +315,7 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 	}
 	urls, _ := serverURLs(cfg.URL) // validated above
 	log = log.With("component", "queue")
-	where := RedactURL(strings.Join(urls, ","))
+	where := redact.URL(strings.Join(urls, ","))
 
 	opts, err := cfg.natsOptions(log)
 	if err != nil {
@@ -324,30 +327,28 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	wait := 100 * time.Millisecond
+	dial := backoff.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second}
 	var nc *nats.Conn
-	for {
+	for attempt := 1; ; attempt++ {
 		nc, err = nats.Connect(strings.Join(urls, ","), opts...)
 		if err == nil {
 			break
 		}
-		err = scrub(err, secrets)
+		err = secrets.Error(err)
 		if !retryableConnectErr(err) {
 			return nil, fmt.Errorf("queue: connect to %s: %w", where, err)
 		}
+		wait := dial.Delay(attempt)
 		if time.Now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("queue: cannot reach nats-server at %s within %s: %w", where, cfg.ConnectTimeout, err)
 		}
 		log.Debug("nats-server not reachable yet, retrying", "url", where, "err", err)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, wait) != nil {
 			return nil, fmt.Errorf("queue: connect to %s: %w", where, context.Cause(ctx))
-		case <-time.After(wait):
 		}
-		wait = min(wait*2, 2*time.Second)
 	}
 
-	at := RedactURL(nc.ConnectedUrl())
+	at := redact.URL(nc.ConnectedUrl())
 	if err := checkServerVersion(nc.ConnectedServerVersion(), at); err != nil {
 		nc.Close()
 		return nil, err
@@ -369,13 +370,14 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 			return nil, fmt.Errorf("queue: nats-server %s at %s: %w (start it with -js, or add jetstream {} to its config and enable it for this account)",
 				nc.ConnectedServerVersion(), at, ErrNoJetStream)
 		}
-		return nil, fmt.Errorf("queue: JetStream account info from %s: %w", at, scrub(err, secrets))
+		return nil, fmt.Errorf("queue: JetStream account info from %s: %w", at, secrets.Error(err))
 	}
 	log.Info("connected to nats-server", "url", at, "version", nc.ConnectedServerVersion(), "name", cfg.Name)
 	return &Conn{cfg: cfg, nc: nc, js: js, log: log}, nil
 }
 
-func (c Config) secrets() []string {
+// secrets is the redactor of c's password, token and URL credentials.
+func (c Config) secrets() redact.Redactor {
 	s := []string{c.Password, c.Token}
 	for raw := range strings.SplitSeq(c.URL, ",") {
 		raw = strings.TrimSpace(raw)
@@ -390,7 +392,7 @@ func (c Config) secrets() []string {
 			}
 		}
 	}
-	return s
+	return redact.New(s...)
 }
 
 func (c Config) natsOptions(log *slog.Logger) ([]nats.Option, error) {
@@ -402,22 +404,22 @@ func (c Config) natsOptions(log *slog.Logger) ([]nats.Option, error) {
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			attrs := []any{}
 			if u := nc.ConnectedUrl(); u != "" {
-				attrs = append(attrs, "url", RedactURL(u))
+				attrs = append(attrs, "url", redact.URL(u))
 			}
 			if err != nil {
-				log.Warn("disconnected from nats-server", append(attrs, "err", scrub(err, c.secrets()))...)
+				log.Warn("disconnected from nats-server", append(attrs, "err", c.secrets().Error(err))...)
 				return
 			}
 			log.Info("disconnected from nats-server", attrs...)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("reconnected to nats-server", "url", RedactURL(nc.ConnectedUrl()), "version", nc.ConnectedServerVersion())
+			log.Info("reconnected to nats-server", "url", redact.URL(nc.ConnectedUrl()), "version", nc.ConnectedServerVersion())
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			log.Debug("nats connection closed")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			attrs := []any{"err", scrub(err, c.secrets())}
+			attrs := []any{"err", c.secrets().Error(err)}
 			if sub != nil {
 				attrs = append(attrs, "subject", sub.Subject)
 			}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/promptcascade/promptcascade/internal/backoff"
 )
 
 // Held is one delivery as the worker holding it sees it: its content, and
@@ -106,10 +108,8 @@ func (s *Source) Recover(ctx context.Context) error {
 		if s.c.NATS().IsClosed() {
 			return fmt.Errorf("recover consumer: %w", nats.ErrConnectionClosed)
 		}
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, 100*time.Millisecond) != nil {
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	if _, err := s.c.EnsureStream(ctx); err != nil {

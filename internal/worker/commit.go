@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
@@ -77,9 +78,9 @@ func (w *Worker) commit(ctx context.Context, batch []*task) {
 			_ = write(func(c context.Context) error { w.isolate(c, batch); return nil })
 			return
 		}
-		delay := backoff(attempt, 100*time.Millisecond, 5*time.Second)
+		delay := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)
 		w.log.Warn("commit failed; retrying", "err", err, "prompts", len(batch), "retry_in", delay.Round(time.Millisecond))
-		sleep(ctx, delay)
+		_ = backoff.Sleep(ctx, delay) // ctx ending is seen by the loop
 	}
 	n := w.committed.Add(int64(len(batch)))
 	if h := w.cfg.Hooks.AfterCommit; h != nil {

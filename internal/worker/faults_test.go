@@ -520,6 +520,7 @@ func (b *bundle) queueEmpty(t *testing.T) {
 // comes back on the same port and store. Both workers reconnect by
 // themselves and finish the batch.
 func TestBrokerFaultRestartMidBatch(t *testing.T) {
+	faultTest(t)
 	b := setup(t, queue.Config{AckWait: 3 * time.Second})
 	b.cfg.Concurrency = 16
 	jobs := b.publish("b1", 600)
@@ -547,6 +548,7 @@ func TestBrokerFaultRestartMidBatch(t *testing.T) {
 // publisher re-sends what was not acknowledged (same Msg-Id), so the stream
 // ends up with every job exactly once, and the worker answers each once.
 func TestBrokerFaultRestartMidEnqueue(t *testing.T) {
+	faultTest(t)
 	b := setup(t, queue.Config{PublishAckTimeout: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
@@ -601,6 +603,7 @@ func TestBrokerFaultRestartMidEnqueue(t *testing.T) {
 // themselves. Only connections of this test are killed: they carry an
 // application_name of their own (other tests share the server).
 func TestFaultPostgresConnectionsKilled(t *testing.T) {
+	faultTest(t)
 	b := setup(t, queue.Config{AckWait: 5 * time.Second})
 	b.cfg.Concurrency = 16
 	app := randomName("pcfault_")
@@ -759,6 +762,7 @@ func (p *privatePG) crash() {
 // workers hold their deliveries, retry with backoff, and finish by
 // themselves.
 func TestFaultPostgresRestarted(t *testing.T) {
+	faultTest(t)
 	pg := startPrivatePG(t)
 	b := setup(t, queue.Config{AckWait: 5 * time.Second})
 	b.cfg.Concurrency = 16
@@ -800,6 +804,7 @@ func TestFaultPostgresRestarted(t *testing.T) {
 // the stream (those already stored are acked without a call), and prompts
 // published after the recreation are answered too.
 func TestBrokerFaultConsumerDeletedIsRecreated(t *testing.T) {
+	faultTest(t)
 	b := setup(t, queue.Config{AckWait: 5 * time.Second})
 	b.cfg.Concurrency = 16
 	b.cfg.ExitWhenIdle = false
@@ -836,6 +841,7 @@ func TestBrokerFaultConsumerDeletedIsRecreated(t *testing.T) {
 // A delivery from the deleted stream that finishes after the recreation is
 // stored but not acked: its stream sequence now names another message.
 func TestBrokerFaultStreamDeletedIsRecreated(t *testing.T) {
+	faultTest(t)
 	b := setup(t, queue.Config{AckWait: 5 * time.Second})
 	b.cfg.Concurrency = 16
 	b.cfg.ExitWhenIdle = false
@@ -918,6 +924,7 @@ func TestBrokerFaultStreamDeletedIsRecreated(t *testing.T) {
 // recreation fails, and the worker gives up after RecoverTries attempts with
 // an error that says why, instead of spinning.
 func TestBrokerFaultConsumerCannotBeRecreated(t *testing.T) {
+	faultTest(t)
 	b := setup(t, queue.Config{})
 	b.cfg.ExitWhenIdle = false
 	b.cfg.RecoverTries = 3
@@ -1154,4 +1161,14 @@ func TestMaxDeliverAdvisorySettlesWhileRunning(t *testing.T) {
 		t.Errorf("failed rows inserted = %d, want 1", n)
 	}
 	checkExhausted(t, b, jobs, vk, tp)
+}
+
+// faultTest skips a fault-injection test (broker or database stopped,
+// restarted or killed) under -short: `make test-short` runs the unit and
+// integration tests without them, as it says; `make test` runs them all.
+func faultTest(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("fault-injection test; run without -short (make test)")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
@@ -52,12 +53,12 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 				continue
 			}
 			logIt := fetchErrs.failed()
-			delay := backoff(fetchErrs.failures, 100*time.Millisecond, 5*time.Second)
+			delay := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(fetchErrs.failures)
 			if logIt {
 				w.log.Warn("fetch failed; retrying (logged once a minute while it lasts)", "err", err,
 					"failures", fetchErrs.failures, "failing_for", fetchErrs.since(), "retry_in", delay.Round(time.Millisecond))
 			}
-			if !sleep(ctx, delay) {
+			if backoff.Sleep(ctx, delay) != nil {
 				return nil
 			}
 			continue

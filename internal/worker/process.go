@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/estimate"
 	"github.com/promptcascade/promptcascade/internal/pricing"
@@ -78,7 +79,7 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 			r.ModelUsed = r.Attempts[len(r.Attempts)-1].Model
 		}
 	default:
-		t.nakIn = max(backoff(delivery, w.cfg.NakBase, w.cfg.NakMax), out.RetryAfter)
+		t.nakIn = max(backoff.Policy{Base: w.cfg.NakBase, Max: w.cfg.NakMax}.Delay(delivery), out.RetryAfter)
 	}
 	w.handOff(t)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
@@ -102,17 +103,17 @@ func (w *Worker) recoverSource(ctx context.Context, cause error) error {
 				w.log.Error("could not recreate the stream and consumer; giving up", "attempt", permanent, "err", err)
 				return fmt.Errorf("worker: %w: %d attempts failed; last: %w", ErrSourceGone, permanent, err)
 			}
-			delay = backoff(permanent, recoverBase, recoverMax)
+			delay = backoff.Policy{Base: recoverBase, Max: recoverMax}.Delay(permanent)
 			w.log.Warn("recreating the stream and consumer failed; retrying", "attempt", permanent,
 				"max_attempts", w.cfg.RecoverTries, "err", err, "retry_in", delay.Round(time.Millisecond))
 		} else {
-			delay = backoff(attempt, min(recoverBase, w.cfg.RecoverMaxWait), w.cfg.RecoverMaxWait)
+			delay = backoff.Policy{Base: min(recoverBase, w.cfg.RecoverMaxWait), Max: w.cfg.RecoverMaxWait}.Delay(attempt)
 			if down.failed() {
 				w.log.Warn("the broker is not answering; waiting for it to recreate the stream and consumer (logged once a minute)",
 					"attempts", down.failures, "down_for", down.since(), "err", err)
 			}
 		}
-		if !sleep(ctx, delay) {
+		if backoff.Sleep(ctx, delay) != nil {
 			return nil
 		}
 	}
@@ -150,10 +151,10 @@ func (w *Worker) existing(ctx, workCtx context.Context, keys []store.Key, ds []D
 				held = append(held, t)
 			}
 		}
-		delay := backoff(attempt, 100*time.Millisecond, 5*time.Second)
+		delay := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)
 		w.log.Warn("checking for existing results failed; retrying", "err", err, "prompts", len(keys),
 			"retry_in", delay.Round(time.Millisecond))
-		if !sleep(ctx, delay) {
+		if backoff.Sleep(ctx, delay) != nil {
 			return nil, err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/llm/llmtest"
 	"github.com/promptcascade/promptcascade/internal/llm/openai"
+	"github.com/promptcascade/promptcascade/internal/redact"
 )
 
 func TestConformance(t *testing.T) {
@@ -390,7 +391,7 @@ func TestPasswordInBaseURLRedacted(t *testing.T) {
 	if strings.Contains(err.Error(), "proxy-pass-9876") {
 		t.Errorf("password leaked: %v", err)
 	}
-	if !strings.Contains(le.Message, llm.Redacted) {
+	if !strings.Contains(le.Message, redact.Mark) {
 		t.Errorf("Message = %q, want the echoed password redacted", le.Message)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
@@ -256,8 +257,10 @@ func (p *Provider) Complete(ctx context.Context, req llm.Request) (llm.Response,
 		<-ctx.Done()
 		return llm.Response{}, timeoutError(m.id, ctx.Err())
 	}
-	if err := sleep(ctx, pl.latency); err != nil {
-		return llm.Response{}, timeoutError(m.id, err)
+	if pl.latency > 0 { // no latency: no wait, and no second look at ctx
+		if err := backoff.Sleep(ctx, pl.latency); err != nil {
+			return llm.Response{}, timeoutError(m.id, err)
+		}
 	}
 	switch pl.kind {
 	case kindServerError:
@@ -407,20 +410,6 @@ func (p *Provider) systemTokens(s string) int {
 func timeoutError(id string, cause error) *llm.Error {
 	return &llm.Error{Class: llm.ClassTimeout, Provider: Name, Model: id,
 		Message: "no response before the deadline (simulated)", Err: cause}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func requestID(seed uint64) string {

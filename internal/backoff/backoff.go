@@ -1,0 +1,60 @@
+// Package backoff is promptcascade's one retry spacing and its one
+// cancellable sleep: the cascade's same-model retries, the worker's naks,
+// commit, fetch and recovery retries, and the publisher's re-sends all wait
+// by it, so that "exponential backoff with full jitter" means one thing.
+package backoff
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// Policy is capped exponential backoff with full jitter: the n-th wait
+// (n >= 1) is uniformly random in [0, Ceiling(n)], where Ceiling(n) is
+// min(Max, Base·2^(n-1)). Full jitter spreads the retries of many callers
+// that failed together over the whole interval.
+type Policy struct {
+	Base time.Duration // ceiling of the first wait
+	Max  time.Duration // cap of every ceiling (at least Base)
+}
+
+// Ceiling is the longest n-th wait: min(Max, Base·2^(n-1)); n below 1
+// counts as 1.
+func (p Policy) Ceiling(n int) time.Duration {
+	d := p.Base
+	for i := 1; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	return max(min(d, p.Max), 0)
+}
+
+// Delay draws the n-th wait.
+func (p Policy) Delay(n int) time.Duration {
+	return p.DelayAt(n, rand.Float64())
+}
+
+// DelayAt is the n-th wait for the draw u in [0, 1): u·Ceiling(n), rounded
+// so that u just below 1 gives Ceiling(n). Callers that must be
+// reproducible (the cascade, seeded per prompt) bring their own u.
+func (p Policy) DelayAt(n int, u float64) time.Duration {
+	c := p.Ceiling(n)
+	return min(time.Duration(u*float64(c+1)), c)
+}
+
+// Sleep waits d, or less when ctx ends first. It returns nil after the
+// whole wait and ctx.Err() when ctx ended (before or during it); d <= 0
+// returns ctx.Err() at once.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
