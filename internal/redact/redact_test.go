@@ -77,8 +77,8 @@ func TestStringMasksURLsAndTokens(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		`dial https://bob:hunter22@proxy:8080/v1 failed`:    `dial https://bob:[REDACTED]@proxy:8080/v1 failed`,
-		`"url": "nats://tok3n99@h:4222"`:                     `"url": "nats://[REDACTED]@h:4222"`,
-		"Incorrect API key provided: sk-proj-ABCDEF123456.":  "Incorrect API key provided: sk-[REDACTED]",
+		`"url": "nats://tok3n99@h:4222"`:                    `"url": "nats://[REDACTED]@h:4222"`,
+		"Incorrect API key provided: sk-proj-ABCDEF123456.": "Incorrect API key provided: sk-[REDACTED]",
 		"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9 denied": "Authorization: Bearer [REDACTED] denied",
 		"GET /v1beta/models?key=AIzaSyD-1234567890abc":      "GET /v1beta/models?key=AIza[REDACTED]",
 		"gsk_abcdef123456 and xai-abcdefgh12":               "gsk_[REDACTED] and xai-[REDACTED]",
