@@ -6,8 +6,11 @@ PKGS  ?= ./...
 # Tests talk to the machine's Postgres (database "test") and embed their own nats-server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export TEST_DATABASE_URL
+# The pinned linter, built from the Go module proxy by `make lint-install`.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 
-.PHONY: help build test test-race test-short lint deploy-check bench bench-postgres demo demo-router fuzz clean nats-server
+.PHONY: help build test test-race test-short lint lint-install deploy-check bench bench-postgres demo demo-router fuzz clean nats-server
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,16 +25,20 @@ test: ## all tests: unit, integration (Postgres + embedded JetStream) and end-to
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 12m $(PKGS)
 
-test-short: ## unit and integration tests, without the end-to-end and fault tests
+test-short: ## unit and integration tests, without the end-to-end and fault-injection tests (they skip under -short)
 	$(GO) test -count=1 -short $(PKGS)
 
 test-race: ## all tests under the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-lint: deploy-check ## gofmt, go vet, golangci-lint when installed, and the deployment files
+lint-install: ## install golangci-lint v2.15.0 (the pinned version) unless it is there
+	@$(GOLANGCI_LINT) version 2>/dev/null | grep -q 'version $(GOLANGCI_LINT_VERSION:v%=%) ' || \
+		{ echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); }
+
+lint: lint-install deploy-check ## gofmt, go vet, golangci-lint v2.15.0 (.golangci.yml), and the deployment files
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet $(PKGS)
-	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed; skipped (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0)"; fi
+	$(GOLANGCI_LINT) run ./...
 
 # deploy/check is a module of its own (kustomize v5.7.1's library, k8s.io/api,
 # compose-go: pinned in deploy/check/go.mod, offline once downloaded): it

@@ -82,7 +82,7 @@ func cmdExport(ctx context.Context, e *env, args []string) (err error) {
 		defer func() {
 			if err != nil {
 				tmp.Close()
-				os.Remove(tmp.Name())
+				_ = os.Remove(tmp.Name())
 			}
 		}()
 		out = tmp

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 
 func cmdLabels(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "import" {
-		return &exitError{2, fmt.Errorf("want: labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...")}
+		return &exitError{2, errors.New("want: labels import [--dataset NAME] [--format auto|csv|jsonl] FILE [FILE ...]")}
 	}
 	fs := newFlags("labels import", e)
 	dataset := fs.String("dataset", "", "dataset name the labels are stored under (default: the file's base name)")

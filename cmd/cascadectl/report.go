@@ -58,7 +58,7 @@ func writeHTML(path string, r *report.Report) error {
 	if err != nil {
 		return fmt.Errorf("--html: %w", err)
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }()
 	bw := bufio.NewWriter(f)
 	if err := r.WriteHTML(bw); err != nil {
 		f.Close()

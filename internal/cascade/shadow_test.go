@@ -115,15 +115,6 @@ func hasShadow(r prompt.Result) bool {
 	return false
 }
 
-func hasShadowError(r prompt.Result) bool {
-	for _, a := range r.Attempts {
-		if a.Outcome == prompt.OutcomeShadow && a.Error != "" {
-			return true
-		}
-	}
-	return false
-}
-
 func TestShadowSettings(t *testing.T) {
 	t.Parallel()
 	reg := llm.NewRegistry()

@@ -40,7 +40,6 @@ func FuzzReader(f *testing.F) {
 			}
 			return
 		}
-		opts = opts.withDefaults()
 		ids := map[string]bool{}
 		lastLine := 0
 		for calls := 0; ; calls++ {

@@ -176,7 +176,7 @@ func (s *Set) readCSV(r io.Reader) error {
 		line, _ := cr.FieldPos(0)
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			if pe.Err == csv.ErrFieldCount {
+			if errors.Is(pe.Err, csv.ErrFieldCount) {
 				s.bad(pe.StartLine, "%v", pe.Err)
 				continue
 			}

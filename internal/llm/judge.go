@@ -5,7 +5,8 @@ import (
 	"unicode"
 )
 
-// The pairwise judge protocol of shadow labelling: a judge model is shown a
+// JudgeSystem is the system prompt of shadow labelling's pairwise judge
+// protocol: a judge model is shown a
 // prompt and two answers, A (the answer the cascade kept, from the cheaper
 // tier) and B (the tier above's answer), and asked whether A is as good as
 // B. It must answer YES or NO first. The prompt is fixed so that verdicts

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Chart names, one <svg class="chart" data-chart="NAME"> per batch each:
+// Charts names the charts, one <svg class="chart" data-chart="NAME"> per batch each:
 // the page's contract with its tests and with anyone scraping it.
 var Charts = []string{"cost-tier", "cost-model", "cascade-flow", "latency", "outcomes", "savings"}
 

@@ -100,7 +100,7 @@ func (r *Router) WriteFile(path string) error {
 		return err
 	}
 	if err := errors.Join(r.Write(f), f.Sync(), f.Close()); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -97,11 +97,10 @@ func quantilesOf(scores []float64) []float64 {
 		f := pos - float64(lo)
 		qs[i] = s[lo] + f*(s[lo+1]-s[lo])
 	}
+	prev := 0.0
 	for i := range qs { // keep rounding from breaking the order or the range
-		qs[i] = min(max(qs[i], 0), 1)
-		if i > 0 {
-			qs[i] = max(qs[i], qs[i-1])
-		}
+		qs[i] = max(min(max(qs[i], 0), 1), prev)
+		prev = qs[i]
 	}
 	return qs
 }

@@ -23,7 +23,7 @@ import (
 )
 
 // APIKey is the key harnesses configure; the fakes echo it in errors.
-const APIKey = "sk-SECRET-batch-canary-42"
+const APIKey = "sk-SECRET-batch-canary-42" //nolint:gosec // a canary the tests look for, not a credential
 
 // Env is what a harness needs to build the client under test.
 type Env struct {
