@@ -245,12 +245,6 @@ func weightedAUC(ps []prepped, scores []float64) float64 {
 	return wins / pairs
 }
 
-func logLoss(y, p float64) float64 {
-	const eps = 1e-12
-	p = min(max(p, eps), 1-eps)
-	return -(y*math.Log(p) + (1-y)*math.Log(1-p))
-}
-
 // fit minimises the weighted mean log loss plus lambda/2 times the squared
 // weights (the bias is not penalised) over the examples idx, by Nesterov's
 // accelerated gradient descent with step 1/L.
