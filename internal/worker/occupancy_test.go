@@ -20,7 +20,6 @@ type slowStore struct {
 	delay  time.Duration
 	mu     sync.Mutex
 	active bool // a Write is running
-	maxDur time.Duration
 }
 
 func (s *slowStore) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
