@@ -71,13 +71,18 @@ func (r *run) shadow() {
 			break
 		}
 	}
-	if ref == nil || (r.gate != nil && r.gate(r.ctx, Call{Model: ref.name, Price: ref.pol.Price}) != nil) {
-		return
+	if ref == nil || !r.c.available(ref) || !r.c.available(r.c.judge) ||
+		(r.gate != nil && r.gate(r.ctx, Call{Model: ref.name, Price: ref.pol.Price}) != nil) {
+		return // labels are not worth calling a model that is out of service, or over the budget
 	}
+	// Shadow calls are real calls: they go through the limiter and tell on
+	// the models' health like any (a judge that answers "not found" is
+	// disabled, as in a tier).
 	a, resp, called := r.optionalCall(ref)
 	if !called {
 		return
 	}
+	r.c.observe(ref, a)
 	refOK := a.Outcome == prompt.OutcomeOK
 	r.recordShadow(a)
 	if !refOK || r.ctx.Err() != nil {
@@ -90,7 +95,13 @@ func (r *run) shadow() {
 	// The judge's reply is one word: the quality gate is not for it.
 	j := run{c: r.c, ctx: r.ctx, base: r.base, n: r.n, need: 0}
 	j.out.Result = judged
+	if r.gate != nil && r.gate(r.ctx, Call{Model: r.c.judge.name, Price: r.c.judge.pol.Price}) != nil {
+		return
+	}
 	ja, jresp, called := j.optionalCall(r.c.judge)
+	if called {
+		r.c.observe(r.c.judge, ja)
+	}
 	r.n = j.n
 	if !called {
 		return
@@ -119,4 +130,14 @@ func (r *run) recordShadow(a prompt.Attempt) {
 	}
 	a.Outcome = prompt.OutcomeShadow
 	r.record(a)
+}
+
+// available reports whether t may be called now: not disabled, not cooling
+// down.
+func (c *Cascade) available(t *target) bool {
+	now := c.now()
+	if d := t.disabled.Load(); d != nil && !d.expired(now) {
+		return false
+	}
+	return !c.cooldown.on() || t.coolingFor(now, c.cooldown.Failures) == 0
 }

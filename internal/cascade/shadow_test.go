@@ -135,3 +135,38 @@ func TestShadowSettings(t *testing.T) {
 		}
 	}
 }
+
+// A judge the provider does not have is called once, disabled like any
+// model that answers "not found", and not called again.
+func TestShadowJudgeOutOfService(t *testing.T) {
+	t.Parallel()
+	reg := llm.NewRegistry()
+	reg.Register(sim.Name, sim.New(map[string]sim.Model{"small": {Capability: 1}, "large": {Capability: 1}}))
+	pol := map[string]cascade.ModelPolicy{"sim/small": {Model: "sim/small"}, "sim/large": {Model: "sim/large"}, "sim/ghost": {Model: "sim/ghost"}}
+	c, err := cascade.New(cascade.Settings{
+		Tiers:  map[prompt.Tier][]string{prompt.TierSimple: {"sim/small"}, prompt.TierModerate: {"sim/large"}, prompt.TierComplex: {"sim/large"}},
+		Models: pol,
+		Shadow: cascade.Shadow{Share: 1, Judge: "sim/ghost"},
+	}, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	judgeCalls := 0
+	for i := range 20 {
+		res := c.Run(context.Background(), prompt.Job{BatchID: "b", ID: fmt.Sprint(i), Prompt: "What is the capital of France?"}, prompt.TierSimple, prompt.Signals{}, 1).Result
+		if res.Status != prompt.StatusSucceeded || res.Shadow != nil {
+			t.Fatalf("prompt %d: status %s, shadow %+v; want an answer and no verdict", i, res.Status, res.Shadow)
+		}
+		for _, a := range res.Attempts {
+			if a.Model == "sim/ghost" {
+				judgeCalls++
+				if a.Outcome != prompt.OutcomeShadow || !strings.Contains(a.Error, "not_found") {
+					t.Errorf("judge attempt %+v: want outcome shadow with the not_found error", a)
+				}
+			}
+		}
+	}
+	if judgeCalls != 1 {
+		t.Errorf("the missing judge was called %d times, want once", judgeCalls)
+	}
+}
