@@ -113,6 +113,19 @@ shadow: {share: 0.2, judge: sim/large}
 		t.Fatalf("%d results in l2 (%v), want 200", n, rows.Err())
 	}
 
+	// A corrupt router file stops the worker at start, with the routes line.
+	good, err := os.ReadFile(filepath.Join(dir, "router.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "router.json"), []byte(strings.Replace(string(good), `"seed":5,`, `"seed":6,`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := b.run(t, ctx, "worker", []string{"ROUTES_FILE=" + learned, "WORKER_EXIT_WHEN_IDLE=true"})
+	if code == 0 || !strings.Contains(out, "learned.yaml:") || !strings.Contains(out, "classifier.model: router file") || !strings.Contains(out, "checksum mismatch") {
+		t.Errorf("worker with a corrupt router file: exit %d\n%s", code, out)
+	}
+
 	// The report shows both batches (cost and cascade rates per tier).
 	for batch, prompts := range map[string]int{"h1": 300, "l2": 200} {
 		if out := b.ctl(t, ctx, 0, "report", batch); !strings.Contains(out, fmt.Sprintf("batch %s: %d prompts", batch, prompts)) || !strings.Contains(out, "cascade_rate") {
