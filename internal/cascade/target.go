@@ -12,6 +12,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/redact"
+	"github.com/promptcascade/promptcascade/internal/seed"
 )
 
 // target is one model as the cascade sees it, shared by every tier that
@@ -131,35 +132,16 @@ func asLLMError(err error) (*llm.Error, bool) {
 // seedBase hashes (seed, batch, id, delivery); attemptSeed adds the attempt
 // number. Together they give every call of every delivery its own
 // reproducible llm.Request.Seed.
-func seedBase(seed uint64, batch, id string, delivery int) uint64 {
-	h := mix(seed ^ 0x6a09e667f3bcc908)
-	h = fnv(h, batch)
-	h = fnv(h^0xff, id)
-	return mix(h ^ uint64(delivery)*0x9e3779b97f4a7c15)
+func seedBase(s uint64, batch, id string, delivery int) uint64 {
+	return seed.Mix(seed.Of(s, batch, id) ^ uint64(delivery)*0x9e3779b97f4a7c15)
 }
 
 func attemptSeed(base uint64, attempt int) uint64 {
-	return mix(base + uint64(attempt)*0xbf58476d1ce4e5b9)
-}
-
-func fnv(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-// mix is the splitmix64 finalizer.
-func mix(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
+	return seed.Mix(base + uint64(attempt)*0xbf58476d1ce4e5b9)
 }
 
 // unitFloat maps a hash to [0,1).
-func unitFloat(h uint64) float64 { return float64(h>>11) / (1 << 53) }
+func unitFloat(h uint64) float64 { return seed.Unit(h) }
 
 // maxErrorLen bounds Attempt.Error.
 const maxErrorLen = 200

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/seed"
 )
 
 // Limits size and pace one model's provider batches.
@@ -351,16 +351,10 @@ func (r *Runner) requests(ctx context.Context, pb int64) ([]llm.BatchRequest, er
 			return nil, err
 		}
 		out = append(out, llm.BatchRequest{CustomID: cid, Request: llm.Request{
-			System: job.System, Prompt: job.Prompt, MaxTokens: job.MaxTokens, Seed: seed(cid),
+			System: job.System, Prompt: job.Prompt, MaxTokens: job.MaxTokens, Seed: seed.String(cid),
 		}})
 	}
 	return out, rows.Err()
-}
-
-func seed(customID string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(customID))
-	return h.Sum64()
 }
 
 // submit sends an intent to the provider and stores the batch id it gets.

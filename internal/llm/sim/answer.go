@@ -276,7 +276,7 @@ func (w *writer) finish() (string, int, string) {
 // topics until the target length, and a closer.
 func answer(r *rng, prompt string, d difficulty, maxTokens int) (string, int, string) {
 	loadTexts()
-	target := d.targetWords() * (0.75 + 0.5*r.float())
+	target := d.targetWords() * (0.75 + 0.5*r.Float())
 	target = min(target, 1500)
 
 	// Topic fragments are counted once per call, on first use.
@@ -295,22 +295,22 @@ func answer(r *rng, prompt string, d difficulty, maxTokens int) (string, int, st
 
 	w := writer{budget: maxTokens}
 	w.b.Grow(int(target)*7 + 64)
-	if !w.add(texts.openers[r.intn(len(texts.openers))]) {
+	if !w.add(texts.openers[r.Intn(len(texts.openers))]) {
 		return w.finish()
 	}
 	for first := true; first || float64(w.words+texts.closerW) < target; first = false {
-		body := texts.bodies[r.intn(len(texts.bodies))]
+		body := texts.bodies[r.Intn(len(texts.bodies))]
 		var tf fragment
 		if d.nTopics > 0 {
-			tf = topicFor(r.intn(d.nTopics))
+			tf = topicFor(r.Intn(d.nTopics))
 		} else {
-			tf = texts.generic[r.intn(len(texts.generic))]
+			tf = texts.generic[r.Intn(len(texts.generic))]
 		}
 		if !w.add(body.prefix) || !w.add(tf) || !w.add(body.suffix) {
 			return w.finish()
 		}
 	}
-	w.add(texts.closers[r.intn(len(texts.closers))])
+	w.add(texts.closers[r.Intn(len(texts.closers))])
 	return w.finish()
 }
 
@@ -318,10 +318,10 @@ func answer(r *rng, prompt string, d difficulty, maxTokens int) (string, int, st
 func weakAnswer(r *rng, maxTokens int) (string, int, string) {
 	loadTexts()
 	list := texts.shorts
-	if r.next()&1 == 1 {
+	if r.Uint64()&1 == 1 {
 		list = texts.refusals
 	}
 	w := writer{budget: maxTokens}
-	w.add(list[r.intn(len(list))])
+	w.add(list[r.Intn(len(list))])
 	return w.finish()
 }

@@ -182,7 +182,7 @@ func (p *Provider) BatchResults(_ context.Context, id string) ([]llm.BatchResult
 		switch {
 		case sb.canceled:
 			res.State = llm.ItemCanceled
-		case rr.float() < expire:
+		case rr.Float() < expire:
 			res.State = llm.ItemExpired
 		default:
 			req := r.Request

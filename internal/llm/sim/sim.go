@@ -28,6 +28,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/seed"
 )
 
 // Name is the provider name the simulated models are registered under.
@@ -188,7 +189,7 @@ func New(models map[string]Model) *Provider {
 		if m.RetryAfter <= 0 {
 			m.RetryAfter = DefaultRetryAfter
 		}
-		mod := &model{Model: m, id: id, salt: hashString(id)}
+		mod := &model{Model: m, id: id, salt: seed.String(id)}
 		if m.RPM > 0 {
 			mod.rpm = limit.NewBucket(float64(m.RPM), time.Now())
 		}
@@ -317,8 +318,8 @@ func (m *model) leave() {
 // of draws is fixed, which is what makes a seed reproducible.
 func (m *model) plan(req llm.Request) plan {
 	r := newRNG(req.Seed ^ m.salt)
-	u := r.float()
-	z := r.norm()
+	u := r.Float()
+	z := norm(&r)
 	lognormal := math.Exp(latencySigma*z - latencySigma*latencySigma/2) // mean 1
 	base := float64(m.Latency)
 
@@ -330,7 +331,7 @@ func (m *model) plan(req llm.Request) plan {
 			latency: time.Duration(base * 0.05 * lognormal)}
 	case u < m.TimeoutRate+m.RateLimitRate+m.ErrorRate:
 		status := 500
-		if r.next()&1 == 1 {
+		if r.Uint64()&1 == 1 {
 			status = 503
 		}
 		return plan{kind: kindServerError, status: status, latency: time.Duration(base * 0.3 * lognormal)}
@@ -351,7 +352,7 @@ func (m *model) plan(req llm.Request) plan {
 	}
 	d := measure(req.Prompt)
 	pl := plan{kind: kindOK}
-	if r.float() < m.weakProbability(d) {
+	if r.Float() < m.weakProbability(d) {
 		pl.kind = kindWeak
 		pl.text, pl.outTokens, pl.finish = weakAnswer(&r, maxTokens)
 	} else {
@@ -383,7 +384,7 @@ func judge(r *rng, prompt, a, b string) string {
 	if wa, wb := len(strings.Fields(a)), len(strings.Fields(b)); 2*wa < wb {
 		pNo = 1
 	}
-	if r.float() < pNo {
+	if r.Float() < pNo {
 		return "NO. Answer B is more complete and more exact."
 	}
 	return "YES. Answer A is as good as answer B."
@@ -427,36 +428,14 @@ func clamp01(v float64) float64 {
 	return v
 }
 
-// rng is splitmix64: tiny, allocation-free, and good enough for simulation.
-type rng struct{ s uint64 }
+// rng is the project's seeded generator (splitmix64).
+type rng = seed.RNG
 
-func newRNG(seed uint64) rng { return rng{s: seed} }
-
-func (r *rng) next() uint64 {
-	r.s += 0x9e3779b97f4a7c15
-	z := r.s
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
-// float returns a uniform value in [0,1).
-func (r *rng) float() float64 { return float64(r.next()>>11) / (1 << 53) }
-
-func (r *rng) intn(n int) int { return int(r.next() % uint64(n)) }
+func newRNG(s uint64) rng { return seed.New(s) }
 
 // norm returns a standard normal value (Box-Muller).
-func (r *rng) norm() float64 {
-	u1 := 1 - r.float() // (0,1]
-	u2 := r.float()
+func norm(r *rng) float64 {
+	u1 := 1 - r.Float() // (0,1]
+	u2 := r.Float()
 	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
-}
-
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
 }
