@@ -10,7 +10,7 @@ export TEST_DATABASE_URL
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 
-.PHONY: help build test test-race test-short lint lint-install deploy-check bench bench-postgres demo demo-router fuzz clean nats-server
+.PHONY: help build test test-race test-short lint lint-install deploy-check bench bench-postgres demo demo-router fuzz clean nats-server promtool rules-check
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ lint-install: ## install golangci-lint v2.15.0 (the pinned version) unless it is
 	@$(GOLANGCI_LINT) version 2>/dev/null | grep -q 'version $(GOLANGCI_LINT_VERSION:v%=%) ' || \
 		{ echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); }
 
-lint: lint-install deploy-check ## gofmt, go vet, golangci-lint v2.15.0 (.golangci.yml), and the deployment files
+lint: lint-install deploy-check rules-check ## gofmt, go vet, golangci-lint v2.15.0 (.golangci.yml), the deployment files, and promtool on the alerts
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GOLANGCI_LINT) run ./...
@@ -48,6 +48,13 @@ lint: lint-install deploy-check ## gofmt, go vet, golangci-lint v2.15.0 (.golang
 deploy-check: ## render and check deploy/kubernetes and docker-compose.yml
 	cd deploy/check && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@if docker compose version >/dev/null 2>&1; then docker compose config -q && docker compose --profile cluster --profile tools config -q; else echo "docker compose plugin not installed; docker-compose.yml checked by deploy/check only"; fi
+
+promtool: ## build promtool from the pinned Prometheus module (tools/promtool/go.mod) into bin/
+	cd tools/promtool && $(GO) build -o $(abspath $(BIN))/promtool github.com/prometheus/prometheus/cmd/promtool
+
+rules-check: promtool ## promtool check rules and test rules (alerts_test.yml) on deploy/prometheus
+	$(BIN)/promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && $(abspath $(BIN))/promtool test rules alerts_test.yml
 
 bench: ## benchmarks of the hot path (classifier, tokens, cascade, store, queue, worker)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)

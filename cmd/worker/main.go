@@ -26,6 +26,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/metrics"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/router"
@@ -143,7 +144,15 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		defer func() { stopPB(); <-pbDone }()
 	}
 
-	w := worker.New(worker.Config{
+	src := queue.NewSource(qc, cons)
+	var w *worker.Worker
+	mx := metrics.New(metrics.Options{
+		BatchLabels: cfg.MetricsBatchLabels,
+		Stats:       func() worker.Stats { return w.Stats() },
+		Pending:     src.Pending,
+		Limiters:    cas.Limits,
+	})
+	w = worker.New(worker.Config{
 		WorkerID:        cfg.WorkerID,
 		Concurrency:     cfg.Concurrency,
 		CommitBatch:     cfg.CommitBatch,
@@ -157,14 +166,15 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		Hooks:           faultHooks(cfg.Fault, cfg.FaultAfter, log),
 		Batches:         st,
 		Waiting:         waiting,
-	}, queue.NewSource(qc, cons), st, cl, cas, log)
+		Observer:        mx,
+	}, src, st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {
 		ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.MetricsAddr)
 		if err != nil {
 			return fmt.Errorf("METRICS_ADDR: %w", err)
 		}
-		srv := &http.Server{Handler: metricsHandler(w, cas), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: mx.Handler(readiness(qc, st, src)), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer func() { _ = srv.Close() }()
 		log.Info("metrics listening", "addr", ln.Addr().String())
@@ -184,8 +194,6 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	return err
 }
 
-// metricsHandler serves the worker's counters in the Prometheus text format,
-// and /healthz.
 // logProgress logs the worker's counters every interval while they change,
 // so that a long batch shows its progress in the worker's own log.
 func logProgress(w *worker.Worker, lims limitsSource, log *slog.Logger, interval time.Duration, done <-chan struct{}) {
@@ -210,34 +218,21 @@ func logProgress(w *worker.Worker, lims limitsSource, log *slog.Logger, interval
 	}
 }
 
-func metricsHandler(w *worker.Worker, lims limitsSource) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprintln(rw, "ok") })
-	mux.HandleFunc("/metrics", func(rw http.ResponseWriter, _ *http.Request) {
-		s := w.Stats()
-		rw.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		for _, m := range []struct {
-			name, help, kind string
-			v                float64
-		}{
-			{"promptcascade_fetched_total", "Deliveries fetched.", "counter", float64(s.Fetched)},
-			{"promptcascade_succeeded_total", "Prompts answered and committed.", "counter", float64(s.Succeeded)},
-			{"promptcascade_failed_total", "Prompts stored as failed.", "counter", float64(s.Failed)},
-			{"promptcascade_requeued_total", "Deliveries handed back after transient failures.", "counter", float64(s.Naked)},
-			{"promptcascade_dead_lettered_total", "Poison messages dead-lettered.", "counter", float64(s.DeadLettered)},
-			{"promptcascade_already_done_total", "Redeliveries acked without a model call.", "counter", float64(s.AlreadyDone)},
-			{"promptcascade_commit_errors_total", "Failed commit attempts.", "counter", float64(s.CommitErrors)},
-			{"promptcascade_recovered_total", "Recoveries after the consumer or stream was found gone.", "counter", float64(s.Recovered)},
-			{"promptcascade_exhausted_total", "Prompts that ran out of deliveries without a result, stored as failed.", "counter", float64(s.Exhausted)},
-			{"promptcascade_handed_off_total", "Prompts recorded for a batch-mode model's provider batch.", "counter", float64(s.HandedOff)},
-			{"promptcascade_cost_usd_total", "Model spend recorded by this process.", "counter", float64(s.CostMicroUSD) / 1e6},
-			{"promptcascade_in_flight", "Deliveries held by this process.", "gauge", float64(s.InFlight)},
-		} {
-			fmt.Fprintf(rw, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.kind, m.name, m.v)
+// readiness is /readyz: connected to NATS, Postgres answers, and the
+// consumer exists (its state can be read from JetStream).
+func readiness(qc *queue.Conn, st *store.Store, src worker.Source) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !qc.NATS().IsConnected() {
+			return errors.New("not connected to NATS")
 		}
-		writeLimitMetrics(rw, lims.Limits())
-	})
-	return mux
+		if err := st.Pool().Ping(ctx); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		if _, _, err := src.Pending(ctx); err != nil {
+			return fmt.Errorf("consumer: %w", err)
+		}
+		return nil
+	}
 }
 
 // ensurePartitions creates request_log's partitions for this month and the

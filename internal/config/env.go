@@ -85,15 +85,18 @@ type Common struct {
 // the worker package's defaults.
 type Worker struct {
 	Common
-	RoutesFile     string        `env:"ROUTES_FILE"`
-	PricingFile    string        `env:"PRICING_FILE"`
-	Concurrency    int           `env:"WORKER_CONCURRENCY"`
-	WorkerID       string        `env:"WORKER_ID"`
-	MetricsAddr    string        `env:"METRICS_ADDR"`
-	ExitWhenIdle   bool          `env:"WORKER_EXIT_WHEN_IDLE,default=false"`
-	CommitBatch    int           `env:"WORKER_COMMIT_BATCH"`
-	CommitInterval time.Duration `env:"WORKER_COMMIT_INTERVAL"`
-	DrainTimeout   time.Duration `env:"WORKER_DRAIN_TIMEOUT"`
+	RoutesFile  string `env:"ROUTES_FILE"`
+	PricingFile string `env:"PRICING_FILE"`
+	Concurrency int    `env:"WORKER_CONCURRENCY"`
+	WorkerID    string `env:"WORKER_ID"`
+	MetricsAddr string `env:"METRICS_ADDR"`
+	// MetricsBatchLabels is how many batches get their own batch label on
+	// the prompt metrics; later ones share batch="_other"; 0 turns it off.
+	MetricsBatchLabels int           `env:"METRICS_BATCH_LABELS,default=20"`
+	ExitWhenIdle       bool          `env:"WORKER_EXIT_WHEN_IDLE,default=false"`
+	CommitBatch        int           `env:"WORKER_COMMIT_BATCH"`
+	CommitInterval     time.Duration `env:"WORKER_COMMIT_INTERVAL"`
+	DrainTimeout       time.Duration `env:"WORKER_DRAIN_TIMEOUT"`
 	// Fault names a fault-injection point for crash tests (one of the
 	// Fault* constants); empty (off) by default.
 	Fault string `env:"WORKER_FAULT"`
@@ -199,6 +202,7 @@ func (c *Worker) validate(is isSet) error {
 		is.positive("WORKER_COMMIT_BATCH", c.CommitBatch),
 		is.positiveDur("WORKER_COMMIT_INTERVAL", c.CommitInterval),
 		is.positiveDur("WORKER_DRAIN_TIMEOUT", c.DrainTimeout),
+		nonNegative("METRICS_BATCH_LABELS", c.MetricsBatchLabels, ""),
 		oneOf("WORKER_FAULT", c.Fault, "", FaultDuringCall, FaultBeforeCommit, FaultAfterCommit, FaultBatchAfterCreate, FaultBatchMidIngest),
 	)
 }
@@ -216,7 +220,7 @@ func (c *Common) validate(is isSet) error {
 		nonNegativeDur("NATS_DUPLICATE_WINDOW", n.DupeWindow),
 		is.replicas("NATS_STREAM_REPLICAS", n.Replicas),
 		tags("NATS_STREAM_PLACEMENT_TAGS", n.PlacementTags),
-		nonNegative("MAX_PROMPT_BYTES", n.MaxPromptBytes),
+		nonNegative("MAX_PROMPT_BYTES", n.MaxPromptBytes, "0 means the server's max_payload"),
 		oneOf("LOG_LEVEL", strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"),
 		oneOf("LOG_FORMAT", c.LogFormat, "text", "json"),
 		pair("NATS_TLS_CERT", n.TLSCert, "NATS_TLS_KEY", n.TLSKey),
@@ -340,9 +344,13 @@ func pair(k1, v1, k2, v2 string) error {
 	return nil
 }
 
-func nonNegative(key string, v int) error {
+// nonNegative refuses v < 0; note, when given, says what 0 means.
+func nonNegative(key string, v int, note string) error {
 	if v < 0 {
-		return fmt.Errorf("%s: must not be negative, got %d (0 means the server's max_payload)", key, v)
+		if note != "" {
+			return fmt.Errorf("%s: must not be negative, got %d (%s)", key, v, note)
+		}
+		return fmt.Errorf("%s: must not be negative, got %d", key, v)
 	}
 	return nil
 }

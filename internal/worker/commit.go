@@ -60,6 +60,7 @@ func (w *Worker) commit(ctx context.Context, batch []*task) {
 		defer cancel()
 		return f(dbCtx)
 	}
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := write(func(c context.Context) error { return w.write(c, results, dead) })
 		if err == nil {
@@ -82,6 +83,7 @@ func (w *Worker) commit(ctx context.Context, batch []*task) {
 		w.log.Warn("commit failed; retrying", "err", err, "prompts", len(batch), "retry_in", delay.Round(time.Millisecond))
 		_ = backoff.Sleep(ctx, delay) // ctx ending is seen by the loop
 	}
+	w.cfg.Observer.Committed(len(batch), time.Since(start))
 	n := w.committed.Add(int64(len(batch)))
 	if h := w.cfg.Hooks.AfterCommit; h != nil {
 		h(int(n))
@@ -151,26 +153,32 @@ func (w *Worker) settleCommitted(t *task) {
 	case t.canceled:
 		w.stats.canceled.Add(1)
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.cfg.Observer.Settled(SettledCanceled, t.result)
 		w.settle(t, t.d.Ack)
 	case t.answered:
 		w.stats.already.Add(1)
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.cfg.Observer.Settled(SettledAlreadyDone, t.result)
 		w.settle(t, t.d.Ack)
 	case t.final:
 		switch {
 		case t.result.Handoff != nil:
 			// Postgres owns the prompt now: it waits for a provider batch.
 			w.stats.handedOff.Add(1)
+			w.cfg.Observer.Settled(SettledHandedOff, t.result)
 		case t.result.Status == prompt.StatusSucceeded:
 			w.stats.succeeded.Add(1)
+			w.cfg.Observer.Settled(SettledSucceeded, t.result)
 		default:
 			w.stats.failed.Add(1)
+			w.cfg.Observer.Settled(SettledFailed, t.result)
 		}
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
 		w.settle(t, t.d.Ack)
 	default:
 		w.stats.naked.Add(1)
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
+		w.cfg.Observer.Settled(SettledRequeued, t.result)
 		w.settle(t, func() error { return t.d.NakWithDelay(t.nakIn) })
 	}
 }

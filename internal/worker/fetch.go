@@ -148,6 +148,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 	for _, p := range jobs {
 		if existing[store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}] {
 			w.stats.already.Add(1)
+			w.cfg.Observer.Settled(SettledAlreadyDone, nil)
 			w.finish(p.d, p.d.Ack)
 			continue
 		}

@@ -140,6 +140,7 @@ func (w *Worker) settleExhausted(ctx context.Context, es ExhaustedSource, found 
 		for i, ok := range inserted {
 			if ok {
 				w.stats.failed.Add(1)
+				w.cfg.Observer.Settled(SettledFailed, &results[i])
 				w.log.Warn("prompt exhausted its deliveries; stored as failed", "batch", results[i].Job.BatchID,
 					"id", results[i].Job.ID, "deliveries", results[i].Delivery)
 			}

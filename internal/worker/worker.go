@@ -77,8 +77,9 @@ type Config struct {
 	SweepInterval   time.Duration // how often the stream is scanned for exhausted messages, besides advisories (30s)
 	TokenCount      func(string) int
 	// Now is the clock for outage logging (a line a minute); nil means time.Now.
-	Now   func() time.Time
-	Hooks Hooks
+	Now      func() time.Time
+	Hooks    Hooks
+	Observer Observer // told about settlements and commits (metrics); nil: nobody
 	// Batches tells which batches are paused or canceled (nil: all run).
 	// It is read at most store.ControlMaxAge before each model call.
 	Batches BatchControls
@@ -133,6 +134,9 @@ func (c *Config) setDefaults() {
 	defd(&c.NakBase, time.Second)
 	defd(&c.NakMax, 2*time.Minute)
 	defd(&c.DrainTimeout, 25*time.Second)
+	if c.Observer == nil {
+		c.Observer = noObserver{}
+	}
 	if c.TokenCount == nil {
 		c.TokenCount = func(string) int { return 0 }
 	}
