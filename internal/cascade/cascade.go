@@ -431,7 +431,7 @@ func (r *run) cascade(targets []*target, start int) bool {
 				}
 				break
 			}
-			if !llm.Class(a.Outcome).Retryable() || try >= t.pol.MaxRetries {
+			if !a.Outcome.Retryable() || try >= t.pol.MaxRetries {
 				break
 			}
 			if c.cooldown.on() && t.coolingFor(c.now(), c.cooldown.Failures) > 0 {
@@ -570,7 +570,7 @@ func classify(err error, timedOut bool) (prompt.Outcome, int, string, time.Durat
 		if le.RequestID != "" {
 			msg += " [request " + le.RequestID + "]"
 		}
-		return prompt.Outcome(le.Class), le.HTTPStatus, shortText(msg), le.RetryAfter
+		return le.Class, le.HTTPStatus, shortText(msg), le.RetryAfter
 	}
 	if timedOut {
 		return prompt.OutcomeTimeout, 0, shortText(err.Error()), 0
@@ -653,7 +653,7 @@ func (r *run) fail() {
 }
 
 func isTransient(o prompt.Outcome) bool {
-	return llm.Class(o).Transient() || o == prompt.OutcomeCooldownSkip || o == prompt.OutcomeCanceled
+	return o.Transient() || o == prompt.OutcomeCooldownSkip || o == prompt.OutcomeCanceled
 }
 
 // Step returns the model at position of tier's list and whether it is

@@ -81,7 +81,7 @@ func (c *Cascade) observe(t *target, a prompt.Attempt) {
 			c.log.LogAttrs(c.context(), slog.LevelError, msg,
 				slog.String("model", t.name), slog.String("outcome", string(o)), slog.Int("http_status", a.HTTPStatus), slog.String("error", a.Error))
 		}
-	case llm.Class(o).Retryable() && cd.on() && !(isCapacity(o) && !t.lim.Static()):
+	case o.Retryable() && cd.on() && !(isCapacity(o) && !t.lim.Static()):
 		// (Rate limits and overload of an adaptive model are the
 		// limiter's business: it pauses and slows down instead.)
 		var n, calls, fails int

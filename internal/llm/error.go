@@ -9,40 +9,27 @@ import (
 )
 
 // Class says how a failed call behaves. Callers decide what to do from the
-// class alone, never from message text.
-type Class string
+// class alone (Retryable, Transient), never from message text. A class is
+// an attempt outcome (the value request_log.outcome stores): one
+// vocabulary, shared with prompt, so nothing is cast by string.
+type Class = prompt.Outcome
 
-// Error classes. Their string values are stored in request_log.outcome.
+// Error classes: the failure outcomes a provider call can end with.
 const (
-	ClassRateLimited    Class = Class(prompt.OutcomeRateLimited)    // 429: retry after a pause
-	ClassOverloaded     Class = Class(prompt.OutcomeOverloaded)     // Anthropic 529, Groq 498: retry after a pause
-	ClassServerError    Class = Class(prompt.OutcomeServerError)    // 5xx: retry
-	ClassTimeout        Class = Class(prompt.OutcomeTimeout)        // deadline passed: retry
-	ClassNetwork        Class = Class(prompt.OutcomeNetwork)        // connection refused/reset, truncated body: retry
-	ClassAuth           Class = Class(prompt.OutcomeAuthError)      // 401: no retry; cascade
-	ClassPermission     Class = Class(prompt.OutcomePermission)     // 403: no retry; cascade
-	ClassNotFound       Class = Class(prompt.OutcomeNotFound)       // 404, retired model: disable model; cascade
-	ClassBadRequest     Class = Class(prompt.OutcomeBadRequest)     // 400: no retry; cascade
-	ClassContextWindow  Class = Class(prompt.OutcomeContextWindow)  // prompt too long for model: cascade
-	ClassQuotaExhausted Class = Class(prompt.OutcomeQuotaExhausted) // billing/spend limit: no retry; cascade
-	ClassContentFilter  Class = Class(prompt.OutcomeContentFilter)  // refused by safety system: cascade
-	ClassEmptyResponse  Class = Class(prompt.OutcomeEmptyResponse)  // 200 with no text: quality failure; cascade
+	ClassRateLimited    = prompt.OutcomeRateLimited    // 429: retry after a pause
+	ClassOverloaded     = prompt.OutcomeOverloaded     // Anthropic 529, Groq 498: retry after a pause
+	ClassServerError    = prompt.OutcomeServerError    // 5xx: retry
+	ClassTimeout        = prompt.OutcomeTimeout        // deadline passed: retry
+	ClassNetwork        = prompt.OutcomeNetwork        // connection refused/reset, truncated body: retry
+	ClassAuth           = prompt.OutcomeAuthError      // 401: no retry; cascade
+	ClassPermission     = prompt.OutcomePermission     // 403: no retry; cascade
+	ClassNotFound       = prompt.OutcomeNotFound       // 404, retired model: disable model; cascade
+	ClassBadRequest     = prompt.OutcomeBadRequest     // 400: no retry; cascade
+	ClassContextWindow  = prompt.OutcomeContextWindow  // prompt too long for model: cascade
+	ClassQuotaExhausted = prompt.OutcomeQuotaExhausted // billing/spend limit: no retry; cascade
+	ClassContentFilter  = prompt.OutcomeContentFilter  // refused by safety system: cascade
+	ClassEmptyResponse  = prompt.OutcomeEmptyResponse  // 200 with no text: quality failure; cascade
 )
-
-// Retryable reports whether the same model may be tried again for the same
-// prompt (after a backoff).
-func (c Class) Retryable() bool {
-	switch c {
-	case ClassRateLimited, ClassOverloaded, ClassServerError, ClassTimeout, ClassNetwork:
-		return true
-	}
-	return false
-}
-
-// Transient reports whether the failure says nothing about the prompt itself:
-// a whole cascade that fails only with transient classes is handed back to the
-// queue for a later delivery instead of being stored as failed.
-func (c Class) Transient() bool { return c.Retryable() }
 
 // Error is a failed provider call.
 type Error struct {

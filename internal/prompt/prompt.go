@@ -76,9 +76,28 @@ type Signals struct {
 }
 
 // Outcome is what one attempt ended with; it is stored in request_log.outcome.
+// It is the one vocabulary of attempts: a failed provider call's class
+// (llm.Class) is an Outcome too, so nothing is converted by string.
 type Outcome string
 
-// Outcomes of an attempt. Provider error classes share these names.
+// Retryable reports whether the same model may be tried again for the same
+// prompt after a pause: rate limited, overloaded, server error, timeout or
+// network. Every other failure says something about the prompt or the model.
+func (o Outcome) Retryable() bool {
+	switch o {
+	case OutcomeRateLimited, OutcomeOverloaded, OutcomeServerError, OutcomeTimeout, OutcomeNetwork:
+		return true
+	}
+	return false
+}
+
+// Transient reports whether a failure says nothing about the prompt itself:
+// a whole cascade that fails only with transient outcomes is handed back to
+// the queue for a later delivery instead of being stored as failed.
+func (o Outcome) Transient() bool { return o.Retryable() }
+
+// Outcomes of an attempt; the failures among them are also the classes of
+// provider errors (llm.Class).
 const (
 	OutcomeOK             Outcome = "ok"
 	OutcomeQualityFailed  Outcome = "quality_failed"

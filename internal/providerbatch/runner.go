@@ -399,7 +399,7 @@ func (r *Runner) submitFailed(ctx context.Context, m *Model, id int64, cause err
 	if le.Class.Retryable() && attempts < r.cfg.MaxSubmitAttempts {
 		return nil
 	}
-	return r.settleWhole(ctx, m, id, "failed", prompt.Outcome(le.Class), le.Error(), time.Now())
+	return r.settleWhole(ctx, m, id, "failed", le.Class, le.Error(), time.Now())
 }
 
 // reconcile finishes intents left in state 'submitting' (a crash or a
@@ -586,7 +586,7 @@ func (r *Runner) ingest(ctx context.Context, m *Model, pb int64, pid string, sub
 // (the batch failed, or could not be created) with one outcome.
 func (r *Runner) settleWhole(ctx context.Context, m *Model, pb int64, state string, outcome prompt.Outcome, reason string, started time.Time) error {
 	_, err := r.settleAll(ctx, m, pb, started, func(it item) llm.BatchResult {
-		return llm.BatchResult{CustomID: it.customID, State: llm.ItemErrored, Err: &llm.Error{Class: llm.Class(outcome), Message: reason}}
+		return llm.BatchResult{CustomID: it.customID, State: llm.ItemErrored, Err: &llm.Error{Class: outcome, Message: reason}}
 	}, "")
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ func (r *Runner) judge(m *Model, it item, res llm.BatchResult, pid string, now t
 		a.CostUSD = price.Cost(pricing.Usage{InputTokens: rp.InputTokens, OutputTokens: rp.OutputTokens,
 			CacheReadTokens: rp.CacheReadTokens, CacheWriteTokens: rp.CacheWriteTokens})
 		if res.Err != nil {
-			a.Outcome, a.Error = prompt.Outcome(res.Err.Class), errText(res.Err)
+			a.Outcome, a.Error = res.Err.Class, errText(res.Err)
 		} else {
 			a.Outcome, a.Error = r.cas.Gate(it.job.Prompt, rp.Text)
 		}
@@ -63,7 +63,7 @@ func (r *Runner) judge(m *Model, it item, res llm.BatchResult, pid string, now t
 		if e.Class == "" {
 			e.Class = llm.ClassServerError
 		}
-		a.Outcome, a.HTTPStatus, a.Error = prompt.Outcome(e.Class), e.HTTPStatus, errText(e)
+		a.Outcome, a.HTTPStatus, a.Error = e.Class, e.HTTPStatus, errText(e)
 	case llm.ItemCanceled:
 		a.Outcome, a.Error = prompt.OutcomeBatchCanceled, "the provider batch was cancelled before this request ran"
 	default:
@@ -102,7 +102,7 @@ func (r *Runner) judge(m *Model, it item, res llm.BatchResult, pid string, now t
 }
 
 func transient(o prompt.Outcome) bool {
-	return o == prompt.OutcomeBatchExpired || o == prompt.OutcomeBatchCanceled || llm.Class(o).Retryable()
+	return o == prompt.OutcomeBatchExpired || o == prompt.OutcomeBatchCanceled || o.Retryable()
 }
 
 // errText is an error's message for request_log.error: the provider's
