@@ -198,6 +198,26 @@ func scope(batch, alias string) string {
 	return alias + "batch_id = $1"
 }
 
+// step is one query of Load and how to scan each of its rows.
+type step struct {
+	name string
+	sql  string
+	args []any
+	scan func(pgx.Rows) error
+}
+
+// countsStep counts a misrouting view's rows by batch, tier and kind.
+func countsStep(view, where string, dst *[]MisroutedCount) step {
+	return step{view + " counts", `SELECT batch_id, tier, kind, count(*) FROM ` + view + ` WHERE ` + where + `
+		GROUP BY 1, 2, 3 ORDER BY 1, array_position(ARRAY['simple','moderate','complex'], tier), 3`,
+		nil, func(rows pgx.Rows) error {
+			var c MisroutedCount
+			err := rows.Scan(&c.BatchID, &c.Tier, &c.Kind, &c.Prompts)
+			*dst = append(*dst, c)
+			return err
+		}}
+}
+
 // Load reads the report of batch, or of every batch when batch is "". A
 // batch with no results gives a report with no tiers.
 func Load(ctx context.Context, q Querier, batch string, o Options) (*Report, error) {
@@ -206,12 +226,7 @@ func Load(ctx context.Context, q Querier, batch string, o Options) (*Report, err
 	}
 	r := &Report{Batch: batch}
 	w := scope(batch, "")
-	steps := []struct {
-		name string
-		sql  string
-		args []any
-		scan func(pgx.Rows) error
-	}{
+	steps := []step{
 		{"tier_summary", `SELECT batch_id, tier, prompts, share::float8, succeeded, failed, cost_usd::float8,
 			cost_per_prompt_usd::float8, coalesce(p50_ms, 0), coalesce(p95_ms, 0), coalesce(p99_ms, 0),
 			cascaded, cascade_rate::float8, quality_failed, quality_fail_rate::float8
@@ -249,14 +264,7 @@ func Load(ctx context.Context, q Querier, batch string, o Options) (*Report, err
 				r.Savings = append(r.Savings, s)
 				return err
 			}},
-		{"misrouting counts", `SELECT batch_id, tier, kind, count(*) FROM misrouting WHERE ` + w + `
-			GROUP BY 1, 2, 3 ORDER BY 1, array_position(ARRAY['simple','moderate','complex'], tier), 3`,
-			nil, func(rows pgx.Rows) error {
-				var c MisroutedCount
-				err := rows.Scan(&c.BatchID, &c.Tier, &c.Kind, &c.Prompts)
-				r.MisroutedCount = append(r.MisroutedCount, c)
-				return err
-			}},
+		countsStep("misrouting", w, &r.MisroutedCount),
 		{"misrouting", `SELECT batch_id, prompt_id, tier, kind, coalesce(first_model, ''), coalesce(first_outcome, ''),
 			coalesce(model_used, ''), status, attempts, word_count, token_count, complex_hits, moderate_hits,
 			cost_usd::float8, coalesce(prompt, '')
@@ -271,14 +279,7 @@ func Load(ctx context.Context, q Querier, batch string, o Options) (*Report, err
 				r.Misrouted = append(r.Misrouted, m)
 				return err
 			}},
-		{"label misrouting counts", `SELECT batch_id, tier, kind, count(*) FROM label_misrouting WHERE ` + w + `
-			GROUP BY 1, 2, 3 ORDER BY 1, array_position(ARRAY['simple','moderate','complex'], tier), 3`,
-			nil, func(rows pgx.Rows) error {
-				var c MisroutedCount
-				err := rows.Scan(&c.BatchID, &c.Tier, &c.Kind, &c.Prompts)
-				r.LabelMisroutedCount = append(r.LabelMisroutedCount, c)
-				return err
-			}},
+		countsStep("label_misrouting", w, &r.LabelMisroutedCount),
 		{"label misrouting", `SELECT batch_id, prompt_id, tier, kind, model_used, used_correct, instead_model,
 			instead_usd::float8, cost_usd::float8, coalesce(prompt, '')
 			FROM (SELECT m.*, row_number() OVER (PARTITION BY batch_id ORDER BY kind DESC, cost_usd - instead_usd DESC, prompt_id) AS n
