@@ -16,7 +16,10 @@ import (
 // (queued, submitted, or about to be handed back).
 func Waiting(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	var n int
-	err := pool.QueryRow(ctx, `SELECT count(*) FROM provider_batch_items WHERE state IN ('queued', 'submitted', 'handing_off')`).Scan(&n)
+	// Queued prompts of a paused or canceled batch do not count (they go
+	// out only when it runs again), unless money is held for them.
+	err := pool.QueryRow(ctx, `SELECT count(*) FROM provider_batch_items i LEFT JOIN batches b USING (batch_id)
+		WHERE i.state IN ('submitted', 'handing_off') OR (i.state = 'queued' AND `+eligible+`)`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("providerbatch: count waiting items: %w", err)
 	}

@@ -97,6 +97,7 @@ type Runner struct {
 	cfg    Config
 	pool   *pgxpool.Pool
 	writer Writer
+	budget Reserver // nil: the writer takes no reservations
 	cas    Cascade
 	pub    Publisher
 	log    *slog.Logger
@@ -140,7 +141,11 @@ func New(cfg Config, pool *pgxpool.Pool, w Writer, cas Cascade, pub Publisher, l
 			return nil, fmt.Errorf("providerbatch: model %s: max_requests, max_bytes, flush_after and poll_every must be > 0", m.Name)
 		}
 	}
-	return &Runner{cfg: cfg, pool: pool, writer: w, cas: cas, pub: pub, log: log}, nil
+	rn := &Runner{cfg: cfg, pool: pool, writer: w, cas: cas, pub: pub, log: log}
+	if res, ok := w.(Reserver); ok {
+		rn.budget = res
+	}
+	return rn, nil
 }
 
 // Run runs every model's loop until ctx ends.
@@ -219,6 +224,20 @@ func (r *Runner) tryLock(ctx context.Context, m *Model) *pgxpool.Conn {
 // crash, flush queued items into new batches, poll and ingest, and hand
 // prompts back to the queue.
 func (r *Runner) step(ctx context.Context, m *Model) error {
+	// Prompts of a canceled batch that never went out are settled as
+	// canceled: nothing was paid for them.
+	if _, err := r.pool.Exec(ctx, `UPDATE provider_batch_items i SET state = 'done', outcome = 'canceled', job = NULL, updated_at = now()
+		FROM batches b WHERE b.batch_id = i.batch_id AND b.state = 'canceled' AND i.model = $1 AND i.state = 'queued'`, m.Name); err != nil {
+		return fmt.Errorf("settle canceled: %w", err)
+	}
+	// Budget holds of prompts waiting to go out or at the provider count
+	// for as long as they wait (a provider batch runs for hours; an
+	// unrefreshed hold expires after store.HoldExpiry).
+	if _, err := r.pool.Exec(ctx, `UPDATE budget_holds SET created_at = now() WHERE id IN (
+		SELECT budget_hold FROM provider_batch_items WHERE model = $1 AND state IN ('queued', 'submitted') AND budget_hold IS NOT NULL)
+		AND created_at < now() - interval '1 minute'`, m.Name); err != nil {
+		return fmt.Errorf("refresh budget holds: %w", err)
+	}
 	if err := r.reconcile(ctx, m); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -269,8 +288,12 @@ func (r *Runner) flush(ctx context.Context, m *Model) error {
 		var n int
 		var size int64
 		var oldest *time.Time
+		if err := r.reserve(ctx, m); err != nil {
+			return err
+		}
 		err := r.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(bytes), 0), min(queued_at)
-			FROM provider_batch_items WHERE model = $1 AND state = 'queued'`, m.Name).Scan(&n, &size, &oldest)
+			FROM provider_batch_items i LEFT JOIN batches b USING (batch_id)
+			WHERE i.model = $1 AND i.state = 'queued' AND `+eligible, m.Name).Scan(&n, &size, &oldest)
 		if err != nil {
 			return err
 		}
@@ -289,6 +312,13 @@ func (r *Runner) flush(ctx context.Context, m *Model) error {
 		}
 	}
 }
+
+// eligible is the SQL condition (items i, their batch b, which may be
+// missing) for a queued item that may go out: its batch is not canceled,
+// and either money is held for it, or its batch runs without a budget. A
+// batch paused by its budget still sends the prompts it holds money for.
+const eligible = `coalesce(b.state, 'running') <> 'canceled'
+	AND (i.budget_hold IS NOT NULL OR (coalesce(b.state, 'running') = 'running' AND b.budget_usd IS NULL))`
 
 // recordIntent takes the oldest queued items (up to MaxRequests and
 // MaxBytes, at least one) into a new provider_batches row in state
@@ -309,7 +339,8 @@ func (r *Runner) recordIntent(ctx context.Context, m *Model) (int64, string, err
 		WITH picked AS (
 			SELECT batch_id, prompt_id, sum(bytes) OVER (ORDER BY queued_at, batch_id, prompt_id) AS running,
 			       row_number() OVER (ORDER BY queued_at, batch_id, prompt_id) AS n
-			FROM provider_batch_items WHERE model = $1 AND state = 'queued'
+			FROM provider_batch_items i LEFT JOIN batches b USING (batch_id)
+			WHERE i.model = $1 AND i.state = 'queued' AND `+eligible+`
 			ORDER BY queued_at, batch_id, prompt_id
 			LIMIT $2
 		)
@@ -533,12 +564,13 @@ type item struct {
 	customID  string
 	queuedAt  time.Time
 	submitted time.Time
+	hold      *int64 // budget hold, released with the item's attempt
 }
 
 // submittedItems loads up to n items of a provider batch still in state
 // 'submitted'.
 func (r *Runner) submittedItems(ctx context.Context, pb int64, n int) ([]item, error) {
-	rows, err := r.pool.Query(ctx, `SELECT job, tier, signals, position, delivery, attempts_before, rounds, custom_id, queued_at
+	rows, err := r.pool.Query(ctx, `SELECT job, tier, signals, position, delivery, attempts_before, rounds, custom_id, queued_at, budget_hold
 		FROM provider_batch_items WHERE provider_batch = $1 AND state = 'submitted' ORDER BY custom_id LIMIT $2`, pb, n)
 	if err != nil {
 		return nil, err
@@ -546,7 +578,7 @@ func (r *Runner) submittedItems(ctx context.Context, pb int64, n int) ([]item, e
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (item, error) {
 		var it item
 		var tier string
-		err := row.Scan(&it.job, &tier, &it.sig, &it.position, &it.delivery, &it.before, &it.rounds, &it.customID, &it.queuedAt)
+		err := row.Scan(&it.job, &tier, &it.sig, &it.position, &it.delivery, &it.before, &it.rounds, &it.customID, &it.queuedAt, &it.hold)
 		it.tier = prompt.Tier(tier)
 		return it, err
 	})

@@ -72,6 +72,9 @@ func (r *Runner) judge(m *Model, it item, res llm.BatchResult, pid string, now t
 
 	res0 := prompt.Result{Job: it.job, Tier: it.tier, Signals: it.sig, Delivery: it.delivery,
 		Attempts: []prompt.Attempt{a}, WorkerID: r.cfg.WorkerID, CompletedAt: now, CostUSD: a.CostUSD}
+	if it.hold != nil {
+		res0.BudgetHolds = []int64{*it.hold}
+	}
 	p := plan{result: res0, outcome: a.Outcome, state: StateDone}
 	if a.Outcome == prompt.OutcomeOK {
 		rp := res.Response
@@ -134,6 +137,7 @@ UPDATE provider_batch_items i SET
     provider_batch = CASE WHEN u.state = 'queued' THEN NULL ELSE i.provider_batch END,
     custom_id = CASE WHEN u.state = 'queued' THEN NULL ELSE i.custom_id END,
     queued_at = CASE WHEN u.state = 'queued' THEN now() ELSE i.queued_at END,
+    budget_hold = NULL, -- released by the same transaction
     updated_at = now()
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::text[]) AS u(batch_id, prompt_id, state, outcome, before, job)
 WHERE i.batch_id = u.batch_id AND i.prompt_id = u.prompt_id AND i.model = $1

@@ -60,12 +60,12 @@ func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, dead
 				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = x.prompt_id)
 				       OR EXISTS (SELECT 1 FROM provider_batch_items i WHERE i.batch_id = $1 AND i.prompt_id = x.prompt_id
 				                  AND i.state = 'handed_off') THEN 'q'
-				     WHEN EXISTS (SELECT 1 FROM provider_batch_items i WHERE i.batch_id = $1 AND i.prompt_id = x.prompt_id
-				                  AND i.state IN ('queued', 'submitted', 'handing_off')) THEN 'b'
 				     WHEN EXISTS (SELECT 1 FROM batch_parked k WHERE k.batch_id = $1 AND k.prompt_id = x.prompt_id) THEN 'p'
 				     WHEN EXISTS (SELECT 1 FROM batches b WHERE b.batch_id = $1 AND b.state = 'canceled')
 				       OR EXISTS (SELECT 1 FROM batch_prompts p WHERE p.batch_id = $1 AND p.prompt_id = x.prompt_id
 				                  AND p.canceled_at IS NOT NULL) THEN 'c'
+				     WHEN EXISTS (SELECT 1 FROM provider_batch_items i WHERE i.batch_id = $1 AND i.prompt_id = x.prompt_id
+				                  AND i.state IN ('queued', 'submitted', 'handing_off')) THEN 'b'
 				     WHEN EXISTS (SELECT 1 FROM d WHERE d.id = x.prompt_id) THEN 'd'
 				     ELSE 'l' END AS k
 			FROM x
