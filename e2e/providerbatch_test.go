@@ -245,7 +245,7 @@ func TestProviderBatchCancel(t *testing.T) {
 	w := b.startWorker(t, ctx, "w1", env...)
 	conn := b.pg(t, ctx)
 	waitUntil(t, ctx, "a submitted provider batch", func() bool {
-		return queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batches WHERE state = 'submitted'`) == 1
+		return queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batches WHERE id = 1 AND state = 'submitted'`) == 1
 	})
 	out := b.runWant(t, ctx, 0, "cascadectl", env, "batches", "cancel", "1")
 	if !strings.Contains(out, "cancellation requested") {

@@ -96,13 +96,16 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 			lostSample = nil
 		}
 	}
-	queued := max(v.Missing-deadN-lost-acct.Parked-acct.Canceled-acct.AtProvider, 0)
+	queued := max(v.Missing-deadN-lost-acct.Parked-acct.Canceled-acct.AtProvider-acct.HandedBack, 0)
 	var stranded int64
 	if bq.ConsumerIdle {
 		// The consumer will never deliver these messages again: they
 		// reached MaxDeliver without a stored result.
 		stranded, queued = queued, 0
 	}
+	// Prompts the provider batch poller republished after the stream was
+	// read are queued, whatever the consumer said before.
+	queued += acct.HandedBack
 
 	r := verifyReport{v: v, subject: subject, consumer: connect.QueueConfig(cfg.NATS).Consumer, queue: bq, queued: queued, stranded: stranded,
 		dead: deadN, lost: lost, lostSample: lostSample, exact: exact, strict: *strict,

@@ -44,8 +44,8 @@ func TestHandoffRecordsItemAndCountsAtProvider(t *testing.T) {
 	if _, err := st.Pool().Exec(ctx, `UPDATE provider_batch_items SET state = 'handed_off'`); err != nil {
 		t.Fatal(err)
 	}
-	if a, err = st.AccountMissing(ctx, "b", nil, nil); err != nil || a.Queued != 1 || a.AtProvider != 0 || a.Lost != 2 {
-		t.Errorf("after the hand-back: account = %+v (%v), want p1 queued", a, err)
+	if a, err = st.AccountMissing(ctx, "b", nil, nil); err != nil || a.HandedBack != 1 || a.AtProvider != 0 || a.Lost != 2 {
+		t.Errorf("after the hand-back: account = %+v (%v), want p1 handed back", a, err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 type MissingAccount struct {
 	Missing      int64 // recorded ids without a results row
 	Queued       int64 // of those, ids among the queued ids
+	HandedBack   int64 // of the rest, ids republished to the stream by the provider batch poller (after the stream was read)
 	AtProvider   int64 // of the rest, ids waiting for or at a provider's batch API (provider_batch_items)
 	Parked       int64 // of the rest, ids set aside while their batch is paused (batch_parked)
 	Canceled     int64 // of the rest, ids of a canceled batch, or marked canceled
@@ -57,9 +58,9 @@ func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, dead
 			SELECT x.prompt_id,
 				-- A prompt handed back to the stream by the provider batch
 				-- poller after the stream was read is queued too.
-				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = x.prompt_id)
-				       OR EXISTS (SELECT 1 FROM provider_batch_items i WHERE i.batch_id = $1 AND i.prompt_id = x.prompt_id
-				                  AND i.state = 'handed_off') THEN 'q'
+				CASE WHEN EXISTS (SELECT 1 FROM q WHERE q.id = x.prompt_id) THEN 'q'
+				     WHEN EXISTS (SELECT 1 FROM provider_batch_items i WHERE i.batch_id = $1 AND i.prompt_id = x.prompt_id
+				                  AND i.state = 'handed_off') THEN 'h'
 				     WHEN EXISTS (SELECT 1 FROM batch_parked k WHERE k.batch_id = $1 AND k.prompt_id = x.prompt_id) THEN 'p'
 				     WHEN EXISTS (SELECT 1 FROM batches b WHERE b.batch_id = $1 AND b.state = 'canceled')
 				       OR EXISTS (SELECT 1 FROM batch_prompts p WHERE p.batch_id = $1 AND p.prompt_id = x.prompt_id
@@ -73,11 +74,11 @@ func (s *Store) AccountMissing(ctx context.Context, batchID string, queued, dead
 	bt := &pgx.Batch{}
 	q, d := cleanAll(queued), cleanAll(deadLettered)
 	bt.Queue(missing+`
-		SELECT count(*), count(*) FILTER (WHERE k = 'q'), count(*) FILTER (WHERE k = 'b'), count(*) FILTER (WHERE k = 'p'),
-			count(*) FILTER (WHERE k = 'c'), count(*) FILTER (WHERE k = 'd'), count(*) FILTER (WHERE k = 'l')
+		SELECT count(*), count(*) FILTER (WHERE k = 'q'), count(*) FILTER (WHERE k = 'h'), count(*) FILTER (WHERE k = 'b'),
+			count(*) FILTER (WHERE k = 'p'), count(*) FILTER (WHERE k = 'c'), count(*) FILTER (WHERE k = 'd'), count(*) FILTER (WHERE k = 'l')
 		FROM m`, b, q, d).
 		QueryRow(func(row pgx.Row) error {
-			return row.Scan(&a.Missing, &a.Queued, &a.AtProvider, &a.Parked, &a.Canceled, &a.DeadLettered, &a.Lost)
+			return row.Scan(&a.Missing, &a.Queued, &a.HandedBack, &a.AtProvider, &a.Parked, &a.Canceled, &a.DeadLettered, &a.Lost)
 		})
 	bt.Queue(missing+`
 		SELECT prompt_id FROM m WHERE k = 'l' ORDER BY prompt_id LIMIT $4`, b, q, d, VerifySampleSize).
