@@ -12,8 +12,8 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/input"
-	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/router"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
@@ -164,7 +164,7 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 				return err
 			}
 			tier, sig := cl(job.Prompt)
-			sig.TokenCount = pricing.CountTokens(job.System) + pricing.CountTokens(job.Prompt)
+			sig.TokenCount = tokens.Count(job.System) + tokens.Count(job.Prompt)
 			line := classifyLine{job.ID, string(tier), sig.WordCount, sig.TokenCount, sig.ComplexHits, sig.ModerateHits, nil}
 			if sig.Scored {
 				line.Score = &sig.Score

@@ -27,10 +27,10 @@ import (
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/metrics"
-	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/router"
 	"github.com/promptcascade/promptcascade/internal/store"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 	"github.com/promptcascade/promptcascade/internal/wire"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
@@ -162,7 +162,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		DrainTimeout:    cfg.DrainTimeout,
 		MaxMessageBytes: qc.MessageLimit(),
 		ExitWhenIdle:    cfg.ExitWhenIdle,
-		TokenCount:      pricing.CountTokens,
+		TokenCount:      tokens.Count,
 		Hooks:           faultHooks(cfg.Fault, cfg.FaultAfter, log),
 		Batches:         st,
 		Waiting:         waiting,

@@ -25,6 +25,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/quality"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // Defaults applied by New to zero settings.
@@ -501,7 +502,7 @@ func (r *run) inputTokens() int {
 		// Signals.TokenCount already covers system + prompt.
 		r.input = r.out.Result.Signals.TokenCount
 		if r.input == 0 {
-			r.input = pricing.CountTokens(r.out.Result.Job.System) + pricing.CountTokens(r.out.Result.Job.Prompt)
+			r.input = tokens.Count(r.out.Result.Job.System) + tokens.Count(r.out.Result.Job.Prompt)
 		}
 	}
 	return r.input

@@ -14,6 +14,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/quality"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // simCascade routes every tier over sim/small, sim/medium, sim/large with
@@ -94,7 +95,7 @@ func TestRunWithSimProvider(t *testing.T) {
 		case res.Status == prompt.StatusSucceeded:
 			last := res.Attempts[len(res.Attempts)-1]
 			if last.Outcome != prompt.OutcomeOK || last.Model != res.ModelUsed || res.Response == "" ||
-				res.OutputTokens != pricing.CountTokens(res.Response) {
+				res.OutputTokens != tokens.Count(res.Response) {
 				t.Fatalf("job %d: success %+v", i, res)
 			}
 			if ok, why := quality.Default().Check(p, res.Response); !ok {
@@ -177,7 +178,7 @@ func BenchmarkRun(b *testing.B) {
 	c := simCascade(b, models, 1)
 	ctx := context.Background()
 	sys := "You are a helpful assistant."
-	pricing.CountTokens("warm up")
+	tokens.Count("warm up")
 	for _, bc := range []struct {
 		name string
 		p    string

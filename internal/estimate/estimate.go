@@ -12,6 +12,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // DefaultOutputTokens is the expected answer length of a prompt that sets
@@ -150,7 +151,7 @@ func (e *Estimator) Result() Estimate {
 // FromRoutes builds a Plan from a routes file's tiers and model prices.
 // latency gives a model's mean call time (nil: 0, when only cost matters).
 func FromRoutes(r *config.Routes, cl Classifier, latency func(config.Model) time.Duration) Plan {
-	p := Plan{Tiers: map[prompt.Tier][]Model{}, Classifier: cl, CountTokens: pricing.CountTokens}
+	p := Plan{Tiers: map[prompt.Tier][]Model{}, Classifier: cl, CountTokens: tokens.Count}
 	for tier, names := range r.Tiers {
 		for _, n := range names {
 			m := r.Models[n]

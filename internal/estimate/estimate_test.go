@@ -8,6 +8,7 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // byPrefix classifies "c..." complex, "m..." moderate, anything else simple.
@@ -69,7 +70,7 @@ func BenchmarkEstimateAdd(b *testing.B) {
 	e, _ := New(Plan{
 		Tiers:       map[prompt.Tier][]Model{prompt.TierSimple: {{Name: "a"}}, prompt.TierModerate: {{Name: "a"}}, prompt.TierComplex: {{Name: "a"}}},
 		Classifier:  byPrefix{},
-		CountTokens: pricing.CountTokens,
+		CountTokens: tokens.Count,
 	})
 	job := prompt.Job{Prompt: "Explain eventual consistency to a product manager in two short paragraphs."}
 	for b.Loop() {

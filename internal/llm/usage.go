@@ -4,7 +4,7 @@ package llm
 // OpenAI-compatible servers omit it). It marks resp.UsageEstimated and, when
 // count is not nil, fills InputTokens from the system and user text and
 // OutputTokens from the answer. With a nil count the token fields stay 0 and
-// the caller estimates (with pricing.CountTokens, say).
+// the caller estimates (with tokens.Count, say).
 func EstimateUsage(resp *Response, req Request, count func(string) int) {
 	resp.UsageEstimated = true
 	if count == nil {

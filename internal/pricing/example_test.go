@@ -13,8 +13,3 @@ func ExamplePrice_Cost() {
 	fmt.Printf("$%.6f\n", cost)
 	// Output: $0.003700
 }
-
-func ExampleCountTokens() {
-	fmt.Println(pricing.CountTokens("hello world"))
-	// Output: 2
-}

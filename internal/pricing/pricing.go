@@ -1,12 +1,11 @@
-// Package pricing knows what model calls cost and how many tokens a text is.
+// Package pricing knows what model calls cost.
 //
 // A Table maps "provider/model" strings to a Price (USD per million input,
 // output and cache tokens, plus the context window). Builtin returns the table
 // shipped with the binary as data (prices.json, with the date the prices were
 // taken); LoadLiteLLM adds or overrides models from LiteLLM's
-// model_prices_and_context_window.json. CountTokens counts tokens with
-// tiktoken's o200k_base encoding, loaded from files embedded in the binary:
-// it never touches the network.
+// model_prices_and_context_window.json. Token counts come from
+// internal/tokens.
 package pricing
 
 import (

@@ -18,8 +18,8 @@ import (
 	"github.com/promptcascade/promptcascade/internal/llm/gemini"
 	"github.com/promptcascade/promptcascade/internal/llm/openai"
 	"github.com/promptcascade/promptcascade/internal/llm/sim"
-	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // GroqBaseURL is Groq's OpenAI-compatible endpoint root.
@@ -133,7 +133,7 @@ func newProvider(name string, r *config.Routes, keys config.ProviderKeys, lookup
 			models = append(models, m)
 		}
 	}
-	count := pricing.CountTokens
+	count := tokens.Count
 	switch name {
 	case "sim":
 		ms, err := SimModels(r)

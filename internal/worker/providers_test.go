@@ -33,6 +33,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
+	tok "github.com/promptcascade/promptcascade/internal/tokens"
 	wiring "github.com/promptcascade/promptcascade/internal/wire"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
@@ -1000,8 +1001,8 @@ backoff: {base: 1ms, max: 1s}
 	if mt, has := calls[0].body["max_completion_tokens"]; calls[0].body["max_tokens"] != float64(100) || has {
 		t.Errorf("vllm body max_tokens=%v max_completion_tokens=%v, want legacy max_tokens only", calls[0].body["max_tokens"], mt)
 	}
-	wantIn := pricing.CountTokens(est.Prompt) + pricing.CountTokens(est.System)
-	wantOut := pricing.CountTokens(answer)
+	wantIn := tok.Count(est.Prompt) + tok.Count(est.System)
+	wantOut := tok.Count(answer)
 	rows := p.checkAttempts("est", wantRow{"vllm/meta-llama/Llama-3.1-8B-Instruct", "ok", 200})
 	if r := rows[0]; !r.estimated || r.in != wantIn || r.out != wantOut {
 		t.Errorf("request_log %+v, want estimated with %d in / %d out", r, wantIn, wantOut)

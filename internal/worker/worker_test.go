@@ -24,6 +24,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
+	tok "github.com/promptcascade/promptcascade/internal/tokens"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
@@ -132,7 +133,7 @@ func setup(t testing.TB, qcfg queue.Config, natsOpts ...natstest.Option) *bundle
 	b.qc, b.cons, b.st, b.cascade = qc, cons, st, cs
 	b.cfg = worker.Config{WorkerID: "test", Concurrency: 32, ExitWhenIdle: true, FetchMaxWait: 100 * time.Millisecond,
 		NakBase: 20 * time.Millisecond, NakMax: 50 * time.Millisecond, AckWait: qc.Config().AckWait, MaxDeliver: qc.Config().MaxDeliver,
-		TokenCount: pricing.CountTokens}
+		TokenCount: tok.Count}
 	return b
 }
 

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // difficulty is a cheap one-pass measure of how hard a prompt is: its word
@@ -151,7 +151,7 @@ func allAlnum(s string) bool {
 // tiktoken's pre-tokenizer splits such a concatenation exactly at the
 // fragment boundaries, and BPE never merges across them, so an answer's token
 // count is the sum of its fragments' counts, as the package tests check
-// against pricing.CountTokens of the whole text. This keeps the simulator
+// against tokens.Count of the whole text. This keeps the simulator
 // from spending most of its time in the tokenizer.
 type fragment struct {
 	s     string
@@ -180,7 +180,7 @@ func loadTexts() {
 		mk := func(ss ...string) []fragment {
 			out := make([]fragment, len(ss))
 			for i, s := range ss {
-				out[i] = fragment{s: s, n: pricing.CountTokens(s), words: len(strings.Fields(s))}
+				out[i] = fragment{s: s, n: tokens.Count(s), words: len(strings.Fields(s))}
 			}
 			return out
 		}
@@ -253,7 +253,7 @@ func (w *writer) add(f fragment) bool {
 		return false
 	}
 	if w.tokens+f.n > w.budget {
-		s, n := pricing.TruncateTokens(f.s, w.budget-w.tokens)
+		s, n := tokens.Truncate(f.s, w.budget-w.tokens)
 		w.b.WriteString(s)
 		w.tokens += n
 		w.cut = true
@@ -288,7 +288,7 @@ func answer(r *rng, prompt string, d difficulty, maxTokens int) (string, int, st
 			if s == "" {
 				s = " " + t.word
 			}
-			topicFrags[i] = fragment{s: s, n: pricing.CountTokens(s), words: 1}
+			topicFrags[i] = fragment{s: s, n: tokens.Count(s), words: 1}
 		}
 		return topicFrags[i]
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/llm"
-	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // Batch mode: the simulated provider also accepts provider batches, like
@@ -192,7 +192,7 @@ func (p *Provider) BatchResults(_ context.Context, id string) ([]llm.BatchResult
 			case kindOK, kindWeak:
 				res.State = llm.ItemSucceeded
 				res.Response = llm.Response{Text: pl.text, FinishReason: pl.finish,
-					InputTokens:  p.systemTokens(req.System) + pricing.CountTokens(req.Prompt),
+					InputTokens:  p.systemTokens(req.System) + tokens.Count(req.Prompt),
 					OutputTokens: pl.outTokens, HTTPStatus: 200, RequestID: requestID(req.Seed)}
 			default: // a server error, rate limit or timeout of a synchronous call: an errored item
 				res.State = llm.ItemErrored

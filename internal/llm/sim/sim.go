@@ -27,8 +27,8 @@ import (
 	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
-	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/seed"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // Name is the provider name the simulated models are registered under.
@@ -247,7 +247,7 @@ func (p *Provider) Complete(ctx context.Context, req llm.Request) (llm.Response,
 	}
 	pl := m.plan(req)
 	reqID := requestID(req.Seed)
-	inTokens := p.systemTokens(req.System) + pricing.CountTokens(req.Prompt)
+	inTokens := p.systemTokens(req.System) + tokens.Count(req.Prompt)
 	if wait, over := m.admit(inTokens + pl.outTokens); over {
 		return llm.Response{}, &llm.Error{Class: llm.ClassRateLimited, Provider: Name, Model: m.id,
 			HTTPStatus: 429, RequestID: reqID, RetryAfter: wait, Message: "over the simulated capacity (rpm, tpm or max_concurrency)"}
@@ -341,7 +341,7 @@ func (m *model) plan(req llm.Request) plan {
 		if p, a, b, ok := llm.ParseJudgePrompt(req.Prompt); ok {
 			pl := plan{kind: kindOK, finish: "stop"}
 			pl.text = judge(&r, p, a, b)
-			pl.outTokens = pricing.CountTokens(pl.text)
+			pl.outTokens = tokens.Count(pl.text)
 			pl.latency = time.Duration(base * 0.5 * lognormal)
 			return pl
 		}
@@ -403,7 +403,7 @@ func (p *Provider) systemTokens(s string) int {
 	if c := p.system.Load(); c != nil && c.text == s {
 		return c.n
 	}
-	n := pricing.CountTokens(s)
+	n := tokens.Count(s)
 	p.system.Store(&systemCount{text: s, n: n})
 	return n
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -184,10 +185,10 @@ func TestUsageMatchesTokenizer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := pricing.CountTokens(resp.Text); got != resp.OutputTokens {
+			if got := tokens.Count(resp.Text); got != resp.OutputTokens {
 				t.Fatalf("prompt %q seed %d: OutputTokens %d, tokenizer says %d for %q", prompt, seed, resp.OutputTokens, got, resp.Text)
 			}
-			if want := pricing.CountTokens(req.System) + pricing.CountTokens(req.Prompt); resp.InputTokens != want {
+			if want := tokens.Count(req.System) + tokens.Count(req.Prompt); resp.InputTokens != want {
 				t.Fatalf("InputTokens %d, want %d", resp.InputTokens, want)
 			}
 			if resp.HTTPStatus != 200 || resp.RequestID == "" {

@@ -1,4 +1,4 @@
-package pricing
+package tokens
 
 import (
 	"sync"

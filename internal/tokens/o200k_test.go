@@ -1,4 +1,4 @@
-package pricing
+package tokens
 
 import (
 	"bufio"
@@ -356,7 +356,7 @@ func TestCountTokensFallsBackToTiktoken(t *testing.T) {
 	}
 }
 
-// TestTruncateTokensMatchesTiktoken checks TruncateTokens (tiktoken-go ids,
+// TestTruncateTokensMatchesTiktoken checks Truncate (tiktoken-go ids,
 // fast count of the prefix) against tiktoken-go alone, invalid UTF-8
 // included: the result is always a prefix of s.
 func TestTruncateTokensMatchesTiktoken(t *testing.T) {
@@ -378,9 +378,9 @@ func TestTruncateTokensMatchesTiktoken(t *testing.T) {
 	for _, s := range texts {
 		toks := enc.EncodeOrdinary(s)
 		for _, n := range []int{1, 2, 3, len(toks) / 2, len(toks) - 1, len(toks), len(toks) + 1} {
-			got, k := TruncateTokens(s, n)
+			got, k := Truncate(s, n)
 			if !strings.HasPrefix(s, got) {
-				t.Fatalf("TruncateTokens(%q, %d) = %q: not a prefix", s, n, got)
+				t.Fatalf("Truncate(%q, %d) = %q: not a prefix", s, n, got)
 			}
 			// It is the text of the first n tokens, less a split character.
 			want := s
@@ -391,16 +391,16 @@ func TestTruncateTokensMatchesTiktoken(t *testing.T) {
 				}
 			}
 			if string([]rune(got)) != string([]rune(want)) {
-				t.Fatalf("TruncateTokens(%q, %d) = %q, want %q", s, n, got, want)
+				t.Fatalf("Truncate(%q, %d) = %q, want %q", s, n, got, want)
 			}
 			if want := len(enc.EncodeOrdinary(got)); k != want {
-				t.Fatalf("TruncateTokens(%q, %d) = %q, %d; tiktoken-go counts %d", s, n, got, k, want)
+				t.Fatalf("Truncate(%q, %d) = %q, %d; tiktoken-go counts %d", s, n, got, k, want)
 			}
 			if n > 0 && k > n {
-				t.Fatalf("TruncateTokens(%q, %d) = %q, %d tokens", s, n, got, k)
+				t.Fatalf("Truncate(%q, %d) = %q, %d tokens", s, n, got, k)
 			}
 			if n >= len(toks) && got != s {
-				t.Fatalf("TruncateTokens(%q, %d) = %q, want all of it", s, n, got)
+				t.Fatalf("Truncate(%q, %d) = %q, want all of it", s, n, got)
 			}
 		}
 	}

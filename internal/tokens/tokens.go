@@ -1,4 +1,9 @@
-package pricing
+// Package tokens counts and truncates text in tokens of tiktoken's
+// o200k_base encoding (GPT-4o and later; a fair estimate for every other
+// provider): the classifier's token signal, cost estimates, the simulated
+// provider's usage. Its vocabulary is embedded in the binary: it never
+// touches the network.
+package tokens
 
 import (
 	"hash/maphash"
@@ -10,7 +15,7 @@ import (
 	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
 )
 
-// Encoding is the tiktoken encoding CountTokens uses: that of GPT-4o and
+// Encoding is the tiktoken encoding Count uses: that of GPT-4o and
 // later OpenAI models, and a fair estimate for every other provider.
 const Encoding = "o200k_base"
 
@@ -19,7 +24,7 @@ var tokenizer struct {
 	enc  *tiktoken.Tiktoken
 }
 
-// encoder returns tiktoken-go's o200k_base encoder, built once: TruncateTokens
+// encoder returns tiktoken-go's o200k_base encoder, built once: Truncate
 // needs its token ids, and counting falls back to it if the package's own
 // counter (o200k.go) cannot be built. The offline loader is set before the
 // first GetEncoding call, so the BPE ranks come from files embedded in the
@@ -36,18 +41,18 @@ func encoder() *tiktoken.Tiktoken {
 	return tokenizer.enc
 }
 
-// CountTokens returns the number of o200k_base tokens in s: always
+// Count returns the number of o200k_base tokens in s: always
 // len(EncodeOrdinary(s)) of tiktoken-go's o200k_base encoder, invalid UTF-8
 // included (read as U+FFFD, as tiktoken-go reads it). Special-token text such
 // as "<|endoftext|>" is counted as ordinary text. The vocabulary is loaded on
-// first use (about 0.1 s); CountTokens is safe for concurrent use.
+// first use (about 0.1 s); Count is safe for concurrent use.
 //
 // Counting costs about 5 ns per byte of English text (20–50 ns for other
-// scripts) and allocates nothing; CountTokens also remembers recent texts (up
+// scripts) and allocates nothing; Count also remembers recent texts (up
 // to 16 KiB each, in a fixed table of 4096 slots), so counting the same
 // prompt again (the worker, then the simulated provider, then a retry) costs
 // one hash.
-func CountTokens(s string) int {
+func Count(s string) int {
 	if s == "" {
 		return 0
 	}
@@ -97,10 +102,10 @@ func countTiktoken(s string) int {
 	return len(enc.EncodeOrdinary(s))
 }
 
-// TruncateTokens returns the longest prefix of s made of its first n
+// Truncate returns the longest prefix of s made of its first n
 // o200k_base tokens (never splitting a UTF-8 character) and that prefix's
 // token count. When s has at most n tokens it returns s unchanged.
-func TruncateTokens(s string, n int) (string, int) {
+func Truncate(s string, n int) (string, int) {
 	if n <= 0 {
 		return "", 0
 	}

@@ -1,4 +1,4 @@
-package pricing
+package tokens
 
 import (
 	"strconv"
@@ -19,8 +19,8 @@ func TestCountTokens(t *testing.T) {
 		"<|endoftext|>":                  7, // special-token text counts as ordinary text
 	}
 	for s, want := range tests {
-		if got := CountTokens(s); got != want {
-			t.Errorf("CountTokens(%q) = %d, want %d", s, got, want)
+		if got := Count(s); got != want {
+			t.Errorf("Count(%q) = %d, want %d", s, got, want)
 		}
 	}
 }
@@ -33,8 +33,8 @@ func TestCountTokensConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 50 {
-				if n := CountTokens("hello world"); n != 2 {
-					t.Errorf("CountTokens = %d", n)
+				if n := Count("hello world"); n != 2 {
+					t.Errorf("Count = %d", n)
 					return
 				}
 			}
@@ -49,12 +49,12 @@ func TestCountTokensCache(t *testing.T) {
 	// whether or not they collide in the cache.
 	for i := range 3 * cacheSlots {
 		s := strings.Repeat("word ", i%7+1) + strconv.Itoa(i)
-		if got, want := CountTokens(s), countUncached(s); got != want {
-			t.Fatalf("CountTokens(%q) = %d, want %d", s, got, want)
+		if got, want := Count(s), countUncached(s); got != want {
+			t.Fatalf("Count(%q) = %d, want %d", s, got, want)
 		}
 	}
 	long := strings.Repeat("a b ", cacheMaxLen)
-	if got, want := CountTokens(long), countUncached(long); got != want {
+	if got, want := Count(long), countUncached(long); got != want {
 		t.Fatalf("long text: %d, want %d", got, want)
 	}
 }
@@ -62,32 +62,32 @@ func TestCountTokensCache(t *testing.T) {
 func TestTruncateTokens(t *testing.T) {
 	t.Parallel()
 	s := "The quick brown fox jumps over the lazy dog. It barked."
-	n := CountTokens(s)
-	if got, k := TruncateTokens(s, n); got != s || k != n {
-		t.Errorf("TruncateTokens(s, all) = %q, %d", got, k)
+	n := Count(s)
+	if got, k := Truncate(s, n); got != s || k != n {
+		t.Errorf("Truncate(s, all) = %q, %d", got, k)
 	}
-	if got, k := TruncateTokens(s, 100); got != s || k != n {
-		t.Errorf("TruncateTokens(s, more) = %q, %d", got, k)
+	if got, k := Truncate(s, 100); got != s || k != n {
+		t.Errorf("Truncate(s, more) = %q, %d", got, k)
 	}
-	got, k := TruncateTokens(s, 4)
+	got, k := Truncate(s, 4)
 	if got != "The quick brown fox" || k != 4 {
-		t.Errorf("TruncateTokens(s, 4) = %q, %d", got, k)
+		t.Errorf("Truncate(s, 4) = %q, %d", got, k)
 	}
-	if got, k := TruncateTokens(s, 0); got != "" || k != 0 {
-		t.Errorf("TruncateTokens(s, 0) = %q, %d", got, k)
+	if got, k := Truncate(s, 0); got != "" || k != 0 {
+		t.Errorf("Truncate(s, 0) = %q, %d", got, k)
 	}
 	// Never splits a multi-byte character.
 	u := strings.Repeat("日本語のテキスト", 20)
 	for n := 1; n < 30; n++ {
-		got, k := TruncateTokens(u, n)
+		got, k := Truncate(u, n)
 		if !strings.HasPrefix(u, got) || k > n {
-			t.Fatalf("TruncateTokens(u, %d) = %q, %d", n, got, k)
+			t.Fatalf("Truncate(u, %d) = %q, %d", n, got, k)
 		}
 	}
 }
 
 func BenchmarkCountTokens(b *testing.B) {
-	CountTokens("warm up")
+	Count("warm up")
 	for _, bc := range benchTexts {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.s)))
@@ -100,7 +100,7 @@ func BenchmarkCountTokens(b *testing.B) {
 			b.SetBytes(int64(len(bc.s)))
 			b.ReportAllocs()
 			for b.Loop() {
-				CountTokens(bc.s)
+				Count(bc.s)
 			}
 		})
 	}
