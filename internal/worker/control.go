@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
@@ -60,33 +61,42 @@ func (c *controls) control(ctx context.Context, batch string) (store.Control, er
 	if c == nil {
 		return store.Control{State: store.BatchRunning}, nil
 	}
-	c.mu.RLock()
-	fresh, ctl := time.Since(c.readAt) <= c.maxAge, c.m[batch]
-	c.mu.RUnlock()
-	if !fresh {
-		var err error
-		if ctl, err = c.refresh(ctx, batch); err != nil {
-			return store.Control{}, err
-		}
+	if err := c.fresh(ctx); err != nil {
+		return store.Control{}, err
 	}
+	c.mu.RLock()
+	ctl := c.m[batch]
+	c.mu.RUnlock()
 	if ctl.State == "" {
 		ctl.State = store.BatchRunning
 	}
 	return ctl, nil
 }
 
-func (c *controls) refresh(ctx context.Context, batch string) (store.Control, error) {
+// fresh reads the batch states again when the last read is older than
+// maxAge: the caller that finds them stale reads, the others wait for that
+// one read. A nil controls has nothing to read.
+func (c *controls) fresh(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	ok := time.Since(c.readAt) <= c.maxAge
+	c.mu.RUnlock()
+	if ok {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if time.Since(c.readAt) <= c.maxAge { // another caller just read it
-		return c.m[batch], nil
+		return nil
 	}
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	m, err := c.src.BatchControls(rctx)
 	cancel()
 	if err != nil {
-		return store.Control{}, fmt.Errorf("reading batch states: %w", err)
+		return fmt.Errorf("reading batch states: %w", err)
 	}
 	c.m, c.readAt = m, start
 	// One log line per batch and state change seen by this worker.
@@ -105,7 +115,7 @@ func (c *controls) refresh(ctx context.Context, batch string) (store.Control, er
 			c.log.Info("batch running again", "batch", id)
 		}
 	}
-	return m[batch], nil
+	return nil
 }
 
 // expire makes the next state read go to the database (a reservation
@@ -118,15 +128,28 @@ func (c *controls) expire() {
 
 // gate is the batch part of a cascade's CallGate: an error stops the
 // cascade before its next model call; budgeted says the call must reserve
-// its cost first.
+// its cost first. A transient failure to read the states (database down,
+// connection killed) is waited out with backoff, as the commit is: the
+// prompt is held (its heartbeats go on) rather than handed back, and no
+// model is called for a batch whose state is unknown.
 func (c *controls) gate(ctx context.Context, batch string) (budgeted bool, err error) {
-	ctl, err := c.control(ctx, batch)
-	switch {
-	case err != nil:
-		return false, err // transient: the delivery is handed back
-	case ctl.State == store.BatchPaused:
+	var ctl store.Control
+	for attempt := 1; ; attempt++ {
+		ctl, err = c.control(ctx, batch)
+		if err == nil {
+			break
+		}
+		if !store.IsTransient(err) || ctx.Err() != nil {
+			return false, err
+		}
+		if backoff.Sleep(ctx, backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)) != nil {
+			return false, err
+		}
+	}
+	switch ctl.State {
+	case store.BatchPaused:
 		return false, errBatchPaused
-	case ctl.State == store.BatchCanceled:
+	case store.BatchCanceled:
 		return false, errBatchCanceled
 	}
 	return ctl.Budgeted, nil

@@ -145,6 +145,16 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 		}
 		return
 	}
+	// The batch states (paused, canceled) are read before any work; a
+	// database fault is waited out while the deliveries are held.
+	if err := w.holdRetry(ctx, workCtx, held, "reading batch states", len(jobs), w.ctl.fresh); err != nil {
+		w.log.Warn("reading batch states failed; handing prompts back", "err", err, "prompts", len(jobs))
+		for _, p := range jobs {
+			w.finish(p.d, func() error { return p.d.NakWithDelay(w.cfg.NakBase) })
+			w.stats.naked.Add(1)
+		}
+		return
+	}
 	for _, p := range jobs {
 		if existing[store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}] {
 			w.stats.already.Add(1)

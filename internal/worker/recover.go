@@ -124,13 +124,26 @@ func (w *Worker) recoverSource(ctx context.Context, cause error) error {
 func consumerGone(err error) bool { return errors.Is(err, queue.ErrConsumerGone) }
 
 // existing asks the store which prompts are already answered. A transient
-// failure (database down or restarting, connection killed) is retried with
-// backoff while the deliveries are held and kept alive by heartbeats:
-// handing them back would spend one of their MaxDeliver deliveries per try,
-// and an outage outlasting MaxDeliver naks would fail prompts that never
-// reached a model. Fetching waits meanwhile (this runs on the fetch loop).
-// It gives up on a permanent error, or when ctx ends (a soft stop).
+// failure (database down or restarting, connection killed) is waited out by
+// holdRetry. It gives up on a permanent error, or when ctx ends (a soft stop).
 func (w *Worker) existing(ctx, workCtx context.Context, keys []store.Key, ds []Delivery) (map[store.Key]bool, error) {
+	var m map[store.Key]bool
+	err := w.holdRetry(ctx, workCtx, ds, "checking for existing results", len(keys), func(dbCtx context.Context) error {
+		var err error
+		m, err = w.store.Existing(dbCtx, keys)
+		return err
+	})
+	return m, err
+}
+
+// holdRetry runs f until it succeeds, fails permanently, or ctx ends. A
+// transient failure (database down or restarting, connection killed) is
+// retried with backoff while the deliveries ds are held and kept alive by
+// heartbeats: handing them back would spend one of their MaxDeliver
+// deliveries per try, and an outage outlasting MaxDeliver naks would fail
+// prompts that never reached a model. Fetching waits meanwhile (this runs on
+// the fetch loop).
+func (w *Worker) holdRetry(ctx, workCtx context.Context, ds []Delivery, what string, n int, f func(context.Context) error) error {
 	var held []*task
 	defer func() {
 		for _, t := range held {
@@ -139,10 +152,10 @@ func (w *Worker) existing(ctx, workCtx context.Context, keys []store.Key, ds []D
 	}()
 	for attempt := 1; ; attempt++ {
 		dbCtx, cancel := context.WithTimeout(workCtx, 30*time.Second)
-		m, err := w.store.Existing(dbCtx, keys)
+		err := f(dbCtx)
 		cancel()
 		if err == nil || !store.IsTransient(err) || ctx.Err() != nil {
-			return m, err
+			return err
 		}
 		if held == nil {
 			for _, d := range ds {
@@ -152,10 +165,10 @@ func (w *Worker) existing(ctx, workCtx context.Context, keys []store.Key, ds []D
 			}
 		}
 		delay := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)
-		w.log.Warn("checking for existing results failed; retrying", "err", err, "prompts", len(keys),
+		w.log.Warn(what+" failed; retrying", "err", err, "prompts", n,
 			"retry_in", delay.Round(time.Millisecond))
 		if backoff.Sleep(ctx, delay) != nil {
-			return nil, err
+			return err
 		}
 	}
 }
