@@ -42,11 +42,16 @@ cooldown: {failures: 0}
 	common := []string{routes, "NATS_ACK_WAIT=1s", "WORKER_EXIT_WHEN_IDLE=true"}
 	addr := freeAddr(t)
 	paused := b.startWorker(t, ctx, "paused", append(common, "METRICS_ADDR="+addr)...)
+	// It holds the prompt, has had its 429 and waits 3 s to retry: stop it
+	// there (not after a fixed sleep, which a loaded machine outlasts).
 	waitUntil(t, ctx, "the worker to hold the prompt", func() bool {
 		n, ok := inFlight(ctx, addr)
 		return ok && n == 1
 	})
-	time.Sleep(300 * time.Millisecond) // it has had its 429 and waits 3 s to retry
+	waitUntil(t, ctx, "the worker's first call to be rate-limited", func() bool {
+		time.Sleep(20 * time.Millisecond)
+		return series(scrape(t, ctx, addr), "promptcascade_model_rate_limited_total")["model=sim/limited"] == 1
+	})
 	paused.signal(t, syscall.SIGSTOP)
 
 	conn := b.pg(t, ctx)
