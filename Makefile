@@ -10,7 +10,7 @@ export TEST_DATABASE_URL
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 
-.PHONY: help build test test-race test-short lint lint-install deploy-check bench bench-postgres demo demo-router fuzz clean nats-server promtool rules-check
+.PHONY: help build test test-race test-short lint lint-install deploy-check bench bench-go bench-postgres demo demo-router fuzz clean nats-server promtool rules-check
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,7 +56,11 @@ rules-check: promtool ## promtool check rules and test rules (alerts_test.yml) o
 	$(BIN)/promtool check rules deploy/prometheus/alerts.yml
 	cd deploy/prometheus && $(abspath $(BIN))/promtool test rules alerts_test.yml
 
-bench: ## benchmarks of the hot path (classifier, tokens, cascade, store, queue, worker)
+bench: build nats-server ## measured run of the real binaries: prints one table, rewrites BENCHMARKS.md (a few minutes)
+	$(GO) build -o $(BIN)/ ./bench/...
+	$(BIN)/benchrun -o BENCHMARKS.md $(BENCH_FLAGS)
+
+bench-go: ## go test benchmarks of the hot path (classifier, tokens, cascade, store, queue, worker)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
 
 bench-postgres: ## write path and report queries at 10M request_log rows; rewrites the postgres section of BENCHMARKS.md (takes minutes; not in make bench or make test)

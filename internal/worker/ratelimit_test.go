@@ -2,14 +2,8 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"math"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,97 +12,17 @@ import (
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/llm/openai"
+	"github.com/promptcascade/promptcascade/internal/llm/openai/openaitest"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
-// limitedAPI is an OpenAI-compatible server with two models: "cheap", whose
-// capacity is a token bucket shared by every client (rate per second, burst
-// of a tenth of a second), answering 429 with retry-after-ms beyond it, and
-// "pricey", unlimited. Both answer after latency.
-type limitedAPI struct {
-	srv     *httptest.Server
-	rate    float64
-	burst   float64
-	latency time.Duration
-
-	mu      sync.Mutex
-	tokens  float64
-	last    time.Time
-	calls   map[string]int
-	limited int
-	first   time.Time // first call to cheap
-	lastOK  time.Time // last answer of cheap
-}
-
-func newLimitedAPI(t *testing.T, rate float64, latency time.Duration) *limitedAPI {
-	a := &limitedAPI{rate: rate, burst: math.Max(1, rate/10), latency: latency, calls: map[string]int{}}
-	a.tokens, a.last = a.burst, time.Now()
-	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
-	t.Cleanup(a.srv.Close)
-	return a
-}
-
-func (a *limitedAPI) serve(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Model string `json:"model"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	a.mu.Lock()
-	now := time.Now()
-	a.calls[req.Model]++
-	if req.Model == "cheap" {
-		if a.first.IsZero() {
-			a.first = now
-		}
-		a.tokens = math.Min(a.burst, a.tokens+now.Sub(a.last).Seconds()*a.rate)
-		a.last = now
-		if a.tokens < 1 {
-			a.limited++
-			wait := (1 - a.tokens) / a.rate * 1000
-			a.mu.Unlock()
-			w.Header().Set("Retry-After-Ms", strconv.Itoa(int(math.Ceil(wait))))
-			w.WriteHeader(http.StatusTooManyRequests)
-			io.WriteString(w, `{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}`)
-			return
-		}
-		a.tokens--
-	}
-	a.mu.Unlock()
-	time.Sleep(a.latency)
-	if req.Model == "cheap" {
-		a.mu.Lock()
-		a.lastOK = time.Now()
-		a.mu.Unlock()
-	}
-	io.WriteString(w, `{"id":"x","choices":[{"message":{"role":"assistant","content":"A long enough answer that passes the quality gate because it has plenty of words in it, sixteen or more."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":22}}`)
-}
-
-type apiCounts struct {
-	cheap, pricey, limited int
-	capacityUsed           float64 // cheap answers / what the bucket allowed between the first call and the last answer
-}
-
-func (a *limitedAPI) counts() apiCounts {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	c := apiCounts{cheap: a.calls["cheap"], pricey: a.calls["pricey"], limited: a.limited}
-	if answered := c.cheap - c.limited; answered > 0 {
-		allowed := a.burst + a.rate*a.lastOK.Sub(a.first).Seconds()
-		c.capacityUsed = float64(answered) / allowed
-	}
-	return c
-}
-
 // runSharedWorkers runs n worker processes (each with its own cascade and
 // limiters, as separate processes have) on one consumer until the queue is
 // empty.
-func runSharedWorkers(t *testing.T, b *bundle, api *limitedAPI, n int, policy cascade.OnRateLimit) {
+func runSharedWorkers(t *testing.T, b *bundle, api *openaitest.Limited, n int, policy cascade.OnRateLimit) {
 	t.Helper()
 	mini, _ := pricing.Builtin().Lookup("openai/gpt-4o-mini")
 	pricey := pricing.Price{InputPerMTok: mini.InputPerMTok * 30, OutputPerMTok: mini.OutputPerMTok * 30}
@@ -117,7 +31,7 @@ func runSharedWorkers(t *testing.T, b *bundle, api *limitedAPI, n int, policy ca
 	defer cancel()
 	var wg sync.WaitGroup
 	for i := range n {
-		client, err := openai.New(openai.Config{BaseURL: api.srv.URL, APIKey: "sk-test", HTTPClient: api.srv.Client()})
+		client, err := openai.New(openai.Config{BaseURL: api.URL, APIKey: "sk-test", HTTPClient: api.Client()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,40 +74,42 @@ func TestRateLimitedProviderSharedByWorkers(t *testing.T) {
 	const prompts = 1500
 	t.Run("wait", func(t *testing.T) {
 		b := setup(t, queue.Config{})
-		api := newLimitedAPI(t, 100, 20*time.Millisecond)
+		api := openaitest.NewLimited(100, 20*time.Millisecond)
+		defer api.Close()
 		b.publish("b1", prompts)
 		start := time.Now()
 		runSharedWorkers(t, b, api, 3, cascade.WaitOnRateLimit)
-		c := api.counts()
+		c := api.Counts()
 		cheapAnswers := b.count(`SELECT count(*) FROM results WHERE status = 'succeeded' AND model_used = 'openai/cheap'`)
 		done := b.count(`SELECT count(*) FROM results WHERE status = 'succeeded'`)
 		t.Logf("%v: %d prompts, %d by the cheap model; cheap calls %d (%d 429s, %.1f%%), pricey calls %d; capacity used %.1f%%",
-			time.Since(start).Round(time.Millisecond), done, cheapAnswers, c.cheap, c.limited, 100*float64(c.limited)/float64(c.cheap), c.pricey, 100*c.capacityUsed)
+			time.Since(start).Round(time.Millisecond), done, cheapAnswers, c.Cheap, c.Limited, 100*float64(c.Limited)/float64(c.Cheap), c.Other, 100*c.CapacityUsed)
 		if done != prompts {
 			t.Fatalf("%d prompts answered, want %d", done, prompts)
 		}
 		if share := float64(cheapAnswers) / prompts; share < 0.95 {
 			t.Errorf("cheap model answered %.1f%% of the prompts, want >= 95%%", 100*share)
 		}
-		if c.capacityUsed < 0.85 {
-			t.Errorf("%.1f%% of the cheap model's capacity used, want >= 85%%", 100*c.capacityUsed)
+		if c.CapacityUsed < 0.85 {
+			t.Errorf("%.1f%% of the cheap model's capacity used, want >= 85%%", 100*c.CapacityUsed)
 		}
-		if share := float64(c.limited) / float64(c.cheap); share > 0.10 {
+		if share := float64(c.Limited) / float64(c.Cheap); share > 0.10 {
 			t.Errorf("%.1f%% of the cheap model's calls were 429s, want <= 10%%", 100*share)
 		}
-		if n := b.count(`SELECT count(*) FROM request_log WHERE outcome = 'rate_limited'`); n != c.limited {
-			t.Errorf("request_log has %d rate_limited rows, the server sent %d 429s", n, c.limited)
+		if n := b.count(`SELECT count(*) FROM request_log WHERE outcome = 'rate_limited'`); n != c.Limited {
+			t.Errorf("request_log has %d rate_limited rows, the server sent %d 429s", n, c.Limited)
 		}
 	})
 	t.Run("cascade", func(t *testing.T) {
 		b := setup(t, queue.Config{})
-		api := newLimitedAPI(t, 100, 20*time.Millisecond)
+		api := openaitest.NewLimited(100, 20*time.Millisecond)
+		defer api.Close()
 		b.publish("b1", prompts)
 		runSharedWorkers(t, b, api, 3, cascade.CascadeOnRateLimit)
-		c := api.counts()
+		c := api.Counts()
 		pricey := b.count(`SELECT count(*) FROM results WHERE status = 'succeeded' AND model_used = 'openai/pricey'`)
 		done := b.count(`SELECT count(*) FROM results WHERE status = 'succeeded'`)
-		t.Logf("%d prompts, %d by the fallback; cheap calls %d (%d 429s)", done, pricey, c.cheap, c.limited)
+		t.Logf("%d prompts, %d by the fallback; cheap calls %d (%d 429s)", done, pricey, c.Cheap, c.Limited)
 		if done != prompts {
 			t.Fatalf("%d prompts answered, want %d", done, prompts)
 		}

@@ -1,0 +1,611 @@
+// Command benchrun is `make bench`: it runs the real binaries (bin/enqueue,
+// bin/worker, bin/ceiling) against one nats-server (bin/nats-server, started
+// here) and the machine's Postgres (a scratch schema of TEST_DATABASE_URL),
+// prints one table and rewrites the bench section of BENCHMARKS.md.
+//
+//	benchrun [-o BENCHMARKS.md] [-small 1000000] [-big 10000000]
+//
+// The worker runs take their input from a direct publish (as the ceiling
+// does), not from bin/enqueue, so that they do not wait on enqueue's
+// per-line duplicate check in Postgres.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/promptcascade/promptcascade/internal/classify"
+	"github.com/promptcascade/promptcascade/internal/llm"
+	"github.com/promptcascade/promptcascade/internal/llm/openai/openaitest"
+	"github.com/promptcascade/promptcascade/internal/llm/sim"
+	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
+)
+
+type bench struct {
+	stopNATS                             func()
+	bin, tmp, natsURL, dsn, base, schema string
+	rows                                 [][2]string
+	notes                                []string
+	profileTop                           string
+}
+
+func main() {
+	out := flag.String("o", "BENCHMARKS.md", "file whose bench section is rewritten")
+	small := flag.Int("small", 1_000_000, "lines of the small enqueue run")
+	big := flag.Int("big", 10_000_000, "lines of the large enqueue run")
+	flag.Parse()
+	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL")}
+	if err := b.run(*out, *small, *big); err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}
+
+func (b *bench) add(what, result string) {
+	b.rows = append(b.rows, [2]string{what, result})
+	fmt.Printf("| %s | %s |\n", what, result)
+}
+
+func (b *bench) run(out string, small, big int) error {
+	ctx := context.Background()
+	var err error
+	if b.tmp, err = os.MkdirTemp("", "promptcascade-bench-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(b.tmp)
+	stop, err := b.startNATS()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	dropSchema, err := b.makeSchema(ctx)
+	if err != nil {
+		return err
+	}
+	defer dropSchema()
+	fmt.Println("| what | result |\n| --- | --- |")
+
+	// 1. Ceiling.
+	var ceil struct {
+		Publish float64 `json:"publish_per_s"`
+		Work    float64 `json:"work_per_s"`
+	}
+	r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000")
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(r.stdout, &ceil); err != nil {
+		return fmt.Errorf("ceiling output %q: %w", r.stdout, err)
+	}
+	b.add("ceiling: bare async publish (300k jobs)", fmt.Sprintf("%.0f/s", ceil.Publish))
+	b.add("ceiling: bare consume + batched COPY of two rows + ack (300k)", fmt.Sprintf("%.0f/s", ceil.Work))
+
+	// 2. Enqueue at two sizes: rate and peak RSS.
+	var rss1 int64
+	for i, n := range []int{small, big} {
+		file, err := b.jsonl(n)
+		if err != nil {
+			return err
+		}
+		r, err := b.cmd(nil, b.bin+"/enqueue", "--quiet", "--batch", fmt.Sprint("enq", i), file)
+		if err != nil {
+			return err
+		}
+		os.Remove(file)
+		rate := float64(n) / r.wall.Seconds()
+		line := fmt.Sprintf("%.0f prompts/s (%.2f× the bare publish), peak RSS %s", rate, rate/ceil.Publish, mb(r.maxRSS))
+		if i == 0 {
+			rss1 = r.maxRSS
+		} else {
+			line += fmt.Sprintf(" (%+.0f%% vs %s)", 100*(float64(r.maxRSS)/float64(rss1)-1), count(small))
+		}
+		b.add(fmt.Sprintf("enqueue, %s lines", count(n)), line)
+		if err := b.purge(ctx); err != nil {
+			return err
+		}
+	}
+
+	// 3. Worker at sim latency 0: rate, CPU per prompt, RSS.
+	const n0 = 200_000
+	if err := b.enqueue("w0", n0); err != nil {
+		return err
+	}
+	routes0, err := b.routes("instant", 0)
+	if err != nil {
+		return err
+	}
+	r, err = b.worker(routes0, 1024, "w0", 1)
+	if err != nil {
+		return err
+	}
+	simCPU := simAnswerCPU()
+	cpu := r.cpu.Seconds() * 1e6 / n0
+	b.add("worker, sim latency 0, 1 worker × 1,024 in flight (200k prompts)",
+		fmt.Sprintf("%.0f prompts/s (%.2f× the ceiling); CPU %.0f µs/prompt (%.0f µs without the simulator's answer generation, %.0f µs); peak RSS %s",
+			n0/r.wall.Seconds(), n0/r.wall.Seconds()/ceil.Work, cpu, cpu-simCPU, simCPU, mb(r.maxRSS)))
+	if err := b.purge(ctx); err != nil {
+		return err
+	}
+
+	// 4. Three workers on the same batch size.
+	if err := b.enqueue("w3", n0); err != nil {
+		return err
+	}
+	r, err = b.worker(routes0, 1024, "w3", 3)
+	if err != nil {
+		return err
+	}
+	b.add("worker, sim latency 0, 3 workers × 1,024 in flight (200k prompts, 2 cores)", fmt.Sprintf("%.0f prompts/s", n0/r.wall.Seconds()))
+	if err := b.purge(ctx); err != nil {
+		return err
+	}
+
+	// 5. Occupancy on a 200 ms model.
+	routes200, err := b.routes("slow", 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	for _, c := range []struct{ slots, n int }{{1000, 30_000}, {5000, 100_000}} {
+		batch := fmt.Sprint("occ", c.slots)
+		if err := b.enqueue(batch, c.n); err != nil {
+			return err
+		}
+		r, err := b.worker(routes200, c.slots, batch, 1)
+		if err != nil {
+			return err
+		}
+		occ, err := b.occupancy(ctx, batch, c.slots)
+		if err != nil {
+			return err
+		}
+		b.add(fmt.Sprintf("occupancy, %s in flight on a 200 ms model (%s prompts)", count(c.slots), count(c.n)),
+			fmt.Sprintf("%.3f (Σ cascade time / (slots × wall)); %.0f prompts/s", occ, float64(c.n)/r.wall.Seconds()))
+		if err := b.purge(ctx); err != nil {
+			return err
+		}
+	}
+
+	// 6. Classifier per core.
+	b.add("classifier (heuristic), one core", fmt.Sprintf("%.2fM prompts/s", classifyRate()/1e6))
+
+	// 7. Rate-limited provider shared by 3 workers.
+	if err := b.rateLimited(ctx); err != nil {
+		return err
+	}
+
+	// 8. Where the worker's CPU goes.
+	top, err := b.profile()
+	if err != nil {
+		return err
+	}
+	fmt.Println(top)
+	b.profileTop = top
+	return b.write(out)
+}
+
+type result struct {
+	wall, cpu time.Duration
+	maxRSS    int64 // bytes
+	stdout    []byte
+}
+
+// cmd runs a binary with the bench's NATS and Postgres in its environment.
+func (b *bench) cmd(env []string, name string, args ...string) (result, error) {
+	c := exec.Command(name, args...)
+	c.Env = append(os.Environ(), "NATS_URL="+b.natsURL, "DATABASE_URL="+b.dsn, "LOG_LEVEL=warn")
+	c.Env = append(c.Env, env...)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := c.Run()
+	r := result{wall: time.Since(start), stdout: stdout.Bytes()}
+	if err != nil {
+		return r, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tail(stderr.String()))
+	}
+	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss * 1024
+		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return r, nil
+}
+
+// worker runs n worker processes on batch until the queue is idle; wall is
+// the longest, cpu the sum, maxRSS the largest.
+func (b *bench) worker(routes string, slots int, batch string, n int) (result, error) {
+	env := []string{"ROUTES_FILE=" + routes, "WORKER_CONCURRENCY=" + strconv.Itoa(slots), "WORKER_EXIT_WHEN_IDLE=true",
+		"NATS_MAX_ACK_PENDING=" + strconv.Itoa(4*n*slots+4096)}
+	type done struct {
+		r   result
+		err error
+	}
+	ch := make(chan done, n)
+	for i := range n {
+		go func() {
+			r, err := b.cmd(append(env, fmt.Sprint("WORKER_ID=", batch, "-", i)), b.bin+"/worker")
+			ch <- done{r, err}
+		}()
+	}
+	var sum result
+	for range n {
+		d := <-ch
+		if d.err != nil {
+			return sum, d.err
+		}
+		sum.wall = max(sum.wall, d.r.wall)
+		sum.cpu += d.r.cpu
+		sum.maxRSS = max(sum.maxRSS, d.r.maxRSS)
+	}
+	return sum, nil
+}
+
+// enqueue publishes n simple jobs of batch straight to the stream.
+func (b *bench) enqueue(batch string, n int) error {
+	ctx := context.Background()
+	qc, err := queue.Connect(ctx, queue.Config{URL: b.natsURL}, nil)
+	if err != nil {
+		return err
+	}
+	defer qc.Close()
+	if _, err := qc.EnsureStream(ctx); err != nil {
+		return err
+	}
+	pub := queue.NewPublisher(qc, 4096)
+	for i := range n {
+		j := prompt.Job{BatchID: batch, ID: strconv.Itoa(i), Prompt: fmt.Sprintf("What is %d plus %d? Answer briefly.", i, i), EnqueuedAt: time.Now()}
+		if err := pub.Publish(ctx, j); err != nil {
+			return err
+		}
+	}
+	_, err = pub.Wait(ctx)
+	return err
+}
+
+// purge empties the broker between runs: a fresh nats-server on an empty
+// store (the next binary creates the stream and consumer again).
+func (b *bench) purge(context.Context) error { return b.restartNATS() }
+
+// jsonl writes n simple JSONL prompts (ids 0..n-1).
+func (b *bench) jsonl(n int) (string, error) {
+	name := filepath.Join(b.tmp, fmt.Sprint("prompts-", n, ".jsonl"))
+	f, err := os.Create(name)
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for i := range n {
+		fmt.Fprintf(w, `{"id":"%d","prompt":"What is %d plus %d? Answer briefly."}`+"\n", i, i, i)
+	}
+	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	return name, f.Close()
+}
+
+// routes writes a routes file whose every tier is one sim model with the
+// given latency and no faults.
+func (b *bench) routes(name string, latency time.Duration) (string, error) {
+	file := filepath.Join(b.tmp, name+".yaml")
+	y := fmt.Sprintf(`tiers:
+  simple:   [sim/%[1]s]
+  moderate: [sim/%[1]s]
+  complex:  [sim/%[1]s]
+models:
+  sim/%[1]s:
+    latency: %[2]s
+    timeout: 30s
+    error_rate: 0
+    rate_limit_rate: 0
+    timeout_rate: 0
+    weak_rate: 0
+    capability: 1
+    input_cost_per_mtok: 0.15
+    output_cost_per_mtok: 0.6
+`, name, latency)
+	return file, os.WriteFile(file, []byte(y), 0o644)
+}
+
+// occupancy is Σ cascade time / (slots × wall) of a batch, wall running
+// from the first cascade's start to the last one's end.
+func (b *bench) occupancy(ctx context.Context, batch string, slots int) (float64, error) {
+	conn, err := pgx.Connect(ctx, b.dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var busy, wall float64
+	err = conn.QueryRow(ctx, `SELECT sum(latency_ms) / 1000,
+		extract(epoch FROM max(completed_at) - min(completed_at - latency_ms * interval '1 millisecond'))
+		FROM results WHERE batch_id = $1`, batch).Scan(&busy, &wall)
+	if err != nil {
+		return 0, err
+	}
+	return busy / (float64(slots) * wall), nil
+}
+
+// rateLimited: three workers share an OpenAI-compatible server whose cheap
+// model allows 100 requests/s across all clients (429 with retry-after-ms
+// beyond it); the fallback is unlimited and priced 30× higher.
+func (b *bench) rateLimited(ctx context.Context) error {
+	api := openaitest.NewLimited(100, 20*time.Millisecond)
+	defer api.Close()
+	file := filepath.Join(b.tmp, "limited.yaml")
+	y := `tiers:
+  simple:   [openai/cheap, openai/pricey]
+  moderate: [openai/cheap, openai/pricey]
+  complex:  [openai/cheap, openai/pricey]
+models:
+  openai/cheap:  {input_cost_per_mtok: 0.15, output_cost_per_mtok: 0.6, timeout: 10s}
+  openai/pricey: {input_cost_per_mtok: 4.5, output_cost_per_mtok: 18, timeout: 10s}
+`
+	if err := os.WriteFile(file, []byte(y), 0o644); err != nil {
+		return err
+	}
+	const n = 2000
+	if err := b.enqueue("limited", n); err != nil {
+		return err
+	}
+	env := []string{"ROUTES_FILE=" + file, "WORKER_CONCURRENCY=100", "WORKER_EXIT_WHEN_IDLE=true",
+		"OPENAI_BASE_URL=" + api.URL, "OPENAI_API_KEY=sk-bench"}
+	ch := make(chan error, 3)
+	start := time.Now()
+	for i := range 3 {
+		go func() {
+			_, err := b.cmd(append(env, fmt.Sprint("WORKER_ID=limited-", i)), b.bin+"/worker")
+			ch <- err
+		}()
+	}
+	for range 3 {
+		if err := <-ch; err != nil {
+			return err
+		}
+	}
+	wall := time.Since(start)
+	conn, err := pgx.Connect(ctx, b.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var cheap int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM results WHERE batch_id = 'limited' AND model_used = 'openai/cheap'`).Scan(&cheap); err != nil {
+		return err
+	}
+	c := api.Counts()
+	b.add("rate-limited run: 3 workers × 100 in flight, cheap model 100 req/s shared (429 beyond), fallback 30× (2,000 prompts, on_rate_limit: wait)",
+		fmt.Sprintf("%.1f%% answered by the cheap model; %.1f%% of its capacity used; %.1f%% of its calls were 429s; %v",
+			100*float64(cheap)/n, 100*c.CapacityUsed, 100*float64(c.Limited)/float64(max(c.Cheap, 1)), wall.Round(100*time.Millisecond)))
+	return b.purge(ctx)
+}
+
+// profile runs BenchmarkWorkerPipeline (real JetStream and Postgres, a
+// model that answers at once) under the CPU profiler and returns pprof's
+// top entries by cumulative time within the worker's goroutines.
+func (b *bench) profile() (string, error) {
+	prof := filepath.Join(b.tmp, "cpu.out")
+	bin := filepath.Join(b.tmp, "worker.test")
+	c := exec.Command("go", "test", "-run", "^$", "-bench", "BenchmarkWorkerPipeline", "-benchtime", "100000x",
+		"-cpuprofile", prof, "-o", bin, "./internal/worker")
+	c.Env = append(os.Environ(), "TEST_DATABASE_URL="+b.base)
+	if out, err := c.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("profiling: %v\n%s", err, tail(string(out)))
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount", "30", bin, prof).Output()
+	if err != nil {
+		return "", fmt.Errorf("pprof: %w", err)
+	}
+	return string(top), nil
+}
+
+// simAnswerCPU is the simulator's own time per answer at latency 0 (text,
+// usage, plan), measured in this process on the bench prompts: the part of
+// the worker's CPU that a real provider would not cost.
+func simAnswerCPU() float64 {
+	p := sim.New(map[string]sim.Model{"instant": {Capability: 1}})
+	ctx := context.Background()
+	const n = 50_000
+	reqs := make([]llm.Request, n)
+	for i := range reqs {
+		reqs[i] = llm.Request{Model: "instant", Prompt: fmt.Sprintf("What is %d plus %d? Answer briefly.", i, i), Seed: uint64(i)}
+	}
+	start := cpuTime()
+	for _, r := range reqs {
+		_, _ = p.Complete(ctx, r)
+	}
+	return (cpuTime() - start).Seconds() * 1e6 / n
+}
+
+// cpuTime is this process's CPU time so far (user + system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// classifyRate is heuristic classifications per second on one goroutine.
+func classifyRate() float64 {
+	c := classify.Default()
+	prompts := []string{
+		"What is the capital of France?",
+		"Explain how gradient descent works with momentum",
+		"Analyze the tradeoffs between LORA and full fine-tuning for a 70B parameter model, compare memory usage and downstream task performance",
+		"Write a haiku about the sea.",
+	}
+	n := 0
+	start := time.Now()
+	for time.Since(start) < 2*time.Second {
+		for range 1000 {
+			c.Classify(prompts[n%len(prompts)])
+			n++
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// startNATS starts bin/nats-server with JetStream on a free port.
+func (b *bench) startNATS() (func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	store := filepath.Join(b.tmp, "js")
+	c := exec.Command(b.bin+"/nats-server", "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", store)
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("bin/nats-server (make nats-server): %w", err)
+	}
+	b.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if conn, err := net.Dial("tcp", fmt.Sprint("127.0.0.1:", port)); err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("nats-server did not start")
+		}
+	}
+	b.stopNATS = func() {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		_ = c.Wait()
+		os.RemoveAll(store)
+	}
+	return func() { b.stopNATS() }, nil
+}
+
+func (b *bench) restartNATS() error {
+	b.stopNATS()
+	_, err := b.startNATS()
+	return err
+}
+
+// makeSchema creates a scratch schema and points b.dsn at it.
+func (b *bench) makeSchema(ctx context.Context) (func(), error) {
+	if b.base == "" {
+		return nil, fmt.Errorf("TEST_DATABASE_URL is not set")
+	}
+	conn, err := pgx.Connect(ctx, b.base)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	b.schema = fmt.Sprint("bench_", os.Getpid())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+b.schema); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(b.base)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", b.schema)
+	u.RawQuery = q.Encode()
+	b.dsn = u.String()
+	var ver string
+	_ = conn.QueryRow(ctx, "SHOW server_version").Scan(&ver)
+	b.notes = append(b.notes, "Postgres "+ver)
+	return func() {
+		conn, err := pgx.Connect(context.Background(), b.base)
+		if err == nil {
+			_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+b.schema+" CASCADE")
+			conn.Close(context.Background())
+		}
+	}, nil
+}
+
+// write prints nothing more; it rewrites the bench section of out.
+func (b *bench) write(out string) error {
+	var s strings.Builder
+	s.WriteString("<!-- begin:bench -->\n")
+	fmt.Fprintf(&s, "Written by `make bench` (bench/run) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&s, "Machine: %s; %d CPUs (%s); %s; %s; %s; nats-server from the pinned Go module. "+
+		"Everything ran in one run against the same nats-server and Postgres, on a machine shared with other work (load average %s).\n\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOARCH, memTotal(), runtime.Version(), strings.Join(b.notes, ", "), loadAvg())
+	s.WriteString("| what | result |\n| --- | --- |\n")
+	for _, r := range b.rows {
+		fmt.Fprintf(&s, "| %s | %s |\n", r[0], r[1])
+	}
+	if b.profileTop != "" {
+		s.WriteString("\nCPU profile of `BenchmarkWorkerPipeline` (100,000 prompts through the whole worker on real JetStream and Postgres, a model that answers at once; `go tool pprof -top -cum`; the benchmark's own publishing is included):\n\n```\n")
+		s.WriteString(strings.TrimSpace(b.profileTop))
+		s.WriteString("\n```\n")
+	}
+	s.WriteString("<!-- end:bench -->\n")
+	old, err := os.ReadFile(out)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	text := string(old)
+	if i, j := strings.Index(text, "<!-- begin:bench -->"), strings.Index(text, "<!-- end:bench -->\n"); i >= 0 && j > i {
+		text = text[:i] + s.String() + text[j+len("<!-- end:bench -->\n"):]
+	} else {
+		if text == "" {
+			text = "# Benchmarks\n\n"
+		}
+		text += s.String()
+	}
+	return os.WriteFile(out, []byte(text), 0o644)
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func memTotal() string {
+	data, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return fmt.Sprintf("%.1f GB RAM", kb/1e6)
+		}
+	}
+	return "unknown RAM"
+}
+
+func loadAvg() string {
+	data, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
+
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return strconv.Itoa(n)
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "…" + s[len(s)-2000:]
+	}
+	return s
+}

@@ -1,0 +1,142 @@
+// Command ceiling measures the bare pipeline the worker is built on, against
+// the same nats-server and Postgres: async publish of n jobs (what enqueue
+// does, without reading files), then consume + one batched COPY of two rows
+// per message (a result and an attempt) + ack, with nothing else (no
+// classify, no model, no existence check). The worker's own throughput is
+// judged against these numbers. It prints one JSON object.
+//
+//	ceiling -nats nats://127.0.0.1:4222 -db postgres://... -n 200000
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
+)
+
+func main() {
+	natsURL := flag.String("nats", "nats://127.0.0.1:4222", "nats-server URL")
+	db := flag.String("db", "", "Postgres URL (its search_path schema gets two scratch tables)")
+	n := flag.Int("n", 200000, "messages")
+	batch := flag.Int("batch", 256, "messages per fetch and per COPY")
+	flag.Parse()
+	if err := run(*natsURL, *db, *n, *batch); err != nil {
+		fmt.Fprintln(os.Stderr, "ceiling:", err)
+		os.Exit(1)
+	}
+}
+
+func run(natsURL, db string, n, batch int) error {
+	ctx := context.Background()
+	cfg := queue.Config{URL: natsURL, Stream: "CEILING", SubjectPrefix: "ceiling", Consumer: "ceiling"}
+	qc, err := queue.Connect(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer qc.Close()
+	if _, err := qc.EnsureStream(ctx); err != nil {
+		return err
+	}
+	cons, err := qc.EnsureConsumer(ctx)
+	if err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `
+		DROP TABLE IF EXISTS ceiling_results, ceiling_attempts;
+		CREATE TABLE ceiling_results (batch_id text, prompt_id text, response text, PRIMARY KEY (batch_id, prompt_id));
+		CREATE TABLE ceiling_attempts (batch_id text, prompt_id text, attempt int, outcome text)`); err != nil {
+		return err
+	}
+
+	// Publish.
+	pub := queue.NewPublisher(qc, 4096)
+	start := time.Now()
+	for i := range n {
+		j := prompt.Job{BatchID: "ceiling", ID: strconv.Itoa(i), Prompt: fmt.Sprintf("What is %d plus %d?", i, i)}
+		if err := pub.Publish(ctx, j); err != nil {
+			return err
+		}
+	}
+	if _, err := pub.Wait(ctx); err != nil {
+		return err
+	}
+	publish := float64(n) / time.Since(start).Seconds()
+
+	// Consume + COPY + ack, with two committers as the worker has.
+	start = time.Now()
+	batches := make(chan []queue.Delivery, 4)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for range 2 {
+		wg.Go(func() {
+			for ds := range batches {
+				if err := store(ctx, pool, ds); err != nil {
+					errs <- err
+					return
+				}
+				for _, d := range ds {
+					_ = d.Ack()
+				}
+			}
+		})
+	}
+	for got := 0; got < n; {
+		ds, err := qc.Fetch(ctx, cons, batch, time.Second)
+		if err != nil {
+			return err
+		}
+		got += len(ds)
+		batches <- ds
+	}
+	close(batches)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	work := float64(n) / time.Since(start).Seconds()
+	_ = qc.JetStream().DeleteStream(ctx, cfg.Stream)
+	return json.NewEncoder(os.Stdout).Encode(map[string]float64{"publish_per_s": publish, "work_per_s": work})
+}
+
+func store(ctx context.Context, pool *pgxpool.Pool, ds []queue.Delivery) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	res := make([][]any, 0, len(ds))
+	att := make([][]any, 0, len(ds))
+	for _, d := range ds {
+		var j prompt.Job
+		if err := json.Unmarshal(d.Data(), &j); err != nil {
+			return err
+		}
+		res = append(res, []any{j.BatchID, j.ID, "an answer"})
+		att = append(att, []any{j.BatchID, j.ID, 1, "ok"})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ceiling_results"}, []string{"batch_id", "prompt_id", "response"}, pgx.CopyFromRows(res)); err != nil {
+		return err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ceiling_attempts"}, []string{"batch_id", "prompt_id", "attempt", "outcome"}, pgx.CopyFromRows(att)); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
