@@ -532,7 +532,7 @@ func (b *bench) makeSchema(ctx context.Context) (func(), error) {
 func (b *bench) write(out string) error {
 	var s strings.Builder
 	s.WriteString("<!-- begin:bench -->\n")
-	fmt.Fprintf(&s, "Written by `make bench` (bench/run) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&s, "Written by `make bench` (bench/benchrun) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&s, "Machine: %s; %d CPUs (%s); %s; %s; %s; nats-server from the pinned Go module. "+
 		"Everything ran in one run against the same nats-server and Postgres, on a machine shared with other work (load average %s).\n\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOARCH, memTotal(), runtime.Version(), strings.Join(b.notes, ", "), loadAvg())
