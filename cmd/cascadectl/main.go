@@ -20,6 +20,8 @@
 //	cascadectl cancel|pause|resume BATCH
 //	                                        stop a batch for good, stop spending on it, or go on
 //	cascadectl budget BATCH AMOUNT|none     cap a batch's spend (reaching it pauses the batch)
+//	cascadectl retry BATCH [--status S] [--tier T] [--model M] [--outcome O] [--routes FILE]
+//	                                        answer chosen prompts again (earlier results kept)
 //	cascadectl dlq list [--limit N] [--all] [--batch B] [--format table|jsonl]
 //	cascadectl dlq replay (--id N ... | --all [--batch B]) [--payload-file F] [--dry-run]
 //	                                        inspect or republish dead letters
@@ -75,6 +77,7 @@ var commands = []command{
 	{"pause", "pause BATCH", cmdPause},
 	{"resume", "resume BATCH", cmdResume},
 	{"budget", budgetUsage, cmdBudget},
+	{"retry", retryUsage, cmdRetry},
 	{"labels", "labels import [--dataset NAME] [--format auto|csv|jsonl] FILE...", cmdLabels},
 	{"maintain", "maintain [--ahead N]", cmdMaintain},
 	{"prune", "prune --older-than 90d [--batch B] [--chunk N] [--dry-run]", cmdPrune},

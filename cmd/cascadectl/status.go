@@ -43,7 +43,16 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		if batch != "" && len(rows) == 0 {
 			return &exitError{1, fmt.Errorf("no batch %q", batch)}
 		}
-		table, allDone := statusTable(rows)
+		notes := map[string][]store.BatchNote{}
+		for _, r := range rows {
+			if r.Queued() == 0 {
+				continue
+			}
+			if notes[r.BatchID], err = st.BatchNotes(ctx, r.BatchID); err != nil {
+				return err
+			}
+		}
+		table, allDone := statusTable(rows, notes)
 		waiting, err := providerbatch.WaitingByBatch(ctx, st.Pool())
 		if err != nil {
 			return err
@@ -120,7 +129,7 @@ func progressOf(r store.BatchStatus) progress {
 // statusTable renders one row per batch and reports whether every batch is
 // finished. Its words are verify's: done (= succeeded + failed), queued,
 // canceled.
-func statusTable(rows []store.BatchStatus) (string, bool) {
+func statusTable(rows []store.BatchStatus, workerNotes map[string][]store.BatchNote) (string, bool) {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "batch\tstate\ttotal\tdone\tsucceeded\tfailed\tqueued\tcanceled\telapsed\tprompts/s\teta\tspent_usd\tprojected_usd\tbudget_usd\t")
@@ -151,6 +160,11 @@ func statusTable(rows []store.BatchStatus) (string, bool) {
 		}
 	}
 	tw.Flush()
+	for _, r := range rows {
+		for _, n := range workerNotes[r.BatchID] {
+			notes = append(notes, fmt.Sprintf("batch %s: worker %s %s", r.BatchID, n.WorkerID, n.Note))
+		}
+	}
 	for _, n := range notes {
 		fmt.Fprintln(&b, n)
 	}

@@ -1,7 +1,7 @@
 // Command enqueue publishes prompts from JSONL, OpenAI Batch, CSV or text
 // files to JetStream as one named batch, and records the batch in Postgres.
 //
-//	enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--budget USD|auto] FILE... | -
+//	enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--routes FILE] [--budget USD|auto] FILE... | -
 //
 // Bad lines are reported on stderr as file:line: reason and skipped; good
 // lines still go through, and the exit status is 1 if any line was rejected.
@@ -49,6 +49,7 @@ type options struct {
 	files  []string
 	chunk  int
 	budget string // "", "auto" or an amount in USD
+	routes string // the batch's own routes file ("": the workers' ROUTES_FILE)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -59,9 +60,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.batch, "batch", "", "batch name (letters, digits, _ and -); default: the first file's base name")
 	fs.BoolVar(&o.strict, "strict", false, "validate every line first; publish nothing if any line is bad")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.StringVar(&o.routes, "routes", "", "the batch's own routes file (validated; stored in Postgres; workers apply it to this batch)")
 	fs.StringVar(&o.budget, "budget", "", "cap the batch's spend: an amount in USD, or auto (the estimate if every prompt cascades)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--budget USD|auto] FILE... | -")
+		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--routes FILE] [--budget USD|auto] FILE... | -")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -211,9 +213,23 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 	if _, err := qc.EnsureStream(ctx); err != nil {
 		return err
 	}
+	if e.o.routes != "" {
+		if err := e.setRoutes(ctx, st); err != nil {
+			return err
+		}
+	}
 	if e.o.budget != "" {
 		if err := e.setBudget(ctx, st); err != nil {
 			return err
+		}
+	}
+	if e.o.routes != "" || e.o.budget != "" {
+		// Every worker knows the batch's routes and budget before its
+		// first message (store.ControlSettle).
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(store.ControlSettle):
 		}
 	}
 
@@ -463,7 +479,7 @@ func (e *enqueuer) setBudget(ctx context.Context, st *store.Store) error {
 		if err != nil {
 			return err
 		}
-		routes, err := config.LoadRoutes(e.cfg.RoutesFile, prices)
+		routes, err := config.LoadRoutes(e.routesFile(), prices)
 		if err != nil {
 			return err
 		}
@@ -494,10 +510,36 @@ func (e *enqueuer) setBudget(ctx context.Context, st *store.Store) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "batch %s: budget $%.6f%s\n", e.o.batch, usd, how)
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-time.After(store.ControlSettle):
-		return nil
+	return nil
+}
+
+// routesFile is the routes file --budget auto prices with: the batch's
+// own, else ROUTES_FILE.
+func (e *enqueuer) routesFile() string {
+	if e.o.routes != "" {
+		return e.o.routes
 	}
+	return e.cfg.RoutesFile
+}
+
+// setRoutes validates the batch's own routes file as a worker would (the
+// same errors) and stores it with the batch, content-addressed.
+func (e *enqueuer) setRoutes(ctx context.Context, st *store.Store) error {
+	prices, err := config.LoadPrices(e.cfg.PricingFile)
+	if err != nil {
+		return err
+	}
+	if _, err := config.LoadRoutes(e.o.routes, prices); err != nil {
+		return fmt.Errorf("--routes: %w", err)
+	}
+	yaml, err := os.ReadFile(e.o.routes)
+	if err != nil {
+		return fmt.Errorf("--routes: %w", err)
+	}
+	sum, version, err := st.SetBatchRoutes(ctx, e.o.batch, filepath.Base(e.o.routes), yaml)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "batch %s: routes %s (sha256 %x, version %d)\n", e.o.batch, e.o.routes, sum[:6], version)
+	return nil
 }

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -87,17 +88,9 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	heur, err := classify.New(routes.Classifier)
+	cl, err := classifierFor(routes, log)
 	if err != nil {
 		return err
-	}
-	var cl worker.Classifier = heur
-	if l := routes.Learned; l != nil {
-		if cl, err = router.NewClassifier(l.Router, l.Cutoffs, heur); err != nil {
-			return err
-		}
-		log.Info("learned router", "file", l.Path, "cheap", l.Router.Meta.Cheap, "strong", l.Router.Meta.Strong,
-			"moderate_from", l.Cutoffs.Moderate, "complex_from", l.Cutoffs.Complex)
 	}
 
 	applied := routePrices(routes)
@@ -165,6 +158,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		TokenCount:      tokens.Count,
 		Hooks:           faultHooks(cfg.Fault, cfg.FaultAfter, log),
 		Batches:         st,
+		Routes:          batchRoutes(cfg, prices, st, log),
 		Waiting:         waiting,
 		Observer:        mx,
 	}, src, st, cl, cas, log)
@@ -192,6 +186,64 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		"failed", s.Failed, "requeued", s.Naked, "dead_lettered", s.DeadLettered, "already_done", s.AlreadyDone, "exhausted", s.Exhausted,
 		"parked", s.Parked, "canceled", s.Canceled, "handed_off", s.HandedOff, "cost_usd", float64(s.CostMicroUSD)/1e6)
 	return err
+}
+
+// classifierFor is the routes' classifier: the heuristic, or the learned
+// router when the routes name one.
+func classifierFor(routes *config.Routes, log *slog.Logger) (worker.Classifier, error) {
+	heur, err := classify.New(routes.Classifier)
+	if err != nil {
+		return nil, err
+	}
+	l := routes.Learned
+	if l == nil {
+		return heur, nil
+	}
+	cl, err := router.NewClassifier(l.Router, l.Cutoffs, heur)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("learned router", "routes", routes.Source, "file", l.Path, "cheap", l.Router.Meta.Cheap, "strong", l.Router.Meta.Strong,
+		"moderate_from", l.Cutoffs.Moderate, "complex_from", l.Cutoffs.Complex)
+	return cl, nil
+}
+
+// batchRoutes builds the classifier and cascade of a batch's own routes
+// (enqueue --routes, retry --routes) from the file stored in Postgres, the
+// same way as the worker's own. A provider key this worker lacks fails the
+// build: the worker hands the batch's prompts back for another worker.
+// Batch-mode models of such routes are called synchronously (the provider
+// batch runner serves the worker's ROUTES_FILE only).
+func batchRoutes(cfg *config.Worker, prices *pricing.Table, st *store.Store, log *slog.Logger) worker.BatchRoutes {
+	return func(ctx context.Context, sum []byte) (worker.Classifier, worker.Runner, error) {
+		yaml, source, err := st.Routes(ctx, sum)
+		if err != nil {
+			return nil, nil, err
+		}
+		routes, err := config.ParseRoutes(source, bytes.NewReader(yaml), prices)
+		if err != nil {
+			return nil, nil, err
+		}
+		reg, err := wire.Registry(routes, cfg.Keys, os.LookupEnv)
+		if err != nil {
+			return nil, nil, err
+		}
+		cs := wire.CascadeSettings(routes, cfg.Seed)
+		cs.MaxInFlight = cfg.Concurrency
+		for name, m := range cs.Models {
+			m.Batch = false
+			cs.Models[name] = m
+		}
+		cas, err := cascade.New(cs, reg, log.With("routes", source))
+		if err != nil {
+			return nil, nil, err
+		}
+		cl, err := classifierFor(routes, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl, cas, nil
+	}
 }
 
 // logProgress logs the worker's counters every interval while they change,

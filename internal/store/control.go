@@ -36,15 +36,16 @@ type Control struct {
 	State    BatchState
 	Reason   string // why it is not running (empty when running, or set by hand)
 	Budgeted bool   // the batch has a budget: every call reserves its estimated cost first (Reserve)
+	Routes   []byte // sha256 of the batch's own routes (Routes); nil: the worker's ROUTES_FILE
 }
 
-// BatchControls returns the state of every batch that is not running or
-// has a budget, in one small query: what a worker needs to decide, before a
+// BatchControls returns the state of every batch that is not running, has
+// a budget or routes of its own, in one small query: what a worker needs to decide, before a
 // model call, whether the call may go ahead (a batch absent from the map
 // runs without a budget).
 func (s *Store) BatchControls(ctx context.Context) (map[string]Control, error) {
-	rows, err := s.pool.Query(ctx, `SELECT batch_id, state, coalesce(state_reason, ''), budget_usd IS NOT NULL
-		FROM batches WHERE state <> 'running' OR budget_usd IS NOT NULL`)
+	rows, err := s.pool.Query(ctx, `SELECT batch_id, state, coalesce(state_reason, ''), budget_usd IS NOT NULL, routes_sha256
+		FROM batches WHERE state <> 'running' OR budget_usd IS NOT NULL OR routes_sha256 IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("store: batch states: %w", err)
 	}
@@ -53,7 +54,7 @@ func (s *Store) BatchControls(ctx context.Context) (map[string]Control, error) {
 	for rows.Next() {
 		var id string
 		var c Control
-		if err := rows.Scan(&id, &c.State, &c.Reason, &c.Budgeted); err != nil {
+		if err := rows.Scan(&id, &c.State, &c.Reason, &c.Budgeted, &c.Routes); err != nil {
 			return nil, fmt.Errorf("store: batch states: %w", err)
 		}
 		out[id] = c

@@ -30,7 +30,7 @@ func TestBatchStatesCancelAndPark(t *testing.T) {
 		t.Fatalf("pause: %v %v", prev, err)
 	}
 	m, err := st.BatchControls(ctx)
-	if err != nil || len(m) != 1 || m["b"] != (Control{State: BatchPaused, Reason: "budget reached"}) {
+	if err != nil || len(m) != 1 || m["b"].State != BatchPaused || m["b"].Reason != "budget reached" {
 		t.Fatalf("controls = %v %v", m, err)
 	}
 

@@ -18,6 +18,7 @@ import (
 type BatchControls interface {
 	BatchControls(ctx context.Context) (map[string]store.Control, error)
 	Reserve(ctx context.Context, h store.Hold) (id int64, ok bool, err error)
+	NoteBatch(ctx context.Context, batchID, workerID, note string) error
 }
 
 // Errors that stop a cascade before a model call because of its batch.

@@ -42,7 +42,15 @@ type task struct {
 
 // process answers one prompt and hands it to the committer.
 func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
-	tier, sig := w.class.Classify(job.Prompt)
+	cl, runner, err := w.forBatch(ctx, job.BatchID)
+	if err != nil {
+		// Another worker may have what these routes need.
+		t.result = &prompt.Result{Job: job, Delivery: int(t.d.NumDelivered()), WorkerID: w.cfg.WorkerID}
+		t.nakIn = routesRetry
+		w.handOff(t)
+		return
+	}
+	tier, sig := cl.Classify(job.Prompt)
 	if job.Resume != nil && job.Resume.Tier.Valid() {
 		// A later round after a provider batch: the tier of the first round.
 		tier = job.Resume.Tier
@@ -52,7 +60,7 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	if h := w.cfg.Hooks.BeforeCall; h != nil {
 		h(int(w.committed.Load()))
 	}
-	out := w.runner.Run(cascade.WithCallGate(ctx, w.callGate(t, job, sig.TokenCount)), job, tier, sig, delivery)
+	out := runner.Run(cascade.WithCallGate(ctx, w.callGate(t, job, sig.TokenCount)), job, tier, sig, delivery)
 	r := out.Result
 	r.BudgetHolds = t.holds
 	r.Job, r.Tier, r.Signals, r.Delivery = job, tier, sig, delivery

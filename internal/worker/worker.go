@@ -83,6 +83,9 @@ type Config struct {
 	// Batches tells which batches are paused or canceled (nil: all run).
 	// It is read at most store.ControlMaxAge before each model call.
 	Batches BatchControls
+	// Routes builds a batch's own routes (nil: every batch runs on the
+	// worker's); it needs Batches, which tells which batches have some.
+	Routes BatchRoutes
 	// Waiting, when set, counts prompts that wait outside the queue and
 	// will come back to it (provider batch items); ExitWhenIdle waits for
 	// it to be 0 too.
@@ -168,6 +171,7 @@ type Worker struct {
 	runner Runner
 	log    *slog.Logger
 	ctl    *controls
+	routes *batchRoutes
 
 	slots chan struct{}
 	// trail holds a token for each task handed to the committer: a slot is
@@ -202,6 +206,9 @@ func New(cfg Config, src Source, st Store, cl Classifier, r Runner, log *slog.Lo
 		done:  make(chan *task, trailing),
 		hb:    make(map[*task]struct{}),
 		ctl:   newControls(cfg.Batches, log),
+	}
+	if cfg.Routes != nil {
+		w.routes = &batchRoutes{build: cfg.Routes, sets: map[string]*routeSet{}}
 	}
 	for range cfg.Concurrency {
 		w.slots <- struct{}{}
