@@ -28,6 +28,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/metrics"
+	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/router"
 	"github.com/promptcascade/promptcascade/internal/store"
