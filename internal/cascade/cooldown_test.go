@@ -101,18 +101,31 @@ func TestCooldownFailureShareIgnoresPermanentErrors(t *testing.T) {
 }
 
 // TestCooldownFailureShareConcurrent: many prompts at once against a model
-// that always fails start exactly one cooldown, and every prompt after it
-// skips the model.
+// that always fails start exactly one cooldown, and every prompt that starts
+// after it skips the model.
+//
+// At most inFlight prompts run at a time. Calls already past the cooldown
+// check when the cooldown starts still go out (nothing can recall them), so
+// with all 50 at once a loaded scheduler may let every prompt pass the check
+// before the fifth failure is observed. With inFlight at a time, a prompt
+// starts only after another one finished, so when the fifth failure starts
+// the cooldown at most MinCalls-1 prompts have finished and inFlight are
+// running: a is called at most MinCalls-1+inFlight times, whatever the
+// scheduling.
 func TestCooldownFailureShareConcurrent(t *testing.T) {
 	t.Parallel()
+	const minCalls, inFlight, prompts = 5, 10, 50
 	b := setup(t, map[string][]step{"a": {fail(llm.ClassOverloaded, 529, 0)}, "b": {ok(goodText)}}, func(s *Settings) {
-		s.Cooldown = Cooldown{Period: time.Hour, Window: time.Minute, MaxFailureShare: 0.5, MinCalls: 5}
+		s.Cooldown = Cooldown{Period: time.Hour, Window: time.Minute, MaxFailureShare: 0.5, MinCalls: minCalls}
 	})
 	var wg sync.WaitGroup
-	for range 50 {
+	slots := make(chan struct{}, inFlight)
+	for range prompts {
+		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { <-slots }()
 			if out := b.run(t, "hi"); out.Result.Status != prompt.StatusSucceeded {
 				t.Errorf("status %q", out.Result.Status)
 			}
@@ -123,8 +136,9 @@ func TestCooldownFailureShareConcurrent(t *testing.T) {
 		t.Errorf("%d cooldown log lines, want 1", n)
 	}
 	called := b.fake.count("a")
-	if called < 5 || called >= 50 {
-		t.Errorf("a called %d times, want at least min_calls (5) and fewer than the 50 prompts", called)
+	if called < minCalls || called > minCalls-1+inFlight {
+		t.Errorf("a called %d times, want at least min_calls (%d) and at most %d (min_calls-1 finished + %d in flight) of the %d prompts",
+			called, minCalls, minCalls-1+inFlight, inFlight, prompts)
 	}
 	checkAttempts(t, b.run(t, "hi").Result.Attempts, want{"fake/a", prompt.OutcomeCooldownSkip}, want{"fake/b", prompt.OutcomeOK})
 	if n := b.fake.count("a"); n != called {
