@@ -87,6 +87,15 @@ func TestEndToEnd1000PromptsTwoWorkers(t *testing.T) {
 	if charts := strings.Count(string(page), `<svg class="chart"`); charts != 6 {
 		t.Errorf("report --html has %d charts, want 6", charts)
 	}
+	if out := b.ctl(t, ctx, 0, "report", "e2e", "--format", "json"); !strings.Contains(out, `"tier_summary": [`) {
+		t.Errorf("report --format json:\n%.500s", out)
+	}
+	if out := b.ctl(t, ctx, 1, "report", "nope"); !strings.Contains(out, `no results for batch "nope"`) {
+		t.Errorf("report of an unknown batch: %s", out)
+	}
+	if out := b.ctl(t, ctx, 2, "report", "e2e", "--format", "yaml"); !strings.Contains(out, `--format: "yaml" is not one of text, markdown, json, csv`) {
+		t.Errorf("report --format yaml: %s", out)
+	}
 	csv, err := b.cmd(ctx, "cascadectl", nil, "export", "e2e", "--format", "csv").Output()
 	if err != nil {
 		t.Fatalf("cascadectl export: %v", err)
