@@ -44,11 +44,7 @@ func TestClusterStreamLeaderStoppedMidBatch(t *testing.T) {
 	}
 	t.Parallel()
 	cl := natstest.StartCluster(t, 3)
-	b := &bundle{bin: binaries(t), dsn: pgtest.Schema(t), nats: cl.Servers[0]}
-	_, file, _, _ := runtime.Caller(0)
-	b.root = filepath.Dir(filepath.Dir(file))
-	b.env = append(os.Environ(), "NATS_URL="+cl.URL(), "DATABASE_URL="+b.dsn, "LOG_LEVEL=info",
-		"NATS_STREAM_REPLICAS=3", routesEnv(t, clusterRoutes))
+	b := bundleWith(t, pgtest.Schema(t), cl.Servers[0], "NATS_URL="+cl.URL(), "NATS_STREAM_REPLICAS=3", routesEnv(t, clusterRoutes))
 	ctx := within(t, t.Context(), 90*time.Second)
 
 	const n = 3000
@@ -101,12 +97,8 @@ func TestClusterStreamLeaderStoppedMidBatch(t *testing.T) {
 		w.waitOK(t, 60*time.Second)
 	}
 
-	var logs strings.Builder
-	for _, w := range ws {
-		logs.WriteString(w.out.String())
-	}
-	if !strings.Contains(logs.String(), "reconnected to nats-server") {
-		t.Errorf("no worker reconnected: the stop did not reach a worker's node\n%s", logs.String())
+	if logs := allOutput(ws); !strings.Contains(logs, "reconnected to nats-server") {
+		t.Errorf("no worker reconnected: the stop did not reach a worker's node\n%s", logs)
 	}
 	r := b.reconcile(t, ctx, "cl", n)
 	if r.Succeeded != n {
@@ -135,4 +127,25 @@ func TestClusterStreamLeaderStoppedMidBatch(t *testing.T) {
 		leader.Name(), done, n, next.Name(), elected.Round(time.Millisecond), rejoined.Round(time.Millisecond))
 	t.Logf("longest time without a commit: %.3fs after the stop (%.3fs before it); %d results from a redelivery",
 		after, before, redelivered)
+}
+
+// bundleWith is setup's bundle for a test that brings its own Postgres DSN
+// and NATS server (a cluster member, a failover pair): the binaries use dsn
+// and nats, then env (later settings win).
+func bundleWith(t *testing.T, dsn string, nats *natstest.Server, env ...string) *bundle {
+	t.Helper()
+	b := &bundle{bin: binaries(t), dsn: dsn, nats: nats}
+	_, file, _, _ := runtime.Caller(0)
+	b.root = filepath.Dir(filepath.Dir(file))
+	b.env = append(append(os.Environ(), "NATS_URL="+nats.URL(), "DATABASE_URL="+dsn, "LOG_LEVEL=info", "ROUTES_FILE="), env...)
+	return b
+}
+
+// allOutput is the output of every process so far.
+func allOutput(ps []*proc) string {
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString(p.out.String())
+	}
+	return b.String()
 }

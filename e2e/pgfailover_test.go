@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -35,11 +32,7 @@ func TestPostgresFailoverMidBatch(t *testing.T) {
 	dsn := fmt.Sprintf("host=127.0.0.1,127.0.0.1 port=%d,%d user=postgres dbname=postgres sslmode=disable target_session_attrs=read-write connect_timeout=2",
 		primary.Port, standby.Port)
 
-	b := &bundle{bin: binaries(t), dsn: dsn, nats: natstest.Start(t)}
-	_, file, _, _ := runtime.Caller(0)
-	b.root = filepath.Dir(filepath.Dir(file))
-	b.env = append(os.Environ(), "NATS_URL="+b.nats.URL(), "DATABASE_URL="+dsn, "LOG_LEVEL=info",
-		routesEnv(t, clusterRoutes))
+	b := bundleWith(t, dsn, natstest.Start(t), routesEnv(t, clusterRoutes))
 	ctx := within(t, t.Context(), 2*time.Minute)
 
 	const n = 2000
@@ -102,12 +95,8 @@ func TestPostgresFailoverMidBatch(t *testing.T) {
 	if resumed >= n || atFailover >= n {
 		t.Fatal("the batch was done before the failover: the test tested nothing")
 	}
-	var logs strings.Builder
-	for _, w := range ws {
-		logs.WriteString(w.out.String())
-	}
-	if !strings.Contains(logs.String(), "commit failed; retrying") {
-		t.Errorf("no worker saw a failed commit: the crashes did not happen under load\n%s", logs.String())
+	if logs := allOutput(ws); !strings.Contains(logs, "commit failed; retrying") {
+		t.Errorf("no worker saw a failed commit: the crashes did not happen under load\n%s", logs)
 	}
 	r := b.reconcile(t, ctx, "pf", n)
 	if r.Succeeded != n {
