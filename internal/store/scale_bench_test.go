@@ -319,11 +319,20 @@ func (r scaleResult) markdown() string {
 	for _, q := range r.queries {
 		fmt.Fprintf(&w, "| %s | %s | %d | %s |\n", q.name, q.median.Round(10*time.Microsecond), q.rows, q.plan)
 	}
+	fmt.Fprintf(&w, "\n%s", scaleReading)
 	fmt.Fprintf(&w, "\n| retention | time | rows |\n|---|---|---|\n")
 	fmt.Fprintf(&w, "| `prune` of the oldest month (drops its partition) | %s | %d |\n", r.dropMonth.Round(time.Millisecond), r.dropRows)
 	fmt.Fprintf(&w, "| `prune --batch B` (one batch, chunks of 10,000) | %s | %d |\n", r.pruneBatch.Round(time.Millisecond), r.pruneBatchRows)
 	return w.String()
 }
+
+const scaleReading = `How to read it: a batch's rows can be in any month, so per-batch queries are not pruned to a
+partition; they read the batch through the indexes of each month's partition ("index (N
+partitions)"). "seq" on a few partitions is the planner reading empty ones (the months
+created ahead and the default partition). Queries bounded in time read only the months they
+cover. Dropping a month is a catalog operation whatever its size; a chunked delete costs
+about what its rows cost to find and delete.
+`
 
 // writeSection replaces the text between <!-- begin:NAME --> and
 // <!-- end:NAME --> in file (created if missing), or appends the section.
