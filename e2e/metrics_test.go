@@ -143,6 +143,9 @@ func TestMetricsAfterSmallBatch(t *testing.T) {
 		want[k] = atof(t, v)
 	}
 	assertSeries(t, "promptcascade_call_duration_seconds", series(fams, "promptcascade_call_duration_seconds"), want)
+	// Each model's limiter (read from the cascade at scrape time) let the
+	// same calls through.
+	assertSeries(t, "promptcascade_model_calls_total", nonZero(series(fams, "promptcascade_model_calls_total")), want)
 	cascaded := queryInt(t, ctx, conn, `SELECT count(*) FROM results r JOIN prompt_attempts a USING (batch_id, prompt_id)
 		WHERE r.batch_id = 'metrics' AND r.status = 'succeeded' AND r.model_used <> a.first_model`)
 	total := 0.0
@@ -196,6 +199,17 @@ func TestMetricsAfterSmallBatch(t *testing.T) {
 	})
 	w.signal(t, syscall.SIGTERM)
 	w.waitOK(t, 30*time.Second)
+}
+
+// nonZero drops the series of models never called (the limiters of every
+// routes model are exported).
+func nonZero(m map[string]float64) map[string]float64 {
+	for k, v := range m {
+		if v == 0 {
+			delete(m, k)
+		}
+	}
+	return m
 }
 
 func assertSeries(t *testing.T, name string, got, want map[string]float64) {
