@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/promptcascade/promptcascade/internal/llm"
-	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // Shadow labels prompts without effort: a share of the prompts answered in
@@ -93,7 +93,7 @@ func (r *run) shadow() {
 	judged.Job.System = llm.JudgeSystem
 	judged.Job.Prompt = llm.JudgePrompt(res.Job.Prompt, res.Response, resp.Text)
 	judged.Job.MaxTokens = 64
-	judged.Signals.TokenCount = pricing.CountTokens(judged.Job.System) + pricing.CountTokens(judged.Job.Prompt) // for the limiter
+	judged.Signals.TokenCount = tokens.Count(judged.Job.System) + tokens.Count(judged.Job.Prompt) // for the limiter
 	// The judge's reply is one word: the quality gate is not for it.
 	j := run{c: r.c, ctx: r.ctx, base: r.base, n: r.n, need: 0}
 	j.out.Result = judged
