@@ -159,7 +159,12 @@ func FromRoutes(r *config.Routes, cl Classifier, latency func(config.Model) time
 			if latency != nil {
 				lat = latency(m)
 			}
-			p.Tiers[tier] = append(p.Tiers[tier], Model{Name: n, Price: m.Price, Latency: lat})
+			price := m.Price
+			if m.Batch != nil {
+				// A batch-mode model is paid at the batch price.
+				price = price.Batch()
+			}
+			p.Tiers[tier] = append(p.Tiers[tier], Model{Name: n, Price: price, Latency: lat})
 		}
 	}
 	return p
