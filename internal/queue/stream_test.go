@@ -241,3 +241,17 @@ func TestPermanent(t *testing.T) {
 		}
 	}
 }
+
+// A single server cannot hold more than one replica: creating the stream
+// fails with the server's reason, and nothing is created.
+func TestEnsureStreamReplicasOnSingleServer(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Replicas: 3})
+	_, err := b.conn.EnsureStream(testContext(t))
+	if err == nil || !strings.Contains(err.Error(), "create stream PROMPTS") || !strings.Contains(err.Error(), "replicas") {
+		t.Fatalf("EnsureStream with 3 replicas on one server: %v", err)
+	}
+	if _, err := b.conn.JetStream().Stream(testContext(t), "PROMPTS"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("stream after the failed create: %v", err)
+	}
+}
