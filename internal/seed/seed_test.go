@@ -26,7 +26,7 @@ func TestOfSeparatesParts(t *testing.T) {
 	if Of(1, "b", "1") == Of(2, "b", "1") {
 		t.Error("the base does not change the seed")
 	}
-	if Of(7, "b", "1") != Of(7, "b", "1") {
+	if a, b := Of(7, "b", "1"), Of(7, "b", "1"); a != b {
 		t.Error("not reproducible")
 	}
 }

@@ -17,7 +17,7 @@ func dsnError(dsn string) error {
 	const prefix = "store: invalid database connection string (DATABASE_URL)"
 	params, err := dsnParams(dsn)
 	if err != nil {
-		return fmt.Errorf("%s: %v; the value is not shown because it may contain a password", prefix, err)
+		return fmt.Errorf("%s: %w; the value is not shown because it may contain a password", prefix, err)
 	}
 	for _, p := range params {
 		if _, err := pgxpool.ParseConfig(p.alone); err == nil {
