@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/classify"
+	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/input"
+	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/router"
 	"github.com/promptcascade/promptcascade/internal/tokens"
 )
@@ -112,17 +114,9 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	heur, err := classify.New(routes.Classifier)
+	cl, err := routesClassifier(routes)
 	if err != nil {
 		return err
-	}
-	cl := heur.Classify
-	if l := routes.Learned; l != nil {
-		rc, err := router.NewClassifier(l.Router, l.Cutoffs, heur)
-		if err != nil {
-			return err
-		}
-		cl = rc.Classify
 	}
 	if len(files) == 0 {
 		files = []string{"-"}
@@ -130,21 +124,66 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 	w := bufio.NewWriter(e.stdout)
 	defer func() { err = errors.Join(err, w.Flush()) }()
 	enc := json.NewEncoder(w)
-	bad := 0
+	bad, err := e.eachJob(files, f, w.Flush, func(job prompt.Job) error {
+		tier, sig := cl(job.Prompt)
+		sig.TokenCount = tokens.Count(job.System) + tokens.Count(job.Prompt)
+		line := classifyLine{job.ID, string(tier), sig.WordCount, sig.TokenCount, sig.ComplexHits, sig.ModerateHits, nil}
+		if sig.Scored {
+			line.Score = &sig.Score
+		}
+		return enc.Encode(line)
+	})
+	if err != nil {
+		return err
+	}
+	if bad > 0 {
+		return &exitError{1, fmt.Errorf("%d bad line(s) skipped", bad)}
+	}
+	return nil
+}
+
+// classifyFunc is a classifier as a function; its Classify method makes it
+// an estimate.Classifier.
+type classifyFunc func(string) (prompt.Tier, prompt.Signals)
+
+func (f classifyFunc) Classify(text string) (prompt.Tier, prompt.Signals) { return f(text) }
+
+// routesClassifier is the classifier the routes give a worker: the
+// heuristic, or the learned router when they name one.
+func routesClassifier(routes *config.Routes) (classifyFunc, error) {
+	heur, err := classify.New(routes.Classifier)
+	if err != nil {
+		return nil, err
+	}
+	l := routes.Learned
+	if l == nil {
+		return heur.Classify, nil
+	}
+	rc, err := router.NewClassifier(l.Router, l.Cutoffs, heur)
+	if err != nil {
+		return nil, err
+	}
+	return rc.Classify, nil
+}
+
+// eachJob reads every file ("-" is stdin) as input of format f and calls fn
+// for each good line. A bad line is reported on stderr as file:line: reason
+// (after flush, which keeps stdout and stderr in order) and counted.
+func (e *env) eachJob(files []string, f input.Format, flush func() error, fn func(prompt.Job) error) (bad int, err error) {
 	for _, name := range files {
 		var r io.Reader = e.stdin
 		display := "stdin"
 		if name != "-" {
 			fh, err := os.Open(name)
 			if err != nil {
-				return err
+				return bad, err
 			}
 			defer fh.Close()
 			r, display = fh, name
 		}
 		rd, err := input.NewReader(r, display, f, input.Options{})
 		if err != nil {
-			return err
+			return bad, err
 		}
 		for {
 			job, err := rd.Next()
@@ -154,28 +193,21 @@ func cmdClassify(ctx context.Context, e *env, args []string) (err error) {
 			var le *input.LineError
 			if errors.As(err, &le) {
 				bad++
-				if err := w.Flush(); err != nil { // keep stdout and stderr in order
-					return err
+				if flush != nil {
+					if err := flush(); err != nil {
+						return bad, err
+					}
 				}
 				fmt.Fprintln(e.stderr, le.Error())
 				continue
 			}
 			if err != nil {
-				return err
+				return bad, err
 			}
-			tier, sig := cl(job.Prompt)
-			sig.TokenCount = tokens.Count(job.System) + tokens.Count(job.Prompt)
-			line := classifyLine{job.ID, string(tier), sig.WordCount, sig.TokenCount, sig.ComplexHits, sig.ModerateHits, nil}
-			if sig.Scored {
-				line.Score = &sig.Score
-			}
-			if err := enc.Encode(line); err != nil {
-				return err
+			if err := fn(job); err != nil {
+				return bad, err
 			}
 		}
 	}
-	if bad > 0 {
-		return &exitError{1, fmt.Errorf("%d bad line(s) skipped", bad)}
-	}
-	return nil
+	return bad, nil
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/queue"
@@ -179,9 +176,9 @@ func parseBudget(s string) (*float64, error) {
 	if s == "none" {
 		return nil, nil
 	}
-	v, err := strconv.ParseFloat(strings.TrimPrefix(s, "$"), 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-		return nil, fmt.Errorf("budget %q: want an amount in USD like 25.00, or none", s)
+	v, err := store.ParseUSD(s)
+	if err != nil {
+		return nil, fmt.Errorf("budget %w, or none", err)
 	}
 	return &v, nil
 }

@@ -6,15 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/estimate"
 	"github.com/promptcascade/promptcascade/internal/input"
+	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/wire"
 )
 
@@ -61,7 +60,7 @@ func cmdEstimate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := classify.New(routes.Classifier)
+	cl, err := routesClassifier(routes)
 	if err != nil {
 		return err
 	}
@@ -80,38 +79,9 @@ func cmdEstimate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	bad := 0
-	for _, name := range files {
-		var r io.Reader = e.stdin
-		display := "stdin"
-		if name != "-" {
-			fh, err := os.Open(name)
-			if err != nil {
-				return err
-			}
-			defer fh.Close()
-			r, display = fh, name
-		}
-		rd, err := input.NewReader(r, display, f, input.Options{})
-		if err != nil {
-			return err
-		}
-		for {
-			job, err := rd.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			var le *input.LineError
-			if errors.As(err, &le) {
-				bad++
-				fmt.Fprintln(e.stderr, le.Error())
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			est.Add(job)
-		}
+	bad, err := e.eachJob(files, f, nil, func(job prompt.Job) error { est.Add(job); return nil })
+	if err != nil {
+		return err
 	}
 	res := est.Result()
 	low, high := res.WallTime(*workers * *concurrency)

@@ -18,12 +18,10 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -91,7 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--batch: %w", err)
 	}
 	if o.budget != "" && o.budget != "auto" {
-		if _, err := parseUSD(o.budget); err != nil {
+		if _, err := store.ParseUSD(o.budget); err != nil {
 			return nil, fmt.Errorf("--budget: %w", err)
 		}
 	}
@@ -456,15 +454,6 @@ func (e *enqueuer) reject(msg string) {
 	fmt.Fprintln(e.stderr, msg)
 }
 
-// parseUSD reads an amount in USD ("25.00", "$25").
-func parseUSD(s string) (float64, error) {
-	v, err := strconv.ParseFloat(strings.TrimPrefix(s, "$"), 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0, fmt.Errorf("%q: want an amount in USD like 25.00, or auto", s)
-	}
-	return v, nil
-}
-
 // setBudget gives the batch its budget before anything is published, and
 // waits until every worker knows it (store.ControlSettle), so that no call
 // of the batch goes unreserved. auto prices the input first: the estimate
@@ -501,7 +490,7 @@ func (e *enqueuer) setBudget(ctx context.Context, st *store.Store) error {
 		usd = res.Total.CostHighUSD
 		how = fmt.Sprintf(" (auto: every prompt cascading to its tier's last model, routes %s)", routes.Source)
 	} else {
-		usd, _ = parseUSD(e.o.budget)
+		usd, _ = store.ParseUSD(e.o.budget)
 	}
 	if err := st.UpsertBatch(ctx, e.o.batch, 0); err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -261,4 +263,14 @@ func (s *Store) SetBudget(ctx context.Context, batchID string, usd *float64) (b 
 		return b, false, fmt.Errorf("store: budget of %q: %w", batchID, err)
 	}
 	return b, old == BatchPaused && b.State == BatchRunning, nil
+}
+
+// ParseUSD reads a budget amount in USD ("25.00", "$25"), as enqueue
+// --budget and cascadectl budget take it.
+func ParseUSD(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimPrefix(s, "$"), 64)
+	if err != nil || badNumber(v) {
+		return 0, fmt.Errorf("%q: want an amount in USD like 25.00", s)
+	}
+	return v, nil
 }
