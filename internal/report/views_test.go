@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/promptcascade/promptcascade/internal/prompt"
 )
 
 // rowsText runs sql and returns each row as its columns' text joined by
@@ -190,4 +193,49 @@ func TestLabelMisroutingView(t *testing.T) {
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("report text lacks\n%s\ngot:\n%s", want, b.String())
 	}
+}
+
+// Shadow labelling's calls (outcome shadow) are not attempts of the
+// prompt's cascade: a prompt answered first try and then shadowed is still a
+// one-attempt, not-cascaded prompt, and the shadow models show no calls or
+// errors, only their spend in shadow_usd.
+func TestViewsSeparateShadowCalls(t *testing.T) {
+	t.Parallel()
+	st := fixture(t)
+	ok := attempt{"sim/s1", prompt.OutcomeOK, 1000, 500, 100}
+	above := attempt{"sim/m1", prompt.OutcomeShadow, 1000, 500, 200}
+	judge := attempt{"sim/l1", prompt.OutcomeShadow, 1500, 5, 300}
+	r := prompt.Result{
+		Job:      prompt.Job{BatchID: "b3", ID: "s1", Prompt: "prompt s1", EnqueuedAt: t0},
+		Tier:     prompt.TierSimple,
+		Signals:  prompt.Signals{WordCount: 5, TokenCount: 10},
+		Status:   prompt.StatusSucceeded,
+		Delivery: 1, Latency: 100 * time.Millisecond, WorkerID: "w1",
+		ModelUsed: "sim/s1", InputTokens: 1000, OutputTokens: 500,
+		CompletedAt: t0.Add(time.Minute),
+	}
+	for i, a := range []attempt{ok, above, judge} {
+		r.Attempts = append(r.Attempts, prompt.Attempt{
+			Attempt: i + 1, Model: a.model, Outcome: a.outcome, InputTokens: a.in, OutputTokens: a.out,
+			CostUSD: a.cost(), Latency: time.Duration(a.ms) * time.Millisecond, HTTPStatus: 200,
+			StartedAt: t0.Add(time.Minute + time.Duration(i)*time.Millisecond),
+		})
+		r.CostUSD += a.cost()
+	}
+	if _, err := st.Write(t.Context(), []prompt.Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	got := rowsText(t, st.Pool(), `SELECT first_model, first_outcome, attempts, quality_fails, spent_usd::text
+		FROM prompt_attempts WHERE batch_id = 'b3'`)
+	// spent: 0.0003 (s1) + 0.003 (m1) + 0.0152 (l1: 1500 in at $10, 5 out at $40)
+	wantRows(t, "prompt_attempts b3", got, []string{"sim/s1 | ok | 1 | 0 | 0.0185000000"})
+	got = rowsText(t, st.Pool(), `SELECT model, attempts, calls, ok, errors, skipped, cost_usd::text, wasted_usd::text, shadow_usd::text
+		FROM model_summary WHERE batch_id = 'b3' ORDER BY model`)
+	wantRows(t, "model_summary b3", got, []string{
+		"sim/l1 | 0 | 0 | 0 | 0 | 0 | 0.0152000000 | 0.0000000000 | 0.0152000000",
+		"sim/m1 | 0 | 0 | 0 | 0 | 0 | 0.0030000000 | 0.0000000000 | 0.0030000000",
+		"sim/s1 | 1 | 1 | 1 | 0 | 0 | 0.0003000000 | 0.0000000000 | 0.0000000000",
+	})
+	got = rowsText(t, st.Pool(), `SELECT tier, prompts, cascaded FROM tier_summary WHERE batch_id = 'b3'`)
+	wantRows(t, "tier_summary b3", got, []string{"simple | 1 | 0"})
 }
