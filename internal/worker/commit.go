@@ -38,6 +38,13 @@ func (w *Worker) commitLoop(ctx context.Context) {
 
 // commit stores one batch, retrying transient database errors until it
 // succeeds or the worker is hard-stopped, then settles every delivery.
+//
+// A batch of more than one task that fails transiently is retried as two
+// halves, each committed (and split again) on its own: a transaction that
+// a hostile database cuts short every time it runs long (connections
+// killed, statement timeouts) still makes progress at the size that fits,
+// instead of retrying the same large transaction forever. The halves grow
+// back to the whole batch as they commit; the next batch starts whole.
 func (w *Worker) commit(ctx context.Context, batch []*task) {
 	var results []prompt.Result
 	var dead []store.DeadLetter
@@ -80,6 +87,14 @@ func (w *Worker) commit(ctx context.Context, batch []*task) {
 			return
 		}
 		delay := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)
+		if len(batch) > 1 {
+			w.log.Warn("commit failed; retrying in two halves", "err", err, "prompts", len(batch), "retry_in", delay.Round(time.Millisecond))
+			_ = backoff.Sleep(ctx, delay) // ctx ending is seen by the halves' commits
+			half := len(batch) / 2
+			w.commit(ctx, batch[:half])
+			w.commit(ctx, batch[half:])
+			return
+		}
 		w.log.Warn("commit failed; retrying", "err", err, "prompts", len(batch), "retry_in", delay.Round(time.Millisecond))
 		_ = backoff.Sleep(ctx, delay) // ctx ending is seen by the loop
 	}
