@@ -602,13 +602,22 @@ func TestBrokerFaultRestartMidEnqueue(t *testing.T) {
 // rather than spending them), never ack what is not stored, and finish by
 // themselves. Only connections of this test are killed: they carry an
 // application_name of their own (other tests share the server).
+//
+// Progress, not a fixed time, bounds the run: with a kill every 100 ms each
+// commit races the next kill, and how often it wins depends on the
+// machine's load (at a load average of 28 on 2 cores the batch outlasted a
+// fixed 50 s with the code of 9a51c26 too, which passed in 40 s on a
+// quieter day). The test fails when no prompt was stored for stallLimit,
+// and stops at runLimit in any case.
 func TestFaultPostgresConnectionsKilled(t *testing.T) {
 	faultTest(t)
+	const stallLimit, runLimit = 20 * time.Second, 4 * time.Minute
 	b := setup(t, queue.Config{AckWait: 5 * time.Second})
 	b.cfg.Concurrency = 16
 	app := randomName("pcfault_")
 	dsn := withParam(t, b.dsn, "application_name", app)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), runLimit,
+		fmt.Errorf("the batch was not finished after %v", runLimit))
 	defer cancel()
 	st := openStore(t, ctx, dsn, store.WithMaxConns(4))
 	jobs := b.publish("b1", 1500)
@@ -649,11 +658,41 @@ func TestFaultPostgresConnectionsKilled(t *testing.T) {
 
 	tp := newTap()
 	ws := b.tapWorkers(t, tp, 2, st)
-	runAll(t, ctx, ws...)
+	runCtx, stall := context.WithCancelCause(ctx)
+	defer stall(nil)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		stored, last := int64(0), time.Now()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+			}
+			s := sumStats(ws)
+			if n := s.Succeeded + s.Failed + s.AlreadyDone; n != stored {
+				stored, last = n, time.Now()
+			} else if time.Since(last) > stallLimit {
+				stall(fmt.Errorf("no prompt was stored for %v (%d of %d stored)", stallLimit, n, len(jobs)))
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	runAll(t, runCtx, ws...)
+	stall(nil)
+	<-watchDone
 	close(stop)
+	if err := context.Cause(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("workers stopped after %v: %v", time.Since(start).Round(time.Second), err)
+	}
 	if err := <-killerDone; err != nil {
 		t.Fatalf("killer: %v", err)
 	}
+	t.Logf("%d prompts stored in %v", len(jobs), time.Since(start).Round(time.Second))
 
 	sum := sumStats(ws)
 	t.Logf("%d kill rounds terminated %d connections; %d failed commits retried", rounds, killed, sum.CommitErrors)
