@@ -42,6 +42,10 @@ type ModelPolicy struct {
 	MaxRetries int           // same-model retries of retryable failures before cascading
 	Price      pricing.Price // cost of usage; ContextWindow > 0 enables the context check
 	Caps       limit.Caps    // static rpm, tpm and max_concurrency of this process's calls
+	// HedgeAfter (0: off) starts a second, identical call on the model when
+	// the first has not answered after this long; the first answer wins
+	// and the other call is canceled (see hedged).
+	HedgeAfter time.Duration
 	// Batch marks a batch-mode model: a Run that reaches it makes no call
 	// but ends with Result.Handoff set, so that the prompt goes into the
 	// model's next provider batch (internal/providerbatch).
@@ -284,6 +288,9 @@ func newTarget(name string, policies map[string]ModelPolicy, reg *llm.Registry) 
 	if pol.Timeout == 0 {
 		pol.Timeout = DefaultTimeout
 	}
+	if pol.HedgeAfter < 0 {
+		return nil, fmt.Errorf("model %q: hedge_after %v is negative", name, pol.HedgeAfter)
+	}
 	if pol.MaxRetries < 0 {
 		return nil, fmt.Errorf("model %q: max_retries %d is negative", name, pol.MaxRetries)
 	}
@@ -511,20 +518,35 @@ func (r *run) inputTokens() int {
 // call makes one attempt on t under permit p and classifies it. hint is the
 // server's retry-after, if any. The attempt's deadline is t's adaptive one
 // (limit.Limiter.Deadline), never above its timeout.
+// With hedge_after, see hedged.
 func (r *run) call(t *target, p *limit.Permit) (a prompt.Attempt, resp llm.Response, hint time.Duration) {
-	c := r.c
+	if t.pol.HedgeAfter > 0 {
+		return r.hedged(t, p)
+	}
 	r.n++
-	a = prompt.Attempt{Attempt: r.n, Model: t.name, StartedAt: c.now()}
-	req := llm.Request{
+	return r.attempt(r.ctx, t, p, r.n)
+}
+
+// request is attempt number n's request to t.
+func (r *run) request(t *target, n int) llm.Request {
+	return llm.Request{
 		Model:     t.id,
 		System:    r.out.Result.Job.System,
 		Prompt:    r.out.Result.Job.Prompt,
 		MaxTokens: r.out.Result.Job.MaxTokens,
-		Seed:      attemptSeed(r.base, r.n),
+		Seed:      attemptSeed(r.base, n),
 	}
+}
+
+// attempt is call number n under ctx. It only reads r, so that two hedged
+// calls may run at once.
+func (r *run) attempt(ctx context.Context, t *target, p *limit.Permit, n int) (a prompt.Attempt, resp llm.Response, hint time.Duration) {
+	c := r.c
+	a = prompt.Attempt{Attempt: n, Model: t.name, StartedAt: c.now()}
+	req := r.request(t, n)
 	deadline := t.lim.Deadline(t.pol.Timeout)
 	t0 := time.Now() // before the deadline starts: a timed-out call's latency is at least the deadline
-	actx, cancel := context.WithTimeout(r.ctx, deadline)
+	actx, cancel := context.WithTimeout(ctx, deadline)
 	resp, err := t.prov.Complete(actx, req)
 	a.Latency = time.Since(t0)
 	timedOut := actx.Err() == context.DeadlineExceeded

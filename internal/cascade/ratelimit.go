@@ -93,10 +93,7 @@ func (c *Cascade) Limits() []limit.Snapshot {
 // paused, with WaitOnRateLimit once the wait would pass waitEnd. A nil permit with
 // r.canceled set means the Run's ctx ended.
 func (r *run) acquire(t *target, mode OnRateLimit, waitEnd time.Time) *limit.Permit {
-	want := limit.Want{InputTokens: r.out.Result.Signals.TokenCount, MaxTokens: r.out.Result.Job.MaxTokens, NoPause: mode == CascadeOnRateLimit}
-	if t.pol.Caps.TPM > 0 {
-		want.InputTokens = r.inputTokens()
-	}
+	want := r.want(t, mode == CascadeOnRateLimit)
 	ctx := r.ctx
 	if mode == WaitOnRateLimit {
 		var cancel context.CancelFunc
@@ -124,6 +121,15 @@ func (r *run) acquire(t *target, mode OnRateLimit, waitEnd time.Time) *limit.Per
 	return nil
 }
 
+// want is what one call of the prompt to t asks of t's limiter.
+func (r *run) want(t *target, noPause bool) limit.Want {
+	w := limit.Want{InputTokens: r.out.Result.Signals.TokenCount, MaxTokens: r.out.Result.Job.MaxTokens, NoPause: noPause}
+	if t.pol.Caps.TPM > 0 {
+		w.InputTokens = r.inputTokens()
+	}
+	return w
+}
+
 // optionalCall makes a call that may be left out (a shadow call): through
 // t's limiter, but not while t is paused. called is false when it was left
 // out.
@@ -133,7 +139,8 @@ func (r *run) optionalCall(t *target) (a prompt.Attempt, resp llm.Response, call
 	if err != nil {
 		return a, resp, false
 	}
-	a, resp, _ = r.call(t, p)
+	r.n++ // never hedged
+	a, resp, _ = r.attempt(r.ctx, t, p, r.n)
 	return a, resp, true
 }
 

@@ -85,6 +85,10 @@ type Model struct {
 	Line       int           // where the routes file defines it (models:) or first names it (tiers:)
 	Timeout    time.Duration // per attempt; 0 means the cascade's default
 	MaxRetries int
+	// HedgeAfter (hedge_after; 0: off): a call with no answer after this
+	// long gets a second, identical call on the same model; the first
+	// answer wins.
+	HedgeAfter time.Duration
 	Price      pricing.Price
 	Sim        *Sim       // the simulator keys the file sets, for sim/ models; nil for others
 	Batch      *BatchMode // set for batch-mode models (batch.go)
@@ -334,6 +338,11 @@ func (f *routesFile) decodeModel(name string, k, v *yaml.Node) *modelEntry {
 		"max_retries": func(v *yaml.Node) {
 			if d.integer(v, path+".max_retries", &m.MaxRetries) && (m.MaxRetries < 0 || m.MaxRetries > 10) {
 				d.errorf(v, path+".max_retries", "must be between 0 and 10, got %d", m.MaxRetries)
+			}
+		},
+		"hedge_after": func(v *yaml.Node) {
+			if d.duration(v, path+".hedge_after", &m.HedgeAfter) {
+				d.nonNegative(v, path+".hedge_after", m.HedgeAfter)
 			}
 		},
 		"input_cost_per_mtok":       cost("input_cost_per_mtok", &m.Price.InputPerMTok, &e.input),

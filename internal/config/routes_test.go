@@ -58,6 +58,7 @@ models:
     latency: 0s
     timeout: 2s
     max_retries: 3
+    hedge_after: 150ms
     error_rate: 0.1
     rate_limit_rate: 0.05
     timeout_rate: 0.0
@@ -75,6 +76,9 @@ cooldown: {failures: 3, period: 1m}
 		t.Fatal(err)
 	}
 	s := r.Models["sim/small"]
+	if s.HedgeAfter != 150*time.Millisecond || r.Models["sim/medium"].HedgeAfter != 0 {
+		t.Errorf("hedge_after: sim/small %v, sim/medium %v; want 150ms and 0 (off)", s.HedgeAfter, r.Models["sim/medium"].HedgeAfter)
+	}
 	if s.Timeout != 2*time.Second || s.MaxRetries != 3 || s.Price.InputPerMTok != 0.5 || s.Price.OutputPerMTok != 1.5 || s.Price.ContextWindow != 4096 {
 		t.Errorf("sim/small = %+v", s)
 	}
@@ -117,6 +121,8 @@ func TestRoutesFileErrorsNameTheKey(t *testing.T) {
 		{"model twice", "tiers:\n  simple: [sim/small, sim/small]\n  moderate: [sim/small]\n  complex: [sim/small]\n", `r.yaml:2: tiers.simple[1]: "sim/small" is listed twice`},
 		{"bad duration", tiers + "models:\n  sim/small: {timeout: soon}\n", `r.yaml:6: models.sim/small.timeout: invalid duration "soon"; want one like "250ms", "10s" or "1m"`},
 		{"negative timeout", tiers + "models:\n  sim/small: {timeout: -1s}\n", "r.yaml:6: models.sim/small.timeout: must be > 0, got -1s"},
+		{"negative hedge_after", tiers + "models:\n  sim/small:\n    hedge_after: -5ms\n", "r.yaml:7: models.sim/small.hedge_after: must not be negative, got -5ms"},
+		{"bad hedge_after", tiers + "models:\n  sim/small: {hedge_after: p95}\n", `r.yaml:6: models.sim/small.hedge_after: invalid duration "p95"; want one like "250ms", "10s" or "1m"`},
 		{"retries", tiers + "models:\n  sim/small:\n    max_retries: 11\n", "r.yaml:7: models.sim/small.max_retries: must be between 0 and 10, got 11"},
 		{"retries not a number", tiers + "models:\n  sim/small: {max_retries: many}\n", `r.yaml:6: models.sim/small.max_retries: want an integer, got "many"`},
 		{"rate over 1", tiers + "models:\n  sim/small: {error_rate: 1.5}\n", "r.yaml:6: models.sim/small.error_rate: must be between 0 and 1, got 1.5"},

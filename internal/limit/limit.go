@@ -29,6 +29,7 @@ package limit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -108,7 +109,14 @@ type Want struct {
 	// waiting while the model is paused after a rate limit (on_rate_limit:
 	// cascade).
 	NoPause bool
+	// NoWait makes Acquire fail at once with ErrNoRoom when the call may
+	// not start now (a hedge, which is worth making only at once).
+	NoWait bool
 }
+
+// ErrNoRoom is returned by Acquire with Want.NoWait when the call may not
+// start now.
+var ErrNoRoom = errors.New("limit: no room for a call now")
 
 // PausedError is returned by Acquire with Want.NoPause while the model is
 // paused.
@@ -259,6 +267,10 @@ func (l *Limiter) Acquire(ctx context.Context, want Want) (*Permit, error) {
 		p := l.grant(tokens)
 		l.mu.Unlock()
 		return p, nil
+	}
+	if want.NoWait {
+		l.mu.Unlock()
+		return nil, ErrNoRoom
 	}
 	w := &waiter{tokens: tokens, ch: make(chan struct{})}
 	l.queue = append(l.queue, w)

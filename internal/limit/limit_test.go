@@ -491,3 +491,23 @@ func TestRateRegrowsAlongACubic(t *testing.T) {
 		t.Fatalf("rate %.1f 3 s after K, want a probe above 50", later)
 	}
 }
+
+func TestNoWaitFailsAtOnceWithoutRoom(t *testing.T) {
+	b := setup(t, Options{Initial: 1, Max: 1})
+	p := b.acquire(t, Want{})
+	if q, err := b.l.Acquire(context.Background(), Want{NoWait: true}); !errors.Is(err, ErrNoRoom) || q != nil {
+		t.Fatalf("Acquire(NoWait) with the limit full = %v, %v; want ErrNoRoom", q, err)
+	}
+	if s := b.l.Snapshot(); s.Waiting != 0 || s.Calls != 1 {
+		t.Fatalf("snapshot %+v: a NoWait call must neither queue nor count", s)
+	}
+	p.Done(Result{Kind: Answered})
+	q, err := b.l.Acquire(context.Background(), Want{NoWait: true})
+	if err != nil {
+		t.Fatalf("Acquire(NoWait) with room: %v", err)
+	}
+	q.Done(Result{Kind: Neutral})
+	if s := b.l.Snapshot(); s.Calls != 2 || s.InFlight != 0 {
+		t.Fatalf("snapshot %+v", s)
+	}
+}

@@ -53,7 +53,7 @@ func CascadeSettings(r *config.Routes, seed uint64) cascade.Settings {
 		s.RateLimit.Tiers[tier] = cascade.OnRateLimit(o)
 	}
 	for name, m := range r.Models {
-		pol := cascade.ModelPolicy{Model: name, Timeout: m.Timeout, MaxRetries: m.MaxRetries, Price: m.Price, Batch: m.Batch != nil}
+		pol := cascade.ModelPolicy{Model: name, Timeout: m.Timeout, MaxRetries: m.MaxRetries, HedgeAfter: m.HedgeAfter, Price: m.Price, Batch: m.Batch != nil}
 		if m.Sim == nil {
 			// On sim/ models the keys are the simulated capacity
 			// (SimModels): the limiter must find it, as with a real one.
