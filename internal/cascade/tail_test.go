@@ -3,7 +3,9 @@ package cascade_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,57 +35,9 @@ func (s *swapProvider) Complete(ctx context.Context, req llm.Request) (llm.Respo
 // waits more than its calls' own time plus one deadline per hung call.
 func TestHungCallsAreCutAtTheAdaptiveDeadline(t *testing.T) {
 	t.Parallel()
-	const timeout = 30 * time.Second
-	latency := map[string]time.Duration{"small": 4 * time.Millisecond, "medium": 8 * time.Millisecond, "large": 12 * time.Millisecond}
-	faulty, clean := map[string]sim.Model{}, map[string]sim.Model{}
-	for id, lat := range latency {
-		m := sim.DefaultFor(id)
-		m.Latency = lat
-		faulty[id] = m
-		clean[id] = sim.Model{Latency: lat, Capability: 1}
-	}
-	if faulty["small"].TimeoutRate != 0.002 || faulty["small"].ErrorRate != 0.01 {
-		t.Fatalf("sim defaults changed: %+v", faulty["small"])
-	}
-	var sp swapProvider
-	sp.p.Store(sim.New(clean))
-	reg := llm.NewRegistry()
-	reg.Register(sim.Name, &sp)
-	prices := pricing.Builtin()
-	policies := map[string]cascade.ModelPolicy{}
-	for _, m := range []string{"sim/small", "sim/medium", "sim/large"} {
-		p, _ := prices.Lookup(m)
-		policies[m] = cascade.ModelPolicy{Model: m, Timeout: timeout, MaxRetries: 1, Price: p}
-	}
-	c, err := cascade.New(cascade.Settings{
-		Tiers: map[prompt.Tier][]string{
-			prompt.TierSimple:   {"sim/small", "sim/medium", "sim/large"},
-			prompt.TierModerate: {"sim/medium", "sim/large"},
-			prompt.TierComplex:  {"sim/large"},
-		},
-		Models: policies,
-		Seed:   11,
-		Sleep:  func(ctx context.Context, d time.Duration) error { return ctx.Err() },
-	}, reg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, sp, faulty := tailCascade(t, 0)
 	run := func(batch string, n int, tier func(i int) prompt.Tier) []cascade.Outcome {
-		outs := make([]cascade.Outcome, n)
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 100)
-		for i := range n {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				job := prompt.Job{BatchID: batch, ID: fmt.Sprint(i), Prompt: prompts[i%2]}
-				outs[i] = c.Run(context.Background(), job, tier(i), prompt.Signals{}, 1)
-			}()
-		}
-		wg.Wait()
-		return outs
+		return runBatch(c, batch, n, 100, tier)
 	}
 	// Warm up: every model answers 150 calls without faults, enough for
 	// its deadline to adapt.
@@ -94,7 +48,7 @@ func TestHungCallsAreCutAtTheAdaptiveDeadline(t *testing.T) {
 		}
 	}
 
-	sp.p.Store(sim.New(faulty))
+	sp.p.Store(faulty)
 	outs := run("tail", 3000, func(int) prompt.Tier { return prompt.TierSimple })
 
 	var okLat []time.Duration
@@ -125,7 +79,7 @@ func TestHungCallsAreCutAtTheAdaptiveDeadline(t *testing.T) {
 			}
 			hung++
 			cut++
-			if a.Latency >= timeout/2 {
+			if a.Latency >= tailTimeout/2 {
 				t.Errorf("prompt %s: hung call on %s held it %v: cut at its timeout, not at the adaptive deadline (≤ %v)", res.Job.ID, a.Model, a.Latency, bound)
 			}
 			if i+1 == len(res.Attempts) {
@@ -147,4 +101,123 @@ func TestHungCallsAreCutAtTheAdaptiveDeadline(t *testing.T) {
 		t.Fatal("no call hung: the test does not exercise the deadline")
 	}
 	t.Logf("%d prompts, %d hung calls cut (bound %v), answer p99 %v", len(outs), hung, bound, p99)
+}
+
+const tailTimeout = 30 * time.Second
+
+// tailCascade routes every tier over sim/small, sim/medium, sim/large
+// (latencies of a few ms) with the default 30s timeout, max_retries 1 and
+// hedge_after hedge on every model. The models start without faults; store
+// faulty in the swapProvider for the sim's default fault rates.
+func tailCascade(t *testing.T, hedge time.Duration) (*cascade.Cascade, *swapProvider, *sim.Provider) {
+	t.Helper()
+	latency := map[string]time.Duration{"small": 4 * time.Millisecond, "medium": 8 * time.Millisecond, "large": 12 * time.Millisecond}
+	faulty, clean := map[string]sim.Model{}, map[string]sim.Model{}
+	for id, lat := range latency {
+		m := sim.DefaultFor(id)
+		m.Latency = lat
+		faulty[id] = m
+		clean[id] = sim.Model{Latency: lat, Capability: 1}
+	}
+	if faulty["small"].TimeoutRate != 0.002 || faulty["small"].ErrorRate != 0.01 {
+		t.Fatalf("sim defaults changed: %+v", faulty["small"])
+	}
+	sp := &swapProvider{}
+	sp.p.Store(sim.New(clean))
+	reg := llm.NewRegistry()
+	reg.Register(sim.Name, sp)
+	prices := pricing.Builtin()
+	policies := map[string]cascade.ModelPolicy{}
+	for _, m := range []string{"sim/small", "sim/medium", "sim/large"} {
+		p, _ := prices.Lookup(m)
+		policies[m] = cascade.ModelPolicy{Model: m, Timeout: tailTimeout, MaxRetries: 1, Price: p, HedgeAfter: hedge}
+	}
+	c, err := cascade.New(cascade.Settings{
+		Tiers: map[prompt.Tier][]string{
+			prompt.TierSimple:   {"sim/small", "sim/medium", "sim/large"},
+			prompt.TierModerate: {"sim/medium", "sim/large"},
+			prompt.TierComplex:  {"sim/large"},
+		},
+		Models: policies,
+		Seed:   11,
+		Sleep:  func(ctx context.Context, d time.Duration) error { return ctx.Err() },
+	}, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, sp, sim.New(faulty)
+}
+
+// runBatch runs n prompts through c, at most par at once.
+func runBatch(c *cascade.Cascade, batch string, n, par int, tier func(i int) prompt.Tier) []cascade.Outcome {
+	outs := make([]cascade.Outcome, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, par)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			job := prompt.Job{BatchID: batch, ID: fmt.Sprint(i), Prompt: prompts[i%2]}
+			outs[i] = c.Run(context.Background(), job, tier(i), prompt.Signals{}, 1)
+		}()
+	}
+	wg.Wait()
+	return outs
+}
+
+// TestHedgingAnswersPastHungCalls runs a batch on sim models with the
+// default fault rates and hedge_after 100ms, with no warm-up: the adaptive
+// deadline is still the 30s timeout, and every hung call is overtaken by its
+// hedge instead (4 prompts at once: the limiter always has room for a
+// hedge). No call times out; each hedge that lost is logged, billed, and
+// part of its prompt's cost.
+func TestHedgingAnswersPastHungCalls(t *testing.T) {
+	t.Parallel()
+	c, sp, faulty := tailCascade(t, 100*time.Millisecond)
+	sp.p.Store(faulty)
+	outs := runBatch(c, "hedge", 1500, 4, func(int) prompt.Tier { return prompt.TierSimple })
+	lost := 0
+	for _, o := range outs {
+		res := o.Result
+		var sum float64
+		for _, a := range res.Attempts {
+			sum += a.CostUSD
+			switch {
+			case a.Outcome == prompt.OutcomeTimeout:
+				t.Errorf("prompt %s: a call timed out (%v) although hedged: %+v", res.Job.ID, a.Latency, res.Attempts)
+			case a.Outcome == prompt.OutcomeCanceled && strings.HasPrefix(a.Error, "hedge lost:"):
+				lost++
+				if a.CostUSD <= 0 || a.InputTokens == 0 {
+					t.Errorf("prompt %s: lost hedge not billed: %+v", res.Job.ID, a)
+				}
+			}
+		}
+		if math.Abs(sum-res.CostUSD) > 1e-12 {
+			t.Errorf("prompt %s: cost %v, attempts sum to %v", res.Job.ID, res.CostUSD, sum)
+		}
+	}
+	if lost == 0 {
+		t.Fatal("no hedge was made: the test does not exercise hedging")
+	}
+	var calls uint64
+	for _, s := range c.Limits() {
+		calls += s.Calls
+		if s.InFlight != 0 {
+			t.Errorf("limiter %+v: calls left in flight", s)
+		}
+	}
+	made := 0
+	for _, o := range outs {
+		for _, a := range o.Result.Attempts {
+			if a.Outcome != prompt.OutcomeCooldownSkip {
+				made++
+			}
+		}
+	}
+	if calls != uint64(made) {
+		t.Errorf("limiters counted %d calls, request_log would hold %d", calls, made)
+	}
+	t.Logf("%d prompts, %d hedges lost", len(outs), lost)
 }
