@@ -1,7 +1,8 @@
 // Package backoff is promptcascade's one retry spacing and its one
 // cancellable sleep: the cascade's same-model retries, the worker's naks,
 // commit, fetch and recovery retries, and the publisher's re-sends all wait
-// by it, so that "exponential backoff with full jitter" means one thing.
+// by it, so that "exponential backoff" means one thing: full jitter (Delay),
+// or equal jitter (DelayEqual) where a wait must not shrink to nothing.
 package backoff
 
 import (
@@ -40,6 +41,15 @@ func (p Policy) Delay(n int) time.Duration {
 func (p Policy) DelayAt(n int, u float64) time.Duration {
 	c := p.Ceiling(n)
 	return min(time.Duration(u*float64(c+1)), c)
+}
+
+// DelayEqual draws the n-th wait with equal jitter: uniformly random in
+// [Ceiling(n)/2, Ceiling(n)]. For waits that must not collapse to nothing:
+// a redelivery spends one of a message's MaxDeliver deliveries, so a nak
+// that full jitter drew near zero would burn them within moments.
+func (p Policy) DelayEqual(n int) time.Duration {
+	c := p.Ceiling(n)
+	return c/2 + Policy{Base: c - c/2, Max: c - c/2}.Delay(1)
 }
 
 // Sleep waits d, or less when ctx ends first. It returns nil after the

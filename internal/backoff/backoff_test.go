@@ -90,3 +90,17 @@ func TestSleep(t *testing.T) {
 		t.Fatal("Sleep did not return when ctx ended")
 	}
 }
+
+// Equal jitter never draws less than half the ceiling.
+func TestDelayEqualKeepsHalfTheCeiling(t *testing.T) {
+	t.Parallel()
+	p := Policy{Base: time.Second, Max: 2 * time.Minute}
+	for n := 1; n <= 10; n++ {
+		c := p.Ceiling(n)
+		for range 200 {
+			if d := p.DelayEqual(n); d < c/2 || d > c {
+				t.Fatalf("DelayEqual(%d) = %s, outside [%s, %s]", n, d, c/2, c)
+			}
+		}
+	}
+}

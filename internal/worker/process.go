@@ -87,7 +87,8 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 			r.ModelUsed = r.Attempts[len(r.Attempts)-1].Model
 		}
 	default:
-		t.nakIn = max(backoff.Policy{Base: w.cfg.NakBase, Max: w.cfg.NakMax}.Delay(delivery), out.RetryAfter)
+		// Equal jitter: each redelivery spends one of MaxDeliver deliveries.
+		t.nakIn = max(backoff.Policy{Base: w.cfg.NakBase, Max: w.cfg.NakMax}.DelayEqual(delivery), out.RetryAfter)
 	}
 	w.handOff(t)
 }
