@@ -26,9 +26,10 @@ type hedgeCall struct {
 
 // hedged makes one attempt on t under p with hedging (ModelPolicy.HedgeAfter):
 // when the call has not answered after HedgeAfter, a second identical call
-// (its own attempt number and seed, as a retry has) starts on t, through t's
-// limiter only if it may start at once (no room now: no hedge). The first
-// answer (outcome ok) wins and the other call is canceled. Both calls are
+// (its own attempt number and seed, as a retry has) starts on t, if the
+// Run's CallGate allows it and t's limiter has room at once (otherwise no
+// hedge). The first answer (outcome ok) wins and the other call is
+// canceled. Both calls are
 // recorded: the loser with outcome canceled, error "hedge lost: ...", and
 // its cost; a loser that reported no usage is billed as llm.EstimateUsage
 // counts (system + prompt as input, the winner's answer as output) and
@@ -53,6 +54,12 @@ func (r *run) hedged(t *target, p *limit.Permit) (prompt.Attempt, llm.Response, 
 	case <-timer.C:
 	}
 
+	if r.gate != nil && r.gate(r.ctx, Call{Model: t.name, Price: t.pol.Price}) != nil {
+		// The gate refuses another call (the budget, say): the first
+		// call, which it allowed, goes on alone.
+		x := <-done
+		return x.a, x.resp, x.hint
+	}
 	n2 := n1 + 1
 	want := r.want(t, true)
 	want.NoWait = true

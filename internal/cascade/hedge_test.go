@@ -1,6 +1,9 @@
 package cascade
 
 import (
+	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,5 +99,32 @@ func TestNoHedgeWithoutRoom(t *testing.T) {
 	checkAttempts(t, out.Result.Attempts, want{"fake/a", prompt.OutcomeTimeout}, want{"fake/b", prompt.OutcomeOK})
 	if n := b.fake.count("a"); n != 1 {
 		t.Errorf("fake/a called %d times, want 1 (no room for a hedge)", n)
+	}
+}
+
+func TestHedgeAsksTheCallGate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string][]step{"a": {{block: true}, ok(goodText)}, "b": {ok(goodText)}}, hedging(10*time.Millisecond, 100*time.Millisecond))
+	var mu sync.Mutex
+	var asked []string
+	gate := func(_ context.Context, c Call) error {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, c.Model)
+		if len(asked) == 2 {
+			return errors.New("budget reached")
+		}
+		return nil
+	}
+	out := b.c.Run(WithCallGate(context.Background(), gate), job("What is the capital of France?"), prompt.TierSimple, prompt.Signals{}, 1)
+	// The gate refused the hedge: the first call went on alone.
+	checkAttempts(t, out.Result.Attempts, want{"fake/a", prompt.OutcomeTimeout}, want{"fake/b", prompt.OutcomeOK})
+	if n := b.fake.count("a"); n != 1 || out.Stopped != nil {
+		t.Errorf("fake/a called %d times (want 1), stopped %v", n, out.Stopped)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 3 || asked[1] != "fake/a" {
+		t.Errorf("gate asked about %v, want fake/a, fake/a (the hedge), fake/b", asked)
 	}
 }
