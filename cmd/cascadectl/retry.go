@@ -92,8 +92,16 @@ func cmdRetry(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "batch %s: no prompt matches; nothing retried\n", batch)
 		return nil
 	}
+	prio, err := st.BatchPriority(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if prio == queue.PriorityNormal {
+		prio = ""
+	}
 	pub := queue.NewPublisher(qc, resumePage)
 	for _, r := range rs {
+		r.Job.Priority = prio // the batch's subject
 		id := fmt.Sprintf("%s/retry-%d", queue.MsgID(r.Job.BatchID, r.Job.ID), r.Generation)
 		if err := pub.PublishAs(ctx, r.Job, id); err != nil {
 			return fmt.Errorf("publishing retried prompts: %w (their earlier results are in result_history)", err)

@@ -132,7 +132,7 @@ func progressOf(r store.BatchStatus) progress {
 func statusTable(rows []store.BatchStatus, workerNotes map[string][]store.BatchNote) (string, bool) {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "batch\tstate\ttotal\tdone\tsucceeded\tfailed\tqueued\tcanceled\telapsed\tprompts/s\teta\tspent_usd\tprojected_usd\tbudget_usd\t")
+	fmt.Fprintln(tw, "batch\tstate\tpriority\ttotal\tdone\tsucceeded\tfailed\tqueued\tcanceled\telapsed\tprompts/s\teta\tspent_usd\tprojected_usd\tbudget_usd\t")
 	allDone := true
 	var notes []string
 	for _, r := range rows {
@@ -144,11 +144,15 @@ func statusTable(rows []store.BatchStatus, workerNotes map[string][]store.BatchN
 		if state == "" {
 			state = "-"
 		}
+		prio := r.Priority
+		if prio == "" {
+			prio = "-"
+		}
 		budget := "-"
 		if r.BudgetUSD != nil {
 			budget = fmt.Sprintf("%.2f", *r.BudgetUSD)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.1f\t%s\t%.6f\t%.6f\t%s\t\n", r.BatchID, state, r.Total, r.Done(),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.1f\t%s\t%.6f\t%.6f\t%s\t\n", r.BatchID, state, prio, r.Total, r.Done(),
 			r.Succeeded, r.Failed, r.Queued(), r.Canceled(), p.elapsed.Round(time.Second), p.rate, p.eta, r.SpentUSD, p.projected, budget)
 		switch {
 		case r.State == store.BatchPaused && strings.HasPrefix(r.StateReason, "budget "):

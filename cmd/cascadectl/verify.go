@@ -45,7 +45,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	subject := queue.Subject(connect.QueueConfig(cfg.NATS).SubjectPrefix, batch)
+	subjects := queue.BatchSubjects(connect.QueueConfig(cfg.NATS).SubjectPrefix, batch)
 
 	// The stream is read before Postgres. A message leaves the stream only
 	// when acked, after its result is committed, so a prompt seen neither in
@@ -69,10 +69,15 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if v.Enqueued == 0 && v.Done() == 0 {
 		return &exitError{verifyUnable, fmt.Errorf("no batch %q: enqueue recorded nothing under that name and there are no results", batch)}
 	}
-	dead, err := deadLetteredIDs(ctx, st, subject, batch)
+	dead, err := deadLetteredIDs(ctx, st, subjects, batch)
 	if err != nil {
 		return &exitError{verifyUnable, err}
 	}
+	prio, err := st.BatchPriority(ctx, batch)
+	if err != nil {
+		return &exitError{verifyUnable, err}
+	}
+	subject := queue.PrioritySubject(connect.QueueConfig(cfg.NATS).SubjectPrefix, prio, batch)
 
 	var queuedIDs []string
 	if bq.Scanned {
@@ -125,10 +130,10 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 }
 
 // deadLetteredIDs returns the prompt ids of batch among the dead letters on
-// subject that were not replayed.
-func deadLetteredIDs(ctx context.Context, st *store.Store, subject, batch string) ([]string, error) {
+// its subjects (one per priority) that were not replayed.
+func deadLetteredIDs(ctx context.Context, st *store.Store, subjects []string, batch string) ([]string, error) {
 	var ids []string
-	f := store.DeadLetterFilter{Subject: subject, WithPayload: true, Limit: 200}
+	f := store.DeadLetterFilter{Subjects: subjects, WithPayload: true, Limit: 200}
 	for {
 		rows, err := st.ListDeadLetters(ctx, f)
 		if err != nil {

@@ -1,7 +1,7 @@
 // Command enqueue publishes prompts from JSONL, OpenAI Batch, CSV or text
 // files to JetStream as one named batch, and records the batch in Postgres.
 //
-//	enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--routes FILE] [--budget USD|auto] FILE... | -
+//	enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--routes FILE] [--budget USD|auto] [--priority high|normal|low] FILE... | -
 //
 // Bad lines are reported on stderr as file:line: reason and skipped; good
 // lines still go through, and the exit status is 1 if any line was rejected.
@@ -48,6 +48,9 @@ type options struct {
 	chunk  int
 	budget string // "", "auto" or an amount in USD
 	routes string // the batch's own routes file ("": the workers' ROUTES_FILE)
+	// priority is high, normal or low; "": the batch's recorded one
+	// (normal for a new batch).
+	priority string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -60,8 +63,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
 	fs.StringVar(&o.routes, "routes", "", "the batch's own routes file (validated; stored in Postgres; workers apply it to this batch)")
 	fs.StringVar(&o.budget, "budget", "", "cap the batch's spend: an amount in USD, or auto (the estimate if every prompt cascades)")
+	fs.StringVar(&o.priority, "priority", "", "high, normal or low: workers take high batches first, then normal, then low (default: the batch's recorded priority, normal for a new batch)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--routes FILE] [--budget USD|auto] FILE... | -")
+		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--routes FILE] [--budget USD|auto] [--priority high|normal|low] FILE... | -")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +91,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := queue.ValidBatchName(o.batch); err != nil {
 		return nil, fmt.Errorf("--batch: %w", err)
+	}
+	if err := queue.ValidPriority(o.priority); err != nil {
+		return nil, fmt.Errorf("--priority: %w", err)
 	}
 	if o.budget != "" && o.budget != "auto" {
 		if _, err := store.ParseUSD(o.budget); err != nil {
@@ -133,6 +140,8 @@ type enqueuer struct {
 	stderr io.Writer
 	bar    *progress
 	limit  int // the prompt-size rule's limit (queue.Conn.MessageLimit)
+	// priority is what the jobs carry (setPriority): "" for normal.
+	priority string
 
 	// seen maps an id's hash to the index of the file that had it, to find
 	// ids repeated across files (each file's reader finds its own repeats).
@@ -209,6 +218,9 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 	}
 
 	if _, err := qc.EnsureStream(ctx); err != nil {
+		return err
+	}
+	if err := e.setPriority(ctx, st); err != nil {
 		return err
 	}
 	if e.o.routes != "" {
@@ -429,6 +441,7 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 		job.BatchID = e.o.batch
 		job.EnqueuedAt = now
 		job.Seq = int64(e.accepted + 1) // input order, for exports
+		job.Priority = e.priority
 		// The prompt-size rule, before anything is recorded: a line over
 		// the limit is a bad line like any other, and the rest goes on.
 		// Every error of EncodeJob is about this one job.
@@ -499,6 +512,26 @@ func (e *enqueuer) setBudget(ctx context.Context, st *store.Store) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "batch %s: budget $%.6f%s\n", e.o.batch, usd, how)
+	return nil
+}
+
+// setPriority records --priority with the batch before anything is
+// published (so that retry and status know it), or, without the flag,
+// takes the batch's recorded one; e.priority is what the jobs carry ("" for
+// normal: its subject is prompts.<batch>, as before priorities).
+func (e *enqueuer) setPriority(ctx context.Context, st *store.Store) error {
+	p := e.o.priority
+	if p == "" {
+		var err error
+		if p, err = st.BatchPriority(ctx, e.o.batch); err != nil {
+			return err
+		}
+	} else if err := st.SetBatchPriority(ctx, e.o.batch, p); err != nil {
+		return err
+	}
+	if p != queue.PriorityNormal {
+		e.priority = p
+	}
 	return nil
 }
 

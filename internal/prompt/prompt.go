@@ -44,6 +44,9 @@ type Job struct {
 	// Resume is set on a job republished after a provider batch round: its
 	// cascade continues at a later model instead of starting over.
 	Resume *Resume `json:"resume,omitempty"`
+	// Priority is the batch's priority (high, normal or low; "" is
+	// normal): it chooses the subject the job is published to.
+	Priority string `json:"priority,omitempty"`
 }
 
 // Resume says where a prompt's cascade continues after a provider batch

@@ -171,7 +171,7 @@ func (p *Publisher) PublishMessage(ctx context.Context, m Message) error {
 		return context.Cause(ctx)
 	}
 	msg := &nats.Msg{
-		Subject: Subject(p.prefix, m.Batch),
+		Subject: PrioritySubject(p.prefix, m.Priority, m.Batch),
 		Data:    data,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{id}},
 	}

@@ -15,21 +15,26 @@ func (c *Conn) PurgeBatch(ctx context.Context, batchID string) (uint64, error) {
 	if err := ValidBatchName(batchID); err != nil {
 		return 0, fmt.Errorf("queue: purge: %w", err)
 	}
-	subject := Subject(c.cfg.SubjectPrefix, batchID)
 	s, err := c.js.Stream(ctx, c.cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("queue: purge %s: stream %s: %w", subject, c.cfg.Stream, err)
+		return 0, fmt.Errorf("queue: purge batch %s: stream %s: %w", batchID, c.cfg.Stream, err)
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return 0, fmt.Errorf("queue: purge %s: %w", subject, err)
-	}
-	n := info.State.Subjects[subject]
-	if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
-		return 0, fmt.Errorf("queue: purge %s: %w", subject, err)
+	var n uint64
+	for _, subject := range BatchSubjects(c.cfg.SubjectPrefix, batchID) {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			return n, fmt.Errorf("queue: purge %s: %w", subject, err)
+		}
+		if info.State.Subjects[subject] == 0 {
+			continue
+		}
+		if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			return n, fmt.Errorf("queue: purge %s: %w", subject, err)
+		}
+		n += info.State.Subjects[subject]
 	}
 	return n, nil
 }

@@ -35,7 +35,7 @@ func (c *Conn) PublishJob(ctx context.Context, job prompt.Job) error {
 	if err != nil {
 		return err
 	}
-	msg := &nats.Msg{Subject: Subject(c.cfg.SubjectPrefix, m.Batch), Data: m.Body,
+	msg := &nats.Msg{Subject: PrioritySubject(c.cfg.SubjectPrefix, m.Priority, m.Batch), Data: m.Body,
 		Header: nats.Header{jetstream.MsgIDHeader: []string{m.MsgID}}}
 	if _, err := c.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("queue: publish %s: %w", m.MsgID, err)

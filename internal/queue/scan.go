@@ -47,7 +47,6 @@ type BatchQueue struct {
 // (scanLimit 0: count only).
 func (c *Conn) ReadBatch(ctx context.Context, batch string, scanLimit int) (BatchQueue, error) {
 	var bq BatchQueue
-	subject := Subject(c.cfg.SubjectPrefix, batch)
 	s, err := c.js.Stream(ctx, c.cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		bq.StreamMissing, bq.Scanned = true, true
@@ -56,25 +55,41 @@ func (c *Conn) ReadBatch(ctx context.Context, batch string, scanLimit int) (Batc
 	if err != nil {
 		return bq, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return bq, fmt.Errorf("stream %s: info for %s: %w", c.cfg.Stream, subject, err)
-	}
-	bq.Messages = info.State.Subjects[subject]
-	// After the stream: a message still stored then and not acked since is
-	// either pending at the consumer or never to be delivered again.
-	cons, err := c.js.Consumer(ctx, c.cfg.Stream, c.cfg.Consumer)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		bq.ConsumerMissing = true
-	case err != nil:
-		return bq, fmt.Errorf("consumer %s: %w", c.cfg.Consumer, err)
-	default:
-		ci, err := cons.Info(ctx)
+	// The batch's messages are on one subject per priority (a retry may
+	// use another priority than enqueue did).
+	subjects := BatchSubjects(c.cfg.SubjectPrefix, batch)
+	firstSeq := make([]uint64, len(subjects))
+	for i, subject := range subjects {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
 		if err != nil {
-			return bq, fmt.Errorf("consumer %s: info: %w", c.cfg.Consumer, err)
+			return bq, fmt.Errorf("stream %s: info for %s: %w", c.cfg.Stream, subject, err)
 		}
-		bq.ConsumerIdle = ci.NumPending == 0 && ci.NumAckPending == 0
+		bq.Messages += info.State.Subjects[subject]
+		if info.State.Subjects[subject] > 0 {
+			firstSeq[i] = max(info.State.FirstSeq, 1)
+		}
+	}
+	// After the stream: a message still stored then and not acked since is
+	// either pending at its consumer or never to be delivered again.
+	bq.ConsumerIdle = true
+	for _, p := range Priorities {
+		name := priorityConsumer(c.cfg.Consumer, p)
+		cons, err := c.js.Consumer(ctx, c.cfg.Stream, name)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			bq.ConsumerMissing = true
+		case err != nil:
+			return bq, fmt.Errorf("consumer %s: %w", name, err)
+		default:
+			ci, err := cons.Info(ctx)
+			if err != nil {
+				return bq, fmt.Errorf("consumer %s: info: %w", name, err)
+			}
+			bq.ConsumerIdle = bq.ConsumerIdle && ci.NumPending == 0 && ci.NumAckPending == 0
+		}
+	}
+	if bq.ConsumerMissing {
+		bq.ConsumerIdle = false
 	}
 	if bq.Messages == 0 {
 		bq.Scanned = true
@@ -84,22 +99,27 @@ func (c *Conn) ReadBatch(ctx context.Context, batch string, scanLimit int) (Batc
 		return bq, nil
 	}
 	read, growing := 0, false
-	err = scan(ctx, s, subject, info.State.FirstSeq, func(m *jetstream.RawStreamMsg) bool {
-		if read++; read > 2*scanLimit { // the subject keeps growing: count only
-			growing = true
-			return false
+	for i, subject := range subjects {
+		if firstSeq[i] == 0 {
+			continue
 		}
-		if id, ok := JobID(m.Data, batch); ok {
-			bq.IDs = append(bq.IDs, id)
+		err = scan(ctx, s, subject, firstSeq[i], func(m *jetstream.RawStreamMsg) bool {
+			if read++; read > 2*scanLimit { // the subjects keep growing: count only
+				growing = true
+				return false
+			}
+			if id, ok := JobID(m.Data, batch); ok {
+				bq.IDs = append(bq.IDs, id)
+			}
+			return true
+		})
+		if err != nil {
+			return bq, err
 		}
-		return true
-	})
-	if err != nil {
-		return bq, err
-	}
-	if growing {
-		bq.IDs = nil
-		return bq, nil
+		if growing {
+			bq.IDs = nil
+			return bq, nil
+		}
 	}
 	bq.Scanned = true
 	return bq, nil

@@ -56,9 +56,10 @@ var ErrMessageTooLarge = errors.New("job too large for one message")
 
 // Message is a job encoded for the queue.
 type Message struct {
-	Batch string // the subject's last token
-	MsgID string // Nats-Msg-Id: batch/id
-	Body  []byte // the JSON that DecodeJob reads
+	Batch    string // the subject's last token
+	Priority string // high, normal or low ("": normal); chooses the subject
+	MsgID    string // Nats-Msg-Id: batch/id
+	Body     []byte // the JSON that DecodeJob reads
 }
 
 // Size is the message's size as max_payload counts it.
@@ -74,12 +75,15 @@ func EncodeJob(job prompt.Job, limit int) (Message, error) {
 	if err := ValidJobID(job.ID); err != nil {
 		return Message{}, fmt.Errorf("queue: batch %s: %w", job.BatchID, err)
 	}
+	if err := ValidPriority(job.Priority); err != nil {
+		return Message{}, fmt.Errorf("queue: batch %s: %w", job.BatchID, err)
+	}
 	id := JobMsgID(job)
 	body, err := json.Marshal(job)
 	if err != nil {
 		return Message{}, fmt.Errorf("queue: encode job %s: %w", id, err)
 	}
-	m := Message{Batch: job.BatchID, MsgID: id, Body: body}
+	m := Message{Batch: job.BatchID, Priority: job.Priority, MsgID: id, Body: body}
 	if err := checkSize(m.MsgID, m.Body, len(job.Prompt)+len(job.System), limit); err != nil {
 		return Message{}, err
 	}

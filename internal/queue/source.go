@@ -45,20 +45,47 @@ type Exhausted struct {
 // consumer's pending counts, recreating a deleted stream or consumer
 // (Recover), and finding messages the server gave up on after MaxDeliver
 // deliveries (WatchExhausted, Exhausted, RemoveExhausted).
+//
+// There is one consumer per priority (see PrioritySubject); Fetch takes
+// from the high one first, then normal, then low.
 type Source struct {
 	c   *Conn
-	cur atomic.Pointer[consumerGen]
+	cur atomic.Pointer[consumerGen] // the normal-priority consumer
+	// others are the high and low consumers, found at the first Fetch.
+	high, low atomic.Pointer[consumerGen]
 
 	mu       sync.Mutex
 	reported map[uint64]int   // stream seq → deliveries, from max-deliveries advisories
 	stream   jetstream.Stream // from the last Exhausted call
 }
 
-// NewSource returns the Source of connection c's durable consumer cons.
+// NewSource returns the Source of connection c's durable consumer cons
+// (the normal-priority one, from EnsureConsumer) and of its high and low
+// siblings.
 func NewSource(c *Conn, cons jetstream.Consumer) *Source {
 	s := &Source{c: c, reported: make(map[uint64]int)}
 	s.cur.Store(&consumerGen{cons: cons, created: created(cons), gen: 1})
 	return s
+}
+
+// tiers returns the consumer of each priority, highest first, looking up
+// the high and low ones the first time (EnsureConsumer made them).
+func (s *Source) tiers(ctx context.Context) ([]*atomic.Pointer[consumerGen], error) {
+	for _, t := range []struct {
+		p   string
+		ptr *atomic.Pointer[consumerGen]
+	}{{PriorityHigh, &s.high}, {PriorityLow, &s.low}} {
+		if t.ptr.Load() != nil {
+			continue
+		}
+		name := priorityConsumer(s.c.cfg.Consumer, t.p)
+		cons, err := s.c.js.Consumer(ctx, s.c.cfg.Stream, name)
+		if err != nil {
+			return nil, s.c.fetchErr(ctx, err)
+		}
+		t.ptr.CompareAndSwap(nil, &consumerGen{cons: cons, created: created(cons), gen: 1})
+	}
+	return []*atomic.Pointer[consumerGen]{&s.high, &s.cur, &s.low}, nil
 }
 
 // consumerGen is one incarnation of the durable consumer. A consumer
@@ -83,20 +110,60 @@ func created(cons jetstream.Consumer) time.Time {
 // Fetch returns up to n deliveries, waiting at most maxWait for the first
 // (Conn.Fetch); a deleted consumer or stream gives an error wrapping
 // ErrConsumerGone.
+//
+// Priorities: it takes what the high consumer has without waiting, then
+// fills the rest from normal, then from low, so a high batch is fetched
+// at the next free slot however many normal prompts are queued. Only
+// when all three have nothing does it wait, a third of maxWait on each.
 func (s *Source) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]Held, error) {
-	cg := s.cur.Load()
-	ds, err := s.c.Fetch(ctx, cg.cons, n, maxWait)
-	out := make([]Held, len(ds))
-	for i, d := range ds {
-		out[i] = &genDelivery{d: d, gen: cg.gen, src: s}
+	tiers, err := s.tiers(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	var out []Held
+	take := func(t *atomic.Pointer[consumerGen], wait time.Duration) error {
+		cg := t.Load()
+		ds, err := s.c.Fetch(ctx, cg.cons, n-len(out), wait)
+		for _, d := range ds {
+			out = append(out, &genDelivery{d: d, gen: cg.gen, tier: t})
+		}
+		return err
+	}
+	for _, t := range tiers {
+		if len(out) == n {
+			break
+		}
+		if err := take(t, 0); err != nil {
+			return out, err
+		}
+	}
+	if len(out) > 0 || maxWait <= 0 {
+		return out, nil
+	}
+	for _, t := range tiers {
+		if err := take(t, maxWait/time.Duration(len(tiers))); err != nil || len(out) > 0 {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // Pending reports messages not yet delivered and deliveries not yet acked,
-// across every worker of the consumer.
+// across every worker and every priority's consumer.
 func (s *Source) Pending(ctx context.Context) (uint64, uint64, error) {
-	return s.c.Pending(ctx, s.cur.Load().cons)
+	tiers, err := s.tiers(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	var pending, ackPending uint64
+	for _, t := range tiers {
+		p, a, err := s.c.Pending(ctx, t.Load().cons)
+		if err != nil {
+			return 0, 0, err
+		}
+		pending, ackPending = pending+p, ackPending+a
+	}
+	return pending, ackPending, nil
 }
 
 // Recover makes sure the stream and the consumer exist, creating them as
@@ -119,20 +186,33 @@ func (s *Source) Recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.adopt(cons, created(cons))
+	adopt(&s.cur, cons, created(cons))
+	for _, t := range []struct {
+		p   string
+		ptr *atomic.Pointer[consumerGen]
+	}{{PriorityHigh, &s.high}, {PriorityLow, &s.low}} {
+		cons, err := s.c.js.Consumer(ctx, s.c.cfg.Stream, priorityConsumer(s.c.cfg.Consumer, t.p))
+		if err != nil {
+			return fmt.Errorf("recover consumer: %w", err)
+		}
+		adopt(t.ptr, cons, created(cons))
+	}
 	return nil
 }
 
-// adopt makes cons the current consumer; a consumer created anew (another
-// creation time) starts a new generation.
-func (s *Source) adopt(cons jetstream.Consumer, createdAt time.Time) {
+// adopt makes cons the current consumer of its priority; a consumer
+// created anew (another creation time) starts a new generation.
+func adopt(cur *atomic.Pointer[consumerGen], cons jetstream.Consumer, createdAt time.Time) {
 	for {
-		old := s.cur.Load()
-		next := &consumerGen{cons: cons, created: createdAt, gen: old.gen}
-		if !createdAt.Equal(old.created) {
-			next.gen++
+		old := cur.Load()
+		next := &consumerGen{cons: cons, created: createdAt, gen: 1}
+		if old != nil {
+			next.gen = old.gen
+			if !createdAt.Equal(old.created) {
+				next.gen++
+			}
 		}
-		if s.cur.CompareAndSwap(old, next) {
+		if cur.CompareAndSwap(old, next) {
 			return
 		}
 	}
@@ -140,16 +220,16 @@ func (s *Source) adopt(cons jetstream.Consumer, createdAt time.Time) {
 
 // genDelivery is a delivery of one consumer generation.
 type genDelivery struct {
-	d   Delivery
-	gen uint64
-	src *Source
+	d    Delivery
+	gen  uint64
+	tier *atomic.Pointer[consumerGen] // the consumer (priority) it came from
 }
 
 // errStaleDelivery is returned when settling a delivery of a consumer that
 // has since been deleted and recreated; nothing is sent.
 var errStaleDelivery = errors.New("delivery belongs to a consumer that was deleted and recreated; not settled")
 
-func (d *genDelivery) stale() bool { return d.gen != d.src.cur.Load().gen }
+func (d *genDelivery) stale() bool { return d.gen != d.tier.Load().gen }
 
 func (d *genDelivery) Data() []byte         { return d.d.Data() }
 func (d *genDelivery) Subject() string      { return d.d.Subject() }
@@ -199,10 +279,29 @@ const maxDeliveriesAdvisoryPrefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.
 const maxReported = 100_000
 
 // WatchExhausted subscribes to the server's max-deliveries advisories of
-// this stream and consumer ($JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>).
+// this stream and its consumers, one per priority
+// ($JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>).
 func (s *Source) WatchExhausted(notify func()) (func(), error) {
 	cfg := s.c.Config()
-	subj := maxDeliveriesAdvisoryPrefix + cfg.Stream + "." + cfg.Consumer
+	var subs []*nats.Subscription
+	stop := func() {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
+	}
+	for _, p := range Priorities {
+		subj := maxDeliveriesAdvisoryPrefix + cfg.Stream + "." + priorityConsumer(cfg.Consumer, p)
+		sub, err := s.watchAdvisories(subj, notify)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		subs = append(subs, sub)
+	}
+	return stop, nil
+}
+
+func (s *Source) watchAdvisories(subj string, notify func()) (*nats.Subscription, error) {
 	sub, err := s.c.NATS().Subscribe(subj, func(m *nats.Msg) {
 		var a maxDeliveriesAdvisory
 		if json.Unmarshal(m.Data, &a) != nil || a.StreamSeq == 0 {
@@ -218,7 +317,7 @@ func (s *Source) WatchExhausted(notify func()) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", subj, err)
 	}
-	return func() { _ = sub.Unsubscribe() }, nil
+	return sub, nil
 }
 
 // Exhausted returns up to limit messages that the consumer stopped
@@ -238,17 +337,25 @@ func (s *Source) Exhausted(ctx context.Context, limit int) ([]Exhausted, error) 
 	s.mu.Lock()
 	s.stream = stream
 	s.mu.Unlock()
-	cg := s.cur.Load()
-	info, err := cg.cons.Info(ctx)
+	tiers, err := s.tiers(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s info: %w", cfg.Consumer, err)
+		return nil, err
 	}
-	if !info.Created.Equal(cg.created) {
-		// Deleted and recreated by someone else (another worker's Recover):
-		// stop settling deliveries of the old one.
-		s.adopt(cg.cons, info.Created)
+	infos := make([]*jetstream.ConsumerInfo, len(tiers))
+	for i, t := range tiers {
+		cg := t.Load()
+		info, err := cg.cons.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s info: %w", cg.cons.CachedInfo().Name, err)
+		}
+		if !info.Created.Equal(cg.created) {
+			// Deleted and recreated by someone else (another worker's
+			// Recover): stop settling deliveries of the old one.
+			adopt(t, cg.cons, info.Created)
+		}
+		infos[i] = info
 	}
-	maxDeliver := info.Config.MaxDeliver
+	maxDeliver := infos[0].Config.MaxDeliver
 
 	s.mu.Lock()
 	seqs := make([]uint64, 0, len(s.reported))
@@ -291,23 +398,26 @@ func (s *Source) Exhausted(ctx context.Context, limit int) ([]Exhausted, error) 
 	// message given up on.) With acks pending it cannot tell which are
 	// being worked on, so it waits for a quiet moment; advisories cover the
 	// busy times.
+	// Each priority's consumer is scanned on its own subjects.
 	state := stream.CachedInfo().State
-	last := info.Delivered.Stream
-	if info.NumAckPending > 0 || state.Msgs == 0 {
+	if state.Msgs == 0 {
 		return out, nil
 	}
-	if len(out) >= limit || last < state.FirstSeq {
-		return out, nil
-	}
-	err = scan(ctx, stream, cfg.SubjectPrefix+".>", state.FirstSeq, func(m *jetstream.RawStreamMsg) bool {
-		if m.Sequence > last {
-			return false
+	for _, info := range infos {
+		last := info.Delivered.Stream
+		if info.NumAckPending > 0 || len(out) >= limit || last < state.FirstSeq {
+			continue
 		}
-		add(m, maxDeliver)
-		return len(out) < limit
-	})
-	if err != nil {
-		return out, err
+		err = scan(ctx, stream, info.Config.FilterSubject, state.FirstSeq, func(m *jetstream.RawStreamMsg) bool {
+			if m.Sequence > last {
+				return false
+			}
+			add(m, maxDeliver)
+			return len(out) < limit
+		})
+		if err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }

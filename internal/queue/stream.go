@@ -138,26 +138,49 @@ func (c *Conn) EnsureStream(ctx context.Context) (jetstream.Stream, error) {
 	return s, nil
 }
 
-// ConsumerConfig is the configuration EnsureConsumer applies.
+// ConsumerConfig is the configuration EnsureConsumer applies to the
+// normal-priority consumer.
 func (c *Conn) ConsumerConfig() jetstream.ConsumerConfig {
+	return c.priorityConsumerConfig(PriorityNormal)
+}
+
+// priorityConsumerConfig is the configuration of priority p's consumer:
+// the same settings, its own name and filter subject.
+func (c *Conn) priorityConsumerConfig(p string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       c.cfg.Consumer,
-		Description:   "promptcascade workers (shared pull consumer)",
+		Durable:       priorityConsumer(c.cfg.Consumer, p),
+		Description:   "promptcascade workers (shared pull consumer, " + p + " priority)",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.cfg.AckWait,
 		MaxDeliver:    c.cfg.MaxDeliver,
 		MaxAckPending: c.cfg.MaxAckPending,
-		FilterSubject: c.cfg.SubjectPrefix + ".>",
+		FilterSubject: priorityFilter(c.cfg.SubjectPrefix, p),
 		ReplayPolicy:  jetstream.ReplayInstantPolicy,
 	}
 }
 
-// EnsureConsumer creates or updates the durable pull consumer shared by all
-// workers (explicit ack, AckWait, MaxDeliver, MaxAckPending, filter
-// prefix.>). The stream must exist.
+// EnsureConsumer creates or updates the durable pull consumers shared by
+// all workers (explicit ack, AckWait, MaxDeliver, MaxAckPending), one per
+// priority, and returns the normal one (filter prefix.*); the high and low
+// ones (name-high, name-low) filter prefix.high.* and prefix.low.*. The
+// normal one is updated first: a consumer made before priorities existed
+// filters prefix.>, which overlaps the others. The stream must exist.
 func (c *Conn) EnsureConsumer(ctx context.Context) (jetstream.Consumer, error) {
-	cfg := c.ConsumerConfig()
+	cons, err := c.ensurePriorityConsumer(ctx, PriorityNormal)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []string{PriorityHigh, PriorityLow} {
+		if _, err := c.ensurePriorityConsumer(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return cons, nil
+}
+
+func (c *Conn) ensurePriorityConsumer(ctx context.Context, p string) (jetstream.Consumer, error) {
+	cfg := c.priorityConsumerConfig(p)
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, cfg)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("queue: consumer %s: stream %s does not exist (enqueue creates it): %w", cfg.Durable, c.cfg.Stream, err)

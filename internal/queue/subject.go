@@ -144,3 +144,64 @@ func decodeJob(data []byte, limit int) (prompt.Job, error) {
 	}
 	return j, nil
 }
+
+// Priorities of a batch, highest first. A batch's priority chooses its
+// subject and so the consumer that delivers it: workers fetch from the high
+// consumer first, then normal, then low.
+const (
+	PriorityHigh   = "high"
+	PriorityNormal = "normal"
+	PriorityLow    = "low"
+)
+
+// Priorities lists the priorities in fetch order, highest first.
+var Priorities = []string{PriorityHigh, PriorityNormal, PriorityLow}
+
+// ErrInvalidPriority is wrapped by ValidPriority's error.
+var ErrInvalidPriority = errors.New("invalid priority")
+
+// ValidPriority checks that p is high, normal or low ("" means normal).
+func ValidPriority(p string) error {
+	switch p {
+	case "", PriorityHigh, PriorityNormal, PriorityLow:
+		return nil
+	}
+	return fmt.Errorf("priority %q: want high, normal or low: %w", p, ErrInvalidPriority)
+}
+
+// PrioritySubject is the subject of a batch of priority p: prefix.batch
+// for normal (or ""), as before priorities existed, and prefix.p.batch for
+// high and low. The normal consumer filters prefix.* (one token) and the
+// others prefix.high.* and prefix.low.*, so the filters never overlap, as a
+// work-queue stream requires, even for a batch named "high".
+func PrioritySubject(prefix, p, batch string) string {
+	if p == "" || p == PriorityNormal {
+		return Subject(prefix, batch)
+	}
+	return prefix + "." + p + "." + batch
+}
+
+// BatchSubjects are the subjects a batch's messages can be on, one per
+// priority: purging, counting and verifying a batch look at all of them,
+// since a retry may republish it under another priority.
+func BatchSubjects(prefix, batch string) []string {
+	out := make([]string, len(Priorities))
+	for i, p := range Priorities {
+		out[i] = PrioritySubject(prefix, p, batch)
+	}
+	return out
+}
+
+// priorityFilter is the filter subject of priority p's consumer.
+func priorityFilter(prefix, p string) string {
+	return PrioritySubject(prefix, p, "*")
+}
+
+// priorityConsumer is the durable name of priority p's consumer: the
+// configured name for normal, name-high and name-low for the others.
+func priorityConsumer(name, p string) string {
+	if p == PriorityNormal {
+		return name
+	}
+	return name + "-" + p
+}

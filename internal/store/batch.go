@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -247,4 +248,36 @@ func (s *Store) BatchExists(ctx context.Context, batchID string) (bool, error) {
 		return false, fmt.Errorf("store: batch %q: %w", batchID, err)
 	}
 	return ok, nil
+}
+
+// SetBatchPriority records batchID's priority (high, normal or low),
+// creating the batch if needed. Enqueue records it before publishing.
+func (s *Store) SetBatchPriority(ctx context.Context, batchID, priority string) error {
+	b := clean(batchID)
+	if b == "" {
+		return fmt.Errorf("store: set batch priority: empty batch id")
+	}
+	switch priority {
+	case "high", "normal", "low":
+	default:
+		return fmt.Errorf("store: batch %q: priority %q: want high, normal or low", batchID, priority)
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO batches (batch_id, priority) VALUES ($1, $2)
+		ON CONFLICT (batch_id) DO UPDATE SET priority = EXCLUDED.priority, updated_at = now()`, b, priority)
+	if err != nil {
+		return fmt.Errorf("store: batch %q: set priority: %w", batchID, err)
+	}
+	return nil
+}
+
+// BatchPriority returns batchID's priority; "normal" for a batch without a
+// batches row.
+func (s *Store) BatchPriority(ctx context.Context, batchID string) (string, error) {
+	p := "normal"
+	err := s.pool.QueryRow(ctx, `SELECT priority FROM batches WHERE batch_id = $1`, clean(batchID)).Scan(&p)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("store: batch %q: priority: %w", batchID, err)
+	}
+	return p, nil
 }

@@ -20,12 +20,13 @@ const DeadLetterPreviewBytes = 64
 // DeadLetterFilter selects dead letters. Every field narrows the selection;
 // the zero value selects every row not yet replayed.
 type DeadLetterFilter struct {
-	IDs             []int64 // only these ids; empty: any
-	Subject         string  // only this subject; "": any
-	IncludeReplayed bool    // also rows already replayed
-	AfterID         int64   // only ids greater than this (paging)
-	Limit           int     // at most this many rows, lowest ids first; 0: no limit
-	WithPayload     bool    // fill DeadLetterRow.Payload (the whole message body)
+	IDs             []int64  // only these ids; empty: any
+	Subject         string   // only this subject; "": any
+	Subjects        []string // only these subjects (with Subject); empty: any
+	IncludeReplayed bool     // also rows already replayed
+	AfterID         int64    // only ids greater than this (paging)
+	Limit           int      // at most this many rows, lowest ids first; 0: no limit
+	WithPayload     bool     // fill DeadLetterRow.Payload (the whole message body)
 }
 
 // DeadLetterRow is one dead_letters row as reports show it. The payload is
@@ -60,7 +61,11 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]Dead
 	if f.Limit > 0 {
 		limit = f.Limit
 	}
-	args := []any{ids, clean(f.Subject), f.IncludeReplayed, f.AfterID, limit}
+	subjects := cleanAll(f.Subjects)
+	if f.Subject != "" {
+		subjects = append(subjects, clean(f.Subject))
+	}
+	args := []any{ids, subjects, f.IncludeReplayed, f.AfterID, limit}
 	payload := "payload"
 	if !f.WithPayload {
 		// A few bytes past the preview keep a rune at the cut whole.
@@ -71,7 +76,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]Dead
 		SELECT id, stream_seq, subject, error, received_at, replayed_at, octet_length(payload), `+payload+`
 		FROM dead_letters
 		WHERE (cardinality($1::bigint[]) = 0 OR id = ANY($1))
-			AND ($2 = '' OR subject = $2)
+			AND (cardinality($2::text[]) = 0 OR subject = ANY($2))
 			AND ($3 OR replayed_at IS NULL)
 			AND id > $4
 		ORDER BY id

@@ -27,7 +27,8 @@ type BatchStatus struct {
 	State       BatchState // running, paused or canceled ("" when the batch was never recorded)
 	BudgetUSD   *float64   // nil: no budget
 	StateReason string
-	Parked      int64 // messages set aside while paused (batch_parked)
+	Priority    string // high, normal or low ("" when the batch was never recorded)
+	Parked      int64  // messages set aside while paused (batch_parked)
 	// LastMinute counts results completed in the minute before Now (the
 	// database's clock; completed_at is the worker's).
 	LastMinute int64
@@ -62,7 +63,7 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 	scope := batchScope(clean(batchID))
 	rows, err := s.pool.Query(ctx, `
 		WITH b AS (
-			SELECT batch_id, total, created_at, state, coalesce(state_reason, '') AS reason, budget_usd::float8 AS budget FROM batches WHERE `+scope+`
+			SELECT batch_id, total, created_at, state, coalesce(state_reason, '') AS reason, budget_usd::float8 AS budget, priority FROM batches WHERE `+scope+`
 		), r AS (
 			SELECT batch_id,
 				count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
@@ -80,7 +81,7 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 			coalesce(r.succeeded, 0), coalesce(r.failed, 0),
 			coalesce(r.cost, 0)::float8, coalesce(l.spent, 0)::float8,
 			b.created_at, r.first_at, r.last_at,
-			coalesce(b.state, ''), coalesce(b.reason, ''), coalesce(p.parked, 0), coalesce(r.recent, 0), now(), b.budget
+			coalesce(b.state, ''), coalesce(b.reason, ''), coalesce(p.parked, 0), coalesce(r.recent, 0), now(), b.budget, coalesce(b.priority, '')
 		FROM b
 		FULL JOIN r ON r.batch_id = b.batch_id
 		FULL JOIN l ON l.batch_id = coalesce(b.batch_id, r.batch_id)
@@ -93,7 +94,7 @@ func (s *Store) Status(ctx context.Context, batchID string) ([]BatchStatus, erro
 		var st BatchStatus
 		var created, first, last *time.Time
 		err := row.Scan(&st.BatchID, &st.Total, &st.Succeeded, &st.Failed, &st.CostUSD, &st.SpentUSD,
-			&created, &first, &last, &st.State, &st.StateReason, &st.Parked, &st.LastMinute, &st.Now, &st.BudgetUSD)
+			&created, &first, &last, &st.State, &st.StateReason, &st.Parked, &st.LastMinute, &st.Now, &st.BudgetUSD, &st.Priority)
 		st.CreatedAt, st.FirstCompleted, st.LastCompleted = deref(created), deref(first), deref(last)
 		return st, err
 	})
