@@ -35,8 +35,17 @@ func TestEnsureStreamAndConsumerIdempotent(t *testing.T) {
 		}
 		cc := cons.CachedInfo().Config
 		if cc.Durable != "workers" || cc.AckPolicy != jetstream.AckExplicitPolicy || cc.AckWait != 30*time.Second ||
-			cc.MaxDeliver != 10 || cc.MaxAckPending != 20000 || cc.FilterSubject != "prompts.>" {
+			cc.MaxDeliver != 10 || cc.MaxAckPending != 20000 || cc.FilterSubject != "prompts.*" {
 			t.Fatalf("consumer config %+v", cc)
+		}
+		for name, filter := range map[string]string{"workers-high": "prompts.high.*", "workers-low": "prompts.low.*"} {
+			c, err := b.conn.JetStream().Consumer(ctx, "PROMPTS", name)
+			if err != nil {
+				t.Fatalf("consumer %s: %v", name, err)
+			}
+			if cc := c.CachedInfo().Config; cc.FilterSubject != filter || cc.MaxDeliver != 10 || cc.AckWait != 30*time.Second {
+				t.Fatalf("consumer %s config %+v", name, cc)
+			}
 		}
 	}
 	names := b.conn.JetStream().StreamNames(ctx)
@@ -253,5 +262,36 @@ func TestEnsureStreamReplicasOnSingleServer(t *testing.T) {
 	}
 	if _, err := b.conn.JetStream().Stream(testContext(t), "PROMPTS"); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("stream after the failed create: %v", err)
+	}
+}
+
+// A consumer made before priorities existed filters prompts.>, which
+// overlaps the high and low consumers' filters (a work-queue stream refuses
+// that): EnsureConsumer narrows it first, and its queued messages stay.
+func TestEnsureConsumerNarrowsPrePriorityConsumer(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	if _, err := b.conn.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := b.conn.ConsumerConfig()
+	old.FilterSubject = "prompts.>"
+	if _, err := b.conn.JetStream().CreateConsumer(ctx, "PROMPTS", old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.conn.JetStream().Publish(ctx, "prompts.old", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := b.conn.EnsureConsumer(ctx)
+	if err != nil {
+		t.Fatalf("EnsureConsumer over a pre-priority consumer: %v", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.FilterSubject != "prompts.*" || info.NumPending != 1 {
+		t.Fatalf("after EnsureConsumer: filter %q, %d pending; want prompts.* and 1", info.Config.FilterSubject, info.NumPending)
 	}
 }

@@ -1131,9 +1131,14 @@ func deref(s *string) string {
 // transiently, and drops that prompt's last delivery (MaxDeliver 2) as if
 // the worker holding it had crashed: the server never redelivers it.
 func exhaustedSetup(t *testing.T) (*bundle, []prompt.Job, store.Key, *tap) {
+	return exhaustedSetupPriority(t, "")
+}
+
+// exhaustedSetupPriority is exhaustedSetup with a batch of that priority.
+func exhaustedSetupPriority(t *testing.T, priority string) (*bundle, []prompt.Job, store.Key, *tap) {
 	b := setup(t, queue.Config{MaxDeliver: 2, AckWait: time.Second})
 	b.cfg.SweepInterval = time.Hour // only the advisory or the idle check may find it
-	jobs := b.publish("b1", 20)
+	jobs := b.publishPriority("b1", priority, 20)
 	victim := jobs[7]
 	b.provider.answer = func(req llm.Request, n int) (llm.Response, error) {
 		if req.Prompt == victim.Prompt {
@@ -1182,6 +1187,24 @@ func TestMaxDeliverExhaustedStoredAsFailedBeforeExit(t *testing.T) {
 		t.Errorf("stats %+v: want 1 exhausted", s)
 	}
 	checkExhausted(t, b, jobs, vk, tp)
+}
+
+// The same for batches of high and low priority: their own consumers'
+// advisories and scans find the lost last delivery.
+func TestMaxDeliverExhaustedOtherPriorities(t *testing.T) {
+	for _, p := range []string{queue.PriorityHigh, queue.PriorityLow} {
+		t.Run(p, func(t *testing.T) {
+			b, jobs, vk, tp := exhaustedSetupPriority(t, p)
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+			defer cancel()
+			w, _ := b.tapWorker(t, tp)
+			runAll(t, ctx, w)
+			if s := w.Stats(); s.Exhausted != 1 {
+				t.Errorf("stats %+v: want 1 exhausted", s)
+			}
+			checkExhausted(t, b, jobs, vk, tp)
+		})
+	}
 }
 
 // Two long-running workers both hear the server's max-deliveries advisory:

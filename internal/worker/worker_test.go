@@ -137,11 +137,18 @@ func setup(t testing.TB, qcfg queue.Config, natsOpts ...natstest.Option) *bundle
 
 func (b *bundle) publish(batch string, n int) []prompt.Job {
 	b.t.Helper()
+	return b.publishPriority(batch, "", n)
+}
+
+// publishPriority is publish for a batch of the given priority.
+func (b *bundle) publishPriority(batch, priority string, n int) []prompt.Job {
+	b.t.Helper()
 	ctx := context.Background()
 	pub := queue.NewPublisher(b.qc, 256)
 	var jobs []prompt.Job
 	for i := range n {
 		j := numberedJob(batch, i)
+		j.Priority = priority
 		if err := pub.Publish(ctx, j); err != nil {
 			b.t.Fatal(err)
 		}
