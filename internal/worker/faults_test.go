@@ -1176,23 +1176,11 @@ func checkExhausted(t *testing.T, b *bundle, jobs []prompt.Job, vk store.Key, tp
 	b.queueEmpty(t)
 }
 
-// A worker with ExitWhenIdle settles the exhausted message before it exits.
+// A worker with ExitWhenIdle settles the exhausted message before it
+// exits, for a batch of every priority (each has its own consumer, whose
+// advisories and scans find the lost last delivery).
 func TestMaxDeliverExhaustedStoredAsFailedBeforeExit(t *testing.T) {
-	b, jobs, vk, tp := exhaustedSetup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
-	w, _ := b.tapWorker(t, tp)
-	runAll(t, ctx, w)
-	if s := w.Stats(); s.Exhausted != 1 {
-		t.Errorf("stats %+v: want 1 exhausted", s)
-	}
-	checkExhausted(t, b, jobs, vk, tp)
-}
-
-// The same for batches of high and low priority: their own consumers'
-// advisories and scans find the lost last delivery.
-func TestMaxDeliverExhaustedOtherPriorities(t *testing.T) {
-	for _, p := range []string{queue.PriorityHigh, queue.PriorityLow} {
+	for _, p := range queue.Priorities {
 		t.Run(p, func(t *testing.T) {
 			b, jobs, vk, tp := exhaustedSetupPriority(t, p)
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
