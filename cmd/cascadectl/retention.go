@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
@@ -73,7 +72,7 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 	if *olderThan == "" {
 		return &exitError{2, errors.New("--older-than is required (e.g. --older-than 90d)")}
 	}
-	age, err := parseAge(*olderThan)
+	age, err := config.ParseAge(*olderThan)
 	if err != nil {
 		return &exitError{2, fmt.Errorf("--older-than %q: %w", *olderThan, err)}
 	}
@@ -106,33 +105,4 @@ func cmdPrune(ctx context.Context, e *env, args []string) error {
 			scope, rep.DroppedRows+rep.Deleted, before.Format(time.RFC3339), rep.DroppedRows, len(rep.Dropped), rep.Deleted, rep.Chunks, *chunk)
 	}
 	return err
-}
-
-// parseAge reads 90d, 12w, or any Go duration (36h, 90m).
-func parseAge(s string) (time.Duration, error) {
-	var d time.Duration
-	switch {
-	case strings.HasSuffix(s, "d"), strings.HasSuffix(s, "w"):
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil {
-			return 0, errors.New("want a whole number of days (90d), weeks (12w) or a duration (36h)")
-		}
-		unit := 24 * time.Hour
-		if strings.HasSuffix(s, "w") {
-			unit *= 7
-		}
-		if n > 100*366 {
-			return 0, errors.New("more than 100 years")
-		}
-		d = time.Duration(n) * unit
-	default:
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, errors.New("want a whole number of days (90d), weeks (12w) or a duration (36h)")
-		}
-	}
-	if d <= 0 {
-		return 0, errors.New("must be more than zero")
-	}
-	return d, nil
 }

@@ -107,6 +107,11 @@ type Settings struct {
 	// MaxInFlight is the most calls one model's adaptive limiter allows at
 	// once (the worker's concurrency); 0 means limit.DefaultMax.
 	MaxInFlight int
+	// CacheTTL turns the response cache on (the routes file's cache.ttl):
+	// a model's answer to the same call stored within the TTL is taken
+	// from the ResponseCache of the Run's ctx (WithResponseCache) instead
+	// of calling it, and answers from calls carry Result.CacheKey. 0 is off.
+	CacheTTL time.Duration
 
 	// Now is the clock used for cooldowns and Attempt.StartedAt; nil means
 	// time.Now. Latencies are always measured on the monotonic clock.
@@ -151,6 +156,8 @@ type Cascade struct {
 
 	shadowShare float64
 	judge       *target // nil when shadowing is off
+
+	cacheTTL time.Duration // 0: the response cache is off
 }
 
 // New checks s and returns a Cascade. Every tier must list at least one model;
@@ -169,6 +176,7 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 		now:       s.Now,
 		sleep:     s.Sleep,
 		log:       log,
+		cacheTTL:  s.CacheTTL,
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -348,8 +356,11 @@ func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig
 		}
 	}
 	r.out.Result.Attempts = make([]prompt.Attempt, 0, len(targets)+1)
+	r.lookupCache(targets, start)
 	if r.cascade(targets, start) {
-		r.shadow()
+		if !r.cached {
+			r.shadow() // a cached answer was judged (or not) when it was paid for
+		}
 		return r.out
 	}
 	r.fail()
@@ -370,6 +381,10 @@ type run struct {
 	gate        CallGate      // from the ctx; nil when none
 	coolWait    time.Duration // shortest remaining cooldown of a skipped model
 	out         Outcome
+
+	keys   map[*target][]byte             // response cache keys; nil when the cache is off
+	hits   map[string]prompt.CachedAnswer // cached answers by key
+	cached bool                           // the answer came from the cache
 }
 
 // cascade tries each model in turn from start; true once one answered or
@@ -382,6 +397,10 @@ func (r *run) cascade(targets []*target, start int) bool {
 		if r.ctx.Err() != nil {
 			r.canceled = true
 			return false
+		}
+		if !t.pol.Batch && r.cacheHit(t) {
+			r.cached = true
+			return true
 		}
 		if r.skipped(t) {
 			continue
@@ -629,6 +648,7 @@ func (r *run) succeed(t *target, a prompt.Attempt, resp llm.Response) {
 	res.OutputTokens = resp.OutputTokens
 	res.CompletedAt = r.c.now()
 	res.Latency = time.Since(r.start)
+	res.CacheKey = r.keys[t] // nil when the cache is off
 }
 
 // fail makes the final decision when no model answered: transient if any

@@ -58,7 +58,14 @@ type Routes struct {
 	OnRateLimit     string
 	TierOnRateLimit map[prompt.Tier]string
 	MaxWait         time.Duration
+
+	// Cache is the response cache (cache: {ttl: 30d}); TTL 0 is off.
+	Cache Cache
 }
+
+// Cache turns the response cache on: a model's answer to the same call
+// (system, prompt, parameters) stored within TTL is reused at $0.
+type Cache struct{ TTL time.Duration }
 
 // On_rate_limit values.
 const (
@@ -215,7 +222,31 @@ func (f *routesFile) decode(root *yaml.Node) {
 				f.d.positive(v, "max_wait", f.rt.MaxWait)
 			}
 		},
+		"cache": f.decodeCache,
 	})
+}
+
+// decodeCache decodes cache: {ttl: 30d}; ttl is required.
+func (f *routesFile) decodeCache(v *yaml.Node) {
+	d := f.d
+	var ttl *yaml.Node
+	d.object(v, "cache", fields{
+		"ttl": func(v *yaml.Node) {
+			ttl = v
+			if !d.scalar(v, "cache.ttl", `an age like "30d" or "12h"`) {
+				return
+			}
+			t, err := ParseAge(v.Value)
+			if err != nil {
+				d.errorf(v, "cache.ttl", "%q: %v", v.Value, err)
+				return
+			}
+			f.rt.Cache.TTL = t
+		},
+	})
+	if ttl == nil && v.Kind == yaml.MappingNode {
+		d.errorf(v, "cache.ttl", "required (e.g. ttl: 30d)")
+	}
 }
 
 // onRateLimit decodes an on_rate_limit value: wait or cascade.

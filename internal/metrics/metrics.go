@@ -181,7 +181,7 @@ func (m *Metrics) Settled(s worker.Settlement, r *prompt.Result) {
 // called reports whether an attempt called its model (skips did not).
 func called(a *prompt.Attempt) bool {
 	switch a.Outcome {
-	case prompt.OutcomeCooldownSkip, prompt.OutcomeCanceled:
+	case prompt.OutcomeCooldownSkip, prompt.OutcomeCanceled, prompt.OutcomeCacheHit:
 		return false
 	case prompt.OutcomeContextWindow:
 		return a.HTTPStatus != 0

@@ -127,6 +127,10 @@ const (
 	// answer and the judge's verdict): spend on labels, not on the answer.
 	// Attempt.Error says when such a call failed.
 	OutcomeShadow Outcome = "shadow"
+	// OutcomeCacheHit is an answer taken from the response cache (a
+	// routes file's cache: key): no call, $0. It is neither a call nor an
+	// error of its model.
+	OutcomeCacheHit Outcome = "cache_hit"
 )
 
 // Attempt is one call (or one deliberate skip) of one model for one prompt:
@@ -195,6 +199,21 @@ type Result struct {
 	// Shadow is the judge's verdict when the prompt was shadowed; nil
 	// otherwise. It is stored as a labels row with the results row.
 	Shadow *ShadowLabel
+	// CacheKey, set on a succeeded result whose answer came from a call
+	// while its routes have the response cache on, is the answer's
+	// response_cache key (SHA-256 of model, system, prompt and
+	// parameters): the store keeps the answer under it with the results row.
+	CacheKey []byte
+}
+
+// CachedAnswer is an answer kept in the response cache.
+type CachedAnswer struct {
+	Model        string
+	Response     string
+	FinishReason string
+	InputTokens  int
+	OutputTokens int
+	StoredAt     time.Time
 }
 
 // ShadowLabel is a judge's verdict on the answer kept for a prompt compared

@@ -56,6 +56,9 @@ type Model struct {
 	OutputTokens  int64   `json:"output_tokens"`
 	CostUSD       float64 `json:"cost_usd"`
 	WastedUSD     float64 `json:"wasted_usd"`
+	// CacheHits are answers taken from the response cache: attempts, not
+	// calls (nor errors, nor skips), at $0.
+	CacheHits int64 `json:"cache_hits"`
 }
 
 // Failures is the number of calls that did not give a kept-quality answer.
@@ -241,13 +244,13 @@ func Load(ctx context.Context, q Querier, batch string, o Options) (*Report, err
 			}},
 		{"model_summary", `SELECT batch_id, model, attempts, calls, ok, quality_failed, rate_limited, timeouts,
 			errors, skipped, coalesce(success_rate, 0)::float8, coalesce(p50_ms, 0), coalesce(p95_ms, 0),
-			coalesce(p99_ms, 0), input_tokens, output_tokens, cost_usd::float8, wasted_usd::float8
+			coalesce(p99_ms, 0), input_tokens, output_tokens, cost_usd::float8, wasted_usd::float8, cache_hits
 			FROM model_summary WHERE ` + w + ` ORDER BY batch_id, cost_usd DESC, model`,
 			nil, func(rows pgx.Rows) error {
 				var m Model
 				err := rows.Scan(&m.BatchID, &m.Model, &m.Attempts, &m.Calls, &m.OK, &m.QualityFailed,
 					&m.RateLimited, &m.Timeouts, &m.Errors, &m.Skipped, &m.SuccessRate, &m.P50MS, &m.P95MS,
-					&m.P99MS, &m.InputTokens, &m.OutputTokens, &m.CostUSD, &m.WastedUSD)
+					&m.P99MS, &m.InputTokens, &m.OutputTokens, &m.CostUSD, &m.WastedUSD, &m.CacheHits)
 				r.Models = append(r.Models, m)
 				return err
 			}},

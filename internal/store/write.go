@@ -152,6 +152,11 @@ RETURNING batch_id, prompt_id`
 // result without a valid tier, a non-finite or negative cost, an attempt
 // without a model or outcome.
 //
+// A succeeded input with a CacheKey (its answer came from a call while the
+// response cache was on) keeps its answer in response_cache under that key,
+// stored at its CompletedAt, in the same transaction (not with
+// STORE_PROMPTS=false, which keeps no texts).
+//
 // A transient input with a Handoff (its cascade reached a batch-mode model)
 // also records the prompt as a queued provider_batch_items row for that
 // model, in the same transaction (ON CONFLICT DO NOTHING: a redelivered
@@ -238,6 +243,14 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	if len(finals) > 0 {
 		b.Queue(insertResultsSQL)
 	}
+	var cache *cacheRows
+	if s.storePrompts {
+		// Without stored texts there is no answer to keep either.
+		cache = newCacheRows(rs, finals)
+	}
+	if cache != nil {
+		cache.queue(b)
+	}
 	if len(park.ids) > 0 {
 		b.Queue(insertParkedSQL, park.batches, park.ids, park.seqs, park.payloads)
 	}
@@ -279,6 +292,12 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 		if err := rows.Err(); err != nil {
 			br.Close()
 			return nil, fmt.Errorf("store: write: insert results: %w", err)
+		}
+	}
+	if cache != nil {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("store: write: response cache: %w", err)
 		}
 	}
 	if len(park.ids) > 0 {

@@ -44,6 +44,7 @@ func CascadeSettings(r *config.Routes, seed uint64) cascade.Settings {
 		Cooldown:  cascade.Cooldown(r.Cooldown),
 		Shadow:    cascade.Shadow(r.Shadow),
 		Seed:      seed,
+		CacheTTL:  r.Cache.TTL,
 		RateLimit: cascade.RateLimit{OnRateLimit: cascade.OnRateLimit(r.OnRateLimit), MaxWait: r.MaxWait},
 	}
 	for tier, o := range r.TierOnRateLimit {

@@ -60,7 +60,12 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	if h := w.cfg.Hooks.BeforeCall; h != nil {
 		h(int(w.committed.Load()))
 	}
-	out := runner.Run(cascade.WithCallGate(ctx, w.callGate(t, job, sig.TokenCount)), job, tier, sig, delivery)
+	rctx := cascade.WithCallGate(ctx, w.callGate(t, job, sig.TokenCount))
+	if rc, ok := w.store.(cascade.ResponseCache); ok {
+		// Looked up only by routes with the response cache on.
+		rctx = cascade.WithResponseCache(rctx, rc)
+	}
+	out := runner.Run(rctx, job, tier, sig, delivery)
 	r := out.Result
 	r.BudgetHolds = t.holds
 	r.Job, r.Tier, r.Signals, r.Delivery = job, tier, sig, delivery
