@@ -102,14 +102,6 @@ func (r *run) cacheHit(t *target) bool {
 	}
 	r.n++
 	r.record(prompt.Attempt{Attempt: r.n, Model: t.name, Outcome: prompt.OutcomeCacheHit, StartedAt: r.c.now()})
-	res := &r.out.Result
-	res.Status = prompt.StatusSucceeded
-	res.ModelUsed = t.name
-	res.Response = ans.Response
-	res.FinishReason = ans.FinishReason
-	res.InputTokens = ans.InputTokens
-	res.OutputTokens = ans.OutputTokens
-	res.CompletedAt = r.c.now()
-	res.Latency = time.Since(r.start)
+	r.keep(t, ans.Response, ans.FinishReason, ans.InputTokens, ans.OutputTokens)
 	return true
 }

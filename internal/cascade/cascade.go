@@ -639,16 +639,21 @@ func (r *run) retryWait(try int, hint time.Duration) (time.Duration, bool) {
 func (r *run) succeed(t *target, a prompt.Attempt, resp llm.Response) {
 	r.record(a)
 	r.c.observe(t, a)
+	r.keep(t, resp.Text, resp.FinishReason, resp.InputTokens, resp.OutputTokens)
+	r.out.Result.CacheKey = r.keys[t] // nil when the cache is off
+}
+
+// keep makes t's answer the prompt's: succeeded, with its text and tokens.
+func (r *run) keep(t *target, text, finish string, in, out int) {
 	res := &r.out.Result
 	res.Status = prompt.StatusSucceeded
 	res.ModelUsed = t.name
-	res.Response = resp.Text
-	res.FinishReason = resp.FinishReason
-	res.InputTokens = resp.InputTokens
-	res.OutputTokens = resp.OutputTokens
+	res.Response = text
+	res.FinishReason = finish
+	res.InputTokens = in
+	res.OutputTokens = out
 	res.CompletedAt = r.c.now()
 	res.Latency = time.Since(r.start)
-	res.CacheKey = r.keys[t] // nil when the cache is off
 }
 
 // fail makes the final decision when no model answered: transient if any
