@@ -185,6 +185,7 @@ func TestOpsVerifyExitCodes(t *testing.T) {
 	}
 	b.enqueueLines(t, ctx, "whole", lines...)
 	b.enqueueLines(t, ctx, "lossy", lines...)
+	published := time.Now() // every lossy message is older than this
 	stream := promptsStream(t, ctx, b.jetStream(t))
 	if err := stream.DeleteMsg(ctx, findSeq(t, ctx, stream, "prompts.lossy", "p3")); err != nil {
 		t.Fatal(err)
@@ -216,7 +217,10 @@ func TestOpsVerifyExitCodes(t *testing.T) {
 		!strings.Contains(out, "Run the same enqueue command again") {
 		t.Fatalf("verify lossy after the worker:\n%s", out)
 	}
-	// Enqueue run again (the stream no longer holds p3 under its id) brings it back.
+	// Enqueue run again (the stream no longer holds p3 under its id) brings it
+	// back, once the 1 s duplicate window has passed since p3 was published
+	// (a fast worker is done well within it; the server would drop p3 again).
+	time.Sleep(time.Until(published.Add(1500 * time.Millisecond)))
 	b.enqueueLines(t, ctx, "lossy", lines...)
 	b.work(t, ctx)
 	b.ctl(t, ctx, 0, "verify", "lossy")
