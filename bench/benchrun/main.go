@@ -551,8 +551,9 @@ func (b *bench) write(out string) error {
 		return err
 	}
 	text := string(old)
-	if i, j := strings.Index(text, "<!-- begin:bench -->"), strings.Index(text, "<!-- end:bench -->\n"); i >= 0 && j > i {
-		text = text[:i] + s.String() + text[j+len("<!-- end:bench -->\n"):]
+	// The markers count only on a line of their own: the file's prose names them too.
+	if i, j := strings.Index(text, "\n<!-- begin:bench -->\n"), strings.Index(text, "\n<!-- end:bench -->\n"); i >= 0 && j > i {
+		text = text[:i+1] + s.String() + text[j+1+len("<!-- end:bench -->\n"):]
 	} else {
 		if text == "" {
 			text = "# Benchmarks\n\n"
