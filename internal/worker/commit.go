@@ -86,7 +86,7 @@ func (w *Worker) commit(ctx context.Context, batch []*task) {
 			_ = write(func(c context.Context) error { w.isolate(c, batch); return nil })
 			return
 		}
-		delay := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)
+		delay := dbRetry.Delay(attempt)
 		if len(batch) > 1 {
 			w.log.Warn("commit failed; retrying in two halves", "err", err, "prompts", len(batch), "retry_in", delay.Round(time.Millisecond))
 			_ = backoff.Sleep(ctx, delay) // ctx ending is seen by the halves' commits

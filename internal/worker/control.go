@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
@@ -135,17 +134,13 @@ func (c *controls) expire() {
 // model is called for a batch whose state is unknown.
 func (c *controls) gate(ctx context.Context, batch string) (budgeted bool, err error) {
 	var ctl store.Control
-	for attempt := 1; ; attempt++ {
+	err = retryTransient(ctx, func() error {
+		var err error
 		ctl, err = c.control(ctx, batch)
-		if err == nil {
-			break
-		}
-		if !store.IsTransient(err) || ctx.Err() != nil {
-			return false, err
-		}
-		if backoff.Sleep(ctx, backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)) != nil {
-			return false, err
-		}
+		return err
+	}, nil)
+	if err != nil {
+		return false, err
 	}
 	switch ctl.State {
 	case store.BatchPaused:

@@ -150,13 +150,11 @@ func (w *Worker) holdRetry(ctx, workCtx context.Context, ds []Delivery, what str
 			w.untrack(t)
 		}
 	}()
-	for attempt := 1; ; attempt++ {
+	return retryTransient(ctx, func() error {
 		dbCtx, cancel := context.WithTimeout(workCtx, 30*time.Second)
-		err := f(dbCtx)
-		cancel()
-		if err == nil || !store.IsTransient(err) || ctx.Err() != nil {
-			return err
-		}
+		defer cancel()
+		return f(dbCtx)
+	}, func(err error, delay time.Duration) {
 		if held == nil {
 			for _, d := range ds {
 				t := &task{d: d}
@@ -164,9 +162,28 @@ func (w *Worker) holdRetry(ctx, workCtx context.Context, ds []Delivery, what str
 				held = append(held, t)
 			}
 		}
-		delay := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)
 		w.log.Warn(what+" failed; retrying", "err", err, "prompts", n,
 			"retry_in", delay.Round(time.Millisecond))
+	})
+}
+
+// dbRetry spaces the retries of a database operation that failed
+// transiently (commits, existence checks, batch states).
+var dbRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// retryTransient runs f until it succeeds, fails with an error that is not
+// transient (store.IsTransient), or ctx ends; before each retry it calls
+// onRetry (may be nil) and sleeps dbRetry's delay. It returns f's last error.
+func retryTransient(ctx context.Context, f func() error, onRetry func(err error, delay time.Duration)) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || !store.IsTransient(err) || ctx.Err() != nil {
+			return err
+		}
+		delay := dbRetry.Delay(attempt)
+		if onRetry != nil {
+			onRetry(err, delay)
+		}
 		if backoff.Sleep(ctx, delay) != nil {
 			return err
 		}
