@@ -101,16 +101,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 			lostSample = nil
 		}
 	}
-	queued := max(v.Missing-deadN-lost-acct.Parked-acct.Canceled-acct.AtProvider-acct.HandedBack, 0)
-	var stranded int64
-	if bq.ConsumerIdle {
-		// The consumer will never deliver these messages again: they
-		// reached MaxDeliver without a stored result.
-		stranded, queued = queued, 0
-	}
-	// Prompts the provider batch poller republished after the stream was
-	// read are queued, whatever the consumer said before.
-	queued += acct.HandedBack
+	queued, stranded := splitQueued(v.Missing, lost, acct, bq.ConsumerIdle)
 
 	r := verifyReport{v: v, subject: subject, consumer: connect.QueueConfig(cfg.NATS).Consumer, queue: bq, queued: queued, stranded: stranded,
 		dead: deadN, lost: lost, lostSample: lostSample, exact: exact, strict: *strict,
@@ -127,6 +118,28 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		return &exitError{verifyIncomplete, fmt.Errorf("batch %s is paused: %d prompt(s) set aside; `cascadectl resume %s` queues them again", batch, acct.Parked, batch)}
 	}
 	return nil
+}
+
+// splitQueued tells, of the prompts v (the earlier snapshot, missing
+// vMissing) counted as missing, how many are still queued and how many are
+// stranded: stored in the stream, but the consumer, idle when the stream was
+// read, will never deliver them again (MaxDeliver reached without a result).
+// acct is the later snapshot; lost is its lost count after the stream's
+// messages were set against it.
+//
+// A prompt answered between the two snapshots counts as queued (it was not
+// done in v, and is not missing in acct). It is never stranded: the provider
+// batch poller answers prompts with no message in the stream at all, so an
+// idle consumer says nothing about them.
+func splitQueued(vMissing, lost int64, acct store.MissingAccount, consumerIdle bool) (queued, stranded int64) {
+	queued = max(vMissing-acct.DeadLettered-lost-acct.Parked-acct.Canceled-acct.AtProvider-acct.HandedBack, 0)
+	if consumerIdle {
+		answeredSince := min(max(vMissing-acct.Missing, 0), queued)
+		stranded, queued = queued-answeredSince, answeredSince
+	}
+	// Prompts the provider batch poller republished after the stream was
+	// read are queued, whatever the consumer said before.
+	return queued + acct.HandedBack, stranded
 }
 
 // deadLetteredIDs returns the prompt ids of batch among the dead letters on
