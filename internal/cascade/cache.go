@@ -87,21 +87,25 @@ func (r *run) lookupCache(targets []*target, start int) {
 }
 
 // cacheHit answers the prompt from t's cached answer, if it has one that
-// passes this cascade's quality gate: one attempt with outcome cache_hit,
-// no call, $0.
-func (r *run) cacheHit(t *target) bool {
+// passes this cascade's quality gate and the Run's CallGate allows it: one
+// attempt with outcome cache_hit, no call, $0. stop is true when the
+// CallGate refused (r.out.Stopped is set): the Run ends without an answer.
+func (r *run) cacheHit(t *target) (hit, stop bool) {
 	if r.hits == nil {
-		return false
+		return false, false
 	}
 	ans, ok := r.hits[string(r.keys[t])]
 	if !ok || ans.Model != t.name {
-		return false
+		return false, false
 	}
 	if ok, _ := r.c.gate.Check(r.promptWords, ans.Response); !ok {
-		return false
+		return false, false
+	}
+	if !r.allowed(Call{Model: t.name, Price: t.pol.Price, Cached: true}) {
+		return false, true
 	}
 	r.n++
 	r.record(prompt.Attempt{Attempt: r.n, Model: t.name, Outcome: prompt.OutcomeCacheHit, StartedAt: r.c.now()})
 	r.keep(t, ans.Response, ans.FinishReason, ans.InputTokens, ans.OutputTokens)
-	return true
+	return true, false
 }

@@ -3,6 +3,7 @@ package cascade
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -110,5 +111,45 @@ func TestResponseCacheGateAndOff(t *testing.T) {
 	checkAttempts(t, out.Result.Attempts, want{"fake/a", prompt.OutcomeOK})
 	if mc.lookups != 0 || out.Result.CacheKey != nil {
 		t.Errorf("cache off: %d lookups, key %x", mc.lookups, out.Result.CacheKey)
+	}
+}
+
+// A cached answer passes the Run's CallGate as a call does (asked with
+// Cached set): a batch canceled or paused while the prompt was in flight
+// gets no answer from the cache either.
+func TestResponseCacheHitAsksTheCallGate(t *testing.T) {
+	t.Parallel()
+	j := prompt.Job{BatchID: "b1", ID: "p1", Prompt: "What is the capital of France?"}
+	b := setup(t, map[string][]step{"a": {ok(goodText)}}, func(s *Settings) { s.CacheTTL = time.Hour })
+	mc := &memCache{answers: map[string]prompt.CachedAnswer{
+		string(CacheKey("fake/a", j)): {Model: "fake/a", Response: goodText, StoredAt: b.clock.Now()},
+	}}
+	paused := errors.New("batch paused")
+	var asked []Call
+	gate := func(refuse error) CallGate {
+		return func(_ context.Context, c Call) error {
+			asked = append(asked, c)
+			return refuse
+		}
+	}
+	ctx := WithResponseCache(WithCallGate(context.Background(), gate(paused)), mc)
+	out := b.c.Run(ctx, j, prompt.TierSimple, prompt.Signals{}, 1)
+	if !out.Transient || !errors.Is(out.Stopped, paused) || out.Result.Status != "" || out.Result.Response != "" {
+		t.Fatalf("refused cache hit: outcome %+v, want transient and stopped by the gate", out)
+	}
+	if len(out.Result.Attempts) != 0 || b.fake.count("a") != 0 {
+		t.Fatalf("refused cache hit: attempts %+v, calls %d; want none", out.Result.Attempts, b.fake.count("a"))
+	}
+	if len(asked) != 1 || !asked[0].Cached || asked[0].Model != "fake/a" {
+		t.Fatalf("gate asked %+v, want once about fake/a with Cached", asked)
+	}
+
+	// A gate that allows it: the cached answer, no call.
+	asked = nil
+	ctx = WithResponseCache(WithCallGate(context.Background(), gate(nil)), mc)
+	out = b.c.Run(ctx, j, prompt.TierSimple, prompt.Signals{}, 1)
+	checkAttempts(t, out.Result.Attempts, want{"fake/a", prompt.OutcomeCacheHit})
+	if out.Result.Status != prompt.StatusSucceeded || len(asked) != 1 || !asked[0].Cached {
+		t.Fatalf("allowed cache hit: status %q, gate asked %+v", out.Result.Status, asked)
 	}
 }

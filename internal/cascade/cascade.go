@@ -398,9 +398,15 @@ func (r *run) cascade(targets []*target, start int) bool {
 			r.canceled = true
 			return false
 		}
-		if !t.pol.Batch && r.cacheHit(t) {
-			r.cached = true
-			return true
+		if !t.pol.Batch {
+			hit, stop := r.cacheHit(t)
+			if stop {
+				return false
+			}
+			if hit {
+				r.cached = true
+				return true
+			}
 		}
 		if r.skipped(t) {
 			continue
@@ -415,12 +421,8 @@ func (r *run) cascade(targets []*target, start int) bool {
 		// waiting for capacity and on calls that found none.
 		waitEnd := time.Now().Add(c.rateLimit.MaxWait)
 		for try := 0; ; try++ {
-			if r.gate != nil {
-				if err := r.gate(r.ctx, Call{Model: t.name, Price: t.pol.Price}); err != nil {
-					r.out.Stopped = err
-					r.canceled = true
-					return false
-				}
+			if !r.allowed(Call{Model: t.name, Price: t.pol.Price}) {
+				return false
 			}
 			p := r.acquire(t, mode, waitEnd)
 			if p == nil {
@@ -475,6 +477,20 @@ func (r *run) cascade(targets []*target, start int) bool {
 		}
 	}
 	return false
+}
+
+// allowed asks the Run's CallGate, if any, about call; a refusal stops the
+// Run (Stopped is set, the Outcome will be transient).
+func (r *run) allowed(call Call) bool {
+	if r.gate == nil {
+		return true
+	}
+	if err := r.gate(r.ctx, call); err != nil {
+		r.out.Stopped = err
+		r.canceled = true
+		return false
+	}
+	return true
 }
 
 // skipped records and reports a model that must not be called for this

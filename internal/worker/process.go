@@ -124,8 +124,8 @@ func lastErrors(as []prompt.Attempt) string {
 // errAnsweredElsewhere stops a cascade whose prompt another worker answered.
 var errAnsweredElsewhere = errors.New("answered by another worker")
 
-// callGate is asked before each model call of t: its batch must be
-// running, the call's estimated cost must fit the batch's budget (when it
+// callGate is asked before each model call of t and before a cached
+// answer is taken: its batch must be running, the call's estimated cost must fit the batch's budget (when it
 // has one), and the prompt must still be unanswered. inputTokens is what
 // the prompt sends (system + prompt).
 func (w *Worker) callGate(t *task, job prompt.Job, inputTokens int) cascade.CallGate {
@@ -138,7 +138,7 @@ func (w *Worker) callGate(t *task, job prompt.Job, inputTokens int) cascade.Call
 		if err := still(ctx, call); err != nil {
 			return err
 		}
-		if budgeted {
+		if budgeted && !call.Cached { // a cached answer costs $0: nothing to set aside
 			return w.reserve(ctx, t, job, call, inputTokens)
 		}
 		return nil
