@@ -431,6 +431,13 @@ func (r *run) cascade(targets []*target, start int) bool {
 				}
 				break
 			}
+			if r.skipped(t) {
+				// The model went into cooldown (or was disabled) while the
+				// prompt waited for its capacity: move on as a prompt that
+				// found it cooling down would, without the call.
+				p.Done(limit.Result{Kind: limit.Neutral})
+				break
+			}
 			a, resp, hint := r.call(t, p)
 			if a.Outcome == prompt.OutcomeOK {
 				r.succeed(t, a, resp)

@@ -1,12 +1,14 @@
 package cascade
 
 import (
+	"context"
 	"math"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 )
@@ -175,5 +177,52 @@ func TestCooldownShareValidates(t *testing.T) {
 	}
 	if c.cooldown.MinCalls != DefaultCooldownMinCalls {
 		t.Errorf("min_calls = %d, want the default %d", c.cooldown.MinCalls, DefaultCooldownMinCalls)
+	}
+}
+
+// A prompt that waited in the limiter for its model's capacity (on_rate_limit:
+// wait) rechecks the cooldown once it may call: the model went into cooldown
+// while it waited, so it skips it (cooldown_skip) and moves on, as a prompt
+// arriving after the cooldown began would.
+func TestCooldownRecheckedAfterTheLimiterWait(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{})
+	b := setup(t, map[string][]step{"a": {{block: true, enter: entered}, ok(goodText)}, "b": {ok(goodText)}}, func(s *Settings) {
+		s.RateLimit = RateLimit{OnRateLimit: WaitOnRateLimit, MaxWait: time.Hour}
+		s.Cooldown = Cooldown{Failures: 3, Period: time.Hour}
+		s.Models["fake/a"] = ModelPolicy{Model: "fake/a", Timeout: time.Hour, Price: price, Caps: limit.Caps{MaxConcurrency: 1}}
+	})
+	a := b.c.targets[0]
+	if a.name != "fake/a" {
+		t.Fatalf("first target %q", a.name)
+	}
+
+	// The first prompt holds fake/a's only slot; the second waits for it.
+	holdCtx, release := context.WithCancel(context.Background())
+	defer release()
+	first := make(chan Outcome, 1)
+	go func() { first <- b.c.Run(holdCtx, job("hold"), prompt.TierSimple, prompt.Signals{}, 1) }()
+	<-entered
+	second := make(chan Outcome, 1)
+	go func() { second <- b.c.Run(context.Background(), job("hi"), prompt.TierSimple, prompt.Signals{}, 1) }()
+	for deadline := time.Now().Add(30 * time.Second); a.lim.Snapshot().Waiting != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the second prompt never waited for fake/a's capacity")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// fake/a goes into cooldown while the second prompt waits, then its
+	// slot is freed.
+	b.c.coolDown(a, prompt.OutcomeServerError, "model cooling down after repeated failures")
+	release()
+	<-first
+	out := <-second
+	checkAttempts(t, out.Result.Attempts, want{"fake/a", prompt.OutcomeCooldownSkip}, want{"fake/b", prompt.OutcomeOK})
+	if n := b.fake.count("a"); n != 1 {
+		t.Fatalf("fake/a called %d times, want once (the first prompt's call): it was cooling down", n)
+	}
+	if s := a.lim.Snapshot(); s.InFlight != 0 || s.Waiting != 0 {
+		t.Fatalf("fake/a's limiter after the skip: %+v, want its slot given back", s)
 	}
 }
