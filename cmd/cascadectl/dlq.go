@@ -43,20 +43,21 @@ func cmdDLQ(ctx context.Context, e *env, args []string) error {
 	return &exitError{2, fmt.Errorf("unknown subcommand %q: use list or replay", args[0])}
 }
 
-// batchSubject checks --batch and turns it into the subject dead letters are
-// filed under ("" when no batch was given).
-func batchSubject(ctx context.Context, e *env, batch string) (string, error) {
+// batchSubjects checks --batch and turns it into the subjects its dead
+// letters can be filed under, one per priority (prompts.B, prompts.high.B,
+// prompts.low.B: queue.BatchSubjects); nil when no batch was given.
+func batchSubjects(ctx context.Context, e *env, batch string) ([]string, error) {
 	if batch == "" {
-		return "", nil
+		return nil, nil
 	}
 	if err := queue.ValidBatchName(batch); err != nil {
-		return "", &exitError{2, fmt.Errorf("--batch: %w", err)}
+		return nil, &exitError{2, fmt.Errorf("--batch: %w", err)}
 	}
 	cfg, err := e.config(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return queue.Subject(connect.QueueConfig(cfg.NATS).SubjectPrefix, batch), nil
+	return queue.BatchSubjects(connect.QueueConfig(cfg.NATS).SubjectPrefix, batch), nil
 }
 
 // dlqLine is one line of `dlq list --format jsonl`.
@@ -86,7 +87,7 @@ func dlqList(ctx context.Context, e *env, args []string) (err error) {
 	case *format != "table" && *format != "jsonl":
 		return &exitError{2, fmt.Errorf("--format: %q is not table or jsonl", *format)}
 	}
-	subject, err := batchSubject(ctx, e, *batch)
+	subjects, err := batchSubjects(ctx, e, *batch)
 	if err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func dlqList(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	f := store.DeadLetterFilter{Subject: subject, IncludeReplayed: *all}
+	f := store.DeadLetterFilter{Subjects: subjects, IncludeReplayed: *all}
 	if *limit > 0 {
 		f.Limit = *limit + 1 // one more tells whether there are more
 	}
@@ -196,7 +197,7 @@ func dlqReplay(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	subject, err := batchSubject(ctx, e, *batch)
+	subjects, err := batchSubjects(ctx, e, *batch)
 	if err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func dlqReplay(ctx context.Context, e *env, args []string) error {
 
 	// Select everything first (without payloads) and check every subject:
 	// a run that would publish outside the prefix publishes nothing at all.
-	sel, err := selectForReplay(ctx, st, ids, subject)
+	sel, err := selectForReplay(ctx, st, ids, subjects)
 	if err != nil {
 		return err
 	}
@@ -261,9 +262,10 @@ func dlqReplay(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// selectForReplay returns the chosen dead letters (no payloads), by id. Ids
-// that do not exist are an error.
-func selectForReplay(ctx context.Context, st *store.Store, ids []int64, subject string) ([]store.DeadLetterRow, error) {
+// selectForReplay returns the chosen dead letters (no payloads), by id:
+// those of ids, or else every one not yet replayed on subjects (any
+// subject when empty). Ids that do not exist are an error.
+func selectForReplay(ctx context.Context, st *store.Store, ids []int64, subjects []string) ([]store.DeadLetterRow, error) {
 	if len(ids) > 0 {
 		rows, err := st.ListDeadLetters(ctx, store.DeadLetterFilter{IDs: ids, IncludeReplayed: true})
 		if err != nil {
@@ -280,7 +282,7 @@ func selectForReplay(ctx context.Context, st *store.Store, ids []int64, subject 
 		}
 		return rows, nil
 	}
-	return st.ListDeadLetters(ctx, store.DeadLetterFilter{Subject: subject})
+	return st.ListDeadLetters(ctx, store.DeadLetterFilter{Subjects: subjects})
 }
 
 func readPayloadFile(name string) ([]byte, error) {
