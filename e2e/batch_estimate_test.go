@@ -22,7 +22,7 @@ tiers:
   moderate: [sim/b]
   complex:  [sim/b, sim/a]
 models:
-  sim/a: {latency: 100ms, input_cost_per_mtok: 1, output_cost_per_mtok: 2}
+  sim/a: {latency: 100ms, input_cost_per_mtok: 1, output_cost_per_mtok: 2, rpm: 60}
   sim/b: {latency: 1s, input_cost_per_mtok: 10, output_cost_per_mtok: 30}
 `)
 	file := firstLines(t, b.root, 300)
@@ -39,7 +39,7 @@ models:
 		maxTok[j.ID] = j.MaxTokens
 	}
 	var wantLow, wantHigh float64
-	n := 0
+	n, simple, complexN := 0, 0, 0
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var c struct {
 			ID         string `json:"id"`
@@ -58,10 +58,12 @@ models:
 		a, bb := (in*1+outTok*2)/1e6, (in*10+outTok*30)/1e6
 		switch c.Tier {
 		case "simple":
+			simple++
 			wantLow, wantHigh = wantLow+a, wantHigh+a+bb
 		case "moderate":
 			wantLow, wantHigh = wantLow+bb, wantHigh+bb
 		case "complex":
+			complexN++
 			wantLow, wantHigh = wantLow+bb, wantHigh+bb+a
 		}
 	}
@@ -74,6 +76,12 @@ models:
 		} `json:"total"`
 		WallLow  float64 `json:"wall_time_low_seconds"`
 		WallHigh float64 `json:"wall_time_high_seconds"`
+		Wall     struct {
+			Low, High struct {
+				Seconds float64 `json:"seconds"`
+				Binds   string  `json:"binds"`
+			}
+		} `json:"wall_time"`
 	}
 	if err := json.Unmarshal([]byte(js), &got); err != nil {
 		t.Fatalf("%v\n%s", err, js)
@@ -81,11 +89,17 @@ models:
 	if got.Total.Prompts != n || n != 300 || math.Abs(got.Total.CostLowUSD-wantLow) > 1e-9 || math.Abs(got.Total.CostHighUSD-wantHigh) > 1e-9 {
 		t.Errorf("estimate total = %+v; want %d prompts, $%.9f to $%.9f", got.Total, n, wantLow, wantHigh)
 	}
-	if got.WallLow <= 0 || got.WallHigh <= got.WallLow {
-		t.Errorf("wall time %v to %v", got.WallLow, got.WallHigh)
+	// sim/a's rpm 60 per worker binds: each of its calls takes
+	// 60 s / (2 workers × 60) = 0.5 s of the wall time; it answers the simple prompts first
+	// (low) and the complex ones last (high). The slots (2 × 10, calls of
+	// 0.1 s and 1 s) allow 300 prompts in well under that.
+	if wl, wh := 0.5*float64(simple), 0.5*float64(simple+complexN); got.WallLow != wl || got.WallHigh != wh ||
+		got.Wall.Low.Binds != "sim/a rpm" || got.Wall.High.Binds != "sim/a rpm" || got.Wall.High.Seconds != wh {
+		t.Errorf("wall time %v (%+v) to %v (%+v); want %v to %v, both bound by sim/a rpm", got.WallLow, got.Wall.Low, got.WallHigh, got.Wall.High, wl, wh)
 	}
 	text := b.ctl(t, ctx, 0, "estimate", "--routes", routes, file)
-	if !strings.Contains(text, fmt.Sprintf("estimate for %d prompts", n)) || !strings.Contains(text, "no model called") {
+	if !strings.Contains(text, fmt.Sprintf("estimate for %d prompts", n)) || !strings.Contains(text, "no model called") ||
+		!strings.Contains(text, "(first models answer; bound by sim/a rpm)") {
 		t.Errorf("text estimate:\n%s", text)
 	}
 	// enqueue --budget auto takes the upper estimate as the batch's budget.

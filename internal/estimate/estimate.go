@@ -2,7 +2,9 @@
 // before any model is called: each prompt is classified and its tokens
 // counted exactly as the worker would, then priced at its tier's first model
 // (every prompt answered at once) and at every model of its tier (every
-// prompt cascades to the tier's last model).
+// prompt cascades to the tier's last model). The wall time of both cases
+// follows from the calls each model gets and the models' declared limits
+// (wall.go).
 package estimate
 
 import (
@@ -24,6 +26,18 @@ type Model struct {
 	Name    string
 	Price   pricing.Price
 	Latency time.Duration // mean time of one call
+	Limits  Limits
+	// Batch: the model is reached through its provider's batch API, so
+	// its calls take no worker slot and no synchronous limit applies.
+	Batch bool
+}
+
+// Limits are a model's declared caps per worker process, as the routes
+// file's rpm, tpm and max_concurrency mean them (0: none).
+type Limits struct {
+	RPM            int `json:"rpm"`             // calls per minute
+	TPM            int `json:"tpm"`             // input plus expected output tokens per minute
+	MaxConcurrency int `json:"max_concurrency"` // calls at once
 }
 
 // Classifier picks a prompt's tier, as the worker does.
@@ -53,33 +67,44 @@ type Tier struct {
 	// and the last one answers (each call paid in full, retries aside).
 	CostLowUSD  float64 `json:"cost_low_usd"`
 	CostHighUSD float64 `json:"cost_high_usd"`
-	// CallSecondsLow and High are the sum of the calls' mean latencies in
-	// the two cases, what wall time is computed from.
+	// CallSecondsLow and High are the sum of the synchronous calls' mean
+	// latencies in the two cases: the slot-seconds they hold.
 	CallSecondsLow  float64 `json:"call_seconds_low"`
 	CallSecondsHigh float64 `json:"call_seconds_high"`
 }
 
-// Estimate is the whole input's estimate.
-type Estimate struct {
-	Tiers []Tier `json:"tiers"` // in prompt.Tiers order, only tiers with prompts
-	Total Tier   `json:"total"`
+// Load is what one model is asked for in the two cases, with what the
+// wall time needs to know of it.
+type Load struct {
+	Model string `json:"model"`
+	Limits
+	LatencySec float64 `json:"latency_seconds"`
+	Batch      bool    `json:"batch"`
+	CallsLow   int64   `json:"calls_low"`
+	CallsHigh  int64   `json:"calls_high"`
+	TokensLow  int64   `json:"tokens_low"` // input + expected output tokens of those calls
+	TokensHigh int64   `json:"tokens_high"`
 }
 
-// WallTime is the expected wall time of e's calls with slots prompts in
-// flight (workers × WORKER_CONCURRENCY): low when every first model
-// answers, high when every prompt cascades to its tier's last model.
-func (e Estimate) WallTime(slots int) (low, high time.Duration) {
-	if slots <= 0 {
-		slots = 1
-	}
-	sec := func(s float64) time.Duration { return time.Duration(s / float64(slots) * float64(time.Second)) }
-	return sec(e.Total.CallSecondsLow), sec(e.Total.CallSecondsHigh)
+// Estimate is the whole input's estimate.
+type Estimate struct {
+	Tiers  []Tier `json:"tiers"` // in prompt.Tiers order, only tiers with prompts
+	Total  Tier   `json:"total"`
+	Models []Load `json:"models"` // in the order the tiers first name them
 }
 
 // Estimator adds prompts one at a time; it keeps only sums.
 type Estimator struct {
-	p     Plan
-	tiers map[prompt.Tier]*Tier
+	p      Plan
+	tiers  map[prompt.Tier]*tierSums
+	models []Load
+}
+
+// tierSums is a tier's running estimate and its models' loads.
+type tierSums struct {
+	Tier
+	loads           []*Load // the tier's models in cascade order
+	secLow, secHigh float64 // one prompt's call seconds in the two cases
 }
 
 // New returns an Estimator for p. Every tier the classifier may pick must
@@ -91,13 +116,35 @@ func New(p Plan) (*Estimator, error) {
 	if p.OutputTokens <= 0 {
 		p.OutputTokens = DefaultOutputTokens
 	}
-	e := &Estimator{p: p, tiers: map[prompt.Tier]*Tier{}}
+	e := &Estimator{p: p, tiers: map[prompt.Tier]*tierSums{}}
+	index := map[string]int{}
 	for _, t := range prompt.Tiers {
 		ms := p.Tiers[t]
 		if len(ms) == 0 {
 			return nil, fmt.Errorf("estimate: tier %s has no models", t)
 		}
-		e.tiers[t] = &Tier{Tier: t, FirstModel: ms[0].Name, LastModel: ms[len(ms)-1].Name}
+		for _, m := range ms {
+			if _, ok := index[m.Name]; !ok {
+				index[m.Name] = len(e.models)
+				e.models = append(e.models, Load{Model: m.Name, Limits: m.Limits, LatencySec: m.Latency.Seconds(), Batch: m.Batch})
+			}
+		}
+	}
+	for _, t := range prompt.Tiers {
+		ms := p.Tiers[t]
+		ts := &tierSums{Tier: Tier{Tier: t, FirstModel: ms[0].Name, LastModel: ms[len(ms)-1].Name}}
+		for i, m := range ms {
+			ts.loads = append(ts.loads, &e.models[index[m.Name]])
+			sec := m.Latency.Seconds()
+			if m.Batch {
+				sec = 0
+			}
+			if i == 0 {
+				ts.secLow = sec
+			}
+			ts.secHigh += sec
+		}
+		e.tiers[t] = ts
 	}
 	return e, nil
 }
@@ -115,15 +162,20 @@ func (e *Estimator) Add(job prompt.Job) {
 		out = job.MaxTokens
 	}
 	u := pricing.Usage{InputTokens: in, OutputTokens: out}
-	ms := e.p.Tiers[t.Tier]
+	ms := e.p.Tiers[t.Tier.Tier]
+	tok := int64(in + out)
 	t.Prompts++
 	t.InputTokens += int64(in)
 	t.OutputTokens += int64(out)
 	t.CostLowUSD += ms[0].Price.Cost(u)
-	t.CallSecondsLow += ms[0].Latency.Seconds()
-	for _, m := range ms {
+	t.CallSecondsLow += t.secLow
+	t.CallSecondsHigh += t.secHigh
+	t.loads[0].CallsLow++
+	t.loads[0].TokensLow += tok
+	for i, m := range ms {
 		t.CostHighUSD += m.Price.Cost(u)
-		t.CallSecondsHigh += m.Latency.Seconds()
+		t.loads[i].CallsHigh++
+		t.loads[i].TokensHigh += tok
 	}
 }
 
@@ -132,7 +184,7 @@ func (e *Estimator) Result() Estimate {
 	var out Estimate
 	out.Total.Tier = "total"
 	for _, tier := range prompt.Tiers {
-		t := *e.tiers[tier]
+		t := e.tiers[tier].Tier
 		if t.Prompts == 0 {
 			continue
 		}
@@ -145,11 +197,13 @@ func (e *Estimator) Result() Estimate {
 		out.Total.CallSecondsLow += t.CallSecondsLow
 		out.Total.CallSecondsHigh += t.CallSecondsHigh
 	}
+	out.Models = append([]Load(nil), e.models...)
 	return out
 }
 
-// FromRoutes builds a Plan from a routes file's tiers and model prices.
-// latency gives a model's mean call time (nil: 0, when only cost matters).
+// FromRoutes builds a Plan from a routes file's tiers, model prices and
+// declared limits. latency gives a model's mean call time (nil: 0, when
+// only cost matters).
 func FromRoutes(r *config.Routes, cl Classifier, latency func(config.Model) time.Duration) Plan {
 	p := Plan{Tiers: map[prompt.Tier][]Model{}, Classifier: cl, CountTokens: tokens.Count}
 	for tier, names := range r.Tiers {
@@ -164,7 +218,8 @@ func FromRoutes(r *config.Routes, cl Classifier, latency func(config.Model) time
 				// A batch-mode model is paid at the batch price.
 				price = price.Batch()
 			}
-			p.Tiers[tier] = append(p.Tiers[tier], Model{Name: n, Price: price, Latency: lat})
+			p.Tiers[tier] = append(p.Tiers[tier], Model{Name: n, Price: price, Latency: lat, Batch: m.Batch != nil,
+				Limits: Limits{RPM: m.RPM, TPM: m.TPM, MaxConcurrency: m.MaxConcurrency}})
 		}
 	}
 	return p
