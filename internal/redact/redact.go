@@ -20,27 +20,37 @@ import (
 // Mark replaces every secret.
 const Mark = "[REDACTED]"
 
-// minSecretLen is the shortest known secret that is replaced: shorter values
-// are not real credentials, and replacing them would mangle ordinary text.
+// minSecretLen is the shortest known secret that is replaced wherever it
+// occurs. A shorter one ("ab") is also part of ordinary words, so it is
+// replaced only where it stands as a credential's value (see shortSecrets).
 const minSecretLen = 4
 
 // Redactor masks known secrets, URL credentials and credential-like tokens.
 // The zero value masks the last two only. It is safe for concurrent use.
 type Redactor struct {
 	secrets []string // longest first
+	short   []string // known secrets under minSecretLen bytes, longest first
 }
 
-// New returns a Redactor for the given secrets. Empty and very short values
-// (under 4 bytes) are ignored. Each secret is also matched in its
-// URL-escaped forms, since servers sometimes echo a request URL or form.
+// New returns a Redactor for the given secrets; empty values are ignored.
+// Each secret is also matched in its URL-escaped forms, since servers
+// sometimes echo a request URL or form. A secret under 4 bytes is masked
+// only as a credential's value: after a password, passwd, pass, pwd,
+// secret or token key and a '=' or ':' ("password=ab", `"password": "ab"`,
+// "NATS_PASSWORD=ab"), or between ':' and '@' ("alice:ab@host"), and only
+// as a whole word; URLs' credentials are masked whatever their length.
 func New(secrets ...string) Redactor {
 	var r Redactor
 	seen := make(map[string]bool)
 	add := func(s string) {
-		if len(s) < minSecretLen || seen[s] {
+		if s == "" || seen[s] {
 			return
 		}
 		seen[s] = true
+		if len(s) < minSecretLen {
+			r.short = append(r.short, s)
+			return
+		}
 		r.secrets = append(r.secrets, s)
 	}
 	for _, s := range secrets {
@@ -49,12 +59,17 @@ func New(secrets ...string) Redactor {
 		add(url.PathEscape(s))
 	}
 	// Longest first, so that a secret containing another is replaced whole.
-	for i := 1; i < len(r.secrets); i++ {
-		for j := i; j > 0 && len(r.secrets[j]) > len(r.secrets[j-1]); j-- {
-			r.secrets[j], r.secrets[j-1] = r.secrets[j-1], r.secrets[j]
+	longestFirst(r.secrets)
+	longestFirst(r.short)
+	return r
+}
+
+func longestFirst(ss []string) {
+	for i := 1; i < len(ss); i++ {
+		for j := i; j > 0 && len(ss[j]) > len(ss[j-1]); j-- {
+			ss[j], ss[j-1] = ss[j-1], ss[j]
 		}
 	}
-	return r
 }
 
 // String returns s with every known secret, URL credential and
@@ -65,7 +80,62 @@ func (r Redactor) String(s string) string {
 			s = strings.ReplaceAll(s, secret, Mark)
 		}
 	}
+	for _, secret := range r.short {
+		if strings.Contains(s, secret) {
+			s = shortSecret(s, secret)
+		}
+	}
 	return tokens(urls(s))
+}
+
+// credentialKeys are the keys whose value is a credential, lower case; a
+// key ends with one of them ("NATS_PASSWORD", "db.pass").
+var credentialKeys = []string{"password", "passwd", "pass", "pwd", "secret", "token"}
+
+// shortSecret masks each occurrence of a short known secret in s that is a
+// credential's value: a whole word (no letter or digit on either side)
+// after a credential key and a '=' or ':' (with spaces and quotes around
+// them), or between ':' and '@' (user:secret@host).
+func shortSecret(s, secret string) string {
+	for from := 0; ; {
+		k := strings.Index(s[from:], secret)
+		if k < 0 {
+			return s
+		}
+		i, j := from+k, from+k+len(secret)
+		if (i > 0 && isAlnum(s[i-1])) || (j < len(s) && isAlnum(s[j])) || !credentialValue(s, i, j) {
+			from = i + 1
+			continue
+		}
+		s = s[:i] + Mark + s[j:]
+		from = i + len(Mark)
+	}
+}
+
+// credentialValue reports whether s[i:j] stands where a credential does.
+func credentialValue(s string, i, j int) bool {
+	if i > 0 && s[i-1] == ':' && j < len(s) && s[j] == '@' {
+		return true
+	}
+	// Back over quotes and spaces, one '=' or ':', quotes and spaces.
+	k := i
+	for k > 0 && (s[k-1] == '"' || s[k-1] == '\'' || s[k-1] == ' ') {
+		k--
+	}
+	if k == 0 || (s[k-1] != '=' && s[k-1] != ':') {
+		return false
+	}
+	k--
+	for k > 0 && (s[k-1] == '"' || s[k-1] == '\'' || s[k-1] == ' ') {
+		k--
+	}
+	key := strings.ToLower(s[max(k-len("password"), 0):k])
+	for _, c := range credentialKeys {
+		if strings.HasSuffix(key, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // Error returns err with its message redacted; the result still unwraps to

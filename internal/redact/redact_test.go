@@ -98,3 +98,31 @@ func TestNoFalsePositivesInWords(t *testing.T) {
 		t.Errorf("String(%q) = %q", in, got)
 	}
 }
+
+// A known secret under 4 bytes is masked where it stands as a credential's
+// value, and nowhere else: it is part of too many ordinary words.
+func TestShortKnownSecrets(t *testing.T) {
+	t.Parallel()
+	r := New("ab", "x1")
+	for in, want := range map[string]string{
+		// Masked: the value of a credential key, or user:secret@host.
+		"connect: NATS_PASSWORD=ab rejected":    "connect: NATS_PASSWORD=[REDACTED] rejected",
+		`{"user":"alice","password":"ab"}`:      `{"user":"alice","password":"[REDACTED]"}`,
+		"host=db user=root password=ab sslmode": "host=db user=root password=[REDACTED] sslmode",
+		"Password: ab, token = 'x1'":            "Password: [REDACTED], token = '[REDACTED]'",
+		"dial alice:ab@127.0.0.1:4222 failed":   "dial alice:[REDACTED]@127.0.0.1:4222 failed",
+		"nats://alice:ab@h:4222":                "nats://alice:[REDACTED]@h:4222",
+		// Left alone: the same bytes in ordinary text, inside a word, or
+		// a credential key with another value.
+		"short ab stays":                 "short ab stays",
+		"about the absolute tab, x1 ok":  "about the absolute tab, x1 ok",
+		"password=abc and password=xab":  "password=abc and password=xab",
+		"password ab (no separator)":     "password ab (no separator)",
+		"ratio=ab: version x1":           "ratio=ab: version x1",
+		"key: x1y and pass:ab1 and :ab:": "key: x1y and pass:ab1 and :ab:",
+	} {
+		if got := r.String(in); got != want {
+			t.Errorf("String(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}
