@@ -33,14 +33,15 @@ const (
 )
 
 // BatchLimits are the providers' documented per-batch limits; the defaults
-// of max_requests and max_bytes are these limits (Gemini documents no
-// request count for inline requests: 10,000 of ours, and its 20 MB inline
-// limit). OpenAI-compatible servers declared under providers: are held to
-// OpenAI's.
+// of max_requests and max_bytes are these limits. Gemini documents no
+// request count (10,000 of ours) and takes up to 2 GB, the Files API's limit
+// on an input file (its client sends a batch inline when the body is at most
+// 20 MB, else as an uploaded file: internal/llm/gemini). OpenAI-compatible
+// servers declared under providers: are held to OpenAI's.
 var BatchLimits = map[string]BatchLimit{
 	"openai":    {MaxRequests: 50_000, MaxBytes: 200 << 20},
 	"anthropic": {MaxRequests: 100_000, MaxBytes: 256 << 20},
-	"gemini":    {MaxBytes: 20 << 20},
+	"gemini":    {MaxBytes: 2_000_000_000},
 	"sim":       {MaxRequests: 100_000, MaxBytes: 256 << 20},
 }
 

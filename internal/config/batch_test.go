@@ -32,6 +32,16 @@ func TestBatchKey(t *testing.T) {
 		t.Errorf("BatchModels = %d, want 1", len(bm))
 	}
 
+	src := "tiers:\n  simple: [gemini/gemini-2.5-flash, sim/large]\n  moderate: [sim/large]\n  complex: [sim/large]\nmodels:\n  gemini/gemini-2.5-flash:\n    batch: true\n"
+	rt, err = ParseRoutes("routes.yaml", strings.NewReader(src), pricing.Builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = BatchMode{MaxRequests: 10_000, MaxBytes: 2_000_000_000, FlushAfter: 5 * time.Minute, PollEvery: time.Minute}
+	if got := rt.Models["gemini/gemini-2.5-flash"].Batch; got == nil || *got != want {
+		t.Errorf("gemini batch: true = %+v, want the Files API's 2 GB %+v", got, want)
+	}
+
 	rt, err = parseBatch(t, "  openai/gpt-4o-mini:\n    batch: {max_requests: 500, max_bytes: 1000000, flush_after: 30s, poll_every: 10s}\n"+
 		"  sim/large:\n    batch: {delay: 2s, expire_rate: 0.1}\n")
 	if err != nil {
@@ -52,6 +62,8 @@ func TestBatchKeyErrors(t *testing.T) {
 		{"  openai/gpt-4o-mini:\n    batch: {max_requests: 50001}\n", "routes.yaml:7: models.openai/gpt-4o-mini.batch.max_requests: must be between 1 and openai's limit of 50000, got 50001"},
 		{"  openai/gpt-4o-mini:\n    batch: {max_bytes: 300000000}\n", "models.openai/gpt-4o-mini.batch.max_bytes: must be between 1 and openai's limit of 209715200"},
 		{"  openai/gpt-4o-mini:\n    batch: {flush_after: 0s}\n", "batch.flush_after: must be > 0"},
+		{"  gemini/gemini-2.5-flash:\n    batch: {max_bytes: 2000000001}\n", "models.gemini/gemini-2.5-flash.batch.max_bytes: must be between 1 and gemini's limit of 2000000000, got 2000000001"},
+		{"  gemini/gemini-2.5-flash:\n    batch: {max_requests: 10001}\n", "models.gemini/gemini-2.5-flash.batch.max_requests: must be between 1 and gemini's limit of 10000, got 10001"},
 		{"  openai/gpt-4o-mini:\n    batch: {timout: 1s}\n", `batch: unknown key "timout"`},
 		{"  openai/gpt-4o-mini:\n    batch: {flush_afer: 1s}\n", `batch: unknown key "flush_afer" (did you mean "flush_after"?)`},
 		{"  openai/gpt-4o-mini:\n    batch: sometimes\n", `batch: want true or false, got "sometimes"`},

@@ -292,6 +292,13 @@ func (t *Transport) AnswerError(class Class, model string, resp Response, msg st
 // the response body; 0 means ClientConfig.MaxResponseBytes. The batch APIs
 // use it for their uploads, polls and result downloads.
 func (t *Transport) Do(ctx context.Context, method, path, model, contentType string, body []byte, limit int64) (Exchange, error) {
+	return t.DoHeader(ctx, method, path, model, nil, contentType, body, limit)
+}
+
+// DoHeader is Do with extra request headers (Gemini's resumable uploads
+// send their commands as headers); the reply's headers are in the
+// Exchange.
+func (t *Transport) DoHeader(ctx context.Context, method, path, model string, extra http.Header, contentType string, body []byte, limit int64) (Exchange, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -302,6 +309,9 @@ func (t *Transport) Do(ctx context.Context, method, path, model, contentType str
 	}
 	for k, vs := range t.header {
 		req.Header[k] = append([]string(nil), vs...)
+	}
+	for k, vs := range extra {
+		req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)

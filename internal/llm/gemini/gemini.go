@@ -75,11 +75,19 @@ type Config struct {
 	MaxResponseBytes int64
 	CountTokens      func(string) int
 	Now              func() time.Time
+
+	// BatchInlineBytes is the largest batchGenerateContent body sent with
+	// inline requests; a batch whose inline body would be larger is
+	// uploaded as a JSONL file through the Files API. 0 means
+	// BatchInlineMaxBytes (the documented inline limit); a negative value
+	// sends every batch as a file.
+	BatchInlineBytes int64
 }
 
 // Client calls generateContent. It is safe for concurrent use.
 type Client struct {
-	t *llm.Transport
+	t           *llm.Transport
+	inlineLimit int64 // Config.BatchInlineBytes with its default; < 0: always a file
 }
 
 var _ llm.Provider = (*Client)(nil)
@@ -99,7 +107,14 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{t: t}, nil
+	inline := cfg.BatchInlineBytes
+	switch {
+	case inline == 0:
+		inline = BatchInlineMaxBytes
+	case inline > BatchInlineMaxBytes:
+		return nil, fmt.Errorf("%s: BatchInlineBytes %d: above the inline limit of %d bytes", t.Name(), inline, int64(BatchInlineMaxBytes))
+	}
+	return &Client{t: t, inlineLimit: inline}, nil
 }
 
 // Name returns the provider name used in errors.

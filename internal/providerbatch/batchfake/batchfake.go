@@ -1,12 +1,18 @@
 // Package batchfake is an in-process fake of the three providers' batch APIs
 // (OpenAI Batch with the Files API, Anthropic Message Batches, Gemini Batch
-// Mode with inline requests) for tests. A Server speaks one protocol over
+// Mode with inline requests or an input file) for tests. A Server speaks one protocol over
 // HTTP (mount it on an httptest.Server) and enforces its documented shapes:
 // methods and paths, the key header, required fields and their values
 // (purpose=batch, completion_window 24h, endpoint, custom id rules and
 // uniqueness), unknown fields rejected, and errors in the provider's own
 // error format. It records how often each custom id was submitted, so a test
 // can assert that no item was submitted twice.
+//
+// Gemini batches come with inline requests (at most 20 MB of body) or as a
+// JSONL file uploaded with the Files API's resumable protocol (start, then
+// upload + finalize at offset 0, the announced length checked, each line
+// {key, request}); a file batch's results are a responses file downloaded
+// with alt=media.
 //
 // A batch advances one status per poll (GET of the batch): OpenAI validating
 // → in_progress → finalizing → completed; Anthropic in_progress → ended;
@@ -22,6 +28,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +91,8 @@ type Server struct {
 	batches   map[string]*batch
 	order     []string       // batch ids, oldest first
 	submitted map[string]int // custom id → times submitted
+	cancels   int            // cancel calls
+	geUploads map[string]*geUpload
 }
 
 type batch struct {
@@ -93,6 +102,7 @@ type batch struct {
 	step             int // index into the protocol's status sequence
 	canceled         bool
 	outFile, errFile string
+	fromFile         bool // Gemini: the requests came in an uploaded file
 }
 
 var sequences = map[Protocol][]string{
@@ -124,6 +134,27 @@ func (s *Server) Submitted() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// Cancels returns the number of cancel calls the server answered.
+func (s *Server) Cancels() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancels
+}
+
+// FileBatches returns the number of Gemini batches created from an
+// uploaded input file.
+func (s *Server) FileBatches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, b := range s.batches {
+		if b.fromFile {
+			n++
+		}
+	}
+	return n
 }
 
 // Batches returns the number of batches created.
@@ -354,6 +385,7 @@ func (s *Server) openai(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if cancel {
+			s.cancels++
 			if !s.ended(b) {
 				b.canceled = true
 			}
@@ -643,6 +675,7 @@ func (s *Server) anthropic(w http.ResponseWriter, r *http.Request) {
 			s.poll(b)
 			writeJSON(w, s.anObject(b))
 		case sub == "cancel" && r.Method == http.MethodPost:
+			s.cancels++
 			if !s.ended(b) {
 				b.canceled = true
 			}
@@ -707,75 +740,74 @@ func (s *Server) anObject(b *batch) map[string]any {
 
 // ---- Gemini ----
 
+// geInlineLimit is the documented limit on a batchGenerateContent request
+// with inline requests ("under 20MB").
+const geInlineLimit = 20_000_000
+
+type geParts struct {
+	Parts []struct {
+		Text string `json:"text"`
+	} `json:"parts"`
+}
+
+// geRequest is a GenerateContentRequest, as much of it as the client sends.
+type geRequest struct {
+	SystemInstruction *geParts `json:"systemInstruction"`
+	Contents          []struct {
+		Role string `json:"role"`
+		geParts
+	} `json:"contents"`
+	GenerationConfig *struct {
+		MaxOutputTokens int `json:"maxOutputTokens"`
+	} `json:"generationConfig"`
+}
+
+func (q geRequest) request(key, model string) Request {
+	rq := Request{CustomID: key, Model: model}
+	if si := q.SystemInstruction; si != nil && len(si.Parts) > 0 {
+		rq.System = si.Parts[0].Text
+	}
+	for _, c := range q.Contents {
+		if c.Role == "user" && len(c.Parts) > 0 {
+			rq.Prompt = c.Parts[0].Text
+		}
+	}
+	if gc := q.GenerationConfig; gc != nil {
+		rq.MaxTokens = gc.MaxOutputTokens
+	}
+	return rq
+}
+
+// geUpload is a resumable upload that was started and not yet finalized.
+type geUpload struct {
+	displayName string
+	length      int
+	mime        string
+}
+
 func (s *Server) gemini(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
+	case r.Method == http.MethodPost && p == "/upload/v1beta/files":
+		if r.URL.Query().Get("upload_id") == "" {
+			s.geUploadStart(w, r)
+		} else {
+			s.geUploadFinalize(w, r)
+		}
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/download/v1beta/files/") && strings.HasSuffix(p, ":download"):
+		name := strings.TrimSuffix(strings.TrimPrefix(p, "/download/v1beta/"), ":download")
+		c, ok := s.files[name]
+		switch {
+		case r.URL.Query().Get("alt") != "media":
+			s.fail(w, 400, "invalid", "download needs alt=media")
+		case !ok:
+			s.fail(w, 404, "notfound", "File "+name+" not found.")
+		default:
+			w.Header().Set("Content-Type", "application/octet-stream")
+			_, _ = w.Write(c)
+		}
 	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1beta/models/") && strings.HasSuffix(p, ":batchGenerateContent"):
-		model := strings.TrimSuffix(strings.TrimPrefix(p, "/v1beta/models/"), ":batchGenerateContent")
-		body, _ := readBody(r)
-		var req struct {
-			Batch struct {
-				DisplayName string `json:"displayName"`
-				InputConfig struct {
-					Requests struct {
-						Requests []struct {
-							Request struct {
-								SystemInstruction *struct {
-									Parts []struct {
-										Text string `json:"text"`
-									} `json:"parts"`
-								} `json:"systemInstruction"`
-								Contents []struct {
-									Role  string `json:"role"`
-									Parts []struct {
-										Text string `json:"text"`
-									} `json:"parts"`
-								} `json:"contents"`
-								GenerationConfig *struct {
-									MaxOutputTokens int `json:"maxOutputTokens"`
-								} `json:"generationConfig"`
-							} `json:"request"`
-							Metadata map[string]string `json:"metadata"`
-						} `json:"requests"`
-					} `json:"requests"`
-				} `json:"inputConfig"`
-			} `json:"batch"`
-		}
-		if err := decodeStrict(body, &req); err != nil {
-			s.fail(w, 400, "invalid", "batchGenerateContent: "+err.Error())
-			return
-		}
-		if req.Batch.DisplayName == "" {
-			s.fail(w, 400, "invalid", "batch.displayName is required")
-			return
-		}
-		var reqs []Request
-		for _, q := range req.Batch.InputConfig.Requests.Requests {
-			rq := Request{CustomID: q.Metadata["key"], Model: model}
-			if si := q.Request.SystemInstruction; si != nil && len(si.Parts) > 0 {
-				rq.System = si.Parts[0].Text
-			}
-			for _, c := range q.Request.Contents {
-				if c.Role == "user" && len(c.Parts) > 0 {
-					rq.Prompt = c.Parts[0].Text
-				}
-			}
-			if gc := q.Request.GenerationConfig; gc != nil {
-				rq.MaxTokens = gc.MaxOutputTokens
-			}
-			reqs = append(reqs, rq)
-		}
-		if s.FailSubmit > 0 {
-			s.FailSubmit--
-			s.fail(w, 500, "server", "Internal error encountered.")
-			return
-		}
-		b, why := s.accept(req.Batch.DisplayName, model, reqs)
-		if b == nil {
-			s.fail(w, 400, "invalid", why)
-			return
-		}
-		writeJSON(w, s.geOperation(b))
+		s.geCreate(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/v1beta/models/"), ":batchGenerateContent"))
 	case r.Method == http.MethodGet && p == "/v1beta/batches":
 		ops := []any{}
 		for _, id := range s.newestFirst() {
@@ -790,6 +822,7 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if cancel {
+			s.cancels++
 			if !s.ended(b) {
 				b.canceled = true
 			}
@@ -801,6 +834,174 @@ func (s *Server) gemini(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.fail(w, 404, "notfound", "unknown path "+r.Method+" "+p)
 	}
+}
+
+// geUploadStart starts a resumable upload: the protocol and command
+// headers, the announced length and type, and a {file: {displayName}} body.
+func (s *Server) geUploadStart(w http.ResponseWriter, r *http.Request) {
+	h := r.Header
+	n, err := strconv.Atoi(h.Get("X-Goog-Upload-Header-Content-Length"))
+	switch {
+	case h.Get("X-Goog-Upload-Protocol") != "resumable" || h.Get("X-Goog-Upload-Command") != "start":
+		s.fail(w, 400, "invalid", "want X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start")
+		return
+	case err != nil || n <= 0:
+		s.fail(w, 400, "invalid", "X-Goog-Upload-Header-Content-Length must be a positive byte count")
+		return
+	case h.Get("X-Goog-Upload-Header-Content-Type") == "":
+		s.fail(w, 400, "invalid", "X-Goog-Upload-Header-Content-Type is required")
+		return
+	}
+	body, _ := readBody(r)
+	var meta struct {
+		File struct {
+			DisplayName  string `json:"displayName"`
+			DisplayName2 string `json:"display_name"`
+		} `json:"file"`
+	}
+	if err := decodeStrict(body, &meta); err != nil {
+		s.fail(w, 400, "invalid", "upload start: "+err.Error())
+		return
+	}
+	if s.geUploads == nil {
+		s.geUploads = map[string]*geUpload{}
+	}
+	id := s.newID("upload-")
+	s.geUploads[id] = &geUpload{displayName: meta.File.DisplayName + meta.File.DisplayName2, length: n, mime: h.Get("X-Goog-Upload-Header-Content-Type")}
+	w.Header().Set("X-Goog-Upload-URL", "http://"+r.Host+"/upload/v1beta/files?upload_id="+id+"&upload_protocol=resumable")
+	w.Header().Set("X-Goog-Upload-Status", "active")
+	w.WriteHeader(http.StatusOK)
+}
+
+// geUploadFinalize takes the bytes of a started upload in one request
+// (upload, finalize at offset 0), checks them against the announced length
+// and as batch input lines {key, request}, and stores the file.
+func (s *Server) geUploadFinalize(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("upload_id")
+	u, ok := s.geUploads[id]
+	if !ok {
+		s.fail(w, 404, "notfound", "upload "+id+" not found")
+		return
+	}
+	if r.Header.Get("X-Goog-Upload-Command") != "upload, finalize" || r.Header.Get("X-Goog-Upload-Offset") != "0" {
+		s.fail(w, 400, "invalid", "want X-Goog-Upload-Command: upload, finalize at X-Goog-Upload-Offset: 0")
+		return
+	}
+	content, _ := readBody(r)
+	if len(content) != u.length {
+		s.fail(w, 400, "invalid", fmt.Sprintf("upload of %d bytes, %d announced", len(content), u.length))
+		return
+	}
+	if len(content) > 2_000_000_000 {
+		s.fail(w, 400, "invalid", "file is larger than 2 GB")
+		return
+	}
+	for i, line := range bytes.Split(bytes.TrimRight(content, "\n"), []byte("\n")) {
+		var l struct {
+			Key     string    `json:"key"`
+			Request geRequest `json:"request"`
+		}
+		if err := decodeStrict(line, &l); err != nil {
+			s.fail(w, 400, "invalid", fmt.Sprintf("line %d: %v", i+1, err))
+			return
+		}
+	}
+	delete(s.geUploads, id)
+	name := "files/" + s.newID("in")
+	s.files[name] = content
+	w.Header().Set("X-Goog-Upload-Status", "final")
+	now := s.now().UTC().Format(time.RFC3339Nano)
+	writeJSON(w, map[string]any{"file": map[string]any{"name": name, "displayName": u.displayName, "mimeType": u.mime,
+		"sizeBytes": fmt.Sprint(len(content)), "createTime": now, "updateTime": now, "state": "ACTIVE",
+		"uri": "https://generativelanguage.googleapis.com/v1beta/" + name, "source": "UPLOADED"}})
+}
+
+func (s *Server) geCreate(w http.ResponseWriter, r *http.Request, model string) {
+	body, _ := readBody(r)
+	var req struct {
+		Batch struct {
+			DisplayName string `json:"displayName"`
+			InputConfig struct {
+				Requests *struct {
+					Requests []struct {
+						Request  geRequest         `json:"request"`
+						Metadata map[string]string `json:"metadata"`
+					} `json:"requests"`
+				} `json:"requests"`
+				FileName  string `json:"fileName"`
+				FileName2 string `json:"file_name"`
+			} `json:"inputConfig"`
+		} `json:"batch"`
+	}
+	if err := decodeStrict(body, &req); err != nil {
+		s.fail(w, 400, "invalid", "batchGenerateContent: "+err.Error())
+		return
+	}
+	in := req.Batch.InputConfig
+	file := in.FileName + in.FileName2
+	switch {
+	case req.Batch.DisplayName == "":
+		s.fail(w, 400, "invalid", "batch.displayName is required")
+		return
+	case (in.Requests == nil) == (file == ""):
+		s.fail(w, 400, "invalid", "batch.inputConfig needs exactly one of requests and fileName")
+		return
+	case in.Requests != nil && len(body) > geInlineLimit:
+		s.fail(w, 400, "invalid", fmt.Sprintf("Request payload size exceeds the limit: %d bytes.", geInlineLimit))
+		return
+	}
+	var reqs []Request
+	if in.Requests != nil {
+		for _, q := range in.Requests.Requests {
+			reqs = append(reqs, q.Request.request(q.Metadata["key"], model))
+		}
+	} else {
+		content, ok := s.files[file]
+		if !ok || !strings.HasPrefix(file, "files/") {
+			s.fail(w, 400, "invalid", "input file "+file+" not found")
+			return
+		}
+		for _, line := range bytes.Split(bytes.TrimRight(content, "\n"), []byte("\n")) {
+			var l struct {
+				Key     string    `json:"key"`
+				Request geRequest `json:"request"`
+			}
+			_ = json.Unmarshal(line, &l) // checked at upload
+			reqs = append(reqs, l.Request.request(l.Key, model))
+		}
+	}
+	if s.FailSubmit > 0 {
+		s.FailSubmit--
+		s.fail(w, 500, "server", "Internal error encountered.")
+		return
+	}
+	b, why := s.accept(req.Batch.DisplayName, model, reqs)
+	if b == nil {
+		s.fail(w, 400, "invalid", why)
+		return
+	}
+	b.fromFile = file != ""
+	writeJSON(w, s.geOperation(b))
+}
+
+// geResult is one request's result: a GenerateContentResponse or a
+// google.rpc.Status.
+func (s *Server) geResult(q Request) map[string]any {
+	f := s.fate(q)
+	if f.Kind == Answer {
+		return map[string]any{"response": map[string]any{
+			"candidates": []any{map[string]any{"content": map[string]any{"role": "model", "parts": []any{map[string]string{"text": f.Text}}},
+				"finishReason": "STOP"}},
+			"usageMetadata": map[string]int{"promptTokenCount": words(q.System) + words(q.Prompt), "candidatesTokenCount": words(f.Text)},
+			"responseId":    "resp_" + q.CustomID}}
+	}
+	code, msg := 13, "Internal error"
+	if f.Kind == Expire {
+		code, msg = 4, "Deadline expired before operation could complete."
+	} else if f.Class == "invalid" {
+		code, msg = 3, "Invalid argument"
+	}
+	return map[string]any{"error": map[string]any{"code": code, "message": msg}}
 }
 
 func (s *Server) geOperation(b *batch) map[string]any {
@@ -816,28 +1017,31 @@ func (s *Server) geOperation(b *batch) map[string]any {
 			"failedRequestCount": fmt.Sprint(errored + expired), "pendingRequestCount": fmt.Sprint(pending)}}
 	op := map[string]any{"name": b.id, "metadata": meta, "done": s.ended(b)}
 	if s.ended(b) && !b.canceled {
-		var rs []any
-		for _, q := range b.reqs {
-			f := s.fate(q)
-			switch f.Kind {
-			case Answer:
-				rs = append(rs, map[string]any{"metadata": map[string]string{"key": q.CustomID}, "response": map[string]any{
-					"candidates": []any{map[string]any{"content": map[string]any{"role": "model", "parts": []any{map[string]string{"text": f.Text}}},
-						"finishReason": "STOP"}},
-					"usageMetadata": map[string]int{"promptTokenCount": words(q.System) + words(q.Prompt), "candidatesTokenCount": words(f.Text)},
-					"responseId":    "resp_" + q.CustomID}})
-			default:
-				code, msg := 13, "Internal error"
-				if f.Kind == Expire {
-					code, msg = 4, "Deadline expired before operation could complete."
-				} else if f.Class == "invalid" {
-					code, msg = 3, "Invalid argument"
+		out := map[string]any{"@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput"}
+		if b.fromFile {
+			if b.outFile == "" {
+				var buf bytes.Buffer
+				enc := json.NewEncoder(&buf)
+				for _, q := range b.reqs {
+					line := s.geResult(q)
+					line["key"] = q.CustomID
+					_ = enc.Encode(line)
 				}
-				rs = append(rs, map[string]any{"metadata": map[string]string{"key": q.CustomID}, "error": map[string]any{"code": code, "message": msg}})
+				b.outFile = "files/batch-" + strings.TrimPrefix(b.id, "batches/") + "-responses"
+				s.files[b.outFile] = buf.Bytes()
 			}
+			out["responsesFile"] = b.outFile
+		} else {
+			var rs []any
+			for _, q := range b.reqs {
+				res := s.geResult(q)
+				res["metadata"] = map[string]string{"key": q.CustomID}
+				rs = append(rs, res)
+			}
+			out["inlinedResponses"] = map[string]any{"inlinedResponses": rs}
 		}
-		op["response"] = map[string]any{"@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput",
-			"inlinedResponses": map[string]any{"inlinedResponses": rs}}
+		op["response"] = out
+		meta["output"] = out
 	}
 	return op
 }

@@ -49,6 +49,11 @@ type Harness struct {
 	ExpiredAs llm.BatchItemState
 	// CanceledEnds is the state of a batch cancelled before it ended.
 	CanceledEnds llm.BatchState
+	// FileInput: the client sends its batches as an uploaded input file
+	// (Gemini with a negative BatchInlineBytes); the suite checks that the
+	// Gemini fake created each from a file, and from inline requests when
+	// false.
+	FileInput bool
 }
 
 type bundle struct {
@@ -132,6 +137,15 @@ func Run(t *testing.T, h Harness) {
 		}
 		if sub.CreatedAt.Before(before) {
 			t.Errorf("CreatedAt %v is before the submit (%v)", sub.CreatedAt, before)
+		}
+		if h.Protocol == batchfake.Gemini {
+			want := 0
+			if h.FileInput {
+				want = 1
+			}
+			if got := b.fake.FileBatches(); got != want {
+				t.Errorf("%d batches created from an input file, want %d", got, want)
+			}
 		}
 		end := waitEnded(t, b.c, sub.ID)
 		if end.State != llm.BatchEnded {
@@ -240,6 +254,9 @@ func Run(t *testing.T, h Harness) {
 		}
 		if err := b.c.CancelBatch(ctx, sub.ID); err != nil {
 			t.Fatalf("CancelBatch: %v", err)
+		}
+		if b.fake != nil && b.fake.Cancels() != 1 {
+			t.Errorf("the server answered %d cancel calls, want 1", b.fake.Cancels())
 		}
 		end := waitEnded(t, b.c, sub.ID)
 		if end.State != h.CanceledEnds {
