@@ -54,6 +54,11 @@ func TestBatchRoutesTwoBatchesAtOnce(t *testing.T) {
 		if n := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = $1 AND model_used = $2`, batch, model); n != 150 {
 			t.Errorf("batch %s: %d answers from %s, want 150", batch, n, model)
 		}
+		// The savings view (and report) prices the batch by its own routes.
+		if got := queryStrings(t, ctx, conn, `SELECT model || ' ' || input_usd_per_mtok::float8 || ' ' || output_usd_per_mtok::float8
+			FROM model_prices WHERE batch_id = $1`, batch); len(got) != 1 || got[0] != model+" 1 2" {
+			t.Errorf("batch %s: model_prices %q, want only %s at $1/$2 (its own routes)", batch, got, model)
+		}
 	}
 	for _, w := range []*proc{w1, w2} {
 		if !strings.Contains(w.out.String(), `msg="batch routes loaded"`) {

@@ -94,9 +94,9 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		return err
 	}
 
-	applied := routePrices(routes)
-	st, err := store.Open(ctx, cfg.Postgres.DatabaseURL, store.WithStorePrompts(cfg.Postgres.StorePrompts),
-		store.WithPrices(func(string) []store.ModelPrice { return applied }))
+	var st *store.Store
+	st, err = store.Open(ctx, cfg.Postgres.DatabaseURL, store.WithStorePrompts(cfg.Postgres.StorePrompts),
+		store.WithPrices(batchPrices(func() routesSource { return st }, prices, routePrices(routes), log)))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -116,11 +117,11 @@ func (f fixtureRow) result(seq int) prompt.Result {
 func fixture(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(t.Context(), pgtest.Schema(t), store.WithMaxConns(3),
-		store.WithPrices(func(batch string) []store.ModelPrice {
+		store.WithPrices(func(_ context.Context, batch string) ([]store.ModelPrice, error) {
 			if batch == "b1" {
-				return fixturePrices
+				return fixturePrices, nil
 			}
-			return nil
+			return nil, nil
 		}))
 	if err != nil {
 		t.Fatal(err)

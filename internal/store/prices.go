@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -22,8 +23,11 @@ type ModelPrice struct {
 }
 
 // PricesFunc returns the prices of every model of the routes applied to
-// batchID. It is called once per batch and process, from Write.
-type PricesFunc func(batchID string) []ModelPrice
+// batchID: the batch's own routes when it has some (enqueue --routes),
+// else the worker's. It is called once per batch and process, from Write,
+// before its transaction; an error fails that Write (return a transient
+// one only for what a retry can mend).
+type PricesFunc func(ctx context.Context, batchID string) ([]ModelPrice, error)
 
 // WithPrices makes Write record, with the first results of each batch this
 // process writes, the prices its routes apply (model_prices), so that cost
@@ -52,7 +56,7 @@ ON CONFLICT (batch_id, model) DO NOTHING`
 // queuePrices queues into b the model_prices rows of the batches not
 // recorded yet by this process. It returns those batch ids (to be marked
 // recorded once the transaction commits) and whether a statement was queued.
-func (s *Store) queuePrices(b *pgx.Batch, batchIDs []string, workerID string) ([]string, bool, error) {
+func (s *Store) queuePrices(ctx context.Context, b *pgx.Batch, batchIDs []string, workerID string) ([]string, bool, error) {
 	if s.prices == nil {
 		return nil, false, nil
 	}
@@ -65,7 +69,11 @@ func (s *Store) queuePrices(b *pgx.Batch, batchIDs []string, workerID string) ([
 			continue
 		}
 		todo = append(todo, id)
-		for _, p := range s.prices.f(id) {
+		ps, err := s.prices.f(ctx, id)
+		if err != nil {
+			return nil, false, fmt.Errorf("store: write: prices of batch %q: %w", id, err)
+		}
+		for _, p := range ps {
 			if badNumber(p.InputPerMTok) || badNumber(p.OutputPerMTok) || badNumber(p.CacheReadPerMTok) ||
 				badNumber(p.CacheWritePerMTok) || !fitInt32(p.ContextWindow) || p.Model == "" {
 				return nil, false, fmt.Errorf("store: write: price of model %q for batch %q is not storable: %+v", p.Model, id, p)
@@ -114,4 +122,19 @@ func (s *Store) ModelPrices(ctx context.Context, batchID string) ([]ModelPrice, 
 		return nil, fmt.Errorf("store: model prices: %w", err)
 	}
 	return out, nil
+}
+
+// BatchRoutesSum returns the hash of batchID's own routes (enqueue
+// --routes, retry --routes: the latest version), nil when it has none or
+// is unknown.
+func (s *Store) BatchRoutesSum(ctx context.Context, batchID string) ([]byte, error) {
+	var sum []byte
+	err := s.pool.QueryRow(ctx, `SELECT routes_sha256 FROM batches WHERE batch_id = $1`, clean(batchID)).Scan(&sum)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: routes of batch %q: %w", batchID, err)
+	}
+	return sum, nil
 }

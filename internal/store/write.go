@@ -208,7 +208,7 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 		return inserted, nil
 	}
 	pb := &pgx.Batch{}
-	pricedIDs, pricesQueued, err := s.queuePrices(pb, batchIDs(rs, finals), rs[0].WorkerID)
+	pricedIDs, pricesQueued, err := s.queuePrices(ctx, pb, batchIDs(rs, finals), rs[0].WorkerID)
 	if err != nil {
 		return nil, err
 	}
