@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/promptcascade/promptcascade/internal/llm/openai/openaitest"
 )
 
 func oneModelRoutes(model, extra string) string {
@@ -160,4 +162,18 @@ tiers:
 		t.Errorf("the worker logged the missing key %d times, want once:\n%s", got, w.out)
 	}
 	b.ctl(t, ctx, 3, "verify", "keyed") // still queued, nothing lost
+
+	// The same worker back with the key works the batch, and its note goes.
+	api := openaitest.NewLimited(1000, 0)
+	t.Cleanup(api.Close)
+	w = b.startWorker(t, ctx, "nokey", "OPENAI_API_KEY=sk-e2e-routes-key-0001", "OPENAI_BASE_URL="+api.URL,
+		"WORKER_CONCURRENCY=8", "WORKER_EXIT_WHEN_IDLE=true")
+	w.waitOK(t, time.Minute)
+	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'keyed' AND status = 'succeeded'`); n != 20 {
+		t.Errorf("%d prompts of the keyed batch answered by the worker with the key, want 20", n)
+	}
+	// (status shows notes only while a batch has queued prompts.)
+	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM batch_notes WHERE batch_id = 'keyed'`); n != 0 {
+		t.Errorf("%d notes on the keyed batch left by a worker that works it now", n)
+	}
 }

@@ -57,11 +57,16 @@ func (s *Store) Routes(ctx context.Context, sum []byte) (yaml []byte, source str
 }
 
 // NoteBatch records what workerID has to say about batchID (one note per
-// batch and worker, replaced).
+// batch and worker, replaced); an empty note removes workerID's note.
 func (s *Store) NoteBatch(ctx context.Context, batchID, workerID, note string) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO batch_notes (batch_id, worker_id, note) VALUES ($1, $2, $3)
-		ON CONFLICT (batch_id, worker_id) DO UPDATE SET note = EXCLUDED.note, noted_at = now()`,
-		clean(batchID), clean(workerID), clean(note))
+	var err error
+	if note == "" {
+		_, err = s.pool.Exec(ctx, `DELETE FROM batch_notes WHERE batch_id = $1 AND worker_id = $2`, clean(batchID), clean(workerID))
+	} else {
+		_, err = s.pool.Exec(ctx, `INSERT INTO batch_notes (batch_id, worker_id, note) VALUES ($1, $2, $3)
+			ON CONFLICT (batch_id, worker_id) DO UPDATE SET note = EXCLUDED.note, noted_at = now()`,
+			clean(batchID), clean(workerID), clean(note))
+	}
 	if err != nil {
 		return fmt.Errorf("store: note on %q: %w", batchID, err)
 	}

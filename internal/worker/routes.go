@@ -22,6 +22,9 @@ type routeSet struct {
 	runner Runner
 	err    error
 	at     time.Time
+	// told holds the batches this worker has told about these routes: a
+	// note when they failed to build, the note cleared when they built.
+	told map[string]bool
 }
 
 // batchRoutes caches the routes of batches that have their own, by hash.
@@ -45,20 +48,34 @@ func (w *Worker) forBatch(ctx context.Context, batch string) (Classifier, Runner
 	br := w.routes
 	br.mu.Lock()
 	defer br.mu.Unlock()
-	if rs, ok := br.sets[key]; ok && (rs.err == nil || time.Since(rs.at) < routesRetry) {
-		return rs.cl, rs.runner, rs.err
+	rs, ok := br.sets[key]
+	if !ok || (rs.err != nil && time.Since(rs.at) >= routesRetry) {
+		cl, runner, err := br.build(ctx, ctl.Routes)
+		if err != nil {
+			w.log.Warn("cannot work batch with its own routes; handing its prompts back", "batch", batch, "routes", key[:12], "err", err)
+		} else {
+			w.log.Info("batch routes loaded", "batch", batch, "routes", key[:12])
+		}
+		told := map[string]bool{}
+		if ok && (rs.err == nil) == (err == nil) {
+			told = rs.told // the same news: nobody needs telling again
+		}
+		rs = &routeSet{cl: cl, runner: runner, err: err, at: time.Now(), told: told}
+		br.sets[key] = rs
 	}
-	cl, runner, err := br.build(ctx, ctl.Routes)
-	br.sets[key] = &routeSet{cl: cl, runner: runner, err: err, at: time.Now()}
-	if err != nil {
-		// Once per batch routes and minute: in the log and in `cascadectl status`.
-		note := "cannot work this batch: " + err.Error() + "; its prompts are handed back for another worker"
-		w.log.Warn("cannot work batch with its own routes; handing its prompts back", "batch", batch, "routes", key[:12], "err", err)
+	if !rs.told[batch] {
+		// Once per batch and outcome, in `cascadectl status`: why this
+		// worker hands the batch's prompts back, or (an empty note) that
+		// it no longer does, after a restart with the key, say.
+		note := ""
+		if rs.err != nil {
+			note = "cannot work this batch: " + rs.err.Error() + "; its prompts are handed back for another worker"
+		}
 		if nerr := w.ctl.src.NoteBatch(ctx, batch, w.cfg.WorkerID, note); nerr != nil {
 			w.log.Warn("recording the note failed", "batch", batch, "err", nerr)
+		} else {
+			rs.told[batch] = true
 		}
-		return nil, nil, err
 	}
-	w.log.Info("batch routes loaded", "batch", batch, "routes", key[:12])
-	return cl, runner, nil
+	return rs.cl, rs.runner, rs.err
 }
