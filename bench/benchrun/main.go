@@ -3,7 +3,13 @@
 // here) and the machine's Postgres (a scratch schema of TEST_DATABASE_URL),
 // prints one table and rewrites the bench section of BENCHMARKS.md.
 //
-//	benchrun [-o BENCHMARKS.md] [-small 1000000] [-big 10000000]
+//	benchrun [-o BENCHMARKS.md] [-small 1000000] [-big 10000000] [-tails 10000]
+//	         [-backlog 1000000] [-high 1000] [-rows ceiling,enqueue,...]
+//
+// -keep leaves the scratch schema for a look at results and request_log.
+// -rows runs only the named groups of rows (for a quick look while
+// developing; the table written is then partial): ceiling, enqueue, worker,
+// workers3, occupancy, classifier, ratelimited, tails, priority, profile.
 //
 // The worker runs take their input from a direct publish (as the ceiling
 // does), not from bin/enqueue, so that they do not wait on enqueue's
@@ -23,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,15 +51,47 @@ type bench struct {
 	rows                                 [][2]string
 	notes                                []string
 	profileTop                           string
+	only                                 map[string]bool // -rows; nil: all
+	keep                                 bool            // -keep: leave the scratch schema
 }
+
+// sizes are the run's sizes, from the flags.
+type sizes struct {
+	small, big int // enqueue lines
+	tails      int // prompts of the tail run
+	backlog    int // normal prompts queued ahead of the high batch
+	high       int // prompts of the high batch
+}
+
+// groups are the -rows names, in the order they run.
+var groups = []string{"ceiling", "enqueue", "worker", "workers3", "occupancy", "classifier", "ratelimited", "tails", "priority", "profile"}
+
+// want reports whether the group of rows named g runs.
+func (b *bench) want(g string) bool { return b.only == nil || b.only[g] }
 
 func main() {
 	out := flag.String("o", "BENCHMARKS.md", "file whose bench section is rewritten")
 	small := flag.Int("small", 1_000_000, "lines of the small enqueue run")
 	big := flag.Int("big", 10_000_000, "lines of the large enqueue run")
+	tails := flag.Int("tails", 10_000, "prompts of the tail run (default routes, sim fault rates)")
+	backlog := flag.Int("backlog", 1_000_000, "normal prompts queued ahead of the high-priority batch")
+	high := flag.Int("high", 1000, "prompts of the high-priority batch")
+	keep := flag.Bool("keep", false, "keep the scratch schema (bench_<pid>) for a look at results and request_log")
+	rows := flag.String("rows", "", "comma-separated groups of rows to run (default all): "+strings.Join(groups, ","))
 	flag.Parse()
-	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL")}
-	if err := b.run(*out, *small, *big); err != nil {
+	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL"), keep: *keep}
+	if *rows != "" {
+		b.only = map[string]bool{}
+		for _, g := range strings.Split(*rows, ",") {
+			if !slices.Contains(groups, g) {
+				fmt.Fprintf(os.Stderr, "benchrun: -rows: unknown group %q; want some of %s\n", g, strings.Join(groups, ","))
+				os.Exit(2)
+			}
+			b.only[g] = true
+		}
+	}
+	sz := sizes{small: *small, big: *big, tails: *tails, backlog: *backlog, high: *high}
+	if err := b.run(*out, sz); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
 	}
@@ -63,7 +102,7 @@ func (b *bench) add(what, result string) {
 	fmt.Printf("| %s | %s |\n", what, result)
 }
 
-func (b *bench) run(out string, small, big int) error {
+func (b *bench) run(out string, sz sizes) error {
 	ctx := context.Background()
 	var err error
 	if b.tmp, err = os.MkdirTemp("", "promptcascade-bench-"); err != nil {
@@ -79,82 +118,95 @@ func (b *bench) run(out string, small, big int) error {
 	if err != nil {
 		return err
 	}
-	defer dropSchema()
+	if b.keep {
+		fmt.Fprintf(os.Stderr, "benchrun: the scratch schema %s is kept (-keep)\n", b.schema)
+	} else {
+		defer dropSchema()
+	}
 	fmt.Println("| what | result |\n| --- | --- |")
 
-	// 1. Ceiling.
+	// 1. Ceiling. Without it (-rows) the ratios to it are left out.
 	var ceil struct {
 		Publish float64 `json:"publish_per_s"`
 		Work    float64 `json:"work_per_s"`
 	}
-	r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000")
-	if err != nil {
-		return err
+	if b.want("ceiling") {
+		r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000")
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(r.stdout, &ceil); err != nil {
+			return fmt.Errorf("ceiling output %q: %w", r.stdout, err)
+		}
+		b.add("ceiling: bare async publish (300k jobs)", fmt.Sprintf("%.0f/s", ceil.Publish))
+		b.add("ceiling: bare consume + batched COPY of two rows + ack (300k)", fmt.Sprintf("%.0f/s", ceil.Work))
 	}
-	if err := json.Unmarshal(r.stdout, &ceil); err != nil {
-		return fmt.Errorf("ceiling output %q: %w", r.stdout, err)
-	}
-	b.add("ceiling: bare async publish (300k jobs)", fmt.Sprintf("%.0f/s", ceil.Publish))
-	b.add("ceiling: bare consume + batched COPY of two rows + ack (300k)", fmt.Sprintf("%.0f/s", ceil.Work))
 
 	// 2. Enqueue at two sizes: rate and peak RSS.
-	var rss1 int64
-	for i, n := range []int{small, big} {
-		file, err := b.jsonl(n)
-		if err != nil {
-			return err
-		}
-		r, err := b.cmd(nil, b.bin+"/enqueue", "--quiet", "--batch", fmt.Sprint("enq", i), file)
-		if err != nil {
-			return err
-		}
-		os.Remove(file)
-		rate := float64(n) / r.wall.Seconds()
-		line := fmt.Sprintf("%.0f prompts/s (%.2f× the bare publish), peak RSS %s", rate, rate/ceil.Publish, mb(r.maxRSS))
-		if i == 0 {
-			rss1 = r.maxRSS
-		} else {
-			line += fmt.Sprintf(" (%+.0f%% vs %s)", 100*(float64(r.maxRSS)/float64(rss1)-1), count(small))
-		}
-		b.add(fmt.Sprintf("enqueue, %s lines", count(n)), line)
-		if err := b.purge(ctx); err != nil {
-			return err
+	if b.want("enqueue") {
+		var rss1 int64
+		for i, n := range []int{sz.small, sz.big} {
+			file, err := b.jsonl(n)
+			if err != nil {
+				return err
+			}
+			r, err := b.cmd(nil, b.bin+"/enqueue", "--quiet", "--batch", fmt.Sprint("enq", i), file)
+			if err != nil {
+				return err
+			}
+			os.Remove(file)
+			rate := float64(n) / r.wall.Seconds()
+			line := fmt.Sprintf("%.0f prompts/s%s, peak RSS %s", rate, ratio(rate, ceil.Publish, "the bare publish"), mb(r.maxRSS))
+			if i == 0 {
+				rss1 = r.maxRSS
+			} else {
+				line += fmt.Sprintf(" (%+.0f%% vs %s)", 100*(float64(r.maxRSS)/float64(rss1)-1), count(sz.small))
+			}
+			b.add(fmt.Sprintf("enqueue, %s lines", count(n)), line)
+			if err := b.purge(ctx); err != nil {
+				return err
+			}
 		}
 	}
 
 	// 3. Worker at sim latency 0: rate, CPU per prompt, RSS.
 	const n0 = 200_000
-	if err := b.enqueue("w0", n0); err != nil {
-		return err
-	}
 	routes0, err := b.routes("instant", 0)
 	if err != nil {
 		return err
 	}
-	r, err = b.worker(routes0, 1024, "w0", 1)
-	if err != nil {
-		return err
-	}
-	simCPU := simAnswerCPU()
-	cpu := r.cpu.Seconds() * 1e6 / n0
-	b.add("worker, sim latency 0, 1 worker × 1,024 in flight (200k prompts)",
-		fmt.Sprintf("%.0f prompts/s (%.2f× the ceiling); CPU %.0f µs/prompt (%.0f µs without the simulator's answer generation, %.0f µs); peak RSS %s",
-			n0/r.wall.Seconds(), n0/r.wall.Seconds()/ceil.Work, cpu, cpu-simCPU, simCPU, mb(r.maxRSS)))
-	if err := b.purge(ctx); err != nil {
-		return err
+	if b.want("worker") {
+		if err := b.enqueue("w0", n0, ""); err != nil {
+			return err
+		}
+		r, err := b.worker(routes0, 1024, "w0", 1)
+		if err != nil {
+			return err
+		}
+		simCPU := simAnswerCPU()
+		cpu := r.cpu.Seconds() * 1e6 / n0
+		rate := n0 / r.wall.Seconds()
+		b.add("worker, sim latency 0, 1 worker × 1,024 in flight (200k prompts)",
+			fmt.Sprintf("%.0f prompts/s%s; CPU %.0f µs/prompt (%.0f µs without the simulator's answer generation, %.0f µs); peak RSS %s",
+				rate, ratio(rate, ceil.Work, "the ceiling"), cpu, cpu-simCPU, simCPU, mb(r.maxRSS)))
+		if err := b.purge(ctx); err != nil {
+			return err
+		}
 	}
 
 	// 4. Three workers on the same batch size.
-	if err := b.enqueue("w3", n0); err != nil {
-		return err
-	}
-	r, err = b.worker(routes0, 1024, "w3", 3)
-	if err != nil {
-		return err
-	}
-	b.add("worker, sim latency 0, 3 workers × 1,024 in flight (200k prompts, 2 cores)", fmt.Sprintf("%.0f prompts/s", n0/r.wall.Seconds()))
-	if err := b.purge(ctx); err != nil {
-		return err
+	if b.want("workers3") {
+		if err := b.enqueue("w3", n0, ""); err != nil {
+			return err
+		}
+		r, err := b.worker(routes0, 1024, "w3", 3)
+		if err != nil {
+			return err
+		}
+		b.add("worker, sim latency 0, 3 workers × 1,024 in flight (200k prompts, 2 cores)", fmt.Sprintf("%.0f prompts/s", n0/r.wall.Seconds()))
+		if err := b.purge(ctx); err != nil {
+			return err
+		}
 	}
 
 	// 5. Occupancy on a 200 ms model.
@@ -162,42 +214,72 @@ func (b *bench) run(out string, small, big int) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range []struct{ slots, n int }{{1000, 30_000}, {5000, 100_000}} {
-		batch := fmt.Sprint("occ", c.slots)
-		if err := b.enqueue(batch, c.n); err != nil {
-			return err
-		}
-		r, err := b.worker(routes200, c.slots, batch, 1)
-		if err != nil {
-			return err
-		}
-		occ, err := b.occupancy(ctx, batch, c.slots)
-		if err != nil {
-			return err
-		}
-		b.add(fmt.Sprintf("occupancy, %s in flight on a 200 ms model (%s prompts)", count(c.slots), count(c.n)),
-			fmt.Sprintf("%.3f (Σ cascade time / (slots × wall)); %.0f prompts/s", occ, float64(c.n)/r.wall.Seconds()))
-		if err := b.purge(ctx); err != nil {
-			return err
+	if b.want("occupancy") {
+		for _, c := range []struct{ slots, n int }{{1000, 30_000}, {5000, 100_000}} {
+			batch := fmt.Sprint("occ", c.slots)
+			if err := b.enqueue(batch, c.n, ""); err != nil {
+				return err
+			}
+			r, err := b.worker(routes200, c.slots, batch, 1)
+			if err != nil {
+				return err
+			}
+			occ, err := b.occupancy(ctx, batch, c.slots)
+			if err != nil {
+				return err
+			}
+			b.add(fmt.Sprintf("occupancy, %s in flight on a 200 ms model (%s prompts)", count(c.slots), count(c.n)),
+				fmt.Sprintf("%.3f (Σ cascade time / (slots × wall)); %.0f prompts/s", occ, float64(c.n)/r.wall.Seconds()))
+			if err := b.purge(ctx); err != nil {
+				return err
+			}
 		}
 	}
 
 	// 6. Classifier per core.
-	b.add("classifier (heuristic), one core", fmt.Sprintf("%.2fM prompts/s", classifyRate()/1e6))
+	if b.want("classifier") {
+		b.add("classifier (heuristic), one core", fmt.Sprintf("%.2fM prompts/s", classifyRate()/1e6))
+	}
 
 	// 7. Rate-limited provider shared by 3 workers.
-	if err := b.rateLimited(ctx); err != nil {
-		return err
+	if b.want("ratelimited") {
+		if err := b.rateLimited(ctx); err != nil {
+			return err
+		}
 	}
 
-	// 8. Where the worker's CPU goes.
-	top, err := b.profile()
-	if err != nil {
-		return err
+	// 8. Tails: a batch on the default routes with the sim's fault rates.
+	if b.want("tails") {
+		if err := b.tails(ctx, sz.tails); err != nil {
+			return err
+		}
 	}
-	fmt.Println(top)
-	b.profileTop = top
+
+	// 9. A high-priority batch behind a backlog of normal prompts.
+	if b.want("priority") {
+		if err := b.priority(ctx, sz.backlog, sz.high, routes200); err != nil {
+			return err
+		}
+	}
+
+	// 10. Where the worker's CPU goes.
+	if b.want("profile") {
+		top, err := b.profile()
+		if err != nil {
+			return err
+		}
+		fmt.Println(top)
+		b.profileTop = top
+	}
 	return b.write(out)
+}
+
+// ratio is " (x.xx× what)", or nothing when the reference was not measured.
+func ratio(x, ref float64, what string) string {
+	if ref <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%.2f× %s)", x/ref, what)
 }
 
 type result struct {
@@ -255,8 +337,9 @@ func (b *bench) worker(routes string, slots int, batch string, n int) (result, e
 	return sum, nil
 }
 
-// enqueue publishes n simple jobs of batch straight to the stream.
-func (b *bench) enqueue(batch string, n int) error {
+// enqueue publishes n simple jobs of batch straight to the stream, at
+// priority p ("": normal).
+func (b *bench) enqueue(batch string, n int, p string) error {
 	ctx := context.Background()
 	qc, err := queue.Connect(ctx, queue.Config{URL: b.natsURL}, nil)
 	if err != nil {
@@ -268,7 +351,7 @@ func (b *bench) enqueue(batch string, n int) error {
 	}
 	pub := queue.NewPublisher(qc, 4096)
 	for i := range n {
-		j := prompt.Job{BatchID: batch, ID: strconv.Itoa(i), Prompt: fmt.Sprintf("What is %d plus %d? Answer briefly.", i, i), EnqueuedAt: time.Now()}
+		j := prompt.Job{BatchID: batch, ID: strconv.Itoa(i), Prompt: fmt.Sprintf("What is %d plus %d? Answer briefly.", i, i), Priority: p, EnqueuedAt: time.Now()}
 		if err := pub.Publish(ctx, j); err != nil {
 			return err
 		}
@@ -358,7 +441,7 @@ models:
 		return err
 	}
 	const n = 2000
-	if err := b.enqueue("limited", n); err != nil {
+	if err := b.enqueue("limited", n, ""); err != nil {
 		return err
 	}
 	env := []string{"ROUTES_FILE=" + file, "WORKER_CONCURRENCY=100", "WORKER_EXIT_WHEN_IDLE=true",

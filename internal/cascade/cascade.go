@@ -559,7 +559,7 @@ func (r *run) inputTokens() int {
 
 // call makes one attempt on t under permit p and classifies it. hint is the
 // server's retry-after, if any. The attempt's deadline is t's adaptive one
-// (limit.Limiter.Deadline), never above its timeout.
+// (limit.Limiter.Deadline), never above its timeout (see callContext).
 // With hedge_after, see hedged.
 func (r *run) call(t *target, p *limit.Permit) (a prompt.Attempt, resp llm.Response, hint time.Duration) {
 	if t.pol.HedgeAfter > 0 {
@@ -586,13 +586,11 @@ func (r *run) attempt(ctx context.Context, t *target, p *limit.Permit, n int) (a
 	c := r.c
 	a = prompt.Attempt{Attempt: n, Model: t.name, StartedAt: c.now()}
 	req := r.request(t, n)
-	deadline := t.lim.Deadline(t.pol.Timeout)
 	t0 := time.Now() // before the deadline starts: a timed-out call's latency is at least the deadline
-	actx, cancel := context.WithTimeout(ctx, deadline)
+	actx, stop := callContext(ctx, t.lim, t.pol.Timeout, t0)
 	resp, err := t.prov.Complete(actx, req)
 	a.Latency = time.Since(t0)
-	timedOut := actx.Err() == context.DeadlineExceeded
-	cancel()
+	timedOut := stop()
 	defer func() { p.Done(limitResult(a, resp, err, timedOut)) }()
 
 	// Usage is billed whenever the provider reported it, failure or not.

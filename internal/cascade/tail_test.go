@@ -111,6 +111,12 @@ const tailTimeout = 30 * time.Second
 // faulty in the swapProvider for the sim's default fault rates.
 func tailCascade(t *testing.T, hedge time.Duration) (*cascade.Cascade, *swapProvider, *sim.Provider) {
 	t.Helper()
+	return tailCascadeOn(t, hedge, func(p llm.Provider) llm.Provider { return p })
+}
+
+// tailCascadeOn is tailCascade with the sim provider behind wrap.
+func tailCascadeOn(t *testing.T, hedge time.Duration, wrap func(llm.Provider) llm.Provider) (*cascade.Cascade, *swapProvider, *sim.Provider) {
+	t.Helper()
 	latency := map[string]time.Duration{"small": 4 * time.Millisecond, "medium": 8 * time.Millisecond, "large": 12 * time.Millisecond}
 	faulty, clean := map[string]sim.Model{}, map[string]sim.Model{}
 	for id, lat := range latency {
@@ -125,7 +131,7 @@ func tailCascade(t *testing.T, hedge time.Duration) (*cascade.Cascade, *swapProv
 	sp := &swapProvider{}
 	sp.p.Store(sim.New(clean))
 	reg := llm.NewRegistry()
-	reg.Register(sim.Name, sp)
+	reg.Register(sim.Name, wrap(sp))
 	prices := pricing.Builtin()
 	policies := map[string]cascade.ModelPolicy{}
 	for _, m := range []string{"sim/small", "sim/medium", "sim/large"} {
@@ -220,4 +226,61 @@ func TestHedgingAnswersPastHungCalls(t *testing.T) {
 		t.Errorf("limiters counted %d calls, request_log would hold %d", calls, made)
 	}
 	t.Logf("%d prompts, %d hedges lost", len(outs), lost)
+}
+
+// hangFirst hangs the first call it serves until the call's context ends;
+// every other call goes to p.
+type hangFirst struct {
+	p    llm.Provider
+	once atomic.Bool
+	hung chan struct{} // closed when the hung call has started
+}
+
+func (h *hangFirst) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	if h.once.CompareAndSwap(false, true) {
+		close(h.hung)
+		<-ctx.Done()
+		return llm.Response{}, &llm.Error{Class: llm.ClassTimeout, Provider: sim.Name, Model: req.Model,
+			Message: "no response before the deadline", Err: context.Cause(ctx)}
+	}
+	return h.p.Complete(ctx, req)
+}
+
+// TestCallHungBeforeTheDeadlineAdaptedIsCutOnceItHas: the very first call of
+// a fresh process hangs. When it starts, its model has no answers and its
+// deadline is the 30s timeout; while it hangs, the other prompts give the
+// model hundreds of answers and its deadline adapts to 1s. The hung call is
+// cut then, logged as timeout (the limiter counts it as one), and its prompt
+// is answered by the retry, instead of waiting out the timeout that its
+// model's deadline was when the call started. Before this, that one call
+// set a whole batch's wall time.
+func TestCallHungBeforeTheDeadlineAdaptedIsCutOnceItHas(t *testing.T) {
+	t.Parallel()
+	h := &hangFirst{hung: make(chan struct{})}
+	c, _, _ := tailCascadeOn(t, 0, func(p llm.Provider) llm.Provider { h.p = p; return h })
+
+	first := make(chan cascade.Outcome, 1)
+	go func() {
+		first <- c.Run(context.Background(), prompt.Job{BatchID: "cold", ID: "first", Prompt: prompts[0]}, prompt.TierSimple, prompt.Signals{}, 1)
+	}()
+	<-h.hung
+	others := runBatch(c, "cold", 400, 4, func(int) prompt.Tier { return prompt.TierSimple })
+	for _, o := range others {
+		if o.Result.Status != prompt.StatusSucceeded {
+			t.Fatalf("prompt %s: %+v", o.Result.Job.ID, o.Result)
+		}
+	}
+	o := <-first
+	as := o.Result.Attempts
+	if len(as) != 2 || as[0].Outcome != prompt.OutcomeTimeout || as[1].Outcome != prompt.OutcomeOK || as[1].Model != as[0].Model {
+		t.Fatalf("the hung prompt's attempts: %+v; want a timeout, then an answer from the retry on the same model", as)
+	}
+	if as[0].Latency >= tailTimeout/2 {
+		t.Errorf("the hung call held its prompt %v: cut at the timeout it started with (%v), not at the deadline its model learned meanwhile", as[0].Latency, tailTimeout)
+	}
+	for _, s := range c.Limits() {
+		if s.Model == as[0].Model && s.TimedOut != 1 {
+			t.Errorf("limiter of %s counted %d timeouts, want the 1 cut call", s.Model, s.TimedOut)
+		}
+	}
 }

@@ -76,8 +76,11 @@ const (
 	latencySamples = 512
 	minSamples     = 100 // answers before Deadline adapts
 	deadlineFactor = 3   // Deadline is this multiple of the observed p99...
-	minDeadline    = time.Second
 )
+
+// MinDeadline is the shortest adaptive deadline (Limiter.Deadline): no call
+// is cut sooner, whatever the model's latencies.
+const MinDeadline = time.Second
 
 // Kind says what a finished call tells about the model's capacity.
 type Kind uint8
@@ -508,7 +511,7 @@ func (l *Limiter) sample(d time.Duration) {
 }
 
 // Deadline is the time a call may take before it is cut: deadlineFactor
-// times the p99 of the model's last answers (at least minDeadline), never
+// times the p99 of the model's last answers (at least MinDeadline), never
 // more than timeout. Before minSamples answers it is timeout.
 func (l *Limiter) Deadline(timeout time.Duration) time.Duration {
 	l.mu.Lock()
@@ -524,7 +527,7 @@ func (l *Limiter) Deadline(timeout time.Duration) time.Duration {
 		l.p99 = s[(n*99)/100]
 		l.p99At = l.latN
 	}
-	return min(max(l.p99*deadlineFactor, minDeadline), timeout)
+	return min(max(l.p99*deadlineFactor, MinDeadline), timeout)
 }
 
 // Snapshot is a limiter's state at one moment.
