@@ -127,6 +127,12 @@ func batchesShow(ctx context.Context, e *env, ref string) error {
 	if b.DoneAt != nil {
 		fmt.Fprintf(w, "  ingested         %s\n", b.DoneAt.UTC().Format(time.RFC3339))
 	}
+	if b.CancelRequestedAt != nil {
+		fmt.Fprintf(w, "  cancel requested %s\n", b.CancelRequestedAt.UTC().Format(time.RFC3339))
+	}
+	if b.CancelError != "" {
+		fmt.Fprintf(w, "  cancel refused   %s\n", b.CancelError)
+	}
 	fmt.Fprintf(w, "  cost_usd         %.6f (batch price)\n", b.CostUSD)
 	if b.Error != "" {
 		fmt.Fprintf(w, "  error            %s\n", b.Error)
@@ -147,43 +153,61 @@ func batchesShow(ctx context.Context, e *env, ref string) error {
 // poller then ingests what the provider returns: answered requests are
 // stored, cancelled ones move on to the next model of their tier.
 func batchesCancel(ctx context.Context, e *env, ref string) error {
-	_, b, err := findBatch(ctx, e, ref)
+	st, b, err := findBatch(ctx, e, ref)
 	if err != nil {
 		return err
 	}
 	if b.State != "submitted" || b.ProviderBatchID == "" {
 		return &exitError{1, fmt.Errorf("provider batch %d is %s: only a submitted batch can be cancelled", b.ID, b.State)}
 	}
-	cfg, err := e.config(ctx)
+	clients, source, err := batchClients(ctx, e)
 	if err != nil {
 		return err
 	}
-	prices, err := config.LoadPrices(cfg.PricingFile)
-	if err != nil {
-		return err
-	}
-	routes, err := config.LoadRoutes(cfg.RoutesFile, prices)
-	if err != nil {
-		return err
-	}
-	if _, ok := routes.BatchModels()[b.Model]; !ok {
-		return &exitError{1, fmt.Errorf("%s is not a batch-mode model of %s; set ROUTES_FILE to the workers' routes file", b.Model, routes.Source)}
-	}
-	reg, err := wire.Registry(routes, cfg.Keys, os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	p, _, err := reg.Resolve(b.Model)
-	if err != nil {
-		return err
-	}
-	client, ok := p.(providerbatch.Client)
+	client, ok := clients[b.Model]
 	if !ok {
-		return &exitError{1, fmt.Errorf("%s: provider has no batch API", b.Model)}
+		return &exitError{1, fmt.Errorf("%s is not a batch-mode model of %s; set ROUTES_FILE to the workers' routes file", b.Model, source)}
 	}
-	if err := providerbatch.Cancel(ctx, client, b.ProviderBatchID); err != nil {
+	if err := providerbatch.Cancel(ctx, st.Pool(), client, b); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "provider batch %d (%s): cancellation requested; the workers ingest what it returns\n", b.ID, b.ProviderBatchID)
 	return nil
+}
+
+// batchClients builds the batch clients of the routes' batch-mode models
+// (ROUTES_FILE, the provider keys), by model, and names the routes' source.
+func batchClients(ctx context.Context, e *env) (map[string]providerbatch.Client, string, error) {
+	cfg, err := e.config(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	prices, err := config.LoadPrices(cfg.PricingFile)
+	if err != nil {
+		return nil, "", err
+	}
+	routes, err := config.LoadRoutes(cfg.RoutesFile, prices)
+	if err != nil {
+		return nil, "", err
+	}
+	out := map[string]providerbatch.Client{}
+	if len(routes.BatchModels()) == 0 {
+		return out, routes.Source, nil
+	}
+	reg, err := wire.Registry(routes, cfg.Keys, os.LookupEnv)
+	if err != nil {
+		return nil, "", err
+	}
+	for name := range routes.BatchModels() {
+		p, _, err := reg.Resolve(name)
+		if err != nil {
+			return nil, "", err
+		}
+		client, ok := p.(providerbatch.Client)
+		if !ok {
+			return nil, "", &exitError{1, fmt.Errorf("%s: provider has no batch API", name)}
+		}
+		out[name] = client
+	}
+	return out, routes.Source, nil
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/promptcascade/promptcascade/internal/providerbatch"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
@@ -74,7 +77,64 @@ func cmdCancel(ctx context.Context, e *env, args []string) error {
 	// been answered since; the others stay canceled.
 	fmt.Fprintf(e.stdout, "batch %s canceled: %d queued message(s) removed, %d unanswered prompt(s) marked canceled "+
 		"(calls already running may still answer a few); no worker starts a model call for it any more\n", batch, purged, marked)
+	return cancelProviderBatches(ctx, e, st, batch)
+}
+
+// cancelProviderBatches reports what happens to the canceled batch's
+// prompts that wait for or at a provider batch, and cancels at the
+// provider the provider batches that hold nothing else (with the clients
+// of ROUTES_FILE's batch-mode models; the workers' pollers do it too, so
+// a cascadectl without the routes or keys only says so).
+func cancelProviderBatches(ctx context.Context, e *env, st *store.Store, batch string) error {
+	byState, shared, err := providerbatch.BatchItems(ctx, st.Pool(), batch)
+	if err != nil {
+		return err
+	}
+	if n := byState[providerbatch.StateQueued] + byState[providerbatch.StateHandingOff]; n > 0 {
+		fmt.Fprintf(e.stdout, "batch %s: %d prompt(s) waiting for a provider batch will not be sent\n", batch, n)
+	}
+	if byState[providerbatch.StateSubmitted] == 0 {
+		return nil
+	}
+	clients, _, err := batchClients(ctx, e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "cascadectl: cannot reach the batch APIs (%v); the workers cancel the provider batches at their next poll\n", err)
+		clients = nil
+	}
+	var ids []string
+	for _, model := range sortedKeys(clients) {
+		done, err := providerbatch.CancelAbandoned(ctx, st.Pool(), model, clients[model], nil)
+		for _, c := range done {
+			if c.Err != nil {
+				fmt.Fprintf(e.stderr, "cascadectl: %s refused to cancel %s: %v\n", model, c.ProviderBatchID, c.Err)
+				continue
+			}
+			ids = append(ids, c.ProviderBatchID)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "cascadectl: %v; the workers try again at their next poll\n", err)
+		}
+	}
+	fmt.Fprintf(e.stdout, "batch %s: %d prompt(s) at a provider; %d provider batch(es) holding only canceled prompts cancelled at the provider%s; "+
+		"%d prompt(s) share a provider batch with other batches: their answers are not stored (what the provider bills is logged)\n",
+		batch, byState[providerbatch.StateSubmitted], len(ids), providerIDs(ids), shared)
 	return nil
+}
+
+func providerIDs(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(ids, ", ") + ")"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func cmdPause(ctx context.Context, e *env, args []string) error {

@@ -42,17 +42,22 @@ type Batch struct {
 	SubmittedAt     *time.Time `json:"submitted_at,omitempty"`
 	DoneAt          *time.Time `json:"done_at,omitempty"`
 	CostUSD         float64    `json:"cost_usd"` // request_log rows of this provider batch
+	// CancelRequestedAt is when the provider was asked to cancel it
+	// (cascadectl cancel or batches cancel); CancelError its refusal.
+	CancelRequestedAt *time.Time `json:"cancel_requested_at,omitempty"`
+	CancelError       string     `json:"cancel_error,omitempty"`
 }
 
 const batchCols = `b.id, b.model, b.label, b.state, coalesce(b.provider_batch_id, ''), coalesce(b.provider_status, ''),
 	b.items, b.bytes, (SELECT count(*) FROM provider_batch_items i WHERE i.provider_batch = b.id AND i.state = 'submitted'),
 	coalesce(b.error, ''), b.created_at, b.submitted_at, b.done_at,
-	coalesce((SELECT sum(l.cost_usd) FROM request_log l WHERE l.provider_batch_id = b.provider_batch_id), 0)::float8`
+	coalesce((SELECT sum(l.cost_usd) FROM request_log l WHERE l.provider_batch_id = b.provider_batch_id), 0)::float8,
+	b.cancel_requested_at, coalesce(b.cancel_error, '')`
 
 func scanBatch(row pgx.CollectableRow) (Batch, error) {
 	var b Batch
 	err := row.Scan(&b.ID, &b.Model, &b.Label, &b.State, &b.ProviderBatchID, &b.ProviderStatus, &b.Items, &b.Bytes,
-		&b.Waiting, &b.Error, &b.CreatedAt, &b.SubmittedAt, &b.DoneAt, &b.CostUSD)
+		&b.Waiting, &b.Error, &b.CreatedAt, &b.SubmittedAt, &b.DoneAt, &b.CostUSD, &b.CancelRequestedAt, &b.CancelError)
 	return b, err
 }
 
@@ -134,4 +139,35 @@ func WaitingByBatch(ctx context.Context, pool *pgxpool.Pool) (map[string]map[str
 		out[b][m] = n
 	}
 	return out, rows.Err()
+}
+
+// BatchItems counts the items of prompt batch batchID that still wait, by
+// state (queued, submitted, handing_off), and the submitted ones that share
+// a provider batch with items of other batches that still wait.
+func BatchItems(ctx context.Context, pool *pgxpool.Pool, batchID string) (byState map[string]int, shared int, err error) {
+	rows, err := pool.Query(ctx, `SELECT state, count(*) FROM provider_batch_items
+		WHERE batch_id = $1 AND state IN ('queued', 'submitted', 'handing_off') GROUP BY 1`, batchID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("providerbatch: items of batch %s: %w", batchID, err)
+	}
+	byState = map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		byState[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	err = pool.QueryRow(ctx, `SELECT count(*) FROM provider_batch_items i
+		WHERE i.batch_id = $1 AND i.state = 'submitted' AND EXISTS (SELECT 1 FROM provider_batch_items o
+			WHERE o.provider_batch = i.provider_batch AND o.state = 'submitted' AND o.batch_id <> $1)`, batchID).Scan(&shared)
+	if err != nil {
+		return nil, 0, fmt.Errorf("providerbatch: items of batch %s: %w", batchID, err)
+	}
+	return byState, shared, nil
 }

@@ -224,10 +224,9 @@ func (r *Runner) tryLock(ctx context.Context, m *Model) *pgxpool.Conn {
 // crash, flush queued items into new batches, poll and ingest, and hand
 // prompts back to the queue.
 func (r *Runner) step(ctx context.Context, m *Model) error {
-	// Prompts of a canceled batch that never went out are settled as
-	// canceled: nothing was paid for them.
-	if _, err := r.pool.Exec(ctx, `UPDATE provider_batch_items i SET state = 'done', outcome = 'canceled', job = NULL, updated_at = now()
-		FROM batches b WHERE b.batch_id = i.batch_id AND b.state = 'canceled' AND i.model = $1 AND i.state = 'queued'`, m.Name); err != nil {
+	// Prompts of a canceled batch that never went out (or were about to
+	// be handed back) are settled as canceled: nothing was paid for them.
+	if _, err := r.pool.Exec(ctx, settleCanceledSQL, m.Name); err != nil {
 		return fmt.Errorf("settle canceled: %w", err)
 	}
 	// Budget holds of prompts waiting to go out or at the provider count
@@ -243,6 +242,10 @@ func (r *Runner) step(ctx context.Context, m *Model) error {
 	}
 	if err := r.flush(ctx, m); err != nil {
 		return fmt.Errorf("flush: %w", err)
+	}
+	if _, err := CancelAbandoned(ctx, r.pool, m.Name, m.Client, r.log); err != nil {
+		// The provider may answer later; polling goes on meanwhile.
+		r.log.Warn("provider batch: cancel of a batch of canceled prompts failed; retrying at the next tick", "model", m.Name, "err", err)
 	}
 	if err := r.poll(ctx, m); err != nil {
 		return fmt.Errorf("poll: %w", err)
@@ -369,7 +372,8 @@ func (r *Runner) recordIntent(ctx context.Context, m *Model) (int64, string, err
 
 // requests loads the requests of a provider batch.
 func (r *Runner) requests(ctx context.Context, pb int64) ([]llm.BatchRequest, error) {
-	rows, err := r.pool.Query(ctx, `SELECT custom_id, job FROM provider_batch_items WHERE provider_batch = $1 ORDER BY custom_id`, pb)
+	rows, err := r.pool.Query(ctx, `SELECT custom_id, job FROM provider_batch_items WHERE provider_batch = $1 AND state = 'submitted'
+		ORDER BY custom_id`, pb)
 	if err != nil {
 		return nil, err
 	}
@@ -388,8 +392,14 @@ func (r *Runner) requests(ctx context.Context, pb int64) ([]llm.BatchRequest, er
 	return out, rows.Err()
 }
 
-// submit sends an intent to the provider and stores the batch id it gets.
+// submit sends an intent to the provider and stores the batch id it gets;
+// prompts of batches canceled since the intent was recorded are taken out
+// first (an intent left empty is not sent).
 func (r *Runner) submit(ctx context.Context, m *Model, id int64, label string) error {
+	left, err := r.pruneCanceled(ctx, m, id)
+	if err != nil || left == 0 {
+		return err
+	}
 	reqs, err := r.requests(ctx, id)
 	if err != nil {
 		return err
@@ -565,20 +575,23 @@ type item struct {
 	queuedAt  time.Time
 	submitted time.Time
 	hold      *int64 // budget hold, released with the item's attempt
+	canceled  bool   // its batch is canceled: no answer is stored
 }
 
 // submittedItems loads up to n items of a provider batch still in state
 // 'submitted'.
 func (r *Runner) submittedItems(ctx context.Context, pb int64, n int) ([]item, error) {
-	rows, err := r.pool.Query(ctx, `SELECT job, tier, signals, position, delivery, attempts_before, rounds, custom_id, queued_at, budget_hold
-		FROM provider_batch_items WHERE provider_batch = $1 AND state = 'submitted' ORDER BY custom_id LIMIT $2`, pb, n)
+	rows, err := r.pool.Query(ctx, `SELECT i.job, i.tier, i.signals, i.position, i.delivery, i.attempts_before, i.rounds, i.custom_id,
+			i.queued_at, i.budget_hold, coalesce(b.state = 'canceled', false)
+		FROM provider_batch_items i LEFT JOIN batches b USING (batch_id)
+		WHERE i.provider_batch = $1 AND i.state = 'submitted' ORDER BY i.custom_id LIMIT $2`, pb, n)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (item, error) {
 		var it item
 		var tier string
-		err := row.Scan(&it.job, &tier, &it.sig, &it.position, &it.delivery, &it.before, &it.rounds, &it.customID, &it.queuedAt, &it.hold)
+		err := row.Scan(&it.job, &tier, &it.sig, &it.position, &it.delivery, &it.before, &it.rounds, &it.customID, &it.queuedAt, &it.hold, &it.canceled)
 		it.tier = prompt.Tier(tier)
 		return it, err
 	})
@@ -657,12 +670,15 @@ func (r *Runner) settleAll(ctx context.Context, m *Model, pb int64, started time
 	}
 }
 
-// Cancel asks the provider to cancel a submitted batch (cascadectl batches
-// cancel); the poller ingests what it returns, cancelled requests moving on
-// like expired ones.
-func Cancel(ctx context.Context, c Client, providerBatchID string) error {
-	if err := c.CancelBatch(ctx, providerBatchID); err != nil {
-		return fmt.Errorf("cancel %s: %w", providerBatchID, err)
+// Cancel asks the provider to cancel submitted provider batch b (cascadectl
+// batches cancel) and records the request; the poller ingests what it
+// returns, cancelled requests moving on like expired ones.
+func Cancel(ctx context.Context, pool *pgxpool.Pool, c Client, b Batch) error {
+	if err := c.CancelBatch(ctx, b.ProviderBatchID); err != nil {
+		return fmt.Errorf("cancel %s: %w", b.ProviderBatchID, err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE provider_batches SET cancel_requested_at = coalesce(cancel_requested_at, now()) WHERE id = $1`, b.ID); err != nil {
+		return fmt.Errorf("cancel %s: the provider is cancelling it, but recording that failed: %w", b.ProviderBatchID, err)
 	}
 	return nil
 }

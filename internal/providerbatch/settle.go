@@ -71,10 +71,21 @@ func (r *Runner) judge(m *Model, it item, res llm.BatchResult, pid string, now t
 	}
 
 	res0 := prompt.Result{Job: it.job, Tier: it.tier, Signals: it.sig, Delivery: it.delivery,
-		Attempts: []prompt.Attempt{a}, WorkerID: r.cfg.WorkerID, CompletedAt: now, CostUSD: a.CostUSD}
+		WorkerID: r.cfg.WorkerID, CompletedAt: now, CostUSD: a.CostUSD}
 	if it.hold != nil {
 		res0.BudgetHolds = []int64{*it.hold}
 	}
+	if it.canceled {
+		// Its batch was canceled while the provider batch ran: the attempt
+		// is logged with what the provider billed, and nothing else is
+		// written (no results row, no next model).
+		if a.Outcome == prompt.OutcomeOK || res.State == llm.ItemSucceeded {
+			a.Outcome, a.Error = prompt.OutcomeCanceled, "batch "+it.job.BatchID+" was canceled: the answer was not stored"
+		}
+		res0.Attempts = []prompt.Attempt{a}
+		return plan{result: res0, outcome: prompt.OutcomeCanceled, state: StateDone}
+	}
+	res0.Attempts = []prompt.Attempt{a}
 	p := plan{result: res0, outcome: a.Outcome, state: StateDone}
 	if a.Outcome == prompt.OutcomeOK {
 		rp := res.Response
