@@ -158,8 +158,17 @@ func TestMetricsAfterSmallBatch(t *testing.T) {
 	if c := series(fams, "promptcascade_commit_duration_seconds")[""]; c < 1 {
 		t.Errorf("commit latency histogram has %v observations", c)
 	}
-	if p := series(fams, "promptcascade_consumer_pending")[""]; p != 0 {
-		t.Errorf("consumer pending = %v, want 0", p)
+	// One series per priority consumer, each read from JetStream.
+	for _, name := range []string{"promptcascade_consumer_pending", "promptcascade_consumer_ack_pending"} {
+		got := series(fams, name)
+		for _, p := range []string{"high", "normal", "low"} {
+			if v, ok := got["priority="+p]; !ok || v != 0 {
+				t.Errorf("%s{priority=%q} = %v (exported: %v), want 0 after the batch", name, p, v, ok)
+			}
+		}
+		if len(got) != 3 {
+			t.Errorf("%s: series %v, want one per priority", name, got)
+		}
 	}
 
 	// A second batch goes past METRICS_BATCH_LABELS=1: it shares _other.

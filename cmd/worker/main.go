@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 	mx := metrics.New(metrics.Options{
 		BatchLabels: cfg.MetricsBatchLabels,
 		Stats:       func() worker.Stats { return w.Stats() },
-		Pending:     src.Pending,
+		Pending:     src.PendingByPriority,
 		Limiters:    cas.Limits,
 	})
 	w = worker.New(worker.Config{

@@ -298,10 +298,39 @@ func TestKubernetesScaledObject(t *testing.T) {
 	if so.Spec.MaxReplicaCount == nil || *so.Spec.MaxReplicaCount < 1 {
 		t.Error("no maxReplicaCount")
 	}
-	if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "nats-jetstream" {
-		t.Fatalf("triggers %+v, want one nats-jetstream", so.Spec.Triggers)
+	// One trigger per priority consumer (queue.priorityConsumer: the
+	// worker's NATS_CONSUMER for normal, -high and -low for the others),
+	// all alike but for the consumer: a high or low batch alone must
+	// bring workers up from zero too.
+	consumer := env(c, "NATS_CONSUMER")
+	if consumer == nil || consumer.Value == "" {
+		t.Fatal("the worker Deployment sets no NATS_CONSUMER")
 	}
+	wantConsumers := []string{consumer.Value, consumer.Value + "-high", consumer.Value + "-low"}
+	if len(so.Spec.Triggers) != len(wantConsumers) {
+		t.Fatalf("triggers %+v, want one nats-jetstream per priority consumer %q", so.Spec.Triggers, wantConsumers)
+	}
+	var consumers []string
 	md := so.Spec.Triggers[0].Metadata
+	for i, tr := range so.Spec.Triggers {
+		if tr.Type != "nats-jetstream" {
+			t.Fatalf("trigger %d is %q, want nats-jetstream", i, tr.Type)
+		}
+		consumers = append(consumers, tr.Metadata["consumer"])
+		for k, v := range md {
+			if k != "consumer" && tr.Metadata[k] != v {
+				t.Errorf("trigger %d: %s %q, but the first trigger has %q", i, k, tr.Metadata[k], v)
+			}
+		}
+		if len(tr.Metadata) != len(md) {
+			t.Errorf("trigger %d metadata %v, want the keys of the first %v", i, tr.Metadata, md)
+		}
+	}
+	slices.Sort(consumers)
+	slices.Sort(wantConsumers)
+	if !slices.Equal(consumers, wantConsumers) {
+		t.Errorf("triggers on consumers %q, want %q (one per priority)", consumers, wantConsumers)
+	}
 	documented := []string{"natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold", "activationLagThreshold", "useHttps"}
 	for k := range md {
 		if !slices.Contains(documented, k) {
@@ -313,10 +342,8 @@ func TestKubernetesScaledObject(t *testing.T) {
 			t.Errorf("trigger metadata %s missing", k)
 		}
 	}
-	for k, envName := range map[string]string{"stream": "NATS_STREAM", "consumer": "NATS_CONSUMER"} {
-		if e := env(c, envName); e == nil || e.Value != md[k] {
-			t.Errorf("trigger %s %q is not the worker's %s (%+v)", k, md[k], envName, e)
-		}
+	if e := env(c, "NATS_STREAM"); e == nil || e.Value != md["stream"] {
+		t.Errorf("trigger stream %q is not the worker's NATS_STREAM (%+v)", md["stream"], e)
 	}
 	if !strings.HasSuffix(md["natsServerMonitoringEndpoint"], ":8222") {
 		t.Errorf("natsServerMonitoringEndpoint %q: want the monitoring port 8222", md["natsServerMonitoringEndpoint"])

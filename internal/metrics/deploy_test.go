@@ -13,6 +13,7 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
@@ -21,8 +22,10 @@ import (
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
 	m := New(Options{BatchLabels: 1,
-		Stats:    func() worker.Stats { return worker.Stats{} },
-		Pending:  func(context.Context) (uint64, uint64, error) { return 0, 0, nil },
+		Stats: func() worker.Stats { return worker.Stats{} },
+		Pending: func(context.Context) ([]queue.PriorityPending, error) {
+			return []queue.PriorityPending{{Priority: "normal"}}, nil
+		},
 		Limiters: func() []limit.Snapshot { return []limit.Snapshot{{Model: "sim/a"}} },
 	})
 	m.Settled(worker.SettledSucceeded, result("b", prompt.TierSimple, "sim/b",

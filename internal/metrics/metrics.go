@@ -2,7 +2,8 @@
 // official client (github.com/prometheus/client_golang): prompts by batch,
 // tier and status, attempts by model and outcome, cost and tokens by model,
 // call and commit latency histograms, per-model limiter state, and the
-// shared consumer's pending and ack-pending counts read from JetStream. It
+// shared consumers' pending and ack-pending counts read from JetStream, by
+// priority. It
 // also serves /healthz and /readyz.
 //
 // Label values are bounded: models come from the routes, outcomes and
@@ -23,6 +24,7 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
@@ -37,9 +39,9 @@ type Options struct {
 	BatchLabels int
 	// Stats returns the worker's counters.
 	Stats func() worker.Stats
-	// Pending reads the consumer's pending and ack-pending counts from
-	// JetStream (across every worker), at scrape time.
-	Pending func(ctx context.Context) (pending, ackPending uint64, err error)
+	// Pending reads each priority consumer's pending and ack-pending
+	// counts from JetStream (across every worker), at scrape time.
+	Pending func(ctx context.Context) ([]queue.PriorityPending, error)
 	// Limiters returns the state of each model's limiter.
 	Limiters func() []limit.Snapshot
 }
@@ -117,9 +119,9 @@ func New(o Options) *Metrics {
 	if o.Pending != nil {
 		f(&pendingCollector{read: o.Pending,
 			pending: prometheus.NewDesc("promptcascade_consumer_pending",
-				"Messages of the shared consumer not yet delivered (JetStream consumer info; every worker reports the same value).", nil, nil),
+				"Messages of the shared consumer of each priority (high, normal, low) not yet delivered (JetStream consumer info; every worker reports the same value).", []string{"priority"}, nil),
 			ackPending: prometheus.NewDesc("promptcascade_consumer_ack_pending",
-				"Deliveries of the shared consumer not yet acknowledged, across every worker (JetStream consumer info).", nil, nil),
+				"Deliveries of the shared consumer of each priority (high, normal, low) not yet acknowledged, across every worker (JetStream consumer info).", []string{"priority"}, nil),
 			errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "promptcascade_consumer_info_errors_total",
 				Help: "Scrapes that could not read the consumer's state from JetStream."}),
 		})
@@ -225,7 +227,7 @@ func (c *funcCollector) Collect(ch chan<- prometheus.Metric) {
 
 // pendingCollector reads the consumer's state from JetStream at scrape time.
 type pendingCollector struct {
-	read                func(ctx context.Context) (uint64, uint64, error)
+	read                func(ctx context.Context) ([]queue.PriorityPending, error)
 	pending, ackPending *prometheus.Desc
 	errors              prometheus.Counter
 }
@@ -239,13 +241,15 @@ func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	p, ap, err := c.read(ctx)
+	ps, err := c.read(ctx)
 	if err != nil {
 		// No value is better than a guessed one; the error counter tells.
 		c.errors.Inc()
 	} else {
-		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(p))
-		ch <- prometheus.MustNewConstMetric(c.ackPending, prometheus.GaugeValue, float64(ap))
+		for _, p := range ps {
+			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(p.Pending), p.Priority)
+			ch <- prometheus.MustNewConstMetric(c.ackPending, prometheus.GaugeValue, float64(p.AckPending), p.Priority)
+		}
 	}
 	c.errors.Collect(ch)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/worker"
 )
 
@@ -113,20 +114,25 @@ func TestScrapeTimeState(t *testing.T) {
 	pendingErr := error(nil)
 	m := New(Options{
 		Stats: func() worker.Stats { return worker.Stats{Fetched: 7, InFlight: 3, DeadLettered: 1} },
-		Pending: func(context.Context) (uint64, uint64, error) {
-			return 40, 12, pendingErr
+		Pending: func(context.Context) ([]queue.PriorityPending, error) {
+			return []queue.PriorityPending{{Priority: "high", Pending: 5, AckPending: 2}, {Priority: "normal", Pending: 40, AckPending: 12},
+				{Priority: "low", Pending: 0, AckPending: 1}}, pendingErr
 		},
 		Limiters: func() []limit.Snapshot {
 			return []limit.Snapshot{{Model: "sim/a", Limit: 16, InFlight: 5, Waiting: 9, Rate: 2.5, Paused: 1500 * time.Millisecond, Calls: 100, RateLimited: 4}}
 		},
 	})
 	want := `
-# HELP promptcascade_consumer_ack_pending Deliveries of the shared consumer not yet acknowledged, across every worker (JetStream consumer info).
+# HELP promptcascade_consumer_ack_pending Deliveries of the shared consumer of each priority (high, normal, low) not yet acknowledged, across every worker (JetStream consumer info).
 # TYPE promptcascade_consumer_ack_pending gauge
-promptcascade_consumer_ack_pending 12
-# HELP promptcascade_consumer_pending Messages of the shared consumer not yet delivered (JetStream consumer info; every worker reports the same value).
+promptcascade_consumer_ack_pending{priority="high"} 2
+promptcascade_consumer_ack_pending{priority="low"} 1
+promptcascade_consumer_ack_pending{priority="normal"} 12
+# HELP promptcascade_consumer_pending Messages of the shared consumer of each priority (high, normal, low) not yet delivered (JetStream consumer info; every worker reports the same value).
 # TYPE promptcascade_consumer_pending gauge
-promptcascade_consumer_pending 40
+promptcascade_consumer_pending{priority="high"} 5
+promptcascade_consumer_pending{priority="low"} 0
+promptcascade_consumer_pending{priority="normal"} 40
 # HELP promptcascade_fetched_total Deliveries fetched.
 # TYPE promptcascade_fetched_total counter
 promptcascade_fetched_total 7

@@ -151,19 +151,40 @@ func (s *Source) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]Hel
 // Pending reports messages not yet delivered and deliveries not yet acked,
 // across every worker and every priority's consumer.
 func (s *Source) Pending(ctx context.Context) (uint64, uint64, error) {
-	tiers, err := s.tiers(ctx)
+	ps, err := s.PendingByPriority(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
 	var pending, ackPending uint64
-	for _, t := range tiers {
-		p, a, err := s.c.Pending(ctx, t.Load().cons)
-		if err != nil {
-			return 0, 0, err
-		}
-		pending, ackPending = pending+p, ackPending+a
+	for _, p := range ps {
+		pending, ackPending = pending+p.Pending, ackPending+p.AckPending
 	}
 	return pending, ackPending, nil
+}
+
+// PriorityPending is what one priority's consumer holds.
+type PriorityPending struct {
+	Priority   string // high, normal or low
+	Pending    uint64 // messages not yet delivered
+	AckPending uint64 // deliveries not yet acked, across every worker
+}
+
+// PendingByPriority reports Pending for each priority's consumer, highest
+// first (Priorities' order).
+func (s *Source) PendingByPriority(ctx context.Context) ([]PriorityPending, error) {
+	tiers, err := s.tiers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PriorityPending, 0, len(tiers))
+	for i, t := range tiers {
+		p, a, err := s.c.Pending(ctx, t.Load().cons)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, PriorityPending{Priority: Priorities[i], Pending: p, AckPending: a})
+	}
+	return out, nil
 }
 
 // Recover makes sure the stream and the consumer exist, creating them as
