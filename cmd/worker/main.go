@@ -96,7 +96,8 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 
 	var st *store.Store
 	st, err = store.Open(ctx, cfg.Postgres.DatabaseURL, store.WithStorePrompts(cfg.Postgres.StorePrompts),
-		store.WithPrices(batchPrices(func() routesSource { return st }, prices, routePrices(routes), log)))
+		store.WithPrices(batchPrices(func() routesSource { return st }, prices, routePrices(routes), log)),
+		store.WithMinConns(int32(worker.Config{Concurrency: cfg.Concurrency}.Conns())))
 	if err != nil {
 		return err
 	}

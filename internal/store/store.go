@@ -39,6 +39,7 @@ type Option func(*options)
 type options struct {
 	storePrompts bool
 	maxConns     int32
+	minConns     int32
 	prices       PricesFunc
 }
 
@@ -55,6 +56,14 @@ func WithStorePrompts(store bool) Option {
 // DSN's pool_max_conns).
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
+}
+
+// WithMinConns raises the pool size to at least n, unless the DSN names
+// pool_max_conns (the operator's choice wins) or WithMaxConns sets it: a
+// worker with several committers and fetch groups checking for existing
+// results at once needs more than pgx's default of max(4, NumCPU).
+func WithMinConns(n int32) Option {
+	return func(o *options) { o.minConns = n }
 }
 
 // Open parses dsn (a postgres:// URL or key=value string; PG* environment
@@ -74,6 +83,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
+	} else if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, o.minConns)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "promptcascade"

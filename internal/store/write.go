@@ -38,6 +38,7 @@ CREATE TEMP TABLE IF NOT EXISTS pc_stage_log (
     started_at timestamptz, worker_id text, provider_batch_id text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS pc_stage_enqueued (ord integer, prompt_id text, content_sha256 bytea) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS pc_stage_spent (batch_id text, cost numeric) ON COMMIT DELETE ROWS;
 `
 
 const stageReadyKey = "promptcascade.store.stage"
@@ -86,8 +87,9 @@ func (s *Store) acquireStaged(ctx context.Context) (*pgxpool.Conn, error) {
 // on (batch_id, prompt_id, delivery, attempt, started_at), so retrying a Write
 // whose COMMIT outcome was unknown does not log the same attempts twice.
 //
-// The rows really inserted add their cost to batches.spent_usd in the same
-// statement, so that it stays sum(request_log.cost_usd) (budgets read it).
+// The cost of the rows really inserted is summed per batch into
+// pc_stage_spent; addSpentSQL adds it to batches.spent_usd in the same
+// transaction, so that it stays sum(request_log.cost_usd) (budgets read it).
 const insertLogSQL = `
 WITH ins AS (
 INSERT INTO request_log (batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
@@ -98,11 +100,20 @@ FROM pg_temp.pc_stage_log
 ORDER BY batch_id, prompt_id, delivery, attempt
 ON CONFLICT DO NOTHING
 RETURNING batch_id, cost_usd
-), spent AS (
-    SELECT batch_id, sum(cost_usd) AS cost FROM ins GROUP BY batch_id
 )
-UPDATE batches b SET spent_usd = b.spent_usd + spent.cost
-FROM spent WHERE b.batch_id = spent.batch_id AND spent.cost <> 0`
+INSERT INTO pg_temp.pc_stage_spent (batch_id, cost)
+SELECT batch_id, sum(cost_usd) FROM ins GROUP BY batch_id HAVING sum(cost_usd) <> 0`
+
+// addSpentSQL is the last statement of a Write before its COMMIT: every
+// commit of a batch updates the same batches row, and a row lock is held
+// until the transaction ends, so taking it last keeps concurrent commits of
+// one batch (several committers, several workers) from waiting for each
+// other's inserts; they wait only for each other's COMMIT. Rows in batch_id
+// order, so that two commits of the same batches lock them in one order.
+const addSpentSQL = `
+UPDATE batches b SET spent_usd = b.spent_usd + s.cost
+FROM (SELECT batch_id, cost FROM pg_temp.pc_stage_spent ORDER BY batch_id) s
+WHERE b.batch_id = s.batch_id`
 
 // results.cost_usd, attempts and usage_estimated are computed here from
 // request_log: every attempt of this prompt visible to this transaction,
@@ -178,6 +189,7 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	first := make(map[Key]int, len(rs))
 	var handoffs []int
 	nlog := 0
+	spend := false // some attempt cost money: batches.spent_usd grows
 	var park parkedRows
 	var holds []int64
 	for i := range rs {
@@ -186,6 +198,7 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, err
 		}
 		nlog += len(rs[i].Attempts)
+		spend = spend || paid(rs[i].Attempts)
 		if rs[i].Status == "" {
 			if rs[i].Handoff != nil {
 				handoffs = append(handoffs, i)
@@ -330,11 +343,26 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, err
 		}
 	}
+	if spend {
+		if _, err := tx.Exec(ctx, addSpentSQL); err != nil {
+			return nil, fmt.Errorf("store: write: add to batches.spent_usd: %w", err)
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("store: write: commit: %w", err)
 	}
 	s.markPriced(pricedIDs)
 	return inserted, nil
+}
+
+// paid reports whether any of the attempts cost money.
+func paid(as []prompt.Attempt) bool {
+	for i := range as {
+		if as[i].CostUSD != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // batchIDs returns the distinct cleaned batch ids of the final results

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -9,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/promptcascade/promptcascade/internal/pgtest"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 )
 
@@ -285,5 +290,82 @@ func TestDeadLettersDedupe(t *testing.T) {
 	}
 	if err := st.DeadLetters(ctx, []DeadLetter{{StreamSeq: math.MaxUint64}}); err == nil {
 		t.Error("an out-of-range sequence was accepted")
+	}
+}
+
+// TestWritesOfOneBatchDoNotWaitForEachOther: every commit adds its cost to
+// its batch's batches row, so concurrent commits of one batch (several
+// committers and workers) would queue behind each other's row lock for
+// their whole transaction if it were taken early. It is taken last, just
+// before COMMIT: a second Write of the batch completes while the first is
+// still inside its transaction (held open by WriteTx's extra), and
+// spent_usd still counts both.
+func TestWritesOfOneBatchDoNotWaitForEachOther(t *testing.T) {
+	t.Parallel()
+	st := setup(t)
+	ctx := t.Context()
+	if err := st.UpsertBatch(ctx, "b", 2); err != nil {
+		t.Fatal(err)
+	}
+	first := res("b", "p1", prompt.TierSimple, prompt.StatusSucceeded, 1, 0, att(1, small, prompt.OutcomeOK, 0.004, 0))
+	second := res("b", "p2", prompt.TierSimple, prompt.StatusSucceeded, 1, 0, att(1, small, prompt.OutcomeOK, 0.002, 0))
+
+	secondDone := make(chan error, 1)
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := st.WriteTx(ctx, []prompt.Result{first}, func(ctx context.Context, tx pgx.Tx) error {
+			// Inside the first transaction, its rows written: the second
+			// Write of the same batch must get through, not queue on a lock.
+			go func() {
+				_, err := st.Write(ctx, []prompt.Result{second})
+				secondDone <- err
+			}()
+			deadline := time.Now().Add(time.Minute)
+			for {
+				select {
+				case err := <-secondDone:
+					return err
+				case <-time.After(10 * time.Millisecond):
+				}
+				var waiting int
+				if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))`, tx.Conn().PgConn().PID()).Scan(&waiting); err != nil {
+					return err
+				}
+				if waiting > 0 {
+					return errors.New("the second Write waits for a lock held by the first one's open transaction")
+				}
+				if time.Now().After(deadline) {
+					return errors.New("the second Write neither finished nor waited on a lock within a minute")
+				}
+			}
+		})
+		firstDone <- err
+	}()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	var spent float64
+	if err := st.Pool().QueryRow(ctx, `SELECT spent_usd::float8 FROM batches WHERE batch_id = 'b'`).Scan(&spent); err != nil || !approx(spent, 0.006) {
+		t.Errorf("spent_usd = %v (%v), want 0.006 = sum(request_log.cost_usd)", spent, err)
+	}
+}
+
+// TestMinConns: a worker's pool has room for its committers unless the DSN
+// names its own pool_max_conns.
+func TestMinConns(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	for _, c := range []struct {
+		dsn  string
+		want int32
+	}{{dsn, 9}, {dsn + "&pool_max_conns=3", 3}} {
+		st, err := Open(t.Context(), c.dsn, WithMinConns(9))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Pool().Config().MaxConns; got != c.want {
+			t.Errorf("MaxConns = %d, want %d", got, c.want)
+		}
+		st.Close()
 	}
 }

@@ -62,7 +62,7 @@ type Config struct {
 	FetchBatch      int           // most messages asked for per fetch (256)
 	FetchMaxWait    time.Duration // longest wait for a fetch (500ms)
 	CommitBatch     int           // most prompts per commit (512)
-	Committers      int           // commits that may run at once (2)
+	Committers      int           // commits that may run at once (4)
 	CommitInterval  time.Duration // longest a finished prompt waits for its commit (20ms)
 	AckWait         time.Duration // consumer's AckWait; heartbeats go every third of it (queue.DefaultAckWait)
 	MaxDeliver      int           // consumer's MaxDeliver; the last delivery stores a failure instead of a nak (queue.DefaultMaxDeliver)
@@ -121,7 +121,7 @@ func (c *Config) setDefaults() {
 	def(&c.Concurrency, 64)
 	def(&c.FetchBatch, 256)
 	def(&c.CommitBatch, 512)
-	def(&c.Committers, 2)
+	def(&c.Committers, 4)
 	def(&c.MaxDeliver, queue.DefaultMaxDeliver)
 	def(&c.MaxMessageBytes, queue.DefaultMaxMessageBytes)
 	def(&c.RecoverTries, 8)
@@ -214,6 +214,15 @@ func New(cfg Config, src Source, st Store, cl Classifier, r Runner, log *slog.Lo
 		w.slots <- struct{}{}
 	}
 	return w
+}
+
+// Conns is how many Postgres connections a worker with configuration c
+// keeps busy at most: one per committer, and a few for the existence checks
+// of fetched groups, batch states and budget holds. The Store's pool should
+// have at least as many (store.WithMinConns).
+func (c Config) Conns() int {
+	c.setDefaults()
+	return c.Committers + 4
 }
 
 // Config returns the worker's configuration, defaults applied.
