@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,6 +140,76 @@ func TestEnqueueRejectsIDsRepeatedAcrossFiles(t *testing.T) {
 		!strings.Contains(out, "published 3, duplicates 0, rejected 1") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
+}
+
+// Repeated ids are found in Postgres, not in a map of every id: a repeat
+// many chunks (10,000 lines) after the first occurrence, in the same file
+// (with the same content: still a repeat) or in the next file, is rejected
+// with the same messages as before; a re-run rejects the same lines and
+// publishes nothing new; --strict finds them too and publishes nothing.
+func TestEnqueueFindsRepeatsChunksApart(t *testing.T) {
+	b, ctx := setup(t, 2*time.Minute)
+	const n = 25_000
+	var a strings.Builder
+	for i := range n {
+		fmt.Fprintf(&a, `{"id":"%d","prompt":"What is %d plus %d?"}`+"\n", i, i, i)
+	}
+	a.WriteString(`{"id":"5","prompt":"What is 5 plus 5?"}` + "\n") // line n+1
+	first := writeFile(t, "a.jsonl", a.String())
+	second := writeFile(t, "b.jsonl", `{"id":"x1","prompt":"Name a prime"}`+"\n"+
+		`{"id":"12","prompt":"Another prompt, line 13's id"}`+"\n"+`{"id":"x2","prompt":"Name a color"}`+"\n")
+	want := []string{
+		fmt.Sprintf(`%s:%d: duplicate id "5"`+"\n", first, n+1),
+		second + `:2: duplicate id "12" (already in ` + first + ")",
+	}
+	check := func(out string, code int) {
+		t.Helper()
+		if code != 1 {
+			t.Fatalf("exit %d, want 1\n%s", code, tail(out))
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("output lacks %q:\n%s", w, tail(out))
+			}
+		}
+	}
+
+	out, code := b.run(t, ctx, "enqueue", nil, "--quiet", "--strict", "--batch", "far", first, second)
+	check(out, code)
+	if !strings.Contains(out, "--strict: 2 bad line(s); nothing published") {
+		t.Errorf("--strict:\n%s", tail(out))
+	}
+	if got := b.enqueued(t, ctx); got != 0 {
+		t.Fatalf("--strict recorded %d ids", got)
+	}
+
+	out, code = b.run(t, ctx, "enqueue", nil, "--quiet", "--batch", "far", first, second)
+	check(out, code)
+	if s := enqueueSummary(t, out); s.published != n+2 || s.duplicates != 0 || s.rejected != 2 {
+		t.Errorf("first run: %s", s.line)
+	}
+	if got := b.enqueued(t, ctx); got != n+2 {
+		t.Fatalf("batch_prompts = %d, want %d", got, n+2)
+	}
+
+	// A re-run: the same two lines rejected, nothing new recorded (the
+	// others are duplicate message ids within the stream's window).
+	out, code = b.run(t, ctx, "enqueue", nil, "--quiet", "--batch", "far", first, second)
+	check(out, code)
+	if s := enqueueSummary(t, out); s.published+s.duplicates != n+2 || s.rejected != 2 {
+		t.Errorf("re-run: %s", s.line)
+	}
+	if got := b.enqueued(t, ctx); got != n+2 {
+		t.Fatalf("after the re-run batch_prompts = %d, want %d", got, n+2)
+	}
+}
+
+// tail is the end of a long output, for failure messages.
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "..." + s[len(s)-2000:]
+	}
+	return s
 }
 
 // Bug 1 of issue 7: two files that share a name go to the same batch with

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,7 +56,7 @@ type options struct {
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := &options{chunk: 1000}
+	o := &options{chunk: defaultChunk}
 	format := fs.String("format", "auto", "input format: auto, jsonl, openai-batch, csv or text")
 	fs.StringVar(&o.batch, "batch", "", "batch name (letters, digits, _ and -); default: the first file's base name")
 	fs.BoolVar(&o.strict, "strict", false, "validate every line first; publish nothing if any line is bad")
@@ -143,14 +143,14 @@ type enqueuer struct {
 	// priority is what the jobs carry (setPriority): "" for normal.
 	priority string
 
-	// seen maps an id's hash to the index of the file that had it, to find
-	// ids repeated across files (each file's reader finds its own repeats).
-	// Only kept when there are several files.
-	seen     map[uint64]int
-	seed     maphash.Seed
-	spooled  []string // temp copies of stdin, removed at the end
-	accepted int
+	spooled []string // temp copies of stdin, removed at the end
+
+	// mu guards stderr (the bar and the rejected lines) and the counts:
+	// the reader and the publishing stage both report lines.
+	mu       sync.Mutex
+	accepted int // good lines, less those the run refused
 	rejected int
+	lines    int                 // good lines read in this pass (Seq)
 	est      *estimate.Estimator // set while --budget auto prices the input
 	silent   bool                // rejects are counted, not printed (the pricing pass)
 }
@@ -192,29 +192,27 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 	}
 	defer qc.Close()
 	e.limit = qc.MessageLimit()
+	run, err := st.BeginEnqueueRun(ctx, e.o.batch)
+	if err != nil {
+		return err
+	}
+	defer run.Close()
 	if e.o.strict {
 		if err := e.spoolStdin(); err != nil {
 			return err
 		}
-		// Only check: bad lines, and ids the batch already holds with
-		// another prompt.
-		check := newChunker(e.o.chunk, func(items []item) error {
-			bad, err := st.EnqueueConflicts(ctx, e.o.batch, entries(items))
-			for _, i := range bad {
-				e.conflict(items[i])
-			}
-			return err
-		})
-		if err := e.each(ctx, false, check.add); err != nil {
-			return err
-		}
-		if err := check.flush(); err != nil {
+		// Only check: bad lines, repeated ids, and ids the batch already
+		// holds with another prompt.
+		if err := e.pass(ctx, false, run.Check, nil); err != nil {
 			return err
 		}
 		if e.rejected > 0 {
 			return fmt.Errorf("--strict: %d bad line(s); nothing published", e.rejected)
 		}
-		e.accepted, e.seen = 0, nil
+		if err := run.Reset(ctx); err != nil {
+			return err
+		}
+		e.accepted = 0
 	}
 
 	if _, err := qc.EnsureStream(ctx); err != nil {
@@ -245,29 +243,12 @@ func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
 
 	start := time.Now()
 	pub := queue.NewPublisher(qc, e.cfg.MaxPending)
-	publish := newChunker(e.o.chunk, func(items []item) error {
-		// Record the ids first: a crash between the two leaves prompts that
-		// `cascadectl verify` reports as missing, never prompts it cannot see.
-		bad, err := st.RecordEnqueued(ctx, e.o.batch, entries(items))
-		if err != nil {
-			return err
-		}
-		for i, it := range items {
-			if len(bad) > 0 && bad[0] == i {
-				bad = bad[1:]
-				e.conflict(it)
-				continue
-			}
-			if err := pub.PublishMessage(ctx, it.msg); err != nil {
-				return err
-			}
-		}
-		return nil
+	// Each chunk's ids are recorded before any of its lines is published:
+	// a crash between the two leaves prompts that `cascadectl verify`
+	// reports as missing, never prompts it cannot see.
+	err = e.pass(ctx, true, run.Record, func(ctx context.Context, it *item) error {
+		return pub.PublishMessage(ctx, it.msg)
 	})
-	err = e.each(ctx, true, publish.add)
-	if err == nil {
-		err = publish.flush()
-	}
 	stats, werr := pub.Wait(ctx)
 	e.bar.clear()
 	if err = errors.Join(err, werr); err != nil {
@@ -287,52 +268,144 @@ type item struct {
 	id   string
 	msg  queue.Message
 	hash []byte // queue.ContentHash of the job
-	file string // as errors name it
+	file int    // index in o.files
 	line int
 }
 
-func entries(items []item) []store.Enqueued {
-	out := make([]store.Enqueued, len(items))
-	for i, it := range items {
-		out[i] = store.Enqueued{ID: it.id, ContentHash: it.hash}
+// defaultChunk is how many lines go to Postgres at a time: few round trips
+// per line, and memory bounded by a few chunks whatever the input size.
+const defaultChunk = 10_000
+
+// recordFunc records a chunk's ids in the run (store.EnqueueRun's Record,
+// or Check) and returns the entries it refuses.
+type recordFunc func(context.Context, []store.RunEntry) ([]store.Refused, error)
+
+// recorded is a chunk whose ids are recorded, with its refused entries.
+type recorded struct {
+	items   []item
+	refused []store.Refused
+}
+
+// pass reads every input once, in three stages that overlap: this
+// goroutine reads and encodes lines into chunks, one goroutine records each
+// chunk with record (in input order: a chunk's repeats are found against
+// every earlier one), and one reports the refused lines and hands the
+// others to publish (nil: nothing is published). Each stage works on a
+// chunk of its own, so memory is bounded by a few chunks.
+func (e *enqueuer) pass(ctx context.Context, bar bool, record recordFunc, publish func(context.Context, *item) error) error {
+	outer := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		stageErr error
+		once     sync.Once
+	)
+	fail := func(err error) {
+		once.Do(func() { stageErr = err })
+		cancel(err)
 	}
-	return out
-}
+	toRecord := make(chan []item)
+	toPublish := make(chan recorded)
+	free := make(chan []item, 2) // chunk buffers back to the reader
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(toPublish)
+		entries := make([]store.RunEntry, 0, e.o.chunk)
+		for items := range toRecord {
+			entries = entries[:0]
+			for i := range items {
+				entries = append(entries, store.RunEntry{ID: items[i].id, ContentHash: items[i].hash, File: items[i].file})
+			}
+			refused, err := record(ctx, entries)
+			if err != nil {
+				fail(err)
+				return
+			}
+			select {
+			case toPublish <- recorded{items, refused}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for c := range toPublish {
+			refused := c.refused
+			for i := range c.items {
+				if len(refused) > 0 && refused[0].Index == i {
+					e.refuse(&c.items[i], refused[0])
+					refused = refused[1:]
+					continue
+				}
+				if publish == nil || ctx.Err() != nil {
+					continue
+				}
+				if err := publish(ctx, &c.items[i]); err != nil {
+					fail(err)
+				}
+			}
+			clear(c.items) // drop the prompts' text
+			select {
+			case free <- c.items[:0]:
+			default:
+			}
+		}
+	})
 
-// chunker hands items to do a chunk at a time (one Postgres round trip per
-// chunk, and memory bounded by the chunk whatever the input size).
-type chunker struct {
-	items []item
-	do    func([]item) error
-}
-
-func newChunker(size int, do func([]item) error) *chunker {
-	return &chunker{items: make([]item, 0, size), do: do}
-}
-
-func (c *chunker) add(it item) error {
-	c.items = append(c.items, it)
-	if len(c.items) == cap(c.items) {
-		return c.flush()
-	}
-	return nil
-}
-
-func (c *chunker) flush() error {
-	if len(c.items) == 0 {
+	chunk := make([]item, 0, e.o.chunk)
+	send := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		select {
+		case toRecord <- chunk:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		select {
+		case chunk = <-free:
+		default:
+			chunk = make([]item, 0, e.o.chunk)
+		}
 		return nil
 	}
-	err := c.do(c.items)
-	clear(c.items) // drop the prompts' text
-	c.items = c.items[:0]
+	err := e.each(ctx, bar, func(it item) error {
+		chunk = append(chunk, it)
+		if len(chunk) == cap(chunk) {
+			return send()
+		}
+		return nil
+	})
+	if err == nil {
+		err = send()
+	}
+	close(toRecord)
+	wg.Wait()
+	switch {
+	case outer.Err() != nil:
+		return fmt.Errorf("interrupted: %w", context.Cause(outer))
+	case stageErr != nil:
+		return stageErr
+	}
 	return err
 }
 
-// conflict rejects a line whose id the batch already holds with another
-// prompt: it is not recorded and not published.
-func (e *enqueuer) conflict(it item) {
+// refuse reports a line that the run refused: it is not recorded and not
+// published.
+func (e *enqueuer) refuse(it *item, r store.Refused) {
+	var msg string
+	switch {
+	case r.Reason == store.RefuseConflict:
+		msg = fmt.Sprintf("id %q is already in batch %q with a different prompt", it.id, e.o.batch)
+	case r.File == it.file:
+		msg = input.RepeatReason(it.id)
+	default:
+		msg = fmt.Sprintf("duplicate id %q (already in %s); give ids that are unique across the batch's files", it.id, e.display(r.File))
+	}
+	e.mu.Lock()
 	e.accepted--
-	e.reject(fmt.Sprintf("%s:%d: id %q is already in batch %q with a different prompt", it.file, it.line, it.id, e.o.batch))
+	e.mu.Unlock()
+	e.reject(fmt.Sprintf("%s:%d: %s", e.display(it.file), it.line, msg))
 }
 
 func (e *enqueuer) spoolStdin() error {
@@ -375,11 +448,7 @@ func (e *enqueuer) cleanup() {
 // each reads every file and calls emit for each good line; bar says whether
 // a progress bar may show.
 func (e *enqueuer) each(ctx context.Context, bar bool, emit func(item) error) error {
-	e.seen = nil
-	if len(e.o.files) > 1 {
-		e.seen = make(map[uint64]int)
-		e.seed = maphash.MakeSeed()
-	}
+	e.lines = 0
 	now := time.Now().UTC()
 	var total int64
 	for _, name := range e.o.files {
@@ -395,7 +464,9 @@ func (e *enqueuer) each(ctx context.Context, bar bool, emit func(item) error) er
 			return err
 		}
 	}
+	e.mu.Lock()
 	e.bar.clear()
+	e.mu.Unlock()
 	return nil
 }
 
@@ -406,7 +477,8 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 	}
 	defer rc.Close()
 	display := e.display(index)
-	rd, err := input.NewReader(e.bar.reader(rc), display, e.o.format, input.Options{})
+	// Repeated ids are found by the run, in Postgres.
+	rd, err := input.NewReader(e.bar.reader(rc), display, e.o.format, input.Options{RepeatsElsewhere: true})
 	if err != nil {
 		return err
 	}
@@ -426,21 +498,12 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 		if err != nil {
 			return err
 		}
-		if e.seen != nil {
-			h := maphash.String(e.seed, job.ID)
-			if prev, dup := e.seen[h]; dup && prev != index {
-				e.reject(fmt.Sprintf("%s:%d: duplicate id %q (already in %s); give ids that are unique across the batch's files",
-					display, rd.Line(), job.ID, e.display(prev)))
-				continue
-			}
-			e.seen[h] = index
-		}
 		if e.est != nil {
 			e.est.Add(job)
 		}
 		job.BatchID = e.o.batch
 		job.EnqueuedAt = now
-		job.Seq = int64(e.accepted + 1) // input order, for exports
+		job.Seq = int64(e.lines + 1) // input order, for exports
 		job.Priority = e.priority
 		// The prompt-size rule, before anything is recorded: a line over
 		// the limit is a bad line like any other, and the rest goes on.
@@ -450,15 +513,20 @@ func (e *enqueuer) file(ctx context.Context, index int, name string, now time.Ti
 			e.reject(fmt.Sprintf("%s:%d: %v", display, rd.Line(), err))
 			continue
 		}
+		e.lines++
+		e.mu.Lock()
 		e.accepted++
 		e.bar.count(e.accepted, e.rejected)
-		if err := emit(item{id: job.ID, msg: msg, hash: queue.ContentHash(job), file: display, line: rd.Line()}); err != nil {
+		e.mu.Unlock()
+		if err := emit(item{id: job.ID, msg: msg, hash: queue.ContentHash(job), file: index, line: rd.Line()}); err != nil {
 			return err
 		}
 	}
 }
 
 func (e *enqueuer) reject(msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.rejected++
 	if e.silent {
 		return
@@ -496,7 +564,7 @@ func (e *enqueuer) setBudget(ctx context.Context, st *store.Store) error {
 		e.silent = true
 		err = e.each(ctx, false, func(item) error { return nil })
 		res := e.est.Result()
-		e.est, e.silent, e.accepted, e.rejected, e.seen = nil, false, accepted, rejected, nil
+		e.est, e.silent, e.accepted, e.rejected = nil, false, accepted, rejected
 		if err != nil {
 			return err
 		}

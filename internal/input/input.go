@@ -3,11 +3,12 @@
 //
 // A Reader streams its input: memory stays bounded by Options.MaxLineBytes
 // however large the file, apart from the set of ids already seen, which
-// costs 8 bytes (a hash) per record. A bad record does not stop the reader:
-// Next returns a *LineError naming the file, the line and the reason, and the
-// following call goes on with the next record. Errors that end the file are
-// *FileError (empty file, CSV without a prompt column, read failure) and are
-// returned again by every later call.
+// costs 8 bytes (a hash) per record (nothing with Options.RepeatsElsewhere).
+// A bad record does not stop the reader: Next returns a *LineError naming
+// the file, the line and the reason, and the following call goes on with the
+// next record. Errors that end the file are *FileError (empty file, CSV
+// without a prompt column, read failure) and are returned again by every
+// later call.
 //
 // Formats:
 //
@@ -37,7 +38,9 @@
 //
 // Ids must be unique within a file. The reader remembers a 64-bit hash of
 // each id rather than the id, so a hash collision (odds of about 3 in 10^8
-// for a million ids) would reject a line as a duplicate.
+// for a million ids) would reject a line as a duplicate. A caller that finds
+// repeated ids itself sets Options.RepeatsElsewhere (enqueue does, in
+// Postgres), and the reader keeps no ids.
 //
 // Line numbers count every physical line from 1, blank ones included, so a
 // default id stays the same however the file is filtered. A UTF-8 byte order
@@ -106,6 +109,10 @@ type Options struct {
 	// bytes, not counting the line end. A longer one is rejected as one bad
 	// line without being held in memory. Default 8 MiB.
 	MaxLineBytes int
+	// RepeatsElsewhere says that the caller finds repeated ids itself: the
+	// Reader keeps no set of ids (its memory no longer grows with the
+	// input) and returns a repeated id like any other.
+	RepeatsElsewhere bool
 }
 
 func (o Options) withDefaults() Options {
@@ -162,7 +169,7 @@ type Reader struct {
 	err     error
 
 	seed maphash.Seed
-	ids  map[uint64]struct{} // hashes of ids seen
+	ids  map[uint64]struct{} // hashes of ids seen; nil with RepeatsElsewhere
 
 	csv *csvState
 }
@@ -185,8 +192,9 @@ func NewReader(r io.Reader, name string, f Format, opts Options) (*Reader, error
 		format: f,
 		opts:   opts.withDefaults(),
 		src:    bufio.NewReaderSize(r, bufferSize),
-		seed:   maphash.MakeSeed(),
-		ids:    make(map[uint64]struct{}),
+	}
+	if !rd.opts.RepeatsElsewhere {
+		rd.seed, rd.ids = maphash.MakeSeed(), make(map[uint64]struct{})
 	}
 	if f == FormatAuto || f == "" {
 		detected, err := rd.detect(name)
@@ -288,16 +296,24 @@ func (r *Reader) lineError(n int, format string, args ...any) error {
 	return &LineError{File: r.name, Line: n, Reason: fmt.Sprintf(format, args...)}
 }
 
-// accept records a good job's id and line; it rejects an id seen before.
+// accept records a good job's id and line; it rejects an id seen before
+// (unless the ids are not kept).
 func (r *Reader) accept(n int, job prompt.Job) (prompt.Job, error) {
-	h := maphash.String(r.seed, job.ID)
-	if _, dup := r.ids[h]; dup {
-		return prompt.Job{}, r.lineError(n, "duplicate id %q", job.ID)
+	if r.ids != nil {
+		h := maphash.String(r.seed, job.ID)
+		if _, dup := r.ids[h]; dup {
+			return prompt.Job{}, r.lineError(n, "%s", RepeatReason(job.ID))
+		}
+		r.ids[h] = struct{}{}
 	}
-	r.ids[h] = struct{}{}
 	r.jobLine = n
 	return job, nil
 }
+
+// RepeatReason is the reason a line whose id came earlier in the same file
+// is rejected with (file:line: reason), for callers that find repeats
+// themselves.
+func RepeatReason(id string) string { return fmt.Sprintf("duplicate id %q", id) }
 
 // checkText returns why s cannot be a prompt (what names it in the
 // message), or "". Text from a valid UTF-8 line or from JSON strings is

@@ -342,3 +342,25 @@ func checkJobs(t *testing.T, got, want []prompt.Job) {
 		}
 	}
 }
+
+// With RepeatsElsewhere the reader keeps no ids: a repeated id comes back
+// like any other line (the caller finds it), in every format.
+func TestRepeatsElsewhere(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, input string }{
+		{"in.jsonl", `{"id":"a","prompt":"x"}` + "\n" + `{"id":"b","prompt":"y"}` + "\n" + `{"id":"a","prompt":"z"}` + "\n"},
+		{"in.csv", "id,prompt\na,x\nb,y\na,z\n"},
+		{"b.jsonl", `{"custom_id":"a","body":{"messages":[{"role":"user","content":"x"}]}}` + "\n" +
+			`{"custom_id":"b","body":{"messages":[{"role":"user","content":"y"}]}}` + "\n" +
+			`{"custom_id":"a","body":{"messages":[{"role":"user","content":"z"}]}}` + "\n"},
+	} {
+		res := readAll(t, c.name, FormatAuto, c.input, Options{RepeatsElsewhere: true})
+		if res.fatal != nil || len(res.errs) != 0 || !slices.Equal(res.ids(), []string{"a", "b", "a"}) {
+			t.Errorf("%s: ids %v, errors %v, fatal %v; want a, b, a and no errors", c.name, res.ids(), res.errs, res.fatal)
+		}
+		res = readAll(t, c.name, FormatAuto, c.input, Options{})
+		if len(res.errs) != 1 || res.errs[0].Reason != RepeatReason("a") {
+			t.Errorf("%s without RepeatsElsewhere: errors %v, want one %q", c.name, res.errs, RepeatReason("a"))
+		}
+	}
+}

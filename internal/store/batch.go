@@ -50,9 +50,8 @@ type Enqueued struct {
 // given twice in entries with different hashes (the first one counts), is a
 // conflict: it is not recorded, nothing stored changes, and its index in
 // entries is returned (in ascending order) so that the caller rejects the
-// line instead of publishing it. Callers with huge inputs call it once per
-// chunk (thousands of ids); Postgres, not the caller's memory, knows which
-// ids a batch holds.
+// line instead of publishing it. enqueue itself uses an EnqueueRun, which
+// also finds ids repeated across calls.
 func (s *Store) RecordEnqueued(ctx context.Context, batchID string, entries []Enqueued) ([]int, error) {
 	return s.enqueued(ctx, batchID, entries, true)
 }
@@ -97,14 +96,16 @@ func (s *Store) enqueued(ctx context.Context, batchID string, entries []Enqueued
 		}
 	}
 	// ref is the content an id stands for: the recorded one, else the first
-	// of this call. A conflict is a known hash other than ref.
+	// of this call. A conflict is a known hash other than ref. The recorded
+	// one is looked up id by id (a scalar subquery): a join let the planner,
+	// misled by the staging table's missing statistics, hash the batch's
+	// every id at each call.
 	const conflicts = `
 		WITH st AS (
 			SELECT s.ord, s.prompt_id, s.content_sha256 AS h,
-			       coalesce(p.content_sha256,
+			       coalesce((SELECT p.content_sha256 FROM batch_prompts p WHERE p.batch_id = $1 AND p.prompt_id = s.prompt_id),
 			                first_value(s.content_sha256) OVER (PARTITION BY s.prompt_id ORDER BY s.ord)) AS ref
 			FROM pg_temp.pc_stage_enqueued s
-			LEFT JOIN batch_prompts p ON p.batch_id = $1 AND p.prompt_id = s.prompt_id
 		)
 		SELECT ord FROM st WHERE h IS NOT NULL AND ref IS NOT NULL AND h <> ref ORDER BY ord`
 	var bad []int

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnqueueRun records one run of enqueue in a batch, a chunk of ids at a
+// time, and finds the ids it must refuse: an id given twice in the run (in
+// one file or across files, however far apart), and an id the batch already
+// holds with another content. Postgres, not the caller's memory, keeps the
+// ids of the run: a temporary table on a connection of the run's own, so
+// that memory on the caller's side stays bounded by the chunk size whatever
+// the input size.
+//
+// Chunks must be given in input order, one call at a time (it is not safe
+// for concurrent use); each call is one transaction with a fixed number of
+// round trips (COPY into a staging table, then one statement that records
+// the run's ids, inserts the new ones into batch_prompts and returns the
+// refusals). Close ends the run.
+type EnqueueRun struct {
+	conn    *pgx.Conn
+	batch   string
+	created bool // the batches row exists
+}
+
+// RunEntry is one good line of an enqueue run: its id, the hash of its
+// content (queue.ContentHash; 32 bytes, or nil to match any content) and the
+// index of the input that holds it (for the message of a repeat).
+type RunEntry struct {
+	ID          string
+	ContentHash []byte
+	File        int
+}
+
+// Refusal is why an entry of a chunk is not recorded or published.
+type Refusal int
+
+// The refusals of an enqueue run.
+const (
+	// RefuseRepeat: the id came earlier in the same run (First.File says
+	// in which input).
+	RefuseRepeat Refusal = iota + 1
+	// RefuseConflict: the batch already holds the id with another content.
+	RefuseConflict
+)
+
+// Refused is one refused entry of a chunk.
+type Refused struct {
+	Index  int // in the chunk
+	Reason Refusal
+	// File is, for RefuseRepeat, the input of the id's first occurrence in
+	// the run.
+	File int
+}
+
+// runStageDDL creates the run's staging table (emptied at every commit) and
+// the table of the run's ids.
+const runStageDDL = `
+CREATE TEMP TABLE pc_stage_run (ord integer, prompt_id text, content_sha256 bytea, file integer) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE pc_enqueue_run (prompt_id text PRIMARY KEY, file integer NOT NULL);
+`
+
+var stageRun = pgx.Identifier{"pg_temp", "pc_stage_run"}
+
+// BeginEnqueueRun starts a run of enqueue in batchID on a connection of its
+// own. The first Record creates the batch if needed.
+func (s *Store) BeginEnqueueRun(ctx context.Context, batchID string) (*EnqueueRun, error) {
+	b := clean(batchID)
+	if b == "" {
+		return nil, errors.New("store: enqueue run: empty batch id")
+	}
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("store: enqueue run %q: connect: %w", batchID, oneLine{err})
+	}
+	// Room for the run's ids before they spill (only settable before the
+	// session's first temporary table; allocated as it fills). No JIT: the
+	// planner's row estimates for temporary tables are guesses, and
+	// compiling costs more than the statement saves.
+	_, err = conn.Exec(ctx, `SET temp_buffers = '64MB'; SET jit = off`, pgx.QueryExecModeSimpleProtocol)
+	if err == nil {
+		_, err = conn.Exec(ctx, runStageDDL, pgx.QueryExecModeSimpleProtocol)
+	}
+	if err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("store: enqueue run %q: %w", batchID, err)
+	}
+	return &EnqueueRun{conn: conn, batch: b}, nil
+}
+
+// Close ends the run: its ids are forgotten (the connection closes).
+func (r *EnqueueRun) Close() {
+	_ = r.conn.Close(context.Background())
+}
+
+// Reset forgets the ids the run has seen (enqueue --strict checks every
+// file, then records them in a second pass).
+func (r *EnqueueRun) Reset(ctx context.Context) error {
+	if _, err := r.conn.Exec(ctx, `TRUNCATE pg_temp.pc_enqueue_run`); err != nil {
+		return fmt.Errorf("store: enqueue run %q: reset: %w", r.batch, err)
+	}
+	return nil
+}
+
+// The run's statements. firsts is each id's first entry in the chunk;
+// run_new the ids the run had not seen in an earlier chunk (recorded in
+// pc_enqueue_run by the same statement). A repeat is an entry that is not
+// its id's first in the chunk, or whose id an earlier chunk had; a conflict
+// is a first entry of an id new to the run that batch_prompts already holds
+// with another hash. Lookups of single ids go through scalar subqueries, so
+// that no plan ever scans the run's or the batch's ids as a whole (the
+// temporary tables have no statistics).
+const (
+	runFirsts = `
+WITH firsts AS (
+	SELECT DISTINCT ON (prompt_id) ord, prompt_id, content_sha256 AS h, file
+	FROM pg_temp.pc_stage_run ORDER BY prompt_id, ord
+), run_new AS (
+	INSERT INTO pg_temp.pc_enqueue_run (prompt_id, file)
+	SELECT prompt_id, file FROM firsts ORDER BY prompt_id
+	ON CONFLICT (prompt_id) DO NOTHING
+	RETURNING prompt_id
+)`
+	runRepeats = `
+SELECT s.ord, 1 AS reason,
+       coalesce((SELECT r.file FROM pg_temp.pc_enqueue_run r WHERE r.prompt_id = s.prompt_id), f.file) AS file
+FROM pg_temp.pc_stage_run s JOIN firsts f USING (prompt_id)
+WHERE s.ord <> f.ord OR NOT EXISTS (SELECT 1 FROM run_new n WHERE n.prompt_id = s.prompt_id)`
+	// runConflicts probes batch_prompts for every id new to the run
+	// (enqueue --strict's check pass).
+	runConflicts = `
+SELECT f.ord, 2, f.file FROM firsts f JOIN run_new n USING (prompt_id)
+WHERE f.h IS NOT NULL
+  AND (SELECT p.content_sha256 FROM batch_prompts p WHERE p.batch_id = $1 AND p.prompt_id = f.prompt_id) <> f.h
+ORDER BY 1`
+	// runConflictsNotInserted probes only the ids new to the run that ins
+	// did not insert: the batch had them already (the statement sees
+	// batch_prompts as it was before it). On a first run there are none.
+	// The CTE is materialized so that the probe cannot be pushed below
+	// the anti-join (it would probe every id).
+	runConflictsNotInserted = `
+SELECT k.ord, 2, k.file FROM known k
+WHERE k.h IS NOT NULL
+  AND (SELECT p.content_sha256 FROM batch_prompts p WHERE p.batch_id = $1 AND p.prompt_id = k.prompt_id) <> k.h
+ORDER BY 1`
+
+	// runRecordSQL also inserts the ids new to the run into batch_prompts
+	// (an id the batch holds already is left as it is) and counts those it
+	// inserted in batches.enqueued.
+	runRecordSQL = runFirsts + `, ins AS (
+	INSERT INTO batch_prompts (batch_id, prompt_id, content_sha256)
+	SELECT $1::text, f.prompt_id, f.h FROM firsts f JOIN run_new n USING (prompt_id) ORDER BY f.prompt_id
+	ON CONFLICT (batch_id, prompt_id) DO NOTHING
+	RETURNING prompt_id
+), counted AS (
+	UPDATE batches
+	SET enqueued = enqueued + c.n, total = GREATEST(total, enqueued + c.n), updated_at = now()
+	FROM (SELECT count(*) AS n FROM ins) c WHERE batch_id = $1 AND c.n > 0
+), known AS MATERIALIZED (
+	SELECT f.ord, f.prompt_id, f.h, f.file FROM firsts f JOIN run_new n USING (prompt_id)
+	WHERE NOT EXISTS (SELECT 1 FROM ins i WHERE i.prompt_id = f.prompt_id)
+)` + runRepeats + "\nUNION ALL" + runConflictsNotInserted
+
+	// runCheckSQL records the chunk's ids in the run only.
+	runCheckSQL = runFirsts + runRepeats + "\nUNION ALL" + runConflicts
+)
+
+// Record records a chunk: its ids join the run's, and those new to the
+// batch are inserted into batch_prompts (and counted in batches.enqueued;
+// batches.total is raised to at least that), all in one transaction. An id
+// the batch already holds with the same content (a re-run) is left as it
+// is and not refused. It returns the refused entries in index order: those
+// are not recorded, and the caller reports their lines instead of
+// publishing them.
+func (r *EnqueueRun) Record(ctx context.Context, entries []RunEntry) ([]Refused, error) {
+	return r.chunk(ctx, entries, runRecordSQL, true)
+}
+
+// Check is Record without touching the batch: the ids join the run's (so
+// that a later chunk's repeats are found), and the refusals are those Record
+// would give. enqueue --strict checks every input with it first.
+func (r *EnqueueRun) Check(ctx context.Context, entries []RunEntry) ([]Refused, error) {
+	return r.chunk(ctx, entries, runCheckSQL, false)
+}
+
+func (r *EnqueueRun) chunk(ctx context.Context, entries []RunEntry, sql string, record bool) ([]Refused, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	for i, e := range entries {
+		if clean(e.ID) == "" {
+			return nil, fmt.Errorf("store: enqueue run %q: id %d is empty", r.batch, i)
+		}
+		if e.ContentHash != nil && len(e.ContentHash) != sha256.Size {
+			return nil, fmt.Errorf("store: enqueue run %q: id %q: content hash is %d bytes, want %d", r.batch, e.ID, len(e.ContentHash), sha256.Size)
+		}
+	}
+	tx, err := r.conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: enqueue run %q: begin: %w", r.batch, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if record && !r.created {
+		if _, err := tx.Exec(ctx, `INSERT INTO batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING`, r.batch); err != nil {
+			return nil, fmt.Errorf("store: enqueue run %q: %w", r.batch, err)
+		}
+	}
+	src := pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+		e := &entries[i]
+		return []any{int32(i), clean(e.ID), e.ContentHash, int32(e.File)}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, stageRun, []string{"ord", "prompt_id", "content_sha256", "file"}, src); err != nil {
+		return nil, fmt.Errorf("store: enqueue run %q: copy %d ids: %w", r.batch, len(entries), err)
+	}
+	rows, err := tx.Query(ctx, sql, r.batch)
+	if err != nil {
+		return nil, fmt.Errorf("store: enqueue run %q: %w", r.batch, err)
+	}
+	var out []Refused
+	var ord, reason, file int32
+	_, err = pgx.ForEachRow(rows, []any{&ord, &reason, &file}, func() error {
+		out = append(out, Refused{Index: int(ord), Reason: Refusal(reason), File: int(file)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: enqueue run %q: %w", r.batch, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("store: enqueue run %q: commit: %w", r.batch, err)
+	}
+	r.created = r.created || record
+	return out, nil
+}
