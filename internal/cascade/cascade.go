@@ -382,6 +382,7 @@ type run struct {
 	coolWait    time.Duration // shortest remaining cooldown of a skipped model
 	out         Outcome
 
+	cuts   map[*target]int                // calls per model that timed out (stretch); nil when none
 	keys   map[*target][]byte             // response cache keys; nil when the cache is off
 	hits   map[string]prompt.CachedAnswer // cached answers by key
 	cached bool                           // the answer came from the cache
@@ -455,6 +456,9 @@ func (r *run) cascade(targets []*target, start int) bool {
 			}
 			r.record(a)
 			c.observe(t, a)
+			if a.Outcome == prompt.OutcomeTimeout {
+				r.cut(t)
+			}
 			if hint > r.out.RetryAfter {
 				r.out.RetryAfter = hint
 			}
@@ -587,7 +591,7 @@ func (r *run) attempt(ctx context.Context, t *target, p *limit.Permit, n int) (a
 	a = prompt.Attempt{Attempt: n, Model: t.name, StartedAt: c.now()}
 	req := r.request(t, n)
 	t0 := time.Now() // before the deadline starts: a timed-out call's latency is at least the deadline
-	actx, stop := callContext(ctx, t.lim, t.pol.Timeout, t0)
+	actx, stop := callContext(ctx, t.lim, t.pol.Timeout, t0, r.stretch(t))
 	resp, err := t.prov.Complete(actx, req)
 	a.Latency = time.Since(t0)
 	timedOut := stop()

@@ -26,11 +26,15 @@ var errCut = fmt.Errorf("cut at the model's adaptive deadline, learned while the
 // call that hangs in a worker's first second holds its prompt, and the
 // batch's end, for the whole timeout (issue 8: tails).
 //
+// stretch doubles the learned deadline that many times (never past timeout):
+// see run.stretch.
+//
 // stop releases the context and reports whether the call's deadline ended
 // it (its timeout, a cut, or the deadline of ctx); a cancellation of ctx
 // (shutdown, a lost hedge) is not a timeout.
-func callContext(ctx context.Context, lim *limit.Limiter, timeout time.Duration, t0 time.Time) (actx context.Context, stop func() (timedOut bool)) {
-	d := lim.Deadline(timeout)
+func callContext(ctx context.Context, lim *limit.Limiter, timeout time.Duration, t0 time.Time, stretch int) (actx context.Context, stop func() (timedOut bool)) {
+	deadline := func() time.Duration { return min(lim.Deadline(timeout)<<stretch, timeout) }
+	d := deadline()
 	tctx, cancelT := context.WithTimeout(ctx, d)
 	if d < timeout || d <= limit.MinDeadline {
 		// Learned already (or too short to cut sooner): the deadline stands.
@@ -54,7 +58,7 @@ func callContext(ctx context.Context, lim *limit.Limiter, timeout time.Duration,
 			return
 		}
 		ran := time.Since(t0)
-		if d := lim.Deadline(timeout); ran >= d {
+		if d := deadline(); ran >= d {
 			cancelC(errCut)
 		} else {
 			timer = time.AfterFunc(min(d-ran, ran), check)
@@ -73,4 +77,30 @@ func callContext(ctx context.Context, lim *limit.Limiter, timeout time.Duration,
 		cancelT()
 		return timedOut
 	}
+}
+
+// maxStretch bounds run.stretch: 2^16 times any learned deadline is past
+// every timeout.
+const maxStretch = 16
+
+// stretch is how many times the deadline of this prompt's next call on t
+// doubles: once for each of its calls on t that timed out in this delivery
+// (a cut call is retried under max_retries), and once for each earlier
+// delivery. A model's deadline is learned on the answers of all its
+// prompts; a prompt whose answer is much longer than most (a long essay in
+// a batch of short answers, or a batch of long answers after one of short
+// ones) would otherwise be cut at every try and pushed to the next, pricier
+// model or failed, though the model would have answered it within its
+// timeout. A call that really hangs still costs its prompt no more than
+// one deadline, then two, and so on.
+func (r *run) stretch(t *target) int {
+	return min(r.cuts[t]+max(r.out.Result.Delivery-1, 0), maxStretch)
+}
+
+// cut counts a call of this prompt on t that timed out (see stretch).
+func (r *run) cut(t *target) {
+	if r.cuts == nil {
+		r.cuts = make(map[*target]int, 1)
+	}
+	r.cuts[t]++
 }

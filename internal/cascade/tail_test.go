@@ -284,3 +284,77 @@ func TestCallHungBeforeTheDeadlineAdaptedIsCutOnceItHas(t *testing.T) {
 		}
 	}
 }
+
+// slowPrompt answers one prompt text after a fixed time (or fails as a
+// timeout when the call's context ends first); every other call goes to p.
+type slowPrompt struct {
+	p      llm.Provider
+	prompt string
+	after  time.Duration
+}
+
+func (s *slowPrompt) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	if req.Prompt != s.prompt {
+		return s.p.Complete(ctx, req)
+	}
+	t := time.NewTimer(s.after)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return llm.Response{}, &llm.Error{Class: llm.ClassTimeout, Provider: sim.Name, Model: req.Model,
+			Message: "no response before the deadline", Err: context.Cause(ctx)}
+	case <-t.C:
+	}
+	return llm.Response{Text: "A long answer, as this prompt asks for.", InputTokens: 8, OutputTokens: 2000, HTTPStatus: 200, FinishReason: "stop"}, nil
+}
+
+// TestLongAnswerIsNotCutAtEveryTry: a model learns its deadline (1s, the
+// floor) on short answers; one prompt's answer takes 3s, within the 30s
+// timeout. Each cut of that prompt's call doubles its next deadline on the
+// model (1s, 2s, 4s), so the third call (max_retries 2) answers it, on the
+// model its tier chose, instead of every try being cut at 1s and the prompt
+// pushed to the next model. A redelivered prompt starts doubled once per
+// earlier delivery: in its third delivery the first call answers.
+func TestLongAnswerIsNotCutAtEveryTry(t *testing.T) {
+	t.Parallel()
+	const long = "Write the long answer."
+	sp := &swapProvider{}
+	sp.p.Store(sim.New(map[string]sim.Model{"small": {Latency: 2 * time.Millisecond, Capability: 1}, "medium": {Latency: 2 * time.Millisecond, Capability: 1}}))
+	reg := llm.NewRegistry()
+	reg.Register(sim.Name, &slowPrompt{p: sp, prompt: long, after: 3 * time.Second})
+	prices := pricing.Builtin()
+	policies := map[string]cascade.ModelPolicy{}
+	for _, m := range []string{"sim/small", "sim/medium"} {
+		p, _ := prices.Lookup(m)
+		policies[m] = cascade.ModelPolicy{Model: m, Timeout: tailTimeout, MaxRetries: 2, Price: p}
+	}
+	c, err := cascade.New(cascade.Settings{
+		Tiers:  map[prompt.Tier][]string{prompt.TierSimple: {"sim/small", "sim/medium"}, prompt.TierModerate: {"sim/medium"}, prompt.TierComplex: {"sim/medium"}},
+		Models: policies,
+		Seed:   3,
+		Sleep:  func(ctx context.Context, d time.Duration) error { return ctx.Err() },
+	}, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Warm up: 150 short answers give sim/small its 1s deadline.
+	runBatch(c, "warm", 150, 4, func(int) prompt.Tier { return prompt.TierSimple })
+
+	o := c.Run(context.Background(), prompt.Job{BatchID: "b", ID: "long", Prompt: long}, prompt.TierSimple, prompt.Signals{}, 1)
+	var got []string
+	for _, a := range o.Result.Attempts {
+		got = append(got, fmt.Sprint(a.Model, " ", a.Outcome))
+	}
+	want := []string{"sim/small timeout", "sim/small timeout", "sim/small ok"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("attempts %v, want %v: each cut should double the prompt's next deadline on the model", got, want)
+	}
+	if as := o.Result.Attempts; as[0].Latency >= 2*time.Second || as[1].Latency >= 4*time.Second {
+		t.Errorf("cut calls took %v and %v: deadlines not 1s and 2s", as[0].Latency, as[1].Latency)
+	}
+
+	o = c.Run(context.Background(), prompt.Job{BatchID: "b", ID: "long", Prompt: long}, prompt.TierSimple, prompt.Signals{}, 3)
+	if as := o.Result.Attempts; len(as) != 1 || as[0].Outcome != prompt.OutcomeOK {
+		t.Fatalf("third delivery: attempts %+v, want one answer (deadline doubled per earlier delivery)", as)
+	}
+}
