@@ -1,16 +1,19 @@
 package e2e
 
 // Issue 12: a tier whose first model is batch-mode (OpenAI's Batch API,
-// played by batchfake in this process) and whose next model is synchronous
-// (sim). The real binaries run against it; some workers are killed at the
-// batch fault points.
+// Anthropic's Message Batches or Gemini Batch Mode, played by batchfake in
+// this process) and whose next model is synchronous (sim). The real
+// binaries run against it; some workers are killed at the batch fault
+// points.
 
 import (
 	"context"
 	"fmt"
 	"hash/fnv"
 	"net/http/httptest"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,17 +22,40 @@ import (
 
 const batchKey = "sk-e2e-batch-key-0001"
 
+// batchProvider is a provider batch API the tests run against: the fake's
+// protocol, the batch-mode model of the routes, its batch price per MTok
+// (half the price table's), and the variables that point the binaries at
+// the fake.
+type batchProvider struct {
+	proto     batchfake.Protocol
+	model     string
+	in, out   float64
+	envPrefix string
+}
+
+var (
+	openaiBatch    = batchProvider{batchfake.OpenAI, "openai/gpt-4o-mini", 0.075, 0.30, "OPENAI"}
+	anthropicBatch = batchProvider{batchfake.Anthropic, "anthropic/claude-haiku-4-5", 0.5, 2.5, "ANTHROPIC"}
+	geminiBatch    = batchProvider{batchfake.Gemini, "gemini/gemini-2.5-flash", 0.15, 1.25, "GEMINI"}
+)
+
 // batchRoutes: simple prompts go to openai/gpt-4o-mini in batch mode, then
 // to sim/steady; the other tiers use sim/steady only.
 func batchRoutes(maxRequests int, flushAfter string) string {
+	return openaiBatch.routes(maxRequests, flushAfter)
+}
+
+// routes: simple prompts go to p's model in batch mode, then to
+// sim/steady; the other tiers use sim/steady only.
+func (p batchProvider) routes(maxRequests int, flushAfter string) string {
 	return fmt.Sprintf(`
 tiers:
-  simple:   [openai/gpt-4o-mini, sim/steady]
+  simple:   [%[1]s, sim/steady]
   moderate: [sim/steady]
   complex:  [sim/steady]
 models:
-  openai/gpt-4o-mini:
-    batch: {max_requests: %d, flush_after: %s, poll_every: 100ms}
+  %[1]s:
+    batch: {max_requests: %[2]d, flush_after: %[3]s, poll_every: 100ms}
   sim/steady:
     latency: 5ms
     timeout: 5s
@@ -43,15 +69,22 @@ models:
     output_cost_per_mtok: 10
 cooldown:
   failures: 0
-`, maxRequests, flushAfter)
+`, p.model, maxRequests, flushAfter)
 }
 
-// batchServer starts the fake OpenAI Batch API: of the requests, by their
-// prompt text, about 4% error, 3% expire and 3% get a refusal (which fails
-// the quality gate); the rest get a good answer.
+// batchServer starts the fake OpenAI Batch API (see server).
 func batchServer(t *testing.T) (*batchfake.Server, []string) {
 	t.Helper()
-	fake := &batchfake.Server{Protocol: batchfake.OpenAI, APIKey: batchKey, Fate: func(r batchfake.Request) batchfake.Fate {
+	return openaiBatch.server(t)
+}
+
+// server starts p's fake batch API: of the requests, by their prompt text,
+// about 4% error, 3% expire and 3% get a refusal (which fails the quality
+// gate); the rest get a good answer. It returns the fake and the
+// environment that points the binaries at it.
+func (p batchProvider) server(t *testing.T) (*batchfake.Server, []string) {
+	t.Helper()
+	fake := &batchfake.Server{Protocol: p.proto, APIKey: batchKey, Fate: func(r batchfake.Request) batchfake.Fate {
 		h := fnv.New32a()
 		h.Write([]byte(r.Prompt))
 		switch v := h.Sum32() % 100; {
@@ -66,14 +99,22 @@ func batchServer(t *testing.T) (*batchfake.Server, []string) {
 	}}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	return fake, []string{"OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + batchKey}
+	return fake, []string{p.envPrefix + "_BASE_URL=" + srv.URL, p.envPrefix + "_API_KEY=" + batchKey}
 }
 
-// checkProviderBatch checks a finished batch-mode run: every prompt answered
-// once (reconcile), every simple prompt sent to the provider exactly once,
-// batch answers at the batch price, the rest answered by the next model in
-// a later round, and every provider batch ingested.
+// checkProviderBatch checks a finished run against the OpenAI fake (see
+// checkProviderBatchOf).
 func (b *bundle) checkProviderBatch(t *testing.T, ctx context.Context, fake *batchfake.Server, batch string, n int) {
+	t.Helper()
+	b.checkProviderBatchOf(t, ctx, openaiBatch, fake, batch, n)
+}
+
+// checkProviderBatchOf checks a finished batch-mode run against p: every
+// prompt answered once (reconcile), every simple prompt sent to the
+// provider exactly once, batch answers at the batch price, the rest
+// answered by the next model in a later round, and every provider batch
+// ingested.
+func (b *bundle) checkProviderBatchOf(t *testing.T, ctx context.Context, p batchProvider, fake *batchfake.Server, batch string, n int) {
 	t.Helper()
 	rec := b.reconcile(t, ctx, batch, n)
 	conn := b.pg(t, ctx)
@@ -94,30 +135,35 @@ func (b *bundle) checkProviderBatch(t *testing.T, ctx context.Context, fake *bat
 	}
 	if bad := queryInt(t, ctx, conn, `SELECT count(*) FROM results r WHERE r.batch_id = $1 AND r.tier = 'simple'
 		AND (SELECT count(*) FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id
-		     AND l.model = 'openai/gpt-4o-mini' AND l.provider_batch_id IS NOT NULL AND l.attempt = 1) <> 1`, batch); bad != 0 {
+		     AND l.model = $2 AND l.provider_batch_id IS NOT NULL AND l.attempt = 1) <> 1`, batch, p.model); bad != 0 {
 		t.Errorf("%d simple prompts without exactly one batch attempt", bad)
 	}
-	// Batch answers cost the batch price (half of $0.15 / $0.60 per MTok).
-	byBatch := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = $1 AND model_used = 'openai/gpt-4o-mini'`, batch)
+	// Batch answers cost the batch price (half of the price table's).
+	byBatch := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = $1 AND model_used = $2`, batch, p.model)
 	if byBatch < simple*8/10 {
 		t.Errorf("%d of %d simple prompts answered by the batch model, want about 90%%", byBatch, simple)
 	}
-	if bad := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = $1 AND model = 'openai/gpt-4o-mini'
-		AND cost_usd <> round((input_tokens * 0.075 + output_tokens * 0.30) / 1e6, 10)`, batch); bad != 0 {
+	if bad := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = $1 AND model = $2
+		AND cost_usd <> round((input_tokens * $3::numeric + output_tokens * $4::numeric) / 1e6, 10)`, batch, p.model, p.in, p.out); bad != 0 {
 		t.Errorf("%d batch attempts not at the batch price", bad)
 	}
-	if bad := queryInt(t, ctx, conn, `SELECT count(*) FROM results r WHERE r.batch_id = $1 AND r.model_used = 'openai/gpt-4o-mini'
-		AND r.cost_usd <> (SELECT sum(cost_usd) FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id)`, batch); bad != 0 {
+	if paid := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = $1 AND model = $2 AND outcome = 'ok' AND cost_usd > 0`,
+		batch, p.model); paid != byBatch {
+		t.Errorf("%d batch answers with a positive cost, want %d", paid, byBatch)
+	}
+	if bad := queryInt(t, ctx, conn, `SELECT count(*) FROM results r WHERE r.batch_id = $1 AND r.model_used = $2
+		AND r.cost_usd <> (SELECT sum(cost_usd) FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id)`, batch, p.model); bad != 0 {
 		t.Errorf("%d batch-answered results whose cost is not their attempts' cost", bad)
 	}
 	// The others crossed a round: their batch attempt failed (error,
-	// expiry, quality gate), then sim/steady answered as attempt 2.
+	// expiry, quality gate; Gemini reports an expiry as DEADLINE_EXCEEDED,
+	// a timeout), then sim/steady answered as attempt 2.
 	crossed := queryInt(t, ctx, conn, `SELECT count(*) FROM results r WHERE r.batch_id = $1 AND r.tier = 'simple'
 		AND r.model_used = 'sim/steady' AND r.attempts >= 2
 		AND EXISTS (SELECT 1 FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id
-		            AND l.model = 'openai/gpt-4o-mini' AND l.outcome IN ('server_error', 'batch_expired', 'quality_failed'))
+		            AND l.model = $2 AND l.outcome IN ('server_error', 'batch_expired', 'timeout', 'quality_failed'))
 		AND EXISTS (SELECT 1 FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id
-		            AND l.model = 'sim/steady' AND l.attempt = 2)`, batch)
+		            AND l.model = 'sim/steady' AND l.attempt = 2)`, batch, p.model)
 	if crossed+byBatch != simple-queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = $1 AND tier = 'simple' AND status = 'failed'`, batch) {
 		t.Errorf("simple prompts: %d answered by batch, %d in a second round; want every answered simple prompt in one of the two (of %d)", byBatch, crossed, simple)
 	}
@@ -264,5 +310,95 @@ func TestProviderBatchCancel(t *testing.T) {
 	out = b.runWant(t, ctx, 1, "cascadectl", env, "batches", "cancel", "1")
 	if !strings.Contains(out, "only a submitted batch can be cancelled") {
 		t.Errorf("cancelling a done batch: %s", out)
+	}
+}
+
+// A batch-mode first model at Anthropic and at Gemini, a synchronous next
+// model: the same run as the OpenAI one, smaller.
+func TestProviderBatchAnthropicAndGemini(t *testing.T) {
+	for _, p := range []batchProvider{anthropicBatch, geminiBatch} {
+		t.Run(string(p.proto), func(t *testing.T) {
+			t.Parallel()
+			b, ctx := setup(t, 3*time.Minute)
+			const n = 400
+			fake, env := p.server(t)
+			b.enqueueFile(t, ctx, "pb", genPrompts(t, b.root, n))
+			env = append(env, routesEnv(t, p.routes(100, "1s")), "WORKER_CONCURRENCY=32", "WORKER_EXIT_WHEN_IDLE=true")
+			w1 := b.startWorker(t, ctx, "w1", env...)
+			w2 := b.startWorker(t, ctx, "w2", env...)
+			w1.waitOK(t, 2*time.Minute)
+			w2.waitOK(t, 2*time.Minute)
+			b.checkProviderBatchOf(t, ctx, p, fake, "pb", n)
+			if fake.Batches() < 2 {
+				t.Errorf("%d provider batches for about 200 simple prompts with max_requests 100, want at least 2", fake.Batches())
+			}
+			if out := b.ctl(t, ctx, 0, "batches", "list"); !strings.Contains(out, p.model) {
+				t.Errorf("batches list:\n%s", out)
+			}
+		})
+	}
+}
+
+// cascadectl cancel of a batch whose prompts wait at the provider, with no
+// worker running: cascadectl itself cancels the provider batch holding only
+// its prompts, once; the next worker ingests it; nothing of it is stored as
+// an answer, nothing was submitted twice, and verify says complete
+// (canceled).
+func TestProviderBatchCanceledBatch(t *testing.T) {
+	b, ctx := setup(t, 2*time.Minute)
+	const n = 300
+	fake, env := anthropicBatch.server(t)
+	fake.SetHold(true)
+	b.enqueueFile(t, ctx, "pbx", genPrompts(t, b.root, n))
+	env = append(env, routesEnv(t, anthropicBatch.routes(1000, "1s")), "WORKER_CONCURRENCY=32", "WORKER_EXIT_WHEN_IDLE=true")
+	w := b.startWorker(t, ctx, "w1", env...)
+	conn := b.pg(t, ctx)
+	waitUntil(t, ctx, "every prompt answered or at the provider", func() bool {
+		return queryInt(t, ctx, conn, `SELECT (SELECT count(*) FROM results WHERE batch_id = 'pbx')
+			+ (SELECT count(*) FROM provider_batch_items i JOIN provider_batches pb ON pb.id = i.provider_batch
+			   WHERE i.batch_id = 'pbx' AND i.state = 'submitted' AND pb.state = 'submitted')`) == n
+	})
+	w.signal(t, syscall.SIGTERM)
+	w.waitOK(t, time.Minute)
+	atProvider := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batch_items WHERE batch_id = 'pbx' AND state = 'submitted'`)
+	if atProvider < n/4 || fake.Cancels() != 0 {
+		t.Fatalf("%d prompts at the provider, %d cancel calls before the cancel (the test did not test anything)", atProvider, fake.Cancels())
+	}
+
+	out := b.runWant(t, ctx, 0, "cascadectl", env, "cancel", "pbx")
+	t.Logf("cascadectl cancel:\n%s", out)
+	if !strings.Contains(out, fmt.Sprintf("%d at a provider, 0 of them in provider batches shared", atProvider)) ||
+		!strings.Contains(out, "cancelled at the provider: msgbatch_") || fake.Cancels() != 1 {
+		t.Errorf("cancel did not cancel the provider batch (%d cancel calls):\n%s", fake.Cancels(), out)
+	}
+	fake.SetHold(false)
+	b.startWorker(t, ctx, "w2", env...).waitOK(t, time.Minute)
+	if fake.Cancels() != 1 {
+		t.Errorf("%d cancel calls, want 1: the worker cancelled a batch cascadectl had cancelled", fake.Cancels())
+	}
+	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batches WHERE cancel_requested_at IS NOT NULL`); got != 1 {
+		t.Errorf("%d provider batches with a recorded cancel, want 1", got)
+	}
+	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'pbx' AND model_used = $1`, anthropicBatch.model); got != 0 {
+		t.Errorf("%d answers of the cancelled provider batch stored", got)
+	}
+	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM request_log WHERE batch_id = 'pbx' AND model = $1 AND outcome = 'batch_canceled' AND cost_usd = 0`,
+		anthropicBatch.model); got != atProvider {
+		t.Errorf("%d cancelled requests logged at no cost, want %d", got, atProvider)
+	}
+	for id, k := range fake.Submitted() {
+		if k != 1 {
+			t.Errorf("custom id %s submitted %d times", id, k)
+		}
+	}
+	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batch_items WHERE batch_id = 'pbx' AND NOT (state = 'done' AND outcome = 'canceled')`); got != 0 {
+		t.Errorf("%d provider batch items of the canceled batch not settled as canceled", got)
+	}
+	v := b.ctl(t, ctx, 0, "verify", "pbx")
+	if !strings.Contains(v, "complete (canceled)") || !regexp.MustCompile(fmt.Sprintf(`canceled +%d `, atProvider)).MatchString(v) {
+		t.Errorf("verify of the canceled batch (%d canceled at the provider):\n%s", atProvider, v)
+	}
+	if show := b.ctl(t, ctx, 0, "batches", "show", "1"); !strings.Contains(show, "cancel requested") {
+		t.Errorf("batches show 1:\n%s", show)
 	}
 }

@@ -80,52 +80,48 @@ func cmdCancel(ctx context.Context, e *env, args []string) error {
 	return cancelProviderBatches(ctx, e, st, batch)
 }
 
-// cancelProviderBatches reports what happens to the canceled batch's
-// prompts that wait for or at a provider batch, and cancels at the
-// provider the provider batches that hold nothing else (with the clients
-// of ROUTES_FILE's batch-mode models; the workers' pollers do it too, so
-// a cascadectl without the routes or keys only says so).
+// cancelProviderBatches cancels at the provider the provider batches that
+// hold only prompts of canceled batches (with the clients of ROUTES_FILE's
+// batch-mode models; the workers' pollers do it too, so a cascadectl
+// without the routes or keys only says so), then reports where the
+// batch's prompts stand with the provider batches.
 func cancelProviderBatches(ctx context.Context, e *env, st *store.Store, batch string) error {
-	byState, shared, err := providerbatch.BatchItems(ctx, st.Pool(), batch)
-	if err != nil {
+	w, err := providerbatch.BatchItems(ctx, st.Pool(), batch)
+	if err != nil || w.Items == 0 {
 		return err
 	}
-	if n := byState[providerbatch.StateQueued] + byState[providerbatch.StateHandingOff]; n > 0 {
-		fmt.Fprintf(e.stdout, "batch %s: %d prompt(s) waiting for a provider batch will not be sent\n", batch, n)
-	}
-	if byState[providerbatch.StateSubmitted] == 0 {
-		return nil
-	}
-	clients, _, err := batchClients(ctx, e)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "cascadectl: cannot reach the batch APIs (%v); the workers cancel the provider batches at their next poll\n", err)
-		clients = nil
-	}
-	var ids []string
-	for _, model := range sortedKeys(clients) {
-		done, err := providerbatch.CancelAbandoned(ctx, st.Pool(), model, clients[model], nil)
-		for _, c := range done {
-			if c.Err != nil {
-				fmt.Fprintf(e.stderr, "cascadectl: %s refused to cancel %s: %v\n", model, c.ProviderBatchID, c.Err)
-				continue
-			}
-			ids = append(ids, c.ProviderBatchID)
-		}
+	if w.Submitted > 0 {
+		clients, _, err := batchClients(ctx, e)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "cascadectl: %v; the workers try again at their next poll\n", err)
+			fmt.Fprintf(e.stderr, "cascadectl: cannot reach the batch APIs (%v); the workers cancel the provider batches at their next poll\n", err)
+			clients = nil
+		}
+		for _, model := range sortedKeys(clients) {
+			done, err := providerbatch.CancelAbandoned(ctx, st.Pool(), model, clients[model], nil)
+			for _, c := range done {
+				if c.Err != nil {
+					fmt.Fprintf(e.stderr, "cascadectl: %s refused to cancel %s: %v\n", model, c.ProviderBatchID, c.Err)
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(e.stderr, "cascadectl: %v; the workers try again at their next poll\n", err)
+			}
+		}
+		if w, err = providerbatch.BatchItems(ctx, st.Pool(), batch); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintf(e.stdout, "batch %s: %d prompt(s) at a provider; %d provider batch(es) holding only canceled prompts cancelled at the provider%s; "+
-		"%d prompt(s) share a provider batch with other batches: their answers are not stored (what the provider bills is logged)\n",
-		batch, byState[providerbatch.StateSubmitted], len(ids), providerIDs(ids), shared)
+	fmt.Fprintf(e.stdout, "batch %s: %d prompt(s) went to provider batches, %d still wait (%d at a provider, %d of them in provider batches "+
+		"shared with other batches: not stored when those end, what the provider bills is logged); cancelled at the provider: %s\n",
+		batch, w.Items, w.Waiting, w.Submitted, w.Shared, providerIDs(w.Cancelled))
 	return nil
 }
 
 func providerIDs(ids []string) string {
 	if len(ids) == 0 {
-		return ""
+		return "none"
 	}
-	return " (" + strings.Join(ids, ", ") + ")"
+	return strings.Join(ids, ", ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

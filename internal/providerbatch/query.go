@@ -141,33 +141,34 @@ func WaitingByBatch(ctx context.Context, pool *pgxpool.Pool) (map[string]map[str
 	return out, rows.Err()
 }
 
-// BatchItems counts the items of prompt batch batchID that still wait, by
-// state (queued, submitted, handing_off), and the submitted ones that share
-// a provider batch with items of other batches that still wait.
-func BatchItems(ctx context.Context, pool *pgxpool.Pool, batchID string) (byState map[string]int, shared int, err error) {
-	rows, err := pool.Query(ctx, `SELECT state, count(*) FROM provider_batch_items
-		WHERE batch_id = $1 AND state IN ('queued', 'submitted', 'handing_off') GROUP BY 1`, batchID)
+// BatchWait is where the prompts of one prompt batch stand with the
+// provider batches (cascadectl cancel reports it).
+type BatchWait struct {
+	Items     int // items of the batch, in any state
+	Waiting   int // queued, submitted or handing off
+	Submitted int // of those, at a provider
+	// Shared counts the submitted ones in a provider batch with waiting
+	// items of other batches.
+	Shared int
+	// Cancelled lists the provider ids of the provider batches with items
+	// of the batch whose cancel was requested and not refused.
+	Cancelled []string
+}
+
+// BatchItems reports where the prompts of batchID stand with the provider
+// batches.
+func BatchItems(ctx context.Context, pool *pgxpool.Pool, batchID string) (BatchWait, error) {
+	var w BatchWait
+	err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE i.state IN ('queued', 'submitted', 'handing_off')),
+			count(*) FILTER (WHERE i.state = 'submitted'),
+			count(*) FILTER (WHERE i.state = 'submitted' AND EXISTS (SELECT 1 FROM provider_batch_items o
+				WHERE o.provider_batch = i.provider_batch AND o.state = 'submitted' AND o.batch_id <> $1)),
+			coalesce((SELECT array_agg(DISTINCT pb.provider_batch_id ORDER BY pb.provider_batch_id) FROM provider_batches pb
+				WHERE pb.cancel_requested_at IS NOT NULL AND pb.cancel_error IS NULL
+				AND EXISTS (SELECT 1 FROM provider_batch_items x WHERE x.provider_batch = pb.id AND x.batch_id = $1)), '{}')
+		FROM provider_batch_items i WHERE i.batch_id = $1`, batchID).Scan(&w.Items, &w.Waiting, &w.Submitted, &w.Shared, &w.Cancelled)
 	if err != nil {
-		return nil, 0, fmt.Errorf("providerbatch: items of batch %s: %w", batchID, err)
+		return w, fmt.Errorf("providerbatch: items of batch %s: %w", batchID, err)
 	}
-	byState = map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		byState[st] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	err = pool.QueryRow(ctx, `SELECT count(*) FROM provider_batch_items i
-		WHERE i.batch_id = $1 AND i.state = 'submitted' AND EXISTS (SELECT 1 FROM provider_batch_items o
-			WHERE o.provider_batch = i.provider_batch AND o.state = 'submitted' AND o.batch_id <> $1)`, batchID).Scan(&shared)
-	if err != nil {
-		return nil, 0, fmt.Errorf("providerbatch: items of batch %s: %w", batchID, err)
-	}
-	return byState, shared, nil
+	return w, nil
 }

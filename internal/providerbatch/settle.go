@@ -187,8 +187,10 @@ func (r *Runner) commit(ctx context.Context, m *Model, pb int64, plans []plan) e
 // window, and a worker acks a prompt that already has a result without a
 // call.
 func (r *Runner) handBack(ctx context.Context, m *Model) error {
-	rows, err := r.pool.Query(ctx, `SELECT batch_id, prompt_id, job FROM provider_batch_items
-		WHERE model = $1 AND state = 'handing_off' ORDER BY updated_at LIMIT 2000`, m.Name)
+	// Not those of a canceled batch: the next step settles them.
+	rows, err := r.pool.Query(ctx, `SELECT i.batch_id, i.prompt_id, i.job FROM provider_batch_items i LEFT JOIN batches b USING (batch_id)
+		WHERE i.model = $1 AND i.state = 'handing_off' AND coalesce(b.state, 'running') <> 'canceled'
+		ORDER BY i.updated_at LIMIT 2000`, m.Name)
 	if err != nil {
 		return err
 	}

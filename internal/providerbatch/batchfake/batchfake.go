@@ -297,9 +297,10 @@ func (s *Server) ended(b *batch) bool {
 	return b.canceled || b.step >= len(sequences[s.Protocol])-1
 }
 
-// poll advances a batch by one status (not past in progress while Hold).
+// poll advances a batch by one status (not past in progress while Hold:
+// never to the last status, and for OpenAI not past in_progress).
 func (s *Server) poll(b *batch) {
-	if s.Hold && b.step >= 1 {
+	if s.Hold && (b.step >= 1 || b.step+1 >= len(sequences[s.Protocol])-1) {
 		return
 	}
 	if !s.ended(b) {
