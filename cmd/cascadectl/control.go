@@ -95,6 +95,8 @@ func cancelProviderBatches(ctx context.Context, e *env, st *store.Store, batch s
 		if err != nil {
 			fmt.Fprintf(e.stderr, "cascadectl: cannot reach the batch APIs (%v); the workers cancel the provider batches at their next poll\n", err)
 			clients = nil
+		} else if len(clients) == 0 {
+			fmt.Fprintf(e.stderr, "cascadectl: ROUTES_FILE names no batch-mode model; the workers cancel the provider batches at their next poll\n")
 		}
 		for _, model := range sortedKeys(clients) {
 			done, err := providerbatch.CancelAbandoned(ctx, st.Pool(), model, clients[model], nil)

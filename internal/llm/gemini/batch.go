@@ -120,6 +120,9 @@ func (o operation) batch() llm.Batch {
 	if m == nil {
 		m = &batchResource{}
 	}
+	// The guide names the states JOB_STATE_* (the SDKs' names); the API
+	// sends BATCH_STATE_*. Either is read.
+	state := strings.Replace(m.State, "JOB_STATE_", "BATCH_STATE_", 1)
 	out.Label, out.ProviderStatus = m.DisplayName, m.State
 	if t, err := time.Parse(time.RFC3339Nano, m.CreateTime); err == nil {
 		out.CreatedAt = t.UTC()
@@ -128,12 +131,12 @@ func (o operation) batch() llm.Batch {
 		out.Total = int(s.RequestCount)
 		out.Done = int(s.SuccessfulRequestCount + s.FailedRequestCount)
 	}
-	switch m.State {
+	switch state {
 	case "BATCH_STATE_SUCCEEDED":
 		out.State = llm.BatchEnded
 	case "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED":
 		out.State = llm.BatchFailed
-		out.Error = m.State
+		out.Error = state
 		if o.Error != nil && o.Error.Message != "" {
 			out.Error += ": " + o.Error.Message
 		}

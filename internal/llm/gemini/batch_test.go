@@ -149,3 +149,50 @@ func TestBatchUploadURLStaysOnTheBaseURL(t *testing.T) {
 		t.Errorf("no batch was created from the uploaded file")
 	}
 }
+
+// The guide spells the states JOB_STATE_*, the API BATCH_STATE_*: both read
+// the same, and a responses file whose line has neither response nor error
+// is an errored item, never an answer.
+func TestBatchStateNamesAndFileLines(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1beta/batches/b1":
+			_, _ = w.Write([]byte(`{"name": "batches/b1", "done": true, "metadata": {"state": "JOB_STATE_SUCCEEDED", "displayName": "pc-1"},
+				"response": {"responsesFile": "files/out1"}}`))
+		case "/download/v1beta/files/out1:download":
+			if r.URL.Query().Get("alt") != "media" {
+				http.Error(w, "want alt=media", http.StatusBadRequest)
+				return
+			}
+			_, _ = w.Write([]byte(`{"key": "a", "response": {"candidates": [{"content": {"parts": [{"text": "an answer"}]}, "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2}}}
+{"key": "b", "error": {"code": 8, "message": "quota"}}
+{"key": "c"}
+`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := gemini.New(gemini.Config{BaseURL: srv.URL, APIKey: "k", HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.GetBatch(context.Background(), "batches/b1")
+	if err != nil || b.State != llm.BatchEnded {
+		t.Fatalf("GetBatch = %+v, %v; want ended", b, err)
+	}
+	rs, err := c.BatchResults(context.Background(), "batches/b1")
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("BatchResults = %+v, %v; want 3 results", rs, err)
+	}
+	if rs[0].State != llm.ItemSucceeded || rs[0].Response.Text != "an answer" || rs[0].Response.InputTokens != 3 || rs[0].Response.OutputTokens != 2 {
+		t.Errorf("a: %+v", rs[0])
+	}
+	if rs[1].State != llm.ItemErrored || rs[1].Err == nil || rs[1].Err.Class != llm.ClassRateLimited {
+		t.Errorf("b: %+v %v, want errored rate_limited (RESOURCE_EXHAUSTED)", rs[1], rs[1].Err)
+	}
+	if rs[2].State != llm.ItemErrored {
+		t.Errorf("c: %+v, want errored", rs[2])
+	}
+}
