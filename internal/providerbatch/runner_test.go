@@ -14,6 +14,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/llm/anthropic"
+	"github.com/promptcascade/promptcascade/internal/llm/gemini"
 	"github.com/promptcascade/promptcascade/internal/llm/openai"
 	"github.com/promptcascade/promptcascade/internal/llm/sim"
 	"github.com/promptcascade/promptcascade/internal/pgtest"
@@ -86,6 +87,9 @@ func setup(t *testing.T, proto batchfake.Protocol) bundle {
 		cli, err = openai.New(openai.Config{BaseURL: srv.URL, APIKey: key, HTTPClient: srv.Client()})
 	case batchfake.Anthropic:
 		cli, err = anthropic.New(anthropic.Config{BaseURL: srv.URL, APIKey: key, HTTPClient: srv.Client()})
+	case batchfake.Gemini:
+		// Every batch as an input file: the Files API path end to end.
+		cli, err = gemini.New(gemini.Config{BaseURL: srv.URL, APIKey: key, HTTPClient: srv.Client(), BatchInlineBytes: -1})
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -419,4 +423,42 @@ func TestTakeoverWhenTheHolderDies(t *testing.T) {
 		t.Fatalf("tally %+v, want 25 answers and 25 attempts", c)
 	}
 	b.checkSubmittedOnce(t, 25)
+}
+
+// Gemini with every batch sent as an input file: upload, create from the
+// file, poll, download the responses file, ingest; answers at the batch
+// price, the rest handed back.
+func TestGeminiFileBatchFlow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, batchfake.Gemini)
+	var prompts []string
+	for i := range 20 {
+		tag := "ok"
+		switch i % 10 {
+		case 1:
+			tag = "FAIL"
+		case 2:
+			tag = "EXPIRE"
+		case 3:
+			tag = "WEAK"
+		}
+		prompts = append(prompts, longPrompt(i, tag))
+	}
+	b.handOff(t, prompts)
+	b.drain(t, b.runner(t, fast, Hooks{}))
+	if n, files := b.fake.Batches(), b.fake.FileBatches(); n != 2 || files != 2 {
+		t.Errorf("%d provider batches, %d from a file; want 2 and 2", n, files)
+	}
+	b.checkSubmittedOnce(t, 20)
+	if c := b.tally(t); c.succeeded != 14 || c.logBatch != 20 {
+		t.Errorf("tally %+v, want 14 answered and 20 batch attempts", c)
+	}
+	if got := b.count(t, `SELECT count(*) FROM request_log WHERE outcome = 'ok'
+		AND cost_usd > 0 AND cost_usd = round((input_tokens * 0.5 + output_tokens * 2.0) / 1e6, 10)`); got != 14 {
+		t.Errorf("%d answers at the batch price, want 14", got)
+	}
+	// Gemini reports an expired request as DEADLINE_EXCEEDED (timeout).
+	if got := b.count(t, `SELECT count(*) FROM request_log WHERE outcome IN ('server_error', 'timeout', 'quality_failed')`); got != 6 || len(b.pub.jobs) != 6 {
+		t.Errorf("%d failed batch attempts, %d handed back; want 6 and 6", got, len(b.pub.jobs))
+	}
 }
