@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // slowRoutes: every prompt's cascade takes about two seconds: four calls
@@ -172,4 +174,66 @@ func statusRow(t *testing.T, out string) map[string]string {
 		m[h] = vals[i]
 	}
 	return m
+}
+
+// With STORE_PROMPTS=false a paused batch's prompt text is not set aside
+// in Postgres: its messages wait in the stream on prompts.parked.<batch>
+// (batch_parked keeps only the ids), and resume puts every one of them
+// back, so the batch completes with one result per prompt.
+func TestBatchPauseResumeWithoutStoredPrompts(t *testing.T) {
+	t.Parallel()
+	b, ctx := setup(t, 3*time.Minute)
+	b.enqueueFile(t, ctx, "np", genPrompts(t, b.root, 100))
+	routes := routesEnv(t, slowRoutes)
+	w1 := b.startWorker(t, ctx, "w1", routes, "WORKER_CONCURRENCY=8", "STORE_PROMPTS=false")
+	conn := b.pg(t, ctx)
+	waitUntil(t, ctx, "first answers", func() bool {
+		return queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'np'`) >= 5
+	})
+	b.ctl(t, ctx, 0, "pause", "np")
+	js := b.jetStream(t)
+	stream := promptsStream(t, ctx, js)
+	onSubject := func(subject string) uint64 {
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Subjects[subject]
+	}
+	waitUntil(t, ctx, "the paused batch's messages set aside", func() bool {
+		return onSubject("prompts.np") == 0 &&
+			queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'np'`)+
+				queryInt(t, ctx, conn, `SELECT count(*) FROM batch_parked WHERE batch_id = 'np'`) == 100
+	})
+	parked := queryInt(t, ctx, conn, `SELECT count(*) FROM batch_parked WHERE batch_id = 'np'`)
+	if parked == 0 {
+		t.Fatal("nothing was parked: the test did not test anything")
+	}
+	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM batch_parked WHERE batch_id = 'np' AND octet_length(payload) > 0`); n != 0 {
+		t.Errorf("%d of %d parked rows keep the message (prompt text) in Postgres with STORE_PROMPTS=false", n, parked)
+	}
+	if n := onSubject("prompts.parked.np"); n != uint64(parked) {
+		t.Errorf("%d messages on prompts.parked.np, want the %d parked prompts", n, parked)
+	}
+	if v := b.ctl(t, ctx, 3, "verify", "np"); !strings.Contains(v, "batch paused, nothing lost") {
+		t.Errorf("verify of a paused batch:\n%s", v)
+	}
+
+	out := b.ctl(t, ctx, 0, "resume", "np")
+	if !strings.Contains(out, fmt.Sprintf("batch np resumed: %d prompt(s) set aside while paused are queued again", parked)) {
+		t.Errorf("resume printed:\n%s", out)
+	}
+	w1.signal(t, 15)
+	w1.waitOK(t, time.Minute)
+	b.work(t, ctx, routes, "STORE_PROMPTS=false")
+	b.checkBatch(t, ctx, "np", 100)
+	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM batch_parked`); n != 0 {
+		t.Errorf("%d parked row(s) left after resume", n)
+	}
+	if n := onSubject("prompts.parked.np"); n != 0 {
+		t.Errorf("%d parked message(s) left in the stream after resume", n)
+	}
+	if n := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'np' AND (prompt IS NOT NULL OR response IS NOT NULL)`); n != 0 {
+		t.Errorf("%d results keep text with STORE_PROMPTS=false", n)
+	}
 }

@@ -151,7 +151,7 @@ func cmdPause(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "batch %s was already paused\n", batch)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "batch %s paused: no worker starts a model call for it any more; its queued prompts are set aside in Postgres until `cascadectl resume %s`\n", batch, batch)
+	fmt.Fprintf(e.stdout, "batch %s paused: no worker starts a model call for it any more; its queued prompts are set aside until `cascadectl resume %s`\n", batch, batch)
 	return nil
 }
 
@@ -185,9 +185,11 @@ func cmdResume(ctx context.Context, e *env, args []string) error {
 const resumePage = 1000
 
 // republishParked puts every parked message of batch back on the queue,
-// deleting each page once the stream has stored it. The message id of a
-// republished prompt is <batch>/<id>/parked-<when it was parked>, so an
-// interrupted resume run again is deduplicated by JetStream.
+// deleting each page once the stream has stored it: those kept in
+// Postgres, then those kept in the stream (see republishStreamParked).
+// The message id of a republished prompt is <batch>/<id>/parked-<when it
+// was parked>, so an interrupted resume run again is deduplicated by
+// JetStream.
 func republishParked(ctx context.Context, e *env, st *store.Store, batch string) (int, error) {
 	var qc *queue.Conn
 	total := 0
@@ -197,7 +199,8 @@ func republishParked(ctx context.Context, e *env, st *store.Store, batch string)
 			return total, err
 		}
 		if len(ps) == 0 {
-			return total, nil
+			n, err := republishStreamParked(ctx, e, st, batch)
+			return total + n, err
 		}
 		if qc == nil {
 			if qc, err = e.queue(ctx); err != nil {
@@ -225,6 +228,62 @@ func republishParked(ctx context.Context, e *env, st *store.Store, batch string)
 		}
 		total += len(ids)
 	}
+}
+
+// republishStreamParked puts batch's messages that workers with
+// STORE_PROMPTS=false parked in the stream (queue.ParkedSubject; their
+// batch_parked rows hold only the ids) back on the batch's subject, page by
+// page: publish, then drop the rows, then delete the parked copies. The
+// message id is <batch>/<id>/parked-s<the parked copy's stream sequence>.
+func republishStreamParked(ctx context.Context, e *env, st *store.Store, batch string) (int, error) {
+	n, err := st.ParkedInStream(ctx, batch)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	qc, err := e.queue(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for after := uint64(0); ; {
+		ms, err := qc.ParkedMessages(ctx, batch, after, resumePage)
+		if err != nil {
+			return total, err
+		}
+		if len(ms) == 0 {
+			break
+		}
+		pub := queue.NewPublisher(qc, resumePage)
+		ids := make([]string, 0, len(ms))
+		seqs := make([]uint64, 0, len(ms))
+		for _, m := range ms {
+			job, err := queue.DecodeJob(m.Data, qc.MessageLimit())
+			if err != nil {
+				return total, fmt.Errorf("parked message at stream sequence %d: %w", m.Seq, err)
+			}
+			if err := pub.PublishAs(ctx, job, fmt.Sprintf("%s/parked-s%d", queue.MsgID(job.BatchID, job.ID), m.Seq)); err != nil {
+				return total, err
+			}
+			ids, seqs = append(ids, job.ID), append(seqs, m.Seq)
+		}
+		if _, err := pub.Wait(ctx); err != nil {
+			return total, err
+		}
+		if err := st.Unpark(ctx, batch, ids); err != nil {
+			return total, err
+		}
+		if err := qc.DeleteParked(ctx, seqs); err != nil {
+			return total, err
+		}
+		total += len(ids)
+		after = ms[len(ms)-1].Seq
+	}
+	if left, err := st.ParkedInStream(ctx, batch); err != nil {
+		return total, err
+	} else if left > 0 {
+		fmt.Fprintf(e.stderr, "cascadectl: %d parked prompt(s) of batch %s are not in the stream yet (a worker may still be setting them aside); run resume again in a minute\n", left, batch)
+	}
+	return total, nil
 }
 
 const budgetUsage = "budget BATCH AMOUNT|none"

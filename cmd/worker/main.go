@@ -29,6 +29,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/metrics"
 	"github.com/promptcascade/promptcascade/internal/pricing"
+	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/router"
 	"github.com/promptcascade/promptcascade/internal/store"
@@ -163,6 +164,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		Routes:          batchRoutes(cfg, prices, st, log),
 		Waiting:         waiting,
 		Observer:        mx,
+		Park:            parkInStream(cfg.Postgres.StorePrompts, qc),
 	}, src, st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {
@@ -320,5 +322,17 @@ func keepPartitions(ctx context.Context, st *store.Store, log *slog.Logger, done
 				log.Warn("request_log partitions not created; trying again in 24h", "err", err)
 			}
 		}
+	}
+}
+
+// parkInStream is worker.Config.Park: with STORE_PROMPTS=false a paused
+// batch's messages wait in the stream (queue.ParkedSubject) instead of in
+// batch_parked, which keeps only their ids; nil otherwise.
+func parkInStream(storePrompts bool, qc *queue.Conn) func(context.Context, worker.Delivery, prompt.Job) error {
+	if storePrompts {
+		return nil
+	}
+	return func(ctx context.Context, d worker.Delivery, job prompt.Job) error {
+		return qc.Park(ctx, job.BatchID, job.ID, d.StreamSeq(), d.Data())
 	}
 }

@@ -192,6 +192,10 @@ type Result struct {
 	// until its batch is resumed: the batch was paused, so the message is
 	// taken off the queue without a model call.
 	Parked bool
+	// ParkedInStream, with Parked: the message itself is already kept in
+	// the stream (queue.Conn.Park; STORE_PROMPTS=false), so the store
+	// records only the prompt's id, no text.
+	ParkedInStream bool
 	// BudgetHolds are the ids of the budget holds (store.Reserve) taken
 	// before this delivery's calls; the store releases them in the
 	// transaction that logs the calls.

@@ -134,11 +134,13 @@ type Parked struct {
 	ParkedAt time.Time
 }
 
-// ParkedMessages returns the first limit parked messages of batchID, in
-// input order then id.
+// ParkedMessages returns the first limit parked messages of batchID kept
+// in Postgres, in input order then id. Those kept in the stream (an empty
+// payload: prompt.Result.ParkedInStream) are not among them; see
+// ParkedInStream.
 func (s *Store) ParkedMessages(ctx context.Context, batchID string, limit int) ([]Parked, error) {
 	rows, err := s.pool.Query(ctx, `SELECT prompt_id, payload, parked_at FROM batch_parked
-		WHERE batch_id = $1 ORDER BY seq NULLS LAST, prompt_id LIMIT $2`, clean(batchID), limit)
+		WHERE batch_id = $1 AND octet_length(payload) > 0 ORDER BY seq NULLS LAST, prompt_id LIMIT $2`, clean(batchID), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: parked messages of %q: %w", batchID, err)
 	}
@@ -151,6 +153,17 @@ func (s *Store) ParkedMessages(ctx context.Context, batchID string, limit int) (
 		return nil, fmt.Errorf("store: parked messages of %q: %w", batchID, err)
 	}
 	return ps, nil
+}
+
+// ParkedInStream counts batchID's parked prompts whose message is kept in
+// the stream (queue.ParkedSubject), with only their id in batch_parked.
+func (s *Store) ParkedInStream(ctx context.Context, batchID string) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM batch_parked WHERE batch_id = $1 AND octet_length(payload) = 0`,
+		clean(batchID)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: parked messages of %q: %w", batchID, err)
+	}
+	return n, nil
 }
 
 // Unpark deletes the parked messages of batchID with the given prompt ids

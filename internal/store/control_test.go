@@ -54,6 +54,24 @@ func TestBatchStatesCancelAndPark(t *testing.T) {
 	if err != nil || acct.Missing != 2 || acct.Parked != 1 || acct.Lost != 1 || acct.Canceled != 0 {
 		t.Errorf("paused batch: %+v %v", acct, err)
 	}
+	// A prompt whose message the worker kept in the stream
+	// (STORE_PROMPTS=false) leaves only its id: no text in Postgres, not
+	// among ParkedMessages, counted by ParkedInStream and as parked.
+	inStream := res("b", "open", prompt.TierSimple, "", 1, 0)
+	inStream.Parked, inStream.ParkedInStream = true, true
+	mustWrite(t, st, inStream)
+	if n := count(t, st, `SELECT count(*) FROM batch_parked WHERE prompt_id = 'open' AND octet_length(payload) = 0`); n != 1 {
+		t.Errorf("the prompt parked in the stream: %d id-only rows, want 1", n)
+	}
+	if ps, _ := st.ParkedMessages(ctx, "b", 10); len(ps) != 1 || ps[0].PromptID != "parked" {
+		t.Errorf("ParkedMessages with one in the stream = %+v, want only the one kept in Postgres", ps)
+	}
+	if n, err := st.ParkedInStream(ctx, "b"); err != nil || n != 1 {
+		t.Errorf("ParkedInStream = %d, %v; want 1", n, err)
+	}
+	if acct, err := st.AccountMissing(ctx, "b", nil, nil); err != nil || acct.Parked != 2 || acct.Lost != 0 {
+		t.Errorf("paused batch with one parked in the stream: %+v %v", acct, err)
+	}
 
 	marked, err := st.CancelBatch(ctx, "b", "")
 	if err != nil || marked != 2 {

@@ -392,10 +392,16 @@ type parkedRows struct {
 	payloads     [][]byte
 }
 
+// add stages r's row: the message body as enqueue publishes it, or, for a
+// message kept in the stream (ParkedInStream), an empty payload: the id
+// only, no text.
 func (p *parkedRows) add(r *prompt.Result) error {
-	payload, err := json.Marshal(r.Job) // the message body, as enqueue publishes it
-	if err != nil {
-		return fmt.Errorf("park: %w", err)
+	payload := []byte{}
+	if !r.ParkedInStream {
+		var err error
+		if payload, err = json.Marshal(r.Job); err != nil {
+			return fmt.Errorf("park: %w", err)
+		}
 	}
 	k := cleanKey(Key{r.Job.BatchID, r.Job.ID})
 	var seq *int64

@@ -169,7 +169,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 			w.finish(p.d, p.d.Ack)
 			continue
 		}
-		if w.setAside(ctx, p.d, p.job) {
+		if w.setAside(ctx, p.d, p.job, procWG) {
 			continue
 		}
 		t := &task{d: p.d}
@@ -184,8 +184,10 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 
 // setAside settles a delivery whose batch is not running, before any work:
 // a canceled batch's message is acked, a paused batch's is parked (kept in
-// Postgres, then acked). A batch state that cannot be read hands it back.
-func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job) bool {
+// Postgres, or in the stream with Config.Park, then acked). A batch state
+// that cannot be read hands it back. procWG owns the goroutine that parks
+// in the stream.
+func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job, procWG *sync.WaitGroup) bool {
 	st, err := w.ctl.state(ctx, job.BatchID)
 	switch {
 	case err != nil:
@@ -200,7 +202,16 @@ func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job) bool 
 	case st == store.BatchPaused:
 		t := &task{d: d, parked: true, result: &prompt.Result{Job: job, Parked: true, Delivery: int(d.NumDelivered()), WorkerID: w.cfg.WorkerID}}
 		w.track(t)
-		w.handOff(t)
+		if w.cfg.Park == nil {
+			w.handOff(t)
+			return true
+		}
+		procWG.Add(1)
+		go func() {
+			defer procWG.Done()
+			w.parkInStream(ctx, t, job)
+			w.handOff(t)
+		}()
 		return true
 	}
 	return false

@@ -81,6 +81,9 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 		t.canceled = true
 	case errors.Is(out.Stopped, errBatchPaused):
 		t.parked, r.Parked = true, true
+		if w.cfg.Park != nil {
+			w.parkInStream(ctx, t, job)
+		}
 	case ctx.Err() != nil:
 		// Shutting down: hand it back at once, without counting it as a failure.
 		t.nakIn = 0
@@ -96,6 +99,20 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 		t.nakIn = max(backoff.Policy{Base: w.cfg.NakBase, Max: w.cfg.NakMax}.DelayEqual(delivery), out.RetryAfter)
 	}
 	w.handOff(t)
+}
+
+// parkInStream keeps parked task t's message in the stream (Config.Park)
+// before its batch_parked row, which then holds only the id, is
+// committed. When that fails the message is handed back instead: a later
+// delivery parks it again (or runs it, once the batch is resumed).
+func (w *Worker) parkInStream(ctx context.Context, t *task, job prompt.Job) {
+	if err := w.cfg.Park(ctx, t.d, job); err != nil {
+		w.log.Warn("cannot keep the paused batch's message in the stream; handing it back", "batch", job.BatchID, "id", job.ID, "err", err)
+		t.parked, t.result.Parked = false, false
+		t.nakIn = w.cfg.NakBase
+		return
+	}
+	t.result.ParkedInStream = true
 }
 
 // lastErrors summarises the final attempt of each model.

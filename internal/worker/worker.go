@@ -86,6 +86,12 @@ type Config struct {
 	// Routes builds a batch's own routes (nil: every batch runs on the
 	// worker's); it needs Batches, which tells which batches have some.
 	Routes BatchRoutes
+	// Park, when set, keeps a paused batch's message in the stream
+	// (queue.Conn.Park) before its batch_parked row is committed, and the
+	// row then holds only the prompt's id: cmd/worker sets it with
+	// STORE_PROMPTS=false, so that no prompt text is kept in Postgres. Nil:
+	// batch_parked keeps the message body. A failure hands the message back.
+	Park func(ctx context.Context, d Delivery, job prompt.Job) error
 	// Waiting, when set, counts prompts that wait outside the queue and
 	// will come back to it (provider batch items); ExitWhenIdle waits for
 	// it to be 0 too.
