@@ -276,6 +276,10 @@ type item struct {
 // per line, and memory bounded by a few chunks whatever the input size.
 const defaultChunk = 10_000
 
+// flushAfter is how long a chunk that is not full waits for more lines
+// before it is recorded and published as it is.
+const flushAfter = 200 * time.Millisecond
+
 // recordFunc records a chunk's ids in the run (store.EnqueueRun's Record,
 // or Check) and returns the entries it refuses.
 type recordFunc func(context.Context, []store.RunEntry) ([]store.Refused, error)
@@ -352,6 +356,14 @@ func (e *enqueuer) pass(ctx context.Context, bar bool, record recordFunc, publis
 		}
 	})
 
+	// The reader fills chunk; a chunk that does not fill within flushAfter
+	// of its first line (a producer writing to stdin slowly, say) is sent
+	// as it is, so no line waits for lines that may never come. mu guards
+	// chunk and first between the reader and the flusher.
+	var (
+		mu    sync.Mutex
+		first time.Time
+	)
 	chunk := make([]item, 0, e.o.chunk)
 	send := func() error {
 		if len(chunk) == 0 {
@@ -369,13 +381,38 @@ func (e *enqueuer) pass(ctx context.Context, bar bool, record recordFunc, publis
 		}
 		return nil
 	}
+	flusherDone := make(chan struct{})
+	var flusher sync.WaitGroup
+	flusher.Go(func() {
+		tick := time.NewTicker(flushAfter / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-flusherDone:
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			if len(chunk) > 0 && time.Since(first) >= flushAfter {
+				_ = send() // fails only when ctx is done, which the reader sees
+			}
+			mu.Unlock()
+		}
+	})
 	err := e.each(ctx, bar, func(it item) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(chunk) == 0 {
+			first = time.Now()
+		}
 		chunk = append(chunk, it)
 		if len(chunk) == cap(chunk) {
 			return send()
 		}
 		return nil
 	})
+	close(flusherDone)
+	flusher.Wait()
 	if err == nil {
 		err = send()
 	}
