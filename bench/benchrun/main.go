@@ -76,7 +76,7 @@ func main() {
 	tails := flag.Int("tails", 10_000, "prompts of the tail run (default routes, sim fault rates)")
 	backlog := flag.Int("backlog", 1_000_000, "normal prompts queued ahead of the high-priority batch")
 	high := flag.Int("high", 1000, "prompts of the high-priority batch")
-	keep := flag.Bool("keep", false, "keep the scratch schema (bench_<pid>) for a look at results and request_log")
+	keep := flag.Bool("keep", false, "keep the scratch schema (bench_<pid>_<ns>) for a look at results and request_log")
 	rows := flag.String("rows", "", "comma-separated groups of rows to run (default all): "+strings.Join(groups, ","))
 	flag.Parse()
 	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL"), keep: *keep}
@@ -587,7 +587,10 @@ func (b *bench) makeSchema(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	defer conn.Close(ctx)
-	b.schema = fmt.Sprint("bench_", os.Getpid())
+	// The pid and the time: engineers' sandboxes share the Postgres but
+	// not their pid numbers, and a run dropping another's schema of the
+	// same name killed an enqueue run midway.
+	b.schema = fmt.Sprintf("bench_%d_%d", os.Getpid(), time.Now().UnixNano())
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+b.schema); err != nil {
 		return nil, err
 	}
