@@ -157,9 +157,19 @@ func (s *Store) ParkedMessages(ctx context.Context, batchID string, limit int) (
 
 // ParkedInStream counts batchID's parked prompts whose message is kept in
 // the stream (queue.ParkedSubject), with only their id in batch_parked.
+// Rows of prompts answered meanwhile (a parked copy republished by a
+// resume that ran while its worker was still committing the row) are
+// dropped first: nothing of theirs waits any more.
 func (s *Store) ParkedInStream(ctx context.Context, batchID string) (int64, error) {
 	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM batch_parked WHERE batch_id = $1 AND octet_length(payload) = 0`,
+	if err := s.pool.QueryRow(ctx, `
+		WITH answered AS (
+			DELETE FROM batch_parked p WHERE p.batch_id = $1 AND octet_length(p.payload) = 0
+				AND EXISTS (SELECT 1 FROM results r WHERE r.batch_id = p.batch_id AND r.prompt_id = p.prompt_id)
+			RETURNING p.prompt_id
+		)
+		SELECT count(*) FROM batch_parked WHERE batch_id = $1 AND octet_length(payload) = 0
+			AND prompt_id NOT IN (SELECT prompt_id FROM answered)`,
 		clean(batchID)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: parked messages of %q: %w", batchID, err)
 	}

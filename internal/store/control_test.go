@@ -72,6 +72,16 @@ func TestBatchStatesCancelAndPark(t *testing.T) {
 	if acct, err := st.AccountMissing(ctx, "b", nil, nil); err != nil || acct.Parked != 2 || acct.Lost != 0 {
 		t.Errorf("paused batch with one parked in the stream: %+v %v", acct, err)
 	}
+	// An id-only row of a prompt answered meanwhile is dropped, not counted.
+	late := res("b", "done", prompt.TierSimple, "", 1, 0)
+	late.Parked, late.ParkedInStream = true, true
+	mustWrite(t, st, late)
+	if n, err := st.ParkedInStream(ctx, "b"); err != nil || n != 1 {
+		t.Errorf("ParkedInStream with an answered prompt's row = %d, %v; want 1", n, err)
+	}
+	if n := count(t, st, `SELECT count(*) FROM batch_parked WHERE prompt_id = 'done'`); n != 0 {
+		t.Errorf("the answered prompt's id-only row was kept")
+	}
 
 	marked, err := st.CancelBatch(ctx, "b", "")
 	if err != nil || marked != 2 {
