@@ -38,7 +38,6 @@ CREATE TEMP TABLE IF NOT EXISTS pc_stage_log (
     started_at timestamptz, worker_id text, provider_batch_id text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS pc_stage_enqueued (ord integer, prompt_id text, content_sha256 bytea) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS pc_stage_spent (batch_id text, cost numeric) ON COMMIT DELETE ROWS;
 `
 
 const stageReadyKey = "promptcascade.store.stage"
@@ -87,8 +86,8 @@ func (s *Store) acquireStaged(ctx context.Context) (*pgxpool.Conn, error) {
 // on (batch_id, prompt_id, delivery, attempt, started_at), so retrying a Write
 // whose COMMIT outcome was unknown does not log the same attempts twice.
 //
-// The cost of the rows really inserted is summed per batch into
-// pc_stage_spent; addSpentSQL adds it to batches.spent_usd in the same
+// The cost of the rows really inserted is returned per batch (as exact
+// numeric text); addSpentSQL adds it to batches.spent_usd in the same
 // transaction, so that it stays sum(request_log.cost_usd) (budgets read it).
 const insertLogSQL = `
 WITH ins AS (
@@ -101,8 +100,7 @@ ORDER BY batch_id, prompt_id, delivery, attempt
 ON CONFLICT DO NOTHING
 RETURNING batch_id, cost_usd
 )
-INSERT INTO pg_temp.pc_stage_spent (batch_id, cost)
-SELECT batch_id, sum(cost_usd) FROM ins GROUP BY batch_id HAVING sum(cost_usd) <> 0`
+SELECT batch_id, sum(cost_usd)::text FROM ins GROUP BY batch_id HAVING sum(cost_usd) <> 0 ORDER BY batch_id`
 
 // addSpentSQL is the last statement of a Write before its COMMIT: every
 // commit of a batch updates the same batches row, and a row lock is held
@@ -111,8 +109,8 @@ SELECT batch_id, sum(cost_usd) FROM ins GROUP BY batch_id HAVING sum(cost_usd) <
 // other's inserts; they wait only for each other's COMMIT. Rows in batch_id
 // order, so that two commits of the same batches lock them in one order.
 const addSpentSQL = `
-UPDATE batches b SET spent_usd = b.spent_usd + s.cost
-FROM (SELECT batch_id, cost FROM pg_temp.pc_stage_spent ORDER BY batch_id) s
+UPDATE batches b SET spent_usd = b.spent_usd + s.cost::numeric
+FROM (SELECT * FROM unnest($1::text[], $2::text[]) AS u(batch_id, cost) ORDER BY batch_id) s
 WHERE b.batch_id = s.batch_id`
 
 // results.cost_usd, attempts and usage_estimated are computed here from
@@ -189,7 +187,6 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	first := make(map[Key]int, len(rs))
 	var handoffs []int
 	nlog := 0
-	spend := false // some attempt cost money: batches.spent_usd grows
 	var park parkedRows
 	var holds []int64
 	for i := range rs {
@@ -198,7 +195,6 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, err
 		}
 		nlog += len(rs[i].Attempts)
-		spend = spend || paid(rs[i].Attempts)
 		if rs[i].Status == "" {
 			if rs[i].Handoff != nil {
 				handoffs = append(handoffs, i)
@@ -279,8 +275,17 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, fmt.Errorf("store: write: insert model_prices: %w", err)
 		}
 	}
+	var spentIDs, spentUSD []string // per batch, what the new request_log rows cost
 	if nlog > 0 {
-		if _, err := br.Exec(); err != nil {
+		rows, err := br.Query()
+		if err == nil {
+			var id, usd string
+			_, err = pgx.ForEachRow(rows, []any{&id, &usd}, func() error {
+				spentIDs, spentUSD = append(spentIDs, id), append(spentUSD, usd)
+				return nil
+			})
+		}
+		if err != nil {
 			br.Close()
 			return nil, fmt.Errorf("store: write: insert request_log: %w", err)
 		}
@@ -343,8 +348,8 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, err
 		}
 	}
-	if spend {
-		if _, err := tx.Exec(ctx, addSpentSQL); err != nil {
+	if len(spentIDs) > 0 {
+		if _, err := tx.Exec(ctx, addSpentSQL, spentIDs, spentUSD); err != nil {
 			return nil, fmt.Errorf("store: write: add to batches.spent_usd: %w", err)
 		}
 	}
@@ -353,16 +358,6 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	}
 	s.markPriced(pricedIDs)
 	return inserted, nil
-}
-
-// paid reports whether any of the attempts cost money.
-func paid(as []prompt.Attempt) bool {
-	for i := range as {
-		if as[i].CostUSD != 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // batchIDs returns the distinct cleaned batch ids of the final results

@@ -207,13 +207,16 @@ func (w *Worker) settle(t *task, f func() error) {
 }
 
 // handOff gives a task whose work has ended to the committer and frees its
-// slot at once, so that the next prompt starts without waiting for this
+// slot (if it took one) and its credit at once, so that the next prompt starts without waiting for this
 // one's commit and ack. It waits while the trail is full (Concurrency
 // tasks, or Committers × CommitBatch when that is more), which bounds the
 // deliveries held un-acked.
 // The task stays tracked (heartbeated) until it is settled.
 func (w *Worker) handOff(t *task) {
 	w.trail <- struct{}{}
-	w.slots <- struct{}{}
+	if t.slot {
+		w.slots.release()
+	}
+	w.credits <- struct{}{}
 	w.done <- t
 }

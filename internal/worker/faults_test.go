@@ -614,6 +614,9 @@ func TestFaultPostgresConnectionsKilled(t *testing.T) {
 	const stallLimit, runLimit = 20 * time.Second, 4 * time.Minute
 	b := setup(t, queue.Config{AckWait: 5 * time.Second})
 	b.cfg.Concurrency = 16
+	// Two committers each: the two workers share a pool of 4 connections
+	// (store.WithMaxConns below), which the killer empties every 100 ms.
+	b.cfg.Committers = 2
 	app := randomName("pcfault_")
 	dsn := withParam(t, b.dsn, "application_name", app)
 	ctx, cancel := context.WithTimeoutCause(context.Background(), runLimit,

@@ -11,21 +11,22 @@ import (
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
-// fetchLoop fetches as many deliveries as there are free slots and starts them.
+// fetchLoop fetches as many deliveries as there are free credits (free
+// slots plus the prefetch) and starts them.
 func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup) error {
 	fetchErrs := outage{now: w.cfg.Now}
 	for {
-		// Take one slot (blocking), then as many more as are free.
+		// Take one credit (blocking), then as many more as are free.
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-w.slots:
+		case <-w.credits:
 		}
 		n := 1
 	more:
 		for n < w.cfg.FetchBatch {
 			select {
-			case <-w.slots:
+			case <-w.credits:
 				n++
 			default:
 				break more
@@ -33,7 +34,7 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 		}
 		ds, err := w.src.Fetch(ctx, n, w.cfg.FetchMaxWait)
 		for range n - len(ds) {
-			w.slots <- struct{}{}
+			w.credits <- struct{}{}
 		}
 		// A fetch cut short by an error (the broker going away) may still
 		// have handed out deliveries: they hold slots and must be worked.
@@ -80,7 +81,7 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 
 // idle reports whether nothing is in flight here and nothing is pending at the consumer.
 func (w *Worker) idle(ctx context.Context) bool {
-	if w.stats.inflight.Load() > 0 || len(w.slots) < cap(w.slots) {
+	if w.stats.inflight.Load() > 0 || len(w.credits) < cap(w.credits) {
 		return false
 	}
 	pending, ackPending, err := w.src.Pending(ctx)
@@ -116,7 +117,9 @@ func (w *Worker) sweptBeforeExit(ctx context.Context) bool {
 }
 
 // start decodes a fetched group, skips prompts already answered, and starts
-// the rest. Each delivery holds one slot until it is acked, naked or termed.
+// the rest, each as soon as a slot is free (heartbeated while it waits).
+// Each delivery holds its credit until its work ends (or it is settled
+// without work).
 func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync.WaitGroup) {
 	type pending struct {
 		d   Delivery
@@ -174,6 +177,14 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 		}
 		t := &task{d: p.d}
 		w.track(t)
+		// A prefetched delivery waits here for a slot (a high batch's
+		// first); a stop hands it back unworked.
+		if !w.slots.acquire(ctx, workCtx, p.job.Priority) {
+			w.untrack(t)
+			w.finish(p.d, func() error { return p.d.NakWithDelay(0) })
+			continue
+		}
+		t.slot = true
 		procWG.Add(1)
 		go func() {
 			defer procWG.Done()
@@ -217,10 +228,11 @@ func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job, procW
 	return false
 }
 
-// finish settles a delivery that never reached the committer and frees its slot.
+// finish settles a delivery that never reached the committer (nor a slot)
+// and frees its credit.
 func (w *Worker) finish(d Delivery, settle func() error) {
 	if err := settle(); err != nil {
 		w.log.Debug("settling delivery failed; it will be redelivered", "stream_seq", d.StreamSeq(), "err", err)
 	}
-	w.slots <- struct{}{}
+	w.credits <- struct{}{}
 }

@@ -84,3 +84,40 @@ func TestSlotsFreeBeforeCommitButAckFollowsIt(t *testing.T) {
 	// each would add a commit per 4 prompts (4.5 s) if slots waited.
 	t.Logf("%d prompts in %v; %d calls started during a commit", len(jobs), took.Round(time.Millisecond), startedDuringCommit.Load())
 }
+
+// While every slot is busy, the worker has already fetched (and checked)
+// the next prompts, so that a slot that frees starts one at once instead of
+// waiting for a fetch and a Postgres round trip: during each call of a
+// one-slot worker, one more message than calls so far has been fetched.
+func TestNextPromptFetchedWhileSlotsAreBusy(t *testing.T) {
+	b := setup(t, queue.Config{})
+	b.cfg.Concurrency = 1
+	jobs := b.publish("b1", 6)
+	var w *worker.Worker
+	var calls atomic.Int64
+	var notAhead atomic.Int64
+	b.provider.answer = func(req llm.Request, n int) (llm.Response, error) {
+		k := calls.Add(1)
+		if k < int64(len(jobs)) {
+			// Wait, with a deadline, for the prefetch of the next message.
+			deadline := time.Now().Add(20 * time.Second)
+			for w.Stats().Fetched <= k {
+				if time.Now().After(deadline) {
+					notAhead.Add(1)
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return goodAnswer(req, n)
+	}
+	tp := newTap()
+	w = b.faultWorker(t, "w", tp.source(queue.NewSource(b.qc, b.cons)), tp.store(b.st))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	runAll(t, ctx, w)
+	reconcile(t, b.dsn, jobs, tp)
+	if n := notAhead.Load(); n > 0 {
+		t.Errorf("during %d of %d calls the next message was not fetched: the slot waits for a fetch when it frees", n, len(jobs)-1)
+	}
+}

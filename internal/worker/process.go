@@ -38,6 +38,8 @@ type task struct {
 	// holds are the budget holds taken before this delivery's calls
 	// (released by the commit that logs them).
 	holds []int64
+	// slot: the task holds one of the worker's slots (its work started).
+	slot bool
 }
 
 // process answers one prompt and hands it to the committer.

@@ -57,9 +57,15 @@ type Runner interface {
 
 // Config tunes a Worker. Zero values take the defaults noted.
 type Config struct {
-	WorkerID        string
-	Concurrency     int           // prompts in flight (64)
-	FetchBatch      int           // most messages asked for per fetch (256)
+	WorkerID    string
+	Concurrency int // prompts in flight (64)
+	FetchBatch  int // most messages asked for per fetch (256)
+	// Prefetch is how many deliveries are fetched (decoded, checked for an
+	// existing result) ahead of the slots, so that a slot that frees starts
+	// its next prompt at once instead of after a fetch and a Postgres round
+	// trip (Concurrency/4, at least 1, at most FetchBatch). They are
+	// heartbeated while they wait.
+	Prefetch        int
 	FetchMaxWait    time.Duration // longest wait for a fetch (500ms)
 	CommitBatch     int           // most prompts per commit (512)
 	Committers      int           // commits that may run at once (4)
@@ -126,6 +132,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.Concurrency, 64)
 	def(&c.FetchBatch, 256)
+	def(&c.Prefetch, min(max(c.Concurrency/4, 1), c.FetchBatch))
 	def(&c.CommitBatch, 512)
 	def(&c.Committers, 4)
 	def(&c.MaxDeliver, queue.DefaultMaxDeliver)
@@ -179,7 +186,13 @@ type Worker struct {
 	ctl    *controls
 	routes *batchRoutes
 
-	slots chan struct{}
+	// credits bound the deliveries held before their work ends (fetched,
+	// waiting for a slot, or worked): Concurrency + Prefetch. slots bound
+	// the prompts worked at once: Concurrency. A delivery takes a credit
+	// when fetched and a slot when its work starts, and gives both back
+	// when its work ends.
+	credits chan struct{}
+	slots   *slotGate
 	// trail holds a token for each task handed to the committer: a slot is
 	// freed as soon as its prompt's work ends, and the commits and acks
 	// that follow are bounded by trail's capacity (Concurrency, or what the
@@ -207,17 +220,18 @@ func New(cfg Config, src Source, st Store, cl Classifier, r Runner, log *slog.Lo
 	}
 	trailing := max(cfg.Concurrency, cfg.Committers*cfg.CommitBatch)
 	w := &Worker{cfg: cfg, src: src, store: st, class: cl, runner: r, log: log,
-		slots: make(chan struct{}, cfg.Concurrency),
-		trail: make(chan struct{}, trailing),
-		done:  make(chan *task, trailing),
-		hb:    make(map[*task]struct{}),
-		ctl:   newControls(cfg.Batches, log),
+		credits: make(chan struct{}, cfg.Concurrency+cfg.Prefetch),
+		slots:   newSlotGate(cfg.Concurrency),
+		trail:   make(chan struct{}, trailing),
+		done:    make(chan *task, trailing),
+		hb:      make(map[*task]struct{}),
+		ctl:     newControls(cfg.Batches, log),
 	}
 	if cfg.Routes != nil {
 		w.routes = &batchRoutes{build: cfg.Routes, sets: map[string]*routeSet{}}
 	}
-	for range cfg.Concurrency {
-		w.slots <- struct{}{}
+	for range cap(w.credits) {
+		w.credits <- struct{}{}
 	}
 	return w
 }

@@ -426,8 +426,8 @@ func TestWorkerGracefulStopHandsBackInFlight(t *testing.T) {
 		defer close(done)
 		b.run(ctx)
 	}()
-	waitFor(t, func() bool { return b.consumerAckPending() == 32 }) // every slot busy
-	cancel()                                                        // soft stop; calls hang past the drain timeout, so they are cancelled
+	waitFor(t, func() bool { return b.consumerAckPending() == 32+8 }) // every slot busy, and the prefetch (a quarter of the slots) waiting
+	cancel()                                                          // soft stop; calls hang past the drain timeout, so they are cancelled
 	<-done
 	close(release)
 	if got := b.count(`SELECT count(*) FROM results`); got != 0 {
