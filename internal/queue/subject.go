@@ -110,12 +110,18 @@ func decodeJob(data []byte, limit int) (prompt.Job, error) {
 	if !utf8.Valid(data) {
 		return j, errors.New("message body is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&j); err != nil {
+	if err := json.Unmarshal(data, &j); err != nil {
+		// Unmarshal copies nothing and reads the body once; only a bad
+		// body is read again, for the reason a Decoder gives.
+		j = prompt.Job{}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&j); err != nil {
+			return j, fmt.Errorf("message body is not a job: %w", err)
+		}
+		if dec.More() {
+			return j, errors.New("message body has data after the JSON object")
+		}
 		return j, fmt.Errorf("message body is not a job: %w", err)
-	}
-	if dec.More() {
-		return j, errors.New("message body has data after the JSON object")
 	}
 	switch {
 	case j.BatchID == "":

@@ -185,12 +185,34 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 			continue
 		}
 		t.slot = true
-		procWG.Add(1)
-		go func() {
-			defer procWG.Done()
-			w.process(workCtx, t, p.job)
-		}()
+		w.work(workCtx, t, p.job)
 	}
+}
+
+// procJob is a prompt whose slot is taken, on its way to a process goroutine.
+type procJob struct {
+	t   *task
+	job prompt.Job
+}
+
+// work runs process for t on an idle process goroutine, or on a new one
+// when none is idle. Process goroutines stay for the next prompt (their
+// stacks grown once, not per prompt); there are never more of them than
+// slots, and they end when Run closes w.jobs.
+func (w *Worker) work(ctx context.Context, t *task, j prompt.Job) {
+	select {
+	case w.jobs <- procJob{t, j}:
+		return
+	default:
+	}
+	w.procs.Add(1)
+	go func() {
+		defer w.procs.Done()
+		w.process(ctx, t, j)
+		for next := range w.jobs {
+			w.process(ctx, next.t, next.job)
+		}
+	}()
 }
 
 // setAside settles a delivery whose batch is not running, before any work:

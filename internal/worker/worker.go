@@ -193,6 +193,9 @@ type Worker struct {
 	// when its work ends.
 	credits chan struct{}
 	slots   *slotGate
+	// jobs hands prompts to idle process goroutines (procs owns them).
+	jobs  chan procJob
+	procs sync.WaitGroup
 	// trail holds a token for each task handed to the committer: a slot is
 	// freed as soon as its prompt's work ends, and the commits and acks
 	// that follow are bounded by trail's capacity (Concurrency, or what the
@@ -271,6 +274,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	workCtx, hardStop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer hardStop(nil)
 
+	w.jobs = make(chan procJob)
 	var commitWG, hbWG, procWG sync.WaitGroup
 	for range w.cfg.Committers {
 		commitWG.Add(1)
@@ -301,6 +305,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		hardStop(errDrainTimeout)
 	})
 	procWG.Wait()
+	close(w.jobs)
+	w.procs.Wait()
 	close(w.done)
 	commitWG.Wait()
 	hard.Stop()
