@@ -14,15 +14,29 @@ import (
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/quality"
+	pcseed "github.com/promptcascade/promptcascade/internal/seed"
 	"github.com/promptcascade/promptcascade/internal/tokens"
 )
 
 // simCascade routes every tier over sim/small, sim/medium, sim/large with
 // the given behaviour and built-in prices. Retry waits are skipped.
-func simCascade(tb testing.TB, models map[string]sim.Model, seed uint64) *cascade.Cascade {
+//
+// No call reaches its deadline: a minute, which a call the sim answers at
+// once never runs for, however loaded the machine. With a deadline of a few
+// milliseconds, a call could find it passed before the sim even looked at
+// the call (the goroutine waited that long to run) and time out in one run
+// of a job but not in another (TestRunWithSimProvider under load). Calls
+// time out where hangs says, drawn from their seeds (see hangs), so the
+// same seed gives the same timeouts.
+func simCascade(tb testing.TB, models map[string]sim.Model, seed uint64, hang map[string]float64) *cascade.Cascade {
 	tb.Helper()
+	for name, m := range models {
+		if m.TimeoutRate != 0 {
+			tb.Fatalf("model %s: a sim TimeoutRate waits for the deadline in real time; use hang", name)
+		}
+	}
 	reg := llm.NewRegistry()
-	reg.Register(sim.Name, sim.New(models))
+	reg.Register(sim.Name, hangs{p: sim.New(models), rate: hang})
 	prices := pricing.Builtin()
 	policies := map[string]cascade.ModelPolicy{}
 	for _, m := range []string{"sim/small", "sim/medium", "sim/large"} {
@@ -30,7 +44,7 @@ func simCascade(tb testing.TB, models map[string]sim.Model, seed uint64) *cascad
 		if !ok {
 			tb.Fatalf("no price for %s", m)
 		}
-		policies[m] = cascade.ModelPolicy{Model: m, Timeout: 5 * time.Millisecond, MaxRetries: 1, Price: p}
+		policies[m] = cascade.ModelPolicy{Model: m, Timeout: time.Minute, MaxRetries: 1, Price: p}
 	}
 	c, err := cascade.New(cascade.Settings{
 		Tiers: map[prompt.Tier][]string{
@@ -51,6 +65,23 @@ func simCascade(tb testing.TB, models map[string]sim.Model, seed uint64) *cascad
 	return c
 }
 
+// hangs is the sim provider whose calls on model m time out with
+// probability rate[m] ("small" for sim/small), drawn from the call's seed:
+// at once, with the error the sim gives when a call's deadline passes,
+// instead of waiting for a real deadline.
+type hangs struct {
+	p    llm.Provider
+	rate map[string]float64
+}
+
+func (h hangs) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	if r := h.rate[req.Model]; r > 0 && pcseed.Unit(pcseed.Mix(req.Seed^0x7133)) < r {
+		return llm.Response{}, &llm.Error{Class: llm.ClassTimeout, Provider: sim.Name, Model: req.Model,
+			Message: "no response before the deadline (simulated)", Err: context.DeadlineExceeded}
+	}
+	return h.p.Complete(ctx, req)
+}
+
 var prompts = []string{
 	"What is the capital of France?",
 	"Explain how gradient descent works with momentum",
@@ -62,13 +93,15 @@ var prompts = []string{
 func TestRunWithSimProvider(t *testing.T) {
 	t.Parallel()
 	models := map[string]sim.Model{
-		"small":  {ErrorRate: 0.1, RateLimitRate: 0.05, TimeoutRate: 0.02, WeakRate: 0.05, Capability: 0.2},
-		"medium": {ErrorRate: 0.05, RateLimitRate: 0.05, TimeoutRate: 0.01, WeakRate: 0.03, Capability: 0.6},
+		"small":  {ErrorRate: 0.1, RateLimitRate: 0.05, WeakRate: 0.05, Capability: 0.2},
+		"medium": {ErrorRate: 0.05, RateLimitRate: 0.05, WeakRate: 0.03, Capability: 0.6},
 		"large":  {ErrorRate: 0.02, WeakRate: 0.01, Capability: 0.95},
 	}
-	c1, c2 := simCascade(t, models, 1), simCascade(t, models, 1)
+	hang := map[string]float64{"small": 0.02, "medium": 0.01}
+	c1, c2 := simCascade(t, models, 1, hang), simCascade(t, models, 1, hang)
 	ctx := context.Background()
 	cascaded := map[string]int{}
+	timeouts := 0
 	for i := range 400 {
 		p := prompts[i%len(prompts)]
 		j := prompt.Job{BatchID: "b", ID: fmt.Sprint(i), Prompt: p, System: "You are a helpful assistant."}
@@ -87,6 +120,9 @@ func TestRunWithSimProvider(t *testing.T) {
 				t.Fatalf("job %d: attempt %+v", i, a)
 			}
 			sum += a.CostUSD
+			if a.Outcome == prompt.OutcomeTimeout {
+				timeouts++
+			}
 		}
 		if math.Abs(sum-res.CostUSD) > 1e-12 {
 			t.Fatalf("job %d: cost %v, attempts sum to %v", i, res.CostUSD, sum)
@@ -117,7 +153,10 @@ func TestRunWithSimProvider(t *testing.T) {
 	// Misrouting shows up: hard prompts sent to the simple tier cascade
 	// past the small model far more often than easy ones.
 	easy, hard := cascaded[prompts[0][:20]], cascaded[prompts[3][:20]]
-	t.Logf("answered by a model other than sim/small (of 100 each): easy %d, hard %d", easy, hard)
+	t.Logf("answered by a model other than sim/small (of 100 each): easy %d, hard %d; %d calls timed out", easy, hard, timeouts)
+	if timeouts == 0 {
+		t.Error("no call timed out: the test did not test timeouts cascading")
+	}
 	if hard < 2*easy || hard < 30 {
 		t.Errorf("hard prompts cascaded %d times, easy ones %d", hard, easy)
 	}
@@ -125,7 +164,7 @@ func TestRunWithSimProvider(t *testing.T) {
 
 func TestSimTimeoutsCascade(t *testing.T) {
 	t.Parallel()
-	c := simCascade(t, map[string]sim.Model{"small": {TimeoutRate: 1}, "medium": {Capability: 1}, "large": {}}, 3)
+	c := simCascade(t, map[string]sim.Model{"small": {}, "medium": {Capability: 1}, "large": {}}, 3, map[string]float64{"small": 1})
 	out := c.Run(context.Background(), prompt.Job{BatchID: "b", ID: "1", Prompt: prompts[0]}, prompt.TierSimple, prompt.Signals{}, 1)
 	as := out.Result.Attempts
 	if len(as) != 3 || as[0].Outcome != prompt.OutcomeTimeout || as[1].Outcome != prompt.OutcomeTimeout ||
@@ -175,7 +214,7 @@ func Example() {
 
 func BenchmarkRun(b *testing.B) {
 	models := map[string]sim.Model{"small": {Capability: 0.5}, "medium": {Capability: 0.8}, "large": {Capability: 1}}
-	c := simCascade(b, models, 1)
+	c := simCascade(b, models, 1, nil)
 	ctx := context.Background()
 	sys := "You are a helpful assistant."
 	tokens.Count("warm up")
