@@ -111,10 +111,11 @@ func created(cons jetstream.Consumer) time.Time {
 // (Conn.Fetch); a deleted consumer or stream gives an error wrapping
 // ErrConsumerGone.
 //
-// Priorities: it takes what the high consumer has without waiting, then
-// fills the rest from normal, then from low, so a high batch is fetched
-// at the next free slot however many normal prompts are queued. Only
-// when all three have nothing does it wait, a third of maxWait on each.
+// Priorities: it takes all the high consumer has without waiting (asking
+// until it has nothing more), then fills the rest from normal, then from
+// low, so a high batch is fetched at the next free slot however many
+// normal prompts are queued. Only when all three have nothing does it
+// wait, a third of maxWait on each.
 func (s *Source) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]Held, error) {
 	tiers, err := s.tiers(ctx)
 	if err != nil {
@@ -130,11 +131,18 @@ func (s *Source) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]Hel
 		return err
 	}
 	for _, t := range tiers {
-		if len(out) == n {
-			break
-		}
-		if err := take(t, 0); err != nil {
-			return out, err
+		// One no-wait request can end before it has taken all that is
+		// there: nats.go stops listening after a second without a message,
+		// which a loaded machine can take. Ask again until one comes back
+		// empty, so that all a higher priority holds is taken first.
+		for len(out) < n {
+			had := len(out)
+			if err := take(t, 0); err != nil {
+				return out, err
+			}
+			if len(out) == had {
+				break
+			}
 		}
 	}
 	if len(out) > 0 || maxWait <= 0 {
