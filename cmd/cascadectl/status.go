@@ -52,12 +52,16 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 		}
-		table, allDone := statusTable(rows, notes)
-		waiting, err := providerbatch.WaitingByBatch(ctx, st.Pool())
+		load, err := st.LoadByBatch(ctx, batch)
 		if err != nil {
 			return err
 		}
-		if lines := providerLines(rows, waiting); lines != "" {
+		table, allDone := statusTable(rows, load, notes)
+		atProvider, err := providerbatch.WaitingByBatch(ctx, st.Pool())
+		if err != nil {
+			return err
+		}
+		if lines := providerLines(rows, atProvider); lines != "" {
 			table += lines
 			allDone = false
 		}
@@ -128,11 +132,12 @@ func progressOf(r store.BatchStatus) progress {
 
 // statusTable renders one row per batch and reports whether every batch is
 // finished. Its words are verify's: done (= succeeded + failed), queued,
-// canceled.
-func statusTable(rows []store.BatchStatus, workerNotes map[string][]store.BatchNote) (string, bool) {
+// canceled; in_flight and waiting are the part of queued that workers hold
+// (their fresh reports, load), workers how many report the batch.
+func statusTable(rows []store.BatchStatus, load map[string]store.BatchLoadSum, workerNotes map[string][]store.BatchNote) (string, bool) {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "batch\tstate\tpriority\ttotal\tdone\tsucceeded\tfailed\tqueued\tcanceled\telapsed\tprompts/s\teta\tspent_usd\tprojected_usd\tbudget_usd\t")
+	fmt.Fprintln(tw, "batch\tstate\tpriority\ttotal\tdone\tsucceeded\tfailed\tqueued\tin_flight\twaiting\tworkers\tcanceled\telapsed\tprompts/s\teta\tspent_usd\tprojected_usd\tbudget_usd\t")
 	allDone := true
 	var notes []string
 	for _, r := range rows {
@@ -152,8 +157,9 @@ func statusTable(rows []store.BatchStatus, workerNotes map[string][]store.BatchN
 		if r.BudgetUSD != nil {
 			budget = fmt.Sprintf("%.2f", *r.BudgetUSD)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.1f\t%s\t%.6f\t%.6f\t%s\t\n", r.BatchID, state, prio, r.Total, r.Done(),
-			r.Succeeded, r.Failed, r.Queued(), r.Canceled(), p.elapsed.Round(time.Second), p.rate, p.eta, r.SpentUSD, p.projected, budget)
+		l := load[r.BatchID]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.1f\t%s\t%.6f\t%.6f\t%s\t\n", r.BatchID, state, prio, r.Total, r.Done(),
+			r.Succeeded, r.Failed, r.Queued(), l.InFlight, l.Waiting, l.Workers, r.Canceled(), p.elapsed.Round(time.Second), p.rate, p.eta, r.SpentUSD, p.projected, budget)
 		switch {
 		case r.State == store.BatchPaused && strings.HasPrefix(r.StateReason, "budget "):
 			notes = append(notes, fmt.Sprintf("batch %s is paused (%s): %d prompt(s) set aside", r.BatchID, r.StateReason, r.Parked))

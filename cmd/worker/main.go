@@ -165,6 +165,7 @@ func serve(ctx context.Context, cfg *config.Worker, log *slog.Logger) error {
 		Waiting:         waiting,
 		Observer:        mx,
 		Park:            parkInStream(cfg.Postgres.StorePrompts, qc),
+		Load:            st,
 	}, src, st, cl, cas, log)
 
 	if cfg.MetricsAddr != "" {

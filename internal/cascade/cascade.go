@@ -326,6 +326,7 @@ func (c *Cascade) Run(ctx context.Context, job prompt.Job, tier prompt.Tier, sig
 		need:  -1,
 		input: -1,
 		gate:  callGateFrom(ctx),
+		wait:  capacityWaitFrom(ctx),
 	}
 	r.out.Result = prompt.Result{Job: job, Tier: tier, Signals: sig, Delivery: delivery}
 	// Counted here, not taken from sig.WordCount, so that the gate follows
@@ -379,6 +380,7 @@ type run struct {
 	promptWords int
 	canceled    bool
 	gate        CallGate      // from the ctx; nil when none
+	wait        CapacityWait  // from the ctx; nil when none
 	coolWait    time.Duration // shortest remaining cooldown of a skipped model
 	out         Outcome
 

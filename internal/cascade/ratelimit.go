@@ -100,7 +100,13 @@ func (r *run) acquire(t *target, mode OnRateLimit, waitEnd time.Time) *limit.Per
 		ctx, cancel = context.WithDeadline(r.ctx, waitEnd)
 		defer cancel()
 	}
+	if r.wait != nil {
+		r.wait(true)
+	}
 	p, err := t.lim.Acquire(ctx, want)
+	if r.wait != nil {
+		r.wait(false)
+	}
 	if err == nil {
 		return p
 	}

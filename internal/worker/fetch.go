@@ -122,8 +122,9 @@ func (w *Worker) sweptBeforeExit(ctx context.Context) bool {
 // without work).
 func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync.WaitGroup) {
 	type pending struct {
-		d   Delivery
-		job prompt.Job
+		d    Delivery
+		job  prompt.Job
+		load *batchLoad // counts it waiting until it is worked or settled
 	}
 	jobs := make([]pending, 0, len(ds))
 	keys := make([]store.Key, 0, len(ds))
@@ -137,7 +138,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 			w.handOff(t)
 			continue
 		}
-		jobs = append(jobs, pending{d, job})
+		jobs = append(jobs, pending{d, job, w.load.of(job.BatchID).delivered()})
 		keys = append(keys, store.Key{BatchID: job.BatchID, PromptID: job.ID})
 		held = append(held, d)
 	}
@@ -150,6 +151,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 	if err != nil {
 		w.log.Warn("checking for existing results failed; handing prompts back", "err", err, "prompts", len(jobs))
 		for _, p := range jobs {
+			p.load.dropped()
 			w.finish(p.d, func() error { return p.d.NakWithDelay(w.cfg.NakBase) })
 			w.stats.naked.Add(1)
 		}
@@ -160,6 +162,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 	if err := w.holdRetry(ctx, workCtx, held, "reading batch states", len(jobs), w.ctl.fresh); err != nil {
 		w.log.Warn("reading batch states failed; handing prompts back", "err", err, "prompts", len(jobs))
 		for _, p := range jobs {
+			p.load.dropped()
 			w.finish(p.d, func() error { return p.d.NakWithDelay(w.cfg.NakBase) })
 			w.stats.naked.Add(1)
 		}
@@ -167,19 +170,22 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 	}
 	for _, p := range jobs {
 		if existing[store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}] {
+			p.load.dropped()
 			w.stats.already.Add(1)
 			w.cfg.Observer.Settled(SettledAlreadyDone, nil)
 			w.finish(p.d, p.d.Ack)
 			continue
 		}
 		if w.setAside(ctx, p.d, p.job, procWG) {
+			p.load.dropped()
 			continue
 		}
-		t := &task{d: p.d}
+		t := &task{d: p.d, load: p.load}
 		w.track(t)
 		// A prefetched delivery waits here for a slot (a high batch's
 		// first); a stop hands it back unworked.
 		if !w.slots.acquire(ctx, workCtx, p.job.Priority) {
+			p.load.dropped()
 			w.untrack(t)
 			w.finish(p.d, func() error { return p.d.NakWithDelay(0) })
 			continue

@@ -40,10 +40,15 @@ type task struct {
 	holds []int64
 	// slot: the task holds one of the worker's slots (its work started).
 	slot bool
+	// load counts the prompt in flight or waiting for its batch (load.go).
+	load *batchLoad
 }
 
 // process answers one prompt and hands it to the committer.
 func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
+	if t.load != nil {
+		defer t.load.begin()() // delivered → in flight, until the work ends
+	}
 	cl, runner, err := w.forBatch(ctx, job.BatchID)
 	if err != nil {
 		// Another worker may have what these routes need.
@@ -63,6 +68,9 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 		h(int(w.committed.Load()))
 	}
 	rctx := cascade.WithCallGate(ctx, w.callGate(t, job, sig.TokenCount))
+	if t.load != nil {
+		rctx = cascade.WithCapacityWait(rctx, t.load.capacityWait)
+	}
 	if rc, ok := w.store.(cascade.ResponseCache); ok {
 		// Looked up only by routes with the response cache on.
 		rctx = cascade.WithResponseCache(rctx, rc)

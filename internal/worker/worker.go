@@ -102,6 +102,11 @@ type Config struct {
 	// will come back to it (provider batch items); ExitWhenIdle waits for
 	// it to be 0 too.
 	Waiting func(ctx context.Context) (int, error)
+	// Load, when set, is told every LoadInterval (DefaultLoadInterval)
+	// how many prompts of each batch this worker has in flight and
+	// waiting (load.go); cascadectl status sums the workers' reports.
+	Load         LoadStore
+	LoadInterval time.Duration
 }
 
 // Hooks are called at fixed points of a prompt's way through the worker,
@@ -150,6 +155,7 @@ func (c *Config) setDefaults() {
 	defd(&c.NakBase, time.Second)
 	defd(&c.NakMax, 2*time.Minute)
 	defd(&c.DrainTimeout, 25*time.Second)
+	defd(&c.LoadInterval, DefaultLoadInterval)
 	if c.Observer == nil {
 		c.Observer = noObserver{}
 	}
@@ -208,6 +214,7 @@ type Worker struct {
 		fetched, succeeded, failed, naked, dead, already, commitErrs, inflight, costMicro, recovered, exhausted atomic.Int64
 		parked, canceled, handedOff                                                                             atomic.Int64
 	}
+	load loads // prompts in flight and waiting per batch (load.go)
 	// committed counts prompts (and dead letters) this worker has committed, for Hooks.
 	committed atomic.Int64
 	// lastBeat is when the heartbeat loop last ran (Unix nanoseconds).
@@ -294,6 +301,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() {
 		defer hbWG.Done()
 		w.exhaustedLoop(workCtx, w.src, hbStop)
+	}()
+	hbWG.Add(1)
+	go func() {
+		defer hbWG.Done()
+		w.loadLoop(hbStop)
 	}()
 
 	err := w.fetchLoop(ctx, workCtx, &procWG)
