@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/promptcascade/promptcascade/internal/backoff"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
@@ -541,13 +542,19 @@ func TestContextCancelStopsAtOnce(t *testing.T) {
 
 func TestCancelDuringBackoff(t *testing.T) {
 	t.Parallel()
+	// Canceled from another goroutine once the hour's backoff has begun,
+	// whatever the machine's load (a fixed delay could fire during the
+	// first call, which then ends as canceled itself).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	b := setup(t, map[string][]step{"a": {fail(llm.ClassServerError, 500, 0)}, "b": {ok(goodText)}}, func(s *Settings) {
 		s.Models["fake/a"] = ModelPolicy{Model: "fake/a", MaxRetries: 3, Price: price}
 		s.Backoff = Backoff{Base: time.Hour, Max: time.Hour}
-		s.Sleep = nil // the real timer
+		s.Sleep = func(ctx context.Context, d time.Duration) error {
+			go cancel()
+			return backoff.Sleep(ctx, d) // the real timer
+		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(20*time.Millisecond, cancel)
 	out := b.c.Run(ctx, job("hi"), prompt.TierSimple, prompt.Signals{}, 1)
 	if !out.Transient || b.fake.count("b") != 0 || out.Result.Error != "fake/a: server_error; canceled" {
 		t.Errorf("outcome %+v", out)
