@@ -9,15 +9,22 @@ import (
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
-// commitLoop writes finished tasks in batches, then acks, naks or terms each.
-func (w *Worker) commitLoop(ctx context.Context) {
-	batch := make([]*task, 0, w.cfg.CommitBatch)
+// batchLoop gathers finished tasks into batches of up to CommitBatch,
+// waiting at most CommitInterval after a batch's first, and hands each to a
+// committer. One gatherer for all committers: while they are all busy,
+// finished tasks queue in w.done and the next batch takes them at once, so
+// batches are as large as the rate allows instead of being shared out among
+// committers that each wait for their own. It closes batches when w.done is
+// closed and drained.
+func (w *Worker) batchLoop(batches chan<- []*task) {
+	defer close(batches)
 	for {
 		t, ok := <-w.done
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], t)
+		batch := make([]*task, 1, w.cfg.CommitBatch)
+		batch[0] = t
 		timer := time.NewTimer(w.cfg.CommitInterval)
 	fill:
 		for len(batch) < w.cfg.CommitBatch {
@@ -32,6 +39,14 @@ func (w *Worker) commitLoop(ctx context.Context) {
 			}
 		}
 		timer.Stop()
+		batches <- batch
+	}
+}
+
+// commitLoop writes the batches it is handed, then acks, naks or terms
+// each task.
+func (w *Worker) commitLoop(ctx context.Context, batches <-chan []*task) {
+	for batch := range batches {
 		w.commit(ctx, batch)
 	}
 }

@@ -32,6 +32,7 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 				break more
 			}
 		}
+		n = w.gather(ctx, n)
 		ds, err := w.src.Fetch(ctx, n, w.cfg.FetchMaxWait)
 		for range n - len(ds) {
 			w.credits <- struct{}{}
@@ -77,6 +78,41 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 			return nil
 		}
 	}
+}
+
+// gatherFor is the longest the fetch loop waits to fetch a larger group
+// while enough prefetched deliveries wait for slots.
+const gatherFor = 5 * time.Millisecond
+
+// gather adds credits to the n taken while at least half the prefetch is
+// fetched and waiting for slots (the slots are not about to run dry): up to
+// half the prefetch, for at most gatherFor. Slots that free one by one (a
+// slow model) are then refilled by one fetch, one existence check and one
+// commit's worth of work per group, not per prompt.
+func (w *Worker) gather(ctx context.Context, n int) int {
+	half := min(w.cfg.Prefetch/2, w.cfg.FetchBatch)
+	if n >= half || w.prefetched() < half {
+		return n
+	}
+	t := time.NewTimer(gatherFor)
+	defer t.Stop()
+	for n < half {
+		select {
+		case <-w.credits:
+			n++
+		case <-t.C:
+			return n
+		case <-ctx.Done():
+			return n
+		}
+	}
+	return n
+}
+
+// prefetched is about how many fetched deliveries wait for a slot: the
+// credits held beyond the slots in use.
+func (w *Worker) prefetched() int {
+	return (cap(w.credits) - len(w.credits)) - w.slots.inUse()
 }
 
 // idle reports whether nothing is in flight here and nothing is pending at the consumer.

@@ -14,11 +14,12 @@ import (
 // let normal prompts fetched earlier hold back a high batch.
 type slotGate struct {
 	mu      sync.Mutex
+	size    int
 	free    int
 	waiting [3][]chan struct{} // by priority: high, normal, low
 }
 
-func newSlotGate(n int) *slotGate { return &slotGate{free: n} }
+func newSlotGate(n int) *slotGate { return &slotGate{size: n, free: n} }
 
 // rank orders a job's priority for slots: high first.
 func rank(priority string) int {
@@ -59,6 +60,13 @@ func (g *slotGate) acquire(ctx, workCtx context.Context, priority string) bool {
 	// Handed a slot while stopping: give it back.
 	g.releaseLocked()
 	return false
+}
+
+// inUse is how many slots are taken.
+func (g *slotGate) inUse() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.size - g.free
 }
 
 // release frees a slot: to the first waiter of the highest priority, or to

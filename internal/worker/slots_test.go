@@ -63,3 +63,27 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// While half the prefetch waits for slots, the fetch loop gathers freed
+// credits into one larger fetch; with slots free it fetches at once.
+func TestFetchGathersWhilePrefetchWaits(t *testing.T) {
+	t.Parallel()
+	w := New(Config{Concurrency: 64}, nil, nil, nil, nil, nil) // Prefetch 16
+	ctx := context.Background()
+	if got := w.gather(ctx, 1); got != 1 {
+		t.Fatalf("gather with every slot free took %d credits, want 1 (fetch at once)", got)
+	}
+	for range 64 {
+		w.slots.acquire(ctx, ctx, "")
+	}
+	for range cap(w.credits) {
+		<-w.credits
+	}
+	// 80 credits held, 64 slots busy: 16 prefetched wait. 7 credits free.
+	for range 7 {
+		w.credits <- struct{}{}
+	}
+	if got := w.gather(ctx, 1); got <= 1 || got > 8 {
+		t.Errorf("gather took %d credits, want 2..8 (up to half the prefetch)", got)
+	}
+}

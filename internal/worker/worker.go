@@ -283,11 +283,17 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.jobs = make(chan procJob)
 	var commitWG, hbWG, procWG sync.WaitGroup
+	batches := make(chan []*task)
+	commitWG.Add(1)
+	go func() {
+		defer commitWG.Done()
+		w.batchLoop(batches)
+	}()
 	for range w.cfg.Committers {
 		commitWG.Add(1)
 		go func() {
 			defer commitWG.Done()
-			w.commitLoop(workCtx)
+			w.commitLoop(workCtx, batches)
 		}()
 	}
 	hbStop := make(chan struct{})
