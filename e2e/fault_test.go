@@ -167,7 +167,11 @@ func TestFaultPausedWorker(t *testing.T) {
 		return queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'pause' AND worker_id = $1`, worker)
 	}
 
-	common := []string{"NATS_ACK_WAIT=1s", "WORKER_EXIT_WHEN_IDLE=true"}
+	// AckWait 2s, not 1s: the paused worker heartbeats every third of it,
+	// and on a loaded machine a heartbeat can come later than 667 ms; the
+	// server then redelivers a prompt the worker is still answering, and
+	// it is paid twice (p-0021 in a CI run at load 14).
+	common := []string{"NATS_ACK_WAIT=2s", "WORKER_EXIT_WHEN_IDLE=true"}
 	addr := freeAddr(t)
 	paused := b.startWorker(t, ctx, "paused", append(common, routesEnv(t, pauseRoutes),
 		fmt.Sprint("WORKER_CONCURRENCY=", held), "METRICS_ADDR="+addr)...)
