@@ -91,7 +91,7 @@ const gatherFor = 5 * time.Millisecond
 // commit's worth of work per group, not per prompt.
 func (w *Worker) gather(ctx context.Context, n int) int {
 	half := min(w.cfg.Prefetch/2, w.cfg.FetchBatch)
-	if n >= half || w.prefetched() < half {
+	if n >= half || w.prefetched()-n < half { // n of the credits held are this fetch's
 		return n
 	}
 	t := time.NewTimer(gatherFor)
@@ -204,6 +204,10 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 		}
 		return
 	}
+	// Every delivery of the group is tracked (heartbeated) before any
+	// waits for a slot: one that waited untracked behind the others could
+	// pass AckWait and be redelivered while this worker still holds it.
+	runnable := make([]procJob, 0, len(jobs))
 	for _, p := range jobs {
 		if existing[store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}] {
 			p.load.dropped()
@@ -218,16 +222,19 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 		}
 		t := &task{d: p.d, load: p.load}
 		w.track(t)
+		runnable = append(runnable, procJob{t, p.job})
+	}
+	for _, r := range runnable {
 		// A prefetched delivery waits here for a slot (a high batch's
 		// first); a stop hands it back unworked.
-		if !w.slots.acquire(ctx, workCtx, p.job.Priority) {
-			p.load.dropped()
-			w.untrack(t)
-			w.finish(p.d, func() error { return p.d.NakWithDelay(0) })
+		if !w.slots.acquire(ctx, workCtx, r.job.Priority) {
+			r.t.load.dropped()
+			w.untrack(r.t)
+			w.finish(r.t.d, func() error { return r.t.d.NakWithDelay(0) })
 			continue
 		}
-		t.slot = true
-		w.work(workCtx, t, p.job)
+		r.t.slot = true
+		w.work(workCtx, r.t, r.job)
 	}
 }
 

@@ -121,3 +121,29 @@ func TestNextPromptFetchedWhileSlotsAreBusy(t *testing.T) {
 		t.Errorf("during %d of %d calls the next message was not fetched: the slot waits for a fetch when it frees", n, len(jobs)-1)
 	}
 }
+
+// A fetched group waits for slots heartbeated as a whole: with every slot
+// held by a call that outlasts AckWait several times, the prefetched
+// deliveries behind it are not redelivered (each prompt is fetched once).
+func TestPrefetchedDeliveriesAreHeartbeated(t *testing.T) {
+	b := setup(t, queue.Config{AckWait: time.Second})
+	b.cfg.Concurrency = 8 // prefetch 2: the first group is 10, two of them wait
+	b.cfg.AckWait = time.Second
+	jobs := b.publish("b1", 16)
+	var calls atomic.Int64
+	b.provider.answer = func(req llm.Request, n int) (llm.Response, error) {
+		if calls.Add(1) <= 8 {
+			time.Sleep(3500 * time.Millisecond) // the first calls outlast AckWait three times
+		}
+		return goodAnswer(req, n)
+	}
+	tp := newTap()
+	w := b.faultWorker(t, "w", tp.source(queue.NewSource(b.qc, b.cons)), tp.store(b.st))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	runAll(t, ctx, w)
+	reconcile(t, b.dsn, jobs, tp)
+	if s := w.Stats(); s.Fetched != int64(len(jobs)) {
+		t.Errorf("%d deliveries fetched for %d prompts: a prefetched delivery waited unheartbeated past AckWait and came again", s.Fetched, len(jobs))
+	}
+}
