@@ -192,11 +192,11 @@ func (b bundle) checkSubmittedOnce(t *testing.T, want int) {
 	}
 }
 
-func TestFlowAnswersAtBatchPriceAndHandsBackTheRest(t *testing.T) {
-	t.Parallel()
-	b := setup(t, batchfake.OpenAI)
+// mixedPrompts returns n prompts of which, in every ten, one errs at the
+// provider, one expires and one gets a weak answer; the rest are answered.
+func mixedPrompts(n int) []string {
 	var prompts []string
-	for i := range 30 {
+	for i := range n {
 		tag := "ok"
 		switch i % 10 {
 		case 1:
@@ -208,7 +208,13 @@ func TestFlowAnswersAtBatchPriceAndHandsBackTheRest(t *testing.T) {
 		}
 		prompts = append(prompts, longPrompt(i, tag))
 	}
-	b.handOff(t, prompts)
+	return prompts
+}
+
+func TestFlowAnswersAtBatchPriceAndHandsBackTheRest(t *testing.T) {
+	t.Parallel()
+	b := setup(t, batchfake.OpenAI)
+	b.handOff(t, mixedPrompts(30))
 	r := b.runner(t, fast, Hooks{})
 	b.drain(t, r)
 
@@ -431,20 +437,7 @@ func TestTakeoverWhenTheHolderDies(t *testing.T) {
 func TestGeminiFileBatchFlow(t *testing.T) {
 	t.Parallel()
 	b := setup(t, batchfake.Gemini)
-	var prompts []string
-	for i := range 20 {
-		tag := "ok"
-		switch i % 10 {
-		case 1:
-			tag = "FAIL"
-		case 2:
-			tag = "EXPIRE"
-		case 3:
-			tag = "WEAK"
-		}
-		prompts = append(prompts, longPrompt(i, tag))
-	}
-	b.handOff(t, prompts)
+	b.handOff(t, mixedPrompts(20))
 	b.drain(t, b.runner(t, fast, Hooks{}))
 	if n, files := b.fake.Batches(), b.fake.FileBatches(); n != 2 || files != 2 {
 		t.Errorf("%d provider batches, %d from a file; want 2 and 2", n, files)

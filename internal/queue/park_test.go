@@ -11,15 +11,8 @@ import (
 // PurgeBatch (cancel) removes them with the batch's queued messages.
 func TestParkKeepsTheMessageUndelivered(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{})
+	b, cons := setupConsumer(t, Config{})
 	ctx := testContext(t)
-	if _, err := b.conn.EnsureStream(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := b.conn.EnsureConsumer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	src := NewSource(b.conn, cons)
 	for i := range 5 {
 		body := []byte(`{"batch":"pz","id":"` + string(rune('a'+i)) + `","prompt":"secret text"}`)

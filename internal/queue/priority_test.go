@@ -62,15 +62,8 @@ func count(bs []string) map[string]int {
 // prompts.low.<batch>; a batch named "high" stays normal.
 func TestFetchTakesHighThenNormalThenLow(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{})
+	b, cons := setupConsumer(t, Config{})
 	ctx := testContext(t)
-	if _, err := b.conn.EnsureStream(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := b.conn.EnsureConsumer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	src := NewSource(b.conn, cons)
 	publishN(t, b.conn, "bulk", 20)
 	publishN(t, b.conn, "high", 2) // a normal batch that happens to be called high
