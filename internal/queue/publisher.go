@@ -161,8 +161,8 @@ func (p *Publisher) PublishAs(ctx context.Context, job prompt.Job, msgID string)
 // PublishMessage is Publish for a job that EncodeJob encoded already (enqueue
 // encodes each line first, to reject one over the limit before recording it).
 func (p *Publisher) PublishMessage(ctx context.Context, m Message) error {
-	if m.Size() > p.limit {
-		return &TooLargeError{MsgID: m.MsgID, Size: m.Size(), Limit: p.limit}
+	if err := checkSize(m.MsgID, m.Body, 0, p.limit); err != nil {
+		return err
 	}
 	data, id := m.Body, m.MsgID
 	select {
