@@ -18,9 +18,11 @@ import (
 // target_session_attrs=read-write). Mid-batch the primary crashes and
 // comes back (the workers wait, the read-only standby is never written to);
 // later it crashes for good and the standby is promoted (the workers move
-// to it). Every prompt is answered exactly once: a prompt acked before its
-// commit would be missing after the crash, and a commit that did not reach
-// the standby would be missing after the promotion.
+// to it). Every prompt is answered exactly once, and nothing is acked
+// before its commit: the prompts acked while no server takes commits are at
+// most those committed before the crash (a worker that acked first and
+// committed on a retry would pass every other check here); a commit that
+// did not reach the standby would be missing after the promotion.
 func TestPostgresFailoverMidBatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test; run without -short")
@@ -70,10 +72,26 @@ func TestPostgresFailoverMidBatch(t *testing.T) {
 		return got
 	}
 
+	// acked is how many prompts the workers have acked so far: the stream
+	// has work-queue retention, so an acked message is removed from it, and
+	// nothing else removes one here (the models do not fail).
+	js := b.jetStream(t)
+	acked := func() int {
+		info, err := promptsStream(t, ctx, js).Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n - int(info.State.Msgs)
+	}
+
 	atCrash := waitStored("a quarter of the batch stored", n/4)
 	start := time.Now()
 	primary.Crash()
+	crashed := time.Now()
 	time.Sleep(time.Second)
+	// No server takes a commit now: whatever is acked was committed before
+	// the crash (checked once the batch is done).
+	ackedDown := acked()
 	primary.Start()
 	primary.SyncStandby()
 	resumed := waitStored("commits after the primary came back", atCrash+1)
@@ -83,8 +101,11 @@ func TestPostgresFailoverMidBatch(t *testing.T) {
 	atFailover := waitStored("two thirds of the batch stored", 2*n/3)
 	start = time.Now()
 	primary.Crash()
+	crashedForGood := time.Now()
+	ackedBeforePromotion := acked()
+	promoting := time.Now()
 	standby.Promote()
-	promoted := time.Since(start)
+	promoted := time.Since(promoting)
 	waitStored("commits on the promoted standby", atFailover+1)
 	t.Logf("primary crashed for good with %d stored; standby promoted in %s; first commit on it %s after the crash",
 		atFailover, promoted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
@@ -101,6 +122,32 @@ func TestPostgresFailoverMidBatch(t *testing.T) {
 	r := b.reconcile(t, ctx, "pf", n)
 	if r.Succeeded != n {
 		t.Errorf("%d of %d prompts succeeded; the models do not fail", r.Succeeded, n)
+	}
+
+	// Nothing acked before its commit: the prompts acked while no server
+	// took commits are at most those whose result was committed before the
+	// crash (request_log.created_at is the committing transaction's start;
+	// a transaction begun before the crash either committed before it or
+	// was lost with it).
+	conn := b.pg(t, ctx)
+	committedBefore := func(at time.Time) int {
+		return queryInt(t, ctx, conn, `SELECT count(*) FROM results r WHERE r.batch_id = 'pf'
+			AND EXISTS (SELECT 1 FROM request_log l WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id
+				AND l.delivery = r.delivery AND l.worker_id IS NOT DISTINCT FROM r.worker_id AND l.created_at < $1)`, at)
+	}
+	for _, c := range []struct {
+		what  string
+		acked int
+		at    time.Time
+	}{
+		{"while the primary was down", ackedDown, crashed},
+		{"before the standby was promoted", ackedBeforePromotion, crashedForGood},
+	} {
+		committed := committedBefore(c.at)
+		if c.acked > committed {
+			t.Errorf("%d prompts acked %s, but only %d results were committed before the crash: a prompt was acked before its commit", c.acked, c.what, committed)
+		}
+		t.Logf("%s: %d prompts acked, %d results committed before the crash", c.what, c.acked, committed)
 	}
 	t.Logf("%d prompts answered again after a crash lost their in-flight delivery; %d paid twice", r.CrashRedelivered, len(r.ExtraOK))
 }
