@@ -67,6 +67,10 @@ func (s *Store) Supersede(ctx context.Context, batchID string, f RetryFilter) ([
 			SELECT c.batch_id, c.prompt_id, gen.g, to_jsonb(c) FROM c JOIN gen USING (prompt_id)
 		), del AS (
 			DELETE FROM results r USING c WHERE r.batch_id = c.batch_id AND r.prompt_id = c.prompt_id
+		), unresolved AS (
+			-- The next answer's results row counts these attempts too (migration 061).
+			INSERT INTO unresolved_attempts (batch_id, prompt_id)
+			SELECT c.batch_id, c.prompt_id FROM c ORDER BY 1, 2 ON CONFLICT DO NOTHING
 		)
 		SELECT c.prompt_id, c.prompt, coalesce(c.system, ''), coalesce(c.max_tokens, 0), c.metadata,
 			coalesce(c.seq, 0), c.enqueued_at, gen.g + 1

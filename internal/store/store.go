@@ -4,9 +4,11 @@
 // queries behind cascadectl (status, summary, verify, export).
 //
 // Every write is one transaction and a fixed number of round trips whatever
-// the number of rows (COPY into per-connection staging tables, then
-// INSERT ... SELECT ... ON CONFLICT DO NOTHING), so the worker can commit
-// hundreds of prompts at once and redeliveries change nothing.
+// the number of rows (COPY straight into results and request_log; when a row
+// exists already, that transaction is rolled back and the rows go through
+// per-connection staging tables and INSERT ... SELECT ... ON CONFLICT DO
+// NOTHING instead), so the worker can commit hundreds of prompts at once and
+// redeliveries change nothing.
 //
 // Text that Postgres cannot store is made storable, never rejected: NUL bytes
 // are removed and invalid UTF-8 is replaced by U+FFFD (prompt_sha256 and the
@@ -19,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,6 +34,10 @@ type Store struct {
 	pool         *pgxpool.Pool
 	storePrompts bool
 	prices       *priced // nil: Write records no prices
+
+	// Tests: stagedOnly skips the direct write; staged counts staged writes.
+	stagedOnly bool
+	staged     atomic.Int64
 }
 
 // Option configures Open.

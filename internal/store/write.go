@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -19,7 +20,8 @@ import (
 
 // Staging tables live in each connection's pg_temp schema, created once per
 // connection (not per transaction, which would churn the system catalogs at
-// every commit) and emptied at every commit. They hold no constraints, so
+// every commit) and emptied at every commit. Write uses them only when its
+// direct write met an existing row; RecordEnqueued uses pc_stage_enqueued. They hold no constraints, so
 // COPY into them cannot fail on a duplicate.
 const stageDDL = `
 CREATE TEMP TABLE IF NOT EXISTS pc_stage_results (
@@ -96,7 +98,7 @@ INSERT INTO request_log (batch_id, prompt_id, attempt, delivery, tier, model, ou
 SELECT batch_id, prompt_id, attempt, delivery, tier, model, outcome, http_status,
     error, input_tokens, output_tokens, cost_usd::numeric(18, 10), latency_ms, estimated, coalesce(started_at, now()), worker_id, provider_batch_id
 FROM pg_temp.pc_stage_log
-ORDER BY batch_id, prompt_id, delivery, attempt
+ORDER BY batch_id COLLATE "C", prompt_id COLLATE "C", delivery, attempt
 ON CONFLICT DO NOTHING
 RETURNING batch_id, cost_usd
 )
@@ -113,12 +115,11 @@ UPDATE batches b SET spent_usd = b.spent_usd + s.cost::numeric
 FROM (SELECT * FROM unnest($1::text[], $2::text[]) AS u(batch_id, cost) ORDER BY batch_id) s
 WHERE b.batch_id = s.batch_id`
 
-// results.cost_usd, attempts and usage_estimated are computed here from
-// request_log: every attempt of this prompt visible to this transaction,
-// i.e. committed by earlier deliveries (transient ones, or concurrent ones
-// that committed first) plus this delivery's rows inserted just before.
-// Rows are inserted in key order so that concurrent writers of overlapping
-// keys wait for each other instead of deadlocking.
+// The staged write computes results.cost_usd, attempts and usage_estimated
+// from request_log (attemptsOfPromptSQL), this delivery's rows inserted just
+// before included. Rows are inserted in key order (byte-wise, as the direct
+// write sorts them) so that concurrent writers of overlapping keys wait for
+// each other instead of deadlocking.
 const insertResultsSQL = `
 INSERT INTO results (batch_id, prompt_id, prompt, system, metadata, tier, word_count, token_count,
     complex_hits, moderate_hits, status, model_used, attempts, response, finish_reason,
@@ -130,20 +131,19 @@ SELECT s.batch_id, s.prompt_id, s.prompt, s.system, s.metadata, s.tier, s.word_c
     coalesce(s.completed_at, now()), s.worker_id,
     s.prompt_sha256, s.prompt_chars, s.response_chars, l.estimated, s.delivery, s.seq, s.max_tokens, s.router_score
 FROM pg_temp.pc_stage_results s
-CROSS JOIN LATERAL (
-    SELECT (count(*) FILTER (WHERE r.outcome <> 'shadow'))::integer AS n, coalesce(sum(r.cost_usd), 0) AS cost,
-           coalesce(bool_or(r.estimated), false) AS estimated
-    FROM request_log r
-    WHERE r.batch_id = s.batch_id AND r.prompt_id = s.prompt_id
-) l
-ORDER BY s.batch_id, s.prompt_id
+CROSS JOIN LATERAL (` + attemptsOfPromptSQL + `) l
+ORDER BY s.batch_id COLLATE "C", s.prompt_id COLLATE "C"
 ON CONFLICT (batch_id, prompt_id) DO NOTHING
 RETURNING batch_id, prompt_id`
 
 // Write stores a batch of finished deliveries in ONE transaction with a fixed
 // number of round trips: for every r with r.Status != "" a results row
 // (ON CONFLICT (batch_id, prompt_id) DO NOTHING), and for every r, final or
-// transient (Status "": a nak'd delivery), its request_log rows.
+// transient (Status "": a nak'd delivery), its request_log rows. The rows are
+// COPYed straight into results and request_log (the direct write, see
+// write_fast.go); if one of them exists already (a lost race, a retry after
+// an unknown commit outcome) that transaction is rolled back and a second one
+// stores them through staging tables, skipping what exists.
 //
 // It returns, per input, whether its results row was newly inserted: false
 // for transient inputs, for prompts whose row already existed, and for a
@@ -179,50 +179,81 @@ func (s *Store) Write(ctx context.Context, rs []prompt.Result) ([]bool, error) {
 // everything back. The provider batch poller settles its items this way, in
 // the transaction that stores their results.
 func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx context.Context, tx pgx.Tx) error) ([]bool, error) {
-	inserted := make([]bool, len(rs))
-	if len(rs) == 0 {
-		return inserted, nil
-	}
-	finals := make([]int, 0, len(rs)) // indexes into rs of the results rows to stage, first of each key
-	first := make(map[Key]int, len(rs))
-	var handoffs []int
-	nlog := 0
-	var park parkedRows
-	var holds []int64
+	w := &writeSet{rs: rs, first: make(map[Key]int, len(rs))}
+	w.finals = make([]int, 0, len(rs)) // indexes into rs of the results rows to stage, first of each key
 	for i := range rs {
-		holds = append(holds, rs[i].BudgetHolds...)
+		w.holds = append(w.holds, rs[i].BudgetHolds...)
 		if err := validate(i, &rs[i]); err != nil {
 			return nil, err
 		}
-		nlog += len(rs[i].Attempts)
+		w.nlog += len(rs[i].Attempts)
 		if rs[i].Status == "" {
 			if rs[i].Handoff != nil {
-				handoffs = append(handoffs, i)
+				w.handoffs = append(w.handoffs, i)
 			}
 			if rs[i].Parked {
-				if err := park.add(&rs[i]); err != nil {
+				if err := w.park.add(&rs[i]); err != nil {
 					return nil, fmt.Errorf("store: write: input %d: %w", i, err)
 				}
+			}
+			if len(rs[i].Attempts) > 0 {
+				k := cleanKey(Key{rs[i].Job.BatchID, rs[i].Job.ID})
+				w.unresolved[0], w.unresolved[1] = append(w.unresolved[0], k.BatchID), append(w.unresolved[1], k.PromptID)
 			}
 			continue
 		}
 		k := cleanKey(Key{rs[i].Job.BatchID, rs[i].Job.ID})
-		if _, dup := first[k]; dup {
+		if _, dup := w.first[k]; dup {
 			continue
 		}
-		first[k] = i
-		finals = append(finals, i)
+		w.first[k] = i
+		w.finals = append(w.finals, i)
 	}
-	if len(finals) == 0 && nlog == 0 && len(handoffs) == 0 && extra == nil && len(park.ids) == 0 && len(holds) == 0 {
-		return inserted, nil
+	if len(w.finals) == 0 && w.nlog == 0 && len(w.handoffs) == 0 && extra == nil && len(w.park.ids) == 0 && len(w.holds) == 0 {
+		return make([]bool, len(rs)), nil
 	}
-	pb := &pgx.Batch{}
-	pricedIDs, pricesQueued, err := s.queuePrices(ctx, pb, batchIDs(rs, finals), rs[0].WorkerID)
+	if plan, ok := newDirectPlan(rs, w.finals); ok && !s.stagedOnly {
+		inserted, err := s.writeTx(ctx, w, plan, extra)
+		if !errors.Is(err, errDirectConflict) {
+			return inserted, err
+		}
+	}
+	s.staged.Add(1)
+	return s.writeTx(ctx, w, nil, extra)
+}
+
+// writeSet is what WriteTx makes of its inputs before any transaction.
+type writeSet struct {
+	rs         []prompt.Result
+	finals     []int       // indexes into rs of the results rows, first of each key
+	first      map[Key]int // cleaned key -> index into rs of its results row
+	handoffs   []int
+	nlog       int
+	park       parkedRows
+	holds      []int64
+	unresolved [2][]string // batch and prompt ids of transient inputs with attempts
+}
+
+// writeTx is one transaction of WriteTx: the direct write of plan, or with
+// a nil plan the staged write. A direct write that meets an existing row
+// returns errDirectConflict (wrapped) before running extra.
+func (s *Store) writeTx(ctx context.Context, w *writeSet, plan *directPlan, extra func(ctx context.Context, tx pgx.Tx) error) ([]bool, error) {
+	rs, finals := w.rs, w.finals
+	inserted := make([]bool, len(rs))
+	b := &pgx.Batch{}
+	pricedIDs, pricesQueued, err := s.queuePrices(ctx, b, batchIDs(rs, finals), rs[0].WorkerID)
 	if err != nil {
 		return nil, err
 	}
 
-	conn, err := s.acquireStaged(ctx)
+	var conn *pgxpool.Conn
+	if plan != nil {
+		// The direct write needs no staging tables: a new connection does
+		// not create them (120-240 ms of DDL under load) unless it falls back.
+		conn, err = s.pool.Acquire(ctx)
+	} else {
+		conn, err = s.acquireStaged(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: write: %w", err)
 	}
@@ -233,24 +264,49 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
-	if nlog > 0 {
-		if _, err := tx.CopyFrom(ctx, stageLogTable, stageLogColumns, newLogSource(rs)); err != nil {
-			return nil, fmt.Errorf("store: write: copy %d attempts: %w", nlog, err)
+	var spentIDs, spentUSD []string // per batch, what the new request_log rows cost
+	if plan != nil {
+		if len(plan.logs) > 0 {
+			src := &directLogSource{rs: rs, p: plan, k: -1}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"request_log"}, stageLogColumns, src); err != nil {
+				if isDirectConflict(err) {
+					return nil, fmt.Errorf("%w: %w", errDirectConflict, err)
+				}
+				return nil, fmt.Errorf("store: write: copy %d attempts: %w", len(plan.logs), err)
+			}
+		}
+		if len(plan.finals) > 0 {
+			src := &directResultSource{resultSource: resultSource{rs: rs, idx: plan.finals, storePrompts: s.storePrompts, i: -1}, p: plan}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"results"}, directResultsColumns, src); err != nil {
+				if isDirectConflict(err) {
+					return nil, fmt.Errorf("%w: %w", errDirectConflict, err)
+				}
+				return nil, fmt.Errorf("store: write: copy %d results: %w", len(plan.finals), err)
+			}
+			for _, i := range finals {
+				inserted[i] = true
+			}
+			k := resolveKeys(rs, finals)
+			b.Queue(resolveSQL, k[0], k[1])
+		}
+		spentIDs, spentUSD = plan.spentRows()
+	} else {
+		if w.nlog > 0 {
+			if _, err := tx.CopyFrom(ctx, stageLogTable, stageLogColumns, newLogSource(rs)); err != nil {
+				return nil, fmt.Errorf("store: write: copy %d attempts: %w", w.nlog, err)
+			}
+			b.Queue(insertLogSQL)
+		}
+		if len(finals) > 0 {
+			src := &resultSource{rs: rs, idx: finals, storePrompts: s.storePrompts, i: -1}
+			if _, err := tx.CopyFrom(ctx, stageResultsTable, stageResultsColumns, src); err != nil {
+				return nil, fmt.Errorf("store: write: copy %d results: %w", len(finals), err)
+			}
+			b.Queue(insertResultsSQL)
 		}
 	}
-	if len(finals) > 0 {
-		src := &resultSource{rs: rs, idx: finals, storePrompts: s.storePrompts, i: -1}
-		if _, err := tx.CopyFrom(ctx, stageResultsTable, stageResultsColumns, src); err != nil {
-			return nil, fmt.Errorf("store: write: copy %d results: %w", len(finals), err)
-		}
-	}
-
-	b := pb
-	if nlog > 0 {
-		b.Queue(insertLogSQL)
-	}
-	if len(finals) > 0 {
-		b.Queue(insertResultsSQL)
+	if len(w.unresolved[0]) > 0 {
+		b.Queue(insertUnresolvedSQL, w.unresolved[0], w.unresolved[1])
 	}
 	var cache *cacheRows
 	if s.storePrompts {
@@ -260,13 +316,13 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	if cache != nil {
 		cache.queue(b)
 	}
-	if len(park.ids) > 0 {
-		b.Queue(insertParkedSQL, park.batches, park.ids, park.seqs, park.payloads)
+	if len(w.park.ids) > 0 {
+		b.Queue(insertParkedSQL, w.park.batches, w.park.ids, w.park.seqs, w.park.payloads)
 	}
-	if len(holds) > 0 {
+	if len(w.holds) > 0 {
 		// The calls are logged (and spent_usd counts them): their budget
 		// holds are released in the same transaction.
-		b.Queue(`DELETE FROM budget_holds WHERE id = ANY($1)`, holds)
+		b.Queue(`DELETE FROM budget_holds WHERE id = ANY($1)`, w.holds)
 	}
 	br := tx.SendBatch(ctx, b)
 	if pricesQueued {
@@ -275,41 +331,23 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, fmt.Errorf("store: write: insert model_prices: %w", err)
 		}
 	}
-	var spentIDs, spentUSD []string // per batch, what the new request_log rows cost
-	if nlog > 0 {
-		rows, err := br.Query()
-		if err == nil {
-			var id, usd string
-			_, err = pgx.ForEachRow(rows, []any{&id, &usd}, func() error {
-				spentIDs, spentUSD = append(spentIDs, id), append(spentUSD, usd)
-				return nil
-			})
+	if plan != nil {
+		if len(plan.finals) > 0 {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return nil, fmt.Errorf("store: write: results of earlier attempts: %w", err)
+			}
 		}
-		if err != nil {
+	} else {
+		if err := readStaged(br, w, inserted, &spentIDs, &spentUSD); err != nil {
 			br.Close()
-			return nil, fmt.Errorf("store: write: insert request_log: %w", err)
+			return nil, err
 		}
 	}
-	if len(finals) > 0 {
-		rows, err := br.Query()
-		if err != nil {
+	if len(w.unresolved[0]) > 0 {
+		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return nil, fmt.Errorf("store: write: insert results: %w", err)
-		}
-		var k Key
-		for rows.Next() {
-			if err := rows.Scan(&k.BatchID, &k.PromptID); err != nil {
-				rows.Close()
-				br.Close()
-				return nil, fmt.Errorf("store: write: insert results: %w", err)
-			}
-			if i, ok := first[k]; ok {
-				inserted[i] = true
-			}
-		}
-		if err := rows.Err(); err != nil {
-			br.Close()
-			return nil, fmt.Errorf("store: write: insert results: %w", err)
+			return nil, fmt.Errorf("store: write: record unresolved attempts: %w", err)
 		}
 	}
 	if cache != nil {
@@ -318,23 +356,37 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 			return nil, fmt.Errorf("store: write: response cache: %w", err)
 		}
 	}
-	if len(park.ids) > 0 {
+	if len(w.park.ids) > 0 {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return nil, fmt.Errorf("store: write: park %d message(s): %w", len(park.ids), err)
+			return nil, fmt.Errorf("store: write: park %d message(s): %w", len(w.park.ids), err)
 		}
 	}
-	if len(holds) > 0 {
+	if len(w.holds) > 0 {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return nil, fmt.Errorf("store: write: release %d budget hold(s): %w", len(holds), err)
+			return nil, fmt.Errorf("store: write: release %d budget hold(s): %w", len(w.holds), err)
 		}
 	}
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("store: write: %w", err)
 	}
-	if len(handoffs) > 0 {
-		if err := insertHandoffs(ctx, tx, rs, handoffs); err != nil {
+	if plan == nil && slices.Contains(inserted, true) {
+		var ins []int
+		for i, ok := range inserted {
+			if ok {
+				ins = append(ins, i)
+			}
+		}
+		// The staged insert counted every earlier attempt already: this only
+		// takes its prompts out of unresolved_attempts.
+		k := resolveKeys(rs, ins)
+		if _, err := tx.Exec(ctx, resolveSQL, k[0], k[1]); err != nil {
+			return nil, fmt.Errorf("store: write: results of earlier attempts: %w", err)
+		}
+	}
+	if len(w.handoffs) > 0 {
+		if err := insertHandoffs(ctx, tx, rs, w.handoffs); err != nil {
 			return nil, err
 		}
 	}
@@ -358,6 +410,54 @@ func (s *Store) WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx 
 	}
 	s.markPriced(pricedIDs)
 	return inserted, nil
+}
+
+// readStaged reads the staged inserts' results from br: the per-batch cost
+// of the request_log rows inserted, and which results rows were.
+func readStaged(br pgx.BatchResults, w *writeSet, inserted []bool, spentIDs, spentUSD *[]string) error {
+	if w.nlog > 0 {
+		rows, err := br.Query()
+		if err == nil {
+			var id, usd string
+			_, err = pgx.ForEachRow(rows, []any{&id, &usd}, func() error {
+				*spentIDs, *spentUSD = append(*spentIDs, id), append(*spentUSD, usd)
+				return nil
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("store: write: insert request_log: %w", err)
+		}
+	}
+	if len(w.finals) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("store: write: insert results: %w", err)
+		}
+		var k Key
+		for rows.Next() {
+			if err := rows.Scan(&k.BatchID, &k.PromptID); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: write: insert results: %w", err)
+			}
+			if i, ok := w.first[k]; ok {
+				inserted[i] = true
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: write: insert results: %w", err)
+		}
+	}
+	return nil
+}
+
+// resolveKeys are the cleaned keys of rs[idx] as resolveSQL takes them.
+func resolveKeys(rs []prompt.Result, idx []int) [2][]string {
+	var k [2][]string
+	for _, i := range idx {
+		c := cleanKey(Key{rs[i].Job.BatchID, rs[i].Job.ID})
+		k[0], k[1] = append(k[0], c.BatchID), append(k[1], c.PromptID)
+	}
+	return k
 }
 
 // batchIDs returns the distinct cleaned batch ids of the final results
