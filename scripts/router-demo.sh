@@ -6,7 +6,7 @@
 #      the heuristic gives those prompts (so the comparison is at equal strong share),
 #      and, as the control, the same prompts on the heuristic,
 #   4. cascadectl report on each, and the cost and cascade rates side by side.
-# Uses the same Postgres and NATS discovery as scripts/demo.sh (run that first once).
+# Finds or starts Postgres and NATS as scripts/demo.sh does (scripts/demo-env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE=.demo
@@ -14,12 +14,8 @@ mkdir -p "$STATE" bin
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 go build -o bin/ ./cmd/...
-export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/promptcascade?sslmode=disable}"
-export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
-if ! bin/cascadectl ping --quiet 2>/dev/null; then
-  say "Postgres or NATS >= 2.10 not reachable; run scripts/demo.sh once (it starts them) or set DATABASE_URL / NATS_URL"
-  bin/cascadectl ping || exit 1
-fi
+# Postgres and NATS: found or started as scripts/demo.sh does (scripts/demo-env.sh).
+source scripts/demo-env.sh
 bin/cascadectl migrate >/dev/null
 
 # Two halves of the sample: train on one, deploy on the other.
