@@ -128,9 +128,9 @@ ORDER BY dataset, item_id, model`, cleanAll(batches))
 	return out, nil
 }
 
-// FirstTry is what the first model that judged a prompt's difficulty did
-// with it: passed (an answer that passed the quality gate) or not (failed
-// the gate, an empty answer, or a prompt too long for its context window).
+// FirstTry is what the first model called for a prompt did with it: passed
+// (an answer that passed the quality gate) or not (failed the gate, an empty
+// answer, or a prompt too long for its context window).
 type FirstTry struct {
 	BatchID  string
 	PromptID string
@@ -146,19 +146,31 @@ type FirstTry struct {
 // and are passed over when looking for a prompt's first try.
 var DifficultyOutcomes = []string{"ok", "quality_failed", "empty_response", "context_window"}
 
+// notCalls are the request_log outcomes that are no call of the prompt's
+// cascade: a model skipped while cooling down, an answer from the response
+// cache, a shadow labelling call.
+var notCalls = []string{"cooldown_skip", "cache_hit", "shadow"}
+
 // FirstTries returns the first try of every prompt of batches that has its
-// text stored: the earliest request_log row (by delivery, then attempt) with
-// one of DifficultyOutcomes.
+// text stored: of the first model called for it (the earliest request_log
+// row, by delivery then attempt, that is a call), its earliest row with one
+// of DifficultyOutcomes. A prompt whose first model only erred (rate limits,
+// timeouts, ...) has none, even if a later model answered: that answer says
+// nothing about the first model.
 func (s *Store) FirstTries(ctx context.Context, batches []string) ([]FirstTry, error) {
 	rows, err := s.pool.Query(ctx, `
 SELECT r.batch_id, r.prompt_id, r.prompt, r.tier, f.model, f.outcome = 'ok'
 FROM results r
 CROSS JOIN LATERAL (
+    SELECT model FROM request_log l
+    WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id AND l.outcome <> ALL($3)
+    ORDER BY l.delivery, l.attempt LIMIT 1) m
+CROSS JOIN LATERAL (
     SELECT model, outcome FROM request_log l
-    WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id AND l.outcome = ANY($2)
+    WHERE l.batch_id = r.batch_id AND l.prompt_id = r.prompt_id AND l.model = m.model AND l.outcome = ANY($2)
     ORDER BY l.delivery, l.attempt LIMIT 1) f
 WHERE r.batch_id = ANY($1) AND r.prompt IS NOT NULL
-ORDER BY r.batch_id, r.prompt_id`, cleanAll(batches), DifficultyOutcomes)
+ORDER BY r.batch_id, r.prompt_id`, cleanAll(batches), DifficultyOutcomes, notCalls)
 	if err != nil {
 		return nil, fmt.Errorf("store: first tries: %w", err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -89,6 +90,14 @@ func TestFirstTries(t *testing.T) {
 			att(1, "sim/small", prompt.OutcomeServerError, 0, time.Second)),
 		res("other", "x", prompt.TierSimple, prompt.StatusSucceeded, 1, time.Second,
 			att(1, "sim/small", prompt.OutcomeOK, 0.001, time.Second)),
+		// The first model only timed out; the next one's pass says nothing about it.
+		res("b", "erred", prompt.TierSimple, prompt.StatusSucceeded, 1, time.Second,
+			att(1, "sim/small", prompt.OutcomeTimeout, 0, time.Second),
+			att(2, "sim/large", prompt.OutcomeOK, 0.01, time.Second)),
+		// A model skipped while cooling down was not called: the first call is sim/large's.
+		res("b", "skipped", prompt.TierSimple, prompt.StatusSucceeded, 1, time.Second,
+			att(1, "sim/small", prompt.OutcomeCooldownSkip, 0, time.Second),
+			att(2, "sim/large", prompt.OutcomeOK, 0.01, time.Second)),
 	}
 	if _, err := st.Write(ctx, rs); err != nil {
 		t.Fatal(err)
@@ -100,8 +109,9 @@ func TestFirstTries(t *testing.T) {
 	want := []FirstTry{
 		{"b", "easy", "prompt easy", "simple", "sim/small", true},
 		{"b", "hard", "prompt hard", "simple", "sim/small", false},
+		{"b", "skipped", "prompt skipped", "simple", "sim/large", true},
 	}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	if !slices.Equal(got, want) {
 		t.Fatalf("FirstTries = %+v, want %+v", got, want)
 	}
 }
