@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/labels"
+	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/router"
 	"github.com/promptcascade/promptcascade/internal/store"
 )
@@ -194,10 +195,9 @@ func pairOf(s *labels.Set, cheap, strong string, needStrong bool) ([]router.Labe
 	return out, cheap, strong, nil
 }
 
-// addFromDB adds the labels of batches: imported labels of the cheap model
-// for the batches' prompts, shadow verdicts, then the first tries. It
-// returns the cheap and strong model names it saw most (for the router
-// file) when none were given.
+// addFromDB adds the labels of batches (fromDB) and says on stderr what it
+// passed over. It returns the batches' cheap model and a name for the
+// strong side.
 func addFromDB(ctx context.Context, st *store.Store, stderr io.Writer, batches []string, set *router.Set, cheap, strong string) (string, string, error) {
 	ls, err := st.LabelsFor(ctx, batches)
 	if err != nil {
@@ -210,42 +210,78 @@ func addFromDB(ctx context.Context, st *store.Store, stderr io.Writer, batches [
 	if len(tries) == 0 && len(ls) == 0 {
 		return "", "", &exitError{1, fmt.Errorf("no stored prompts with outcomes or labels in batch(es) %s (were they run with STORE_PROMPTS=false?)", strings.Join(batches, ", "))}
 	}
-	firsts := map[string]int{}
+	batchCheap, passedOver, unused := fromDB(set, tries, ls, cheap, strong)
+	if unused > 0 {
+		fmt.Fprintf(stderr, "note: %d prompt(s) have imported labels but none for the cheap model %q; name their cheap and strong models with --cheap and --strong to use them\n", unused, cheap)
+	}
+	if passedOver > 0 {
+		fmt.Fprintf(stderr, "note: %d pass(es) of models other than the cheap model %s (first tries, shadow verdicts) passed over: they say nothing about it\n", passedOver, batchCheap)
+	}
+	return batchCheap, "the tier above", nil
+}
+
+// fromDB adds a batch's labels to set: imported labels of the cheap model
+// for the batches' prompts, shadow verdicts, then the first tries. The
+// batches' cheap model is cheap when their prompts were first tried on it,
+// else the model the simple tier's prompts were first tried on most. A
+// failure (a first try that failed, a verdict that the answer was not as
+// good) on any model is a label that the cheap model was wrong: a model at
+// least as strong failed. A pass is a label that the cheap model was right
+// only when it is the cheap model's: a pass of another tier's first model
+// (sim/large answering a complex prompt) says nothing about the cheap one.
+// It returns the batches' cheap model, how many passes it passed over, and
+// how many prompts have imported labels but none for cheap.
+func fromDB(set *router.Set, tries []store.FirstTry, ls []store.StoredLabel, cheap, strong string) (batchCheap string, passedOver, unused int) {
+	firsts, simpleFirsts := map[string]int{}, map[string]int{}
 	for _, f := range tries {
 		firsts[f.Model]++
+		if f.Tier == string(prompt.TierSimple) {
+			simpleFirsts[f.Model]++
+		}
+	}
+	batchCheap = cheap
+	if firsts[batchCheap] == 0 {
+		batchCheap = mostCommon(simpleFirsts, mostCommon(firsts, "cheap tier"))
 	}
 	imported := map[string]map[string]bool{} // prompt -> model -> correct
+	var order []string                       // imported prompts as ls first gives them: the examples' order decides the folds
 	for _, l := range ls {
 		switch l.Source {
 		case store.LabelShadow:
+			if l.Correct && l.Model != batchCheap {
+				passedOver++
+				continue
+			}
 			set.Add(router.Example{Prompt: l.Prompt, Strong: !l.Correct, Weight: 1}, router.FromShadow)
 		case store.LabelImport:
 			if imported[l.Prompt] == nil {
 				imported[l.Prompt] = map[string]bool{}
+				order = append(order, l.Prompt)
 			}
 			imported[l.Prompt][l.Model] = l.Correct
 		}
 	}
-	unused := 0
-	for p, byModel := range imported {
-		if _, ok := byModel[cheap]; !ok {
+	for _, p := range order {
+		byModel := imported[p]
+		c, ok := byModel[cheap]
+		if !ok {
 			unused++
+			continue
 		}
-		if c, ok := byModel[cheap]; ok {
-			it := router.Labelled{Prompt: p, Outcome: router.Outcome{Cheap: c, Strong: true}}
-			if s, ok := byModel[strong]; ok {
-				it.Strong = s
-			}
-			set.Add(it.Example(), router.FromImport)
+		it := router.Labelled{Prompt: p, Outcome: router.Outcome{Cheap: c, Strong: true}}
+		if s, ok := byModel[strong]; ok {
+			it.Strong = s
 		}
+		set.Add(it.Example(), router.FromImport)
 	}
 	for _, f := range tries {
+		if f.Passed && f.Model != batchCheap {
+			passedOver++
+			continue
+		}
 		set.AddOutcome(f.Prompt, f.Passed)
 	}
-	if unused > 0 {
-		fmt.Fprintf(stderr, "note: %d prompt(s) have imported labels but none for the cheap model %q; name their cheap and strong models with --cheap and --strong to use them\n", unused, cheap)
-	}
-	return mostCommon(firsts, "cheap tier"), "the tier above", nil
+	return batchCheap, passedOver, unused
 }
 
 func mostCommon(m map[string]int, fallback string) string {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/promptcascade/promptcascade/internal/router"
+	"github.com/promptcascade/promptcascade/internal/store"
 )
 
 // splitGSM8K writes the first n GSM8K rows and the rest to two CSV files.
@@ -196,5 +198,79 @@ func TestRouterBadRows(t *testing.T) {
 	stdout, stderr = runCtl(t, 1, "router", "eval", "--labels", badTest, "--router", out)
 	if !strings.Contains(stdout, "719 prompts") || !strings.Contains(stderr, "1 bad row(s) of "+badTest+" skipped") {
 		t.Errorf("eval with a bad row:\nstdout %s\nstderr %s", stdout, stderr)
+	}
+}
+
+// TestFromDBLabels: which stored outcomes and verdicts become labels for
+// `router train --from-db`. Failures on any model say the cheap one was
+// wrong; passes count only when they are the cheap model's (the simple
+// tier's first model unless --cheap names a model the batch used); imported
+// labels keep the order the database gives them.
+func TestFromDBLabels(t *testing.T) {
+	t.Parallel()
+	tries := []store.FirstTry{
+		{Prompt: "s-pass", Tier: "simple", Model: "sim/small", Passed: true},
+		{Prompt: "s-fail", Tier: "simple", Model: "sim/small", Passed: false},
+		{Prompt: "m-pass", Tier: "moderate", Model: "sim/medium", Passed: true},
+		{Prompt: "m-fail", Tier: "moderate", Model: "sim/medium", Passed: false},
+		{Prompt: "c-pass-1", Tier: "complex", Model: "sim/large", Passed: true},
+		{Prompt: "c-pass-2", Tier: "complex", Model: "sim/large", Passed: true},
+		{Prompt: "c-pass-3", Tier: "complex", Model: "sim/large", Passed: true},
+		{Prompt: "shadowed", Tier: "moderate", Model: "sim/medium", Passed: true},
+		{Prompt: "judged-worse", Tier: "moderate", Model: "sim/medium", Passed: true},
+	}
+	ls := []store.StoredLabel{
+		{Source: store.LabelShadow, Prompt: "shadowed", Model: "sim/medium", Correct: true},
+		{Source: store.LabelShadow, Prompt: "judged-worse", Model: "sim/medium", Correct: false},
+		{Source: store.LabelShadow, Prompt: "s-pass", Model: "sim/small", Correct: false},
+	}
+	var set router.Set
+	cheap, passedOver, unused := fromDB(&set, tries, ls, "", "")
+	// sim/large is the most common first model, but the simple tier's is the cheap one.
+	if cheap != "sim/small" || passedOver != 7 || unused != 0 {
+		t.Errorf("cheap %q, passed over %d, unused %d; want sim/small, 7 (the 3 sim/medium and 3 sim/large passes, the as-good verdict on sim/medium), 0", cheap, passedOver, unused)
+	}
+	got := map[string]bool{}
+	for _, e := range set.Examples() {
+		got[e.Prompt] = e.Strong
+	}
+	want := map[string]bool{"s-pass": true, "s-fail": true, "m-fail": true, "judged-worse": true}
+	if len(got) != len(want) {
+		t.Errorf("labels %v, want %v", got, want)
+	}
+	for p, strong := range want {
+		if g, ok := got[p]; !ok || g != strong {
+			t.Errorf("%s: label strong=%v (present %v), want strong=%v", p, g, ok, strong)
+		}
+	}
+	if set.Count(router.FromShadow) != 2 || set.Count(router.FromOutcome) != 2 {
+		t.Errorf("%d shadow, %d outcome labels; want 2 and 2", set.Count(router.FromShadow), set.Count(router.FromOutcome))
+	}
+	// --cheap naming a model the batch first tried wins over the simple tier's.
+	var set2 router.Set
+	if cheap, _, _ := fromDB(&set2, tries, nil, "sim/medium", ""); cheap != "sim/medium" || len(set2.Examples()) != 5 {
+		t.Errorf("--cheap sim/medium: cheap %q, %d labels; want sim/medium and 5 (2 fails, m-pass, shadowed, judged-worse passes)", cheap, len(set2.Examples()))
+	}
+
+	// Imported labels: in the database's order, whatever the number.
+	var imp []store.StoredLabel
+	for i := range 200 {
+		p := fmt.Sprintf("q%03d", i)
+		imp = append(imp, store.StoredLabel{Source: store.LabelImport, Prompt: p, Model: "weak", Correct: i%3 == 0},
+			store.StoredLabel{Source: store.LabelImport, Prompt: p, Model: "strong", Correct: true})
+	}
+	imp = append(imp, store.StoredLabel{Source: store.LabelImport, Prompt: "other", Model: "m", Correct: true})
+	var set3 router.Set
+	if _, _, unused := fromDB(&set3, nil, imp, "weak", "strong"); unused != 1 {
+		t.Errorf("unused = %d, want 1 (the prompt with no label of the cheap model)", unused)
+	}
+	ex := set3.Examples()
+	if len(ex) != 200 {
+		t.Fatalf("%d imported examples, want 200", len(ex))
+	}
+	for i, e := range ex {
+		if want := fmt.Sprintf("q%03d", i); e.Prompt != want || e.Strong != (i%3 != 0) {
+			t.Fatalf("example %d: %q strong=%v, want %q strong=%v (the database's order: it decides the folds)", i, e.Prompt, e.Strong, want, i%3 != 0)
+		}
 	}
 }
