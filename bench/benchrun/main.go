@@ -229,7 +229,8 @@ func (b *bench) run(out string, sz sizes) error {
 				return err
 			}
 			b.add(fmt.Sprintf("occupancy, %s in flight on a 200 ms model (%s prompts)", count(c.slots), count(c.n)),
-				fmt.Sprintf("%.3f (Σ cascade time / (slots × wall)); %.0f prompts/s", occ, float64(c.n)/r.wall.Seconds()))
+				fmt.Sprintf("%.3f (Σ cascade time / (slots × wall)); %.3f counting only model calls; %.0f prompts/s; worker CPU %.0f µs/prompt",
+					occ.cascade, occ.calls, float64(c.n)/r.wall.Seconds(), r.cpu.Seconds()*1e6/float64(c.n)))
 			if err := b.purge(ctx); err != nil {
 				return err
 			}
@@ -404,22 +405,28 @@ models:
 	return file, os.WriteFile(file, []byte(y), 0o644)
 }
 
-// occupancy is Σ cascade time / (slots × wall) of a batch, wall running
-// from the first cascade's start to the last one's end.
-func (b *bench) occupancy(ctx context.Context, batch string, slots int) (float64, error) {
+// occupancy of a batch: cascade is Σ cascade time / (slots × wall), wall
+// running from the first cascade's start to the last one's end; calls
+// counts only the time of model calls (request_log latencies) over the same
+// wall, without a cascade's waits for its model's limiter.
+type occupancy struct{ cascade, calls float64 }
+
+func (b *bench) occupancy(ctx context.Context, batch string, slots int) (occupancy, error) {
 	conn, err := pgx.Connect(ctx, b.dsn)
 	if err != nil {
-		return 0, err
+		return occupancy{}, err
 	}
 	defer conn.Close(ctx)
-	var busy, wall float64
+	var busy, wall, calls float64
 	err = conn.QueryRow(ctx, `SELECT sum(latency_ms) / 1000,
-		extract(epoch FROM max(completed_at) - min(completed_at - latency_ms * interval '1 millisecond'))
-		FROM results WHERE batch_id = $1`, batch).Scan(&busy, &wall)
+		extract(epoch FROM max(completed_at) - min(completed_at - latency_ms * interval '1 millisecond')),
+		(SELECT coalesce(sum(latency_ms), 0) / 1000 FROM request_log WHERE batch_id = $1)
+		FROM results WHERE batch_id = $1`, batch).Scan(&busy, &wall, &calls)
 	if err != nil {
-		return 0, err
+		return occupancy{}, err
 	}
-	return busy / (float64(slots) * wall), nil
+	d := float64(slots) * wall
+	return occupancy{cascade: busy / d, calls: calls / d}, nil
 }
 
 // rateLimited: three workers share an OpenAI-compatible server whose cheap

@@ -253,12 +253,17 @@ func New(s Settings, reg *llm.Registry, log *slog.Logger) (*Cascade, error) {
 	if err := c.setShadow(s.Shadow, s.Models, reg); err != nil {
 		return nil, fmt.Errorf("cascade: %w", err)
 	}
-	// A model adapts to its capacity when a tier that waits for it lists it.
+	// A model adapts to its capacity when a tier that waits for it lists
+	// it, unless its provider says it has no capacity to find
+	// (llm.Unlimited): a slow start from limit.DefaultInitial would only
+	// hold its first calls back (1.9 s of 200 ms rounds to reach 5,000).
 	adaptive := map[*target]bool{}
 	for _, tier := range prompt.Tiers {
 		if c.rateLimit.policy(tier) == WaitOnRateLimit {
 			for _, t := range c.tiers[tier] {
-				adaptive[t] = true
+				if u, ok := t.prov.(llm.Unlimited); !ok || !u.Unlimited(t.id) {
+					adaptive[t] = true
+				}
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/internal/cascade"
+	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/llm"
 	"github.com/promptcascade/promptcascade/internal/llm/sim"
 	"github.com/promptcascade/promptcascade/internal/pricing"
@@ -218,6 +219,12 @@ func BenchmarkRun(b *testing.B) {
 	ctx := context.Background()
 	sys := "You are a helpful assistant."
 	tokens.Count("warm up")
+	// Each run a prompt id of its own, on its first delivery as most are
+	// (a later delivery's calls get stretched deadlines: see run.stretch).
+	ids := make([]string, 1<<16)
+	for i := range ids {
+		ids[i] = fmt.Sprint(i)
+	}
 	for _, bc := range []struct {
 		name string
 		p    string
@@ -228,7 +235,7 @@ func BenchmarkRun(b *testing.B) {
 			attempts := 0
 			for b.Loop() {
 				i++
-				out := c.Run(ctx, prompt.Job{BatchID: "bench", ID: "x", Prompt: bc.p, System: sys}, prompt.TierSimple, prompt.Signals{}, i)
+				out := c.Run(ctx, prompt.Job{BatchID: "bench", ID: ids[i%len(ids)], Prompt: bc.p, System: sys}, prompt.TierSimple, prompt.Signals{}, 1)
 				attempts += len(out.Result.Attempts)
 			}
 			b.ReportMetric(float64(attempts)/float64(b.N), "attempts/op")
@@ -240,8 +247,46 @@ func BenchmarkRun(b *testing.B) {
 			i := 0
 			for pb.Next() {
 				i++
-				c.Run(ctx, prompt.Job{BatchID: "bench", ID: "x", Prompt: prompts[i%len(prompts)], System: sys}, prompt.TierSimple, prompt.Signals{}, i)
+				c.Run(ctx, prompt.Job{BatchID: "bench", ID: ids[i%len(ids)], Prompt: prompts[i%len(prompts)], System: sys}, prompt.TierSimple, prompt.Signals{}, 1)
 			}
 		})
 	})
+}
+
+// A sim model that can never answer 429 (no rpm, tpm, max_concurrency or
+// random rate limits) has nothing for an adaptive limiter to find: it
+// starts at the worker's slots instead of slowing its first calls down
+// from limit.DefaultInitial. A sim model with a capacity still adapts.
+func TestUnlimitedSimModelStartsAtTheSlots(t *testing.T) {
+	t.Parallel()
+	reg := llm.NewRegistry()
+	reg.Register(sim.Name, sim.New(map[string]sim.Model{
+		"small":  {Capability: 1},
+		"medium": {Capability: 1, RPM: 6000},
+		"large":  {Capability: 1, RateLimitRate: 0.01},
+	}))
+	prices := pricing.Builtin()
+	policies := map[string]cascade.ModelPolicy{}
+	for _, m := range []string{"sim/small", "sim/medium", "sim/large"} {
+		p, _ := prices.Lookup(m)
+		policies[m] = cascade.ModelPolicy{Model: m, Price: p}
+	}
+	c, err := cascade.New(cascade.Settings{
+		Tiers: map[prompt.Tier][]string{
+			prompt.TierSimple: {"sim/small"}, prompt.TierModerate: {"sim/medium"}, prompt.TierComplex: {"sim/large"},
+		},
+		Models:      policies,
+		RateLimit:   cascade.RateLimit{OnRateLimit: cascade.WaitOnRateLimit},
+		MaxInFlight: 5000,
+	}, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, s := range c.Limits() {
+		got[s.Model] = s.Limit
+	}
+	if got["sim/small"] != 5000 || got["sim/medium"] != limit.DefaultInitial || got["sim/large"] != limit.DefaultInitial {
+		t.Fatalf("limits %v, want sim/small at the 5000 slots and the others at %d", got, limit.DefaultInitial)
+	}
 }

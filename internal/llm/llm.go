@@ -53,6 +53,15 @@ type Provider interface {
 	Complete(ctx context.Context, req Request) (Response, error)
 }
 
+// Unlimited is implemented by a provider that can tell that one of its
+// models never answers with a rate limit or an overload, whatever the load
+// (the simulator's models without a capacity or random rate limits). The
+// cascade gives such a model no adaptive limiter: there is no capacity to
+// find, so its calls start at once, up to the worker's slots.
+type Unlimited interface {
+	Unlimited(model string) bool
+}
+
 // Registry maps provider names ("openai", "sim", ...) to providers.
 type Registry struct {
 	mu        sync.RWMutex

@@ -211,6 +211,14 @@ func (p *Provider) Models() []string {
 	return out
 }
 
+// Unlimited reports whether the model (a bare id) can never answer 429 or
+// overloaded: it has no rpm, tpm or max_concurrency and no random rate
+// limits (llm.Unlimited).
+func (p *Provider) Unlimited(model string) bool {
+	m, ok := p.models[model]
+	return ok && m.RPM == 0 && m.TPM == 0 && m.MaxConcurrency == 0 && m.RateLimitRate == 0
+}
+
 // kind is what a simulated call ends with.
 type kind uint8
 
