@@ -39,11 +39,14 @@ type hedgeCall struct {
 func (r *run) hedged(t *target, p *limit.Permit) (prompt.Attempt, llm.Response, time.Duration) {
 	n1 := r.n + 1
 	r.n = n1
+	// The calls run on a copy of r (attempt only reads it), so that a Run
+	// that never hedges keeps its state off the heap.
+	snap := *r
 	done := make(chan hedgeCall, 2)
 	ctx1, cancel1 := context.WithCancelCause(r.ctx)
 	defer cancel1(nil)
 	go func() {
-		a, resp, hint := r.attempt(ctx1, t, p, n1)
+		a, resp, hint := snap.attempt(ctx1, t, p, n1)
 		done <- hedgeCall{a: a, resp: resp, hint: hint}
 	}()
 	timer := time.NewTimer(t.pol.HedgeAfter)
@@ -69,7 +72,7 @@ func (r *run) hedged(t *target, p *limit.Permit) (prompt.Attempt, llm.Response, 
 		done <- hedgeCall{none: true}
 	} else {
 		go func() {
-			a, resp, hint := r.attempt(ctx2, t, p2, n2)
+			a, resp, hint := snap.attempt(ctx2, t, p2, n2)
 			done <- hedgeCall{a: a, resp: resp, hint: hint}
 		}()
 	}

@@ -94,18 +94,25 @@ func (c *Cascade) Limits() []limit.Snapshot {
 // r.canceled set means the Run's ctx ended.
 func (r *run) acquire(t *target, mode OnRateLimit, waitEnd time.Time) *limit.Permit {
 	want := r.want(t, mode == CascadeOnRateLimit)
-	ctx := r.ctx
-	if mode == WaitOnRateLimit {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(r.ctx, waitEnd)
-		defer cancel()
-	}
-	if r.wait != nil {
-		r.wait(true)
-	}
-	p, err := t.lim.Acquire(ctx, want)
-	if r.wait != nil {
-		r.wait(false)
+	// Most calls find room at once: they need no deadline for a wait, and
+	// nobody is told of one.
+	now := want
+	now.NoWait = true
+	p, err := t.lim.Acquire(r.ctx, now)
+	if errors.Is(err, limit.ErrNoRoom) {
+		ctx := r.ctx
+		if mode == WaitOnRateLimit {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(r.ctx, waitEnd)
+			defer cancel()
+		}
+		if r.wait != nil {
+			r.wait(true)
+		}
+		p, err = t.lim.Acquire(ctx, want)
+		if r.wait != nil {
+			r.wait(false)
+		}
 	}
 	if err == nil {
 		return p

@@ -124,6 +124,9 @@ func (c *Cascade) coolDown(t *target, last prompt.Outcome, msg string, attrs ...
 func (c *Cascade) context() context.Context { return context.Background() }
 
 func asLLMError(err error) (*llm.Error, bool) {
+	if err == nil {
+		return nil, false // without errors.As, whose target would be allocated for every answer
+	}
 	var le *llm.Error
 	ok := errors.As(err, &le)
 	return le, ok
