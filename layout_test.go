@@ -121,3 +121,58 @@ func TestJetStreamCodeOnlyInQueue(t *testing.T) {
 		t.Fatalf("only %d Go files checked: the test did not look where it should", checked)
 	}
 }
+
+// TestFaultTestsSkipUnderShort: `make test-short` (go test -short) runs
+// without the fault-injection tests, as the Makefile and the README say.
+// Outside e2e (whose every test skips in its setup), a test named
+// TestFault* or TestBrokerFault* stops, restarts or kills a service under a
+// running worker, and must begin with faultTest(t), which skips it.
+func TestFaultTestsSkipUnderShort(t *testing.T) {
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir("internal", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Recv != nil || fn.Body == nil ||
+				!(strings.HasPrefix(fn.Name.Name, "TestFault") || strings.HasPrefix(fn.Name.Name, "TestBrokerFault")) {
+				continue
+			}
+			checked++
+			if !beginsWithCall(fn.Body, "faultTest") {
+				t.Errorf("%s: %s does not begin with faultTest(t): it would run under make test-short", fset.Position(fn.Pos()), fn.Name.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 8 {
+		t.Fatalf("only %d fault tests found under internal/: the test did not look where it should", checked)
+	}
+}
+
+// beginsWithCall says whether body's first statement is a call of the
+// function name.
+func beginsWithCall(body *ast.BlockStmt, name string) bool {
+	if len(body.List) == 0 {
+		return false
+	}
+	es, ok := body.List[0].(*ast.ExprStmt)
+	if !ok {
+		return false
+	}
+	call, ok := es.X.(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	id, ok := call.Fun.(*ast.Ident)
+	return ok && id.Name == name
+}

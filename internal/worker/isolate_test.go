@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/prompt"
+	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
 	"github.com/promptcascade/promptcascade/internal/worker"
 	"github.com/promptcascade/promptcascade/internal/worker/workertest"
@@ -169,4 +173,84 @@ func TestIsolateNeverTermsAnUnrecordedPoisonMessage(t *testing.T) {
 	if b.runner.calls.Load() != 0 {
 		t.Error("a model was called for a poison message")
 	}
+}
+
+// TestIsolateWithPostgresRefusingARow is the isolate path on the real
+// services, beside the in-memory tests above: Postgres itself refuses one
+// prompt's result permanently (a check constraint, SQLSTATE 23514), so the
+// batch that holds it fails; the worker writes the batch again one prompt
+// at a time, stores and acks the others, and dead-letters and terms the
+// one Postgres refuses. Every prompt reaches the model once.
+func TestIsolateWithPostgresRefusingARow(t *testing.T) {
+	b := setup(t, queue.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := connect(t, b.dsn)
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `ALTER TABLE results ADD CONSTRAINT refuse_iso_3 CHECK (NOT (batch_id = 'iso' AND prompt_id = '3'))`); err != nil {
+		t.Fatal(err)
+	}
+	jobs := b.publish("iso", 6)
+	b.cfg.CommitInterval = time.Second // the six answers wait for one another: one batch
+	var logs syncBuf
+	w := worker.New(b.cfg, queue.NewSource(b.qc, b.cons), b.st, classify.Default(), b.cascade,
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err := w.Run(ctx); err != nil {
+		t.Fatalf("Run: %v\n%s", err, logs.String())
+	}
+
+	if got := strings.Join(queryIDs(t, conn, `SELECT prompt_id FROM results WHERE batch_id = 'iso' ORDER BY 1`), ","); got != "0,1,2,4,5" {
+		t.Errorf("results hold %s; want every prompt but 3", got)
+	}
+	var payloads, reasons []string
+	rows, err := conn.Query(ctx, `SELECT convert_from(payload, 'UTF8'), error FROM dead_letters ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var payload, reason string
+		if err := rows.Scan(&payload, &reason); err != nil {
+			t.Fatal(err)
+		}
+		payloads, reasons = append(payloads, payload), append(reasons, reason)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(payloads) != 1 || !strings.Contains(payloads[0], `"id":"3"`) ||
+		!strings.HasPrefix(reasons[0], "storing result: ") || !strings.Contains(reasons[0], "refuse_iso_3") {
+		t.Fatalf("dead letters: payloads %q, reasons %q; want prompt 3's message, refused by refuse_iso_3", payloads, reasons)
+	}
+	if !strings.Contains(logs.String(), "commit failed with a permanent error; writing one by one") {
+		t.Errorf("the commit never failed permanently: the test did not reach isolate\n%s", logs.String())
+	}
+	if s := w.Stats(); s.Succeeded != 5 || s.DeadLettered != 1 || s.Naked != 0 || s.CommitErrors == 0 {
+		t.Errorf("stats = %+v; want 5 succeeded, 1 dead-lettered, nothing handed back, the failed commit counted", s)
+	}
+	info, err := b.cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumPending != 0 || info.NumAckPending != 0 {
+		t.Errorf("consumer: %d pending, %d ack pending; want every message settled", info.NumPending, info.NumAckPending)
+	}
+	for _, j := range jobs {
+		if n := b.provider.callsFor(j.Prompt); n != 1 {
+			t.Errorf("prompt %s reached the model %d times, want 1", j.ID, n)
+		}
+	}
+}
+
+// queryIDs runs a query that returns one text column.
+func queryIDs(t *testing.T, conn *pgx.Conn, q string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }

@@ -20,6 +20,7 @@ import (
 // injected clock that runs ten seconds per reading, so the test takes
 // seconds), and goes on answering once the broker is back.
 func TestBrokerFaultLongOutageIsWaitedOut(t *testing.T) {
+	faultTest(t)
 	b := setup(t, queue.Config{})
 	b.cfg.ExitWhenIdle = false
 	b.cfg.RecoverTimeout = 100 * time.Millisecond
