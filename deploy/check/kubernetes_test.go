@@ -348,6 +348,18 @@ func TestKubernetesScaledObject(t *testing.T) {
 	if !strings.HasSuffix(md["natsServerMonitoringEndpoint"], ":8222") {
 		t.Errorf("natsServerMonitoringEndpoint %q: want the monitoring port 8222", md["natsServerMonitoringEndpoint"])
 	}
+	// The workers' NATS_URL is the chart's client Service (<release>.<ns>.svc...);
+	// KEDA reads the same release's headless Service (<release>-headless), by
+	// which a clustered NATS's consumer leader is found by pod name.
+	if u := env(c, "NATS_URL"); u == nil {
+		t.Error("the worker Deployment sets no NATS_URL")
+	} else {
+		host := strings.TrimSuffix(strings.TrimPrefix(u.Value, "nats://"), ":4222")
+		release, rest, ok := strings.Cut(host, ".")
+		if want := release + "-headless." + rest + ":8222"; !ok || md["natsServerMonitoringEndpoint"] != want {
+			t.Errorf("natsServerMonitoringEndpoint %q, want %q: the headless Service of the NATS the workers use (%s)", md["natsServerMonitoringEndpoint"], want, u.Value)
+		}
+	}
 	var lag int
 	if _, err := fmt.Sscan(md["lagThreshold"], &lag); err != nil || lag <= 0 {
 		t.Errorf("lagThreshold %q: want a positive number", md["lagThreshold"])
