@@ -2,8 +2,8 @@
 # The learned-router loop on simulated models, no API keys:
 #   1. a batch routed by the article's heuristic (routes/learn.yaml),
 #   2. cascadectl router train --from-db on that batch's outcomes and shadow verdicts,
-#   3. a second batch, other prompts, routed by the learned router with the tier shares
-#      the heuristic gives those prompts (so the comparison is at equal strong share),
+#   3. a second batch, other prompts, routed by the learned router with as many prompts
+#      in each tier as the heuristic gives them (so the comparison is at equal strong share),
 #      and, as the control, the same prompts on the heuristic,
 #   4. cascadectl report on each, and the cost and cascade rates side by side.
 # Finds or starts Postgres and NATS as scripts/demo.sh does (scripts/demo-env.sh).
@@ -41,13 +41,21 @@ bin/cascadectl router train --from-db "$H" --out "$STATE/router.json"
 # that the learned router sends as many prompts to each tier as the control does.
 ROUTES_FILE=routes/learn.yaml bin/cascadectl classify "$STATE/second.jsonl" >"$STATE/second.tiers"
 n=$(wc -l <"$STATE/second.tiers")
-share() { awk -v k="$(grep -c "\"tier\":\"$1\"" "$STATE/second.tiers")" -v n="$n" 'BEGIN { printf "%.4f", k / n }'; }
-s=$(share simple) m=$(share moderate)
-c=$(awk -v s="$s" -v m="$m" 'BEGIN { printf "%.4f", 1 - s - m }')
+count() { grep -c "\"tier\":\"$1\"" "$STATE/second.tiers" || true; }
+ns=$(count simple) nm=$(count moderate)
+# shares: cut at the quantiles of the router's training prompts (what a user deploys);
+# here the demo cuts the router's scores of the second half itself, at the ranks that
+# give each tier exactly as many prompts as the heuristic gives it (thresholds:).
 cp routes/learn.yaml "$STATE/learned.yaml"
-echo "classifier: {kind: learned, model: router.json, shares: {simple: $s, moderate: $m, complex: $c}}" >>"$STATE/learned.yaml"
+echo "classifier: {kind: learned, model: router.json, shares: {simple: 0.5, moderate: 0.3, complex: 0.2}}" >>"$STATE/learned.yaml"
+ROUTES_FILE="$STATE/learned.yaml" bin/cascadectl classify "$STATE/second.jsonl" |
+  grep -o '"score":[-+0-9.eE]*' | cut -d: -f2 | sort -g >"$STATE/second.scores"
+cut_at() { if (($1 >= n)); then echo 1.0000001; else sed -n "$(($1 + 1))p" "$STATE/second.scores"; fi; }
+tm=$(cut_at "$ns") tc=$(cut_at $((ns + nm)))
+cp routes/learn.yaml "$STATE/learned.yaml"
+echo "classifier: {kind: learned, model: router.json, thresholds: {moderate: $tm, complex: $tc}}" >>"$STATE/learned.yaml"
 
-say "3. batch $L: the other 625 prompts on the learned router (shares $s / $m / $c)"
+say "3. batch $L: the other 625 prompts on the learned router ($ns simple, $nm moderate, $((n - ns - nm)) complex, as the heuristic: thresholds $tm / $tc)"
 run_batch "$L" "$STATE/second.jsonl" "$STATE/learned.yaml"
 
 say "   control batch $C: the same 625 prompts on the heuristic"
@@ -59,6 +67,7 @@ say "side by side (cost without shadow spend; cascade = the first model's answer
 psql "$DATABASE_URL" -q -c "
   SELECT r.batch_id, count(*) AS prompts,
          round(100 * avg((r.tier <> 'simple')::int), 1) AS above_simple_pct,
+         round(100 * avg((r.tier = 'complex')::int), 1) AS complex_pct,
          round(100 * avg((r.attempts > 1)::int), 1) AS cascade_pct,
          round(sum(l.answer_usd), 6) AS answer_usd,
          round(sum(l.shadow_usd), 6) AS shadow_usd
