@@ -76,12 +76,13 @@ var knownKinds = map[string]string{
 	"Namespace": "v1", "ConfigMap": "v1", "Service": "v1",
 	"Deployment": "apps/v1", "Job": "batch/v1", "PodDisruptionBudget": "policy/v1",
 	"ScaledObject": "keda.sh/v1alpha1", "Cluster": "postgresql.cnpg.io/v1",
+	"PersistentVolumeClaim": "v1", "Pod": "v1",
 }
 
 // Every kustomization renders, every object is of a known kind and version,
 // lives in the promptcascade namespace and decodes strictly.
 func TestKubernetesRenders(t *testing.T) {
-	for _, dir := range []string{"", "enqueue", "postgres"} {
+	for _, dir := range []string{"", "enqueue", "enqueue/input", "postgres"} {
 		for _, o := range render(t, filepath.Join(kubeDir, dir)) {
 			if v, ok := knownKinds[o.Kind]; !ok || v != o.APIVersion {
 				t.Errorf("%s: %s %s: unexpected kind or apiVersion (want %q)", dir, o.APIVersion, o.Kind, v)
@@ -103,6 +104,10 @@ func TestKubernetesRenders(t *testing.T) {
 				into = &batchv1.Job{}
 			case "PodDisruptionBudget":
 				into = &policyv1.PodDisruptionBudget{}
+			case "PersistentVolumeClaim":
+				into = &corev1.PersistentVolumeClaim{}
+			case "Pod":
+				into = &corev1.Pod{}
 			case "ScaledObject":
 				into = &scaledObject{}
 			case "Cluster":
@@ -392,6 +397,46 @@ func TestKubernetesEnqueueJob(t *testing.T) {
 	if !mounted {
 		t.Errorf("input %s is not on a mounted volume", input)
 	}
+
+	// enqueue/input provides the Job's claim, and a pod that mounts it
+	// writable at the same path, so that `kubectl cp FILE loader:INPUT`
+	// puts the file where the Job reads it.
+	var claim string
+	var inputMount string
+	for _, v := range pod.Volumes {
+		if v.PersistentVolumeClaim == nil {
+			continue
+		}
+		for _, m := range c.VolumeMounts {
+			if m.Name == v.Name && strings.HasPrefix(input, m.MountPath+"/") {
+				claim, inputMount = v.PersistentVolumeClaim.ClaimName, m.MountPath
+			}
+		}
+	}
+	if claim == "" {
+		t.Fatalf("input %s is not on a PersistentVolumeClaim", input)
+	}
+	in := render(t, filepath.Join(kubeDir, "enqueue", "input"))
+	var pvc corev1.PersistentVolumeClaim
+	decode(t, find(t, in, "PersistentVolumeClaim", claim), &pvc)
+	if pvc.Spec.Resources.Requests.Storage().IsZero() {
+		t.Errorf("PersistentVolumeClaim %s requests no storage", claim)
+	}
+	var loader corev1.Pod
+	decode(t, find(t, in, "Pod", "promptcascade-input-loader"), &loader)
+	var loads bool
+	for _, v := range loader.Spec.Volumes {
+		if v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != claim || v.PersistentVolumeClaim.ReadOnly {
+			continue
+		}
+		for _, m := range loader.Spec.Containers[0].VolumeMounts {
+			loads = loads || (m.Name == v.Name && m.MountPath == inputMount && !m.ReadOnly)
+		}
+	}
+	if !loads {
+		t.Errorf("the loader pod does not mount %s writable at %s (where the Job reads %s)", claim, inputMount, input)
+	}
+
 	var d appsv1.Deployment
 	decode(t, find(t, render(t, kubeDir), "Deployment", "promptcascade-worker"), &d)
 	w := d.Spec.Template.Spec.Containers[0]
