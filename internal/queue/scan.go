@@ -57,22 +57,37 @@ func (c *Conn) ReadBatch(ctx context.Context, batch string, scanLimit int) (Batc
 	}
 	// The batch's messages are on one subject per priority (a retry may
 	// use another priority than enqueue did).
-	subjects := BatchSubjects(c.cfg.SubjectPrefix, batch)
+	subjects := BatchSubjects(c.cfg.SubjectPrefix, batch) // in Priorities' order
 	firstSeq := make([]uint64, len(subjects))
+	lastSeq := make([]uint64, len(subjects)) // the batch's last message on each subject
 	for i, subject := range subjects {
 		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
 		if err != nil {
 			return bq, fmt.Errorf("stream %s: info for %s: %w", c.cfg.Stream, subject, err)
 		}
 		bq.Messages += info.State.Subjects[subject]
-		if info.State.Subjects[subject] > 0 {
-			firstSeq[i] = max(info.State.FirstSeq, 1)
+		if info.State.Subjects[subject] == 0 {
+			continue
+		}
+		firstSeq[i] = max(info.State.FirstSeq, 1)
+		m, err := s.GetLastMsgForSubject(ctx, subject)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound): // taken since
+		case err != nil:
+			return bq, fmt.Errorf("stream %s: last message on %s: %w", c.cfg.Stream, subject, err)
+		default:
+			lastSeq[i] = m.Sequence
 		}
 	}
 	// After the stream: a message still stored then and not acked since is
-	// either pending at its consumer or never to be delivered again.
+	// either pending at its consumer or never to be delivered again. A
+	// consumer is idle only once it has also delivered the batch's last
+	// message on its subject: nats-server acks a publish before it tells
+	// the consumers (on a goroutine of its own), so for a moment a consumer
+	// counts nothing pending for a message just published, which verify
+	// would have called stranded.
 	bq.ConsumerIdle = true
-	for _, p := range Priorities {
+	for i, p := range Priorities {
 		name := priorityConsumer(c.cfg.Consumer, p)
 		cons, err := c.js.Consumer(ctx, c.cfg.Stream, name)
 		switch {
@@ -85,7 +100,7 @@ func (c *Conn) ReadBatch(ctx context.Context, batch string, scanLimit int) (Batc
 			if err != nil {
 				return bq, fmt.Errorf("consumer %s: info: %w", name, err)
 			}
-			bq.ConsumerIdle = bq.ConsumerIdle && ci.NumPending == 0 && ci.NumAckPending == 0
+			bq.ConsumerIdle = bq.ConsumerIdle && ci.NumPending == 0 && ci.NumAckPending == 0 && ci.Delivered.Stream >= lastSeq[i]
 		}
 	}
 	if bq.ConsumerMissing {
