@@ -147,7 +147,10 @@ func TestComposeClusterProfile(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"worker-r3", "enqueue-r3"} {
+	// cascadectl too: resume, retry, cancel, dlq replay and verify use the
+	// stream, and the single server's cascadectl would resume a batch onto
+	// another one.
+	for _, name := range []string{"worker-r3", "enqueue-r3", "cascadectl-r3"} {
 		s := service(t, p, name)
 		if !slices.Contains(s.Profiles, "cluster") {
 			t.Errorf("%s is not in the cluster profile", name)
@@ -164,6 +167,9 @@ func TestComposeClusterProfile(t *testing.T) {
 				t.Errorf("%s does not wait for %s", name, n)
 			}
 		}
+	}
+	if s := service(t, p, "cascadectl-r3"); !slices.Equal(s.Entrypoint, []string{"cascadectl"}) {
+		t.Errorf("cascadectl-r3: entrypoint %v, want [cascadectl]", s.Entrypoint)
 	}
 	// The single-server services stay out of the cluster profile's way.
 	if s := service(t, p, "worker"); len(s.Profiles) != 0 || envOf(s, "NATS_URL") != "nats://nats:4222" {
