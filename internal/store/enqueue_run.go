@@ -7,25 +7,40 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // EnqueueRun records one run of enqueue in a batch, a chunk of ids at a
 // time, and finds the ids it must refuse: an id given twice in the run (in
 // one file or across files, however far apart), and an id the batch already
 // holds with another content. Postgres, not the caller's memory, keeps the
-// ids of the run: a temporary table on a connection of the run's own, so
-// that memory on the caller's side stays bounded by the chunk size whatever
-// the input size.
+// ids of the run, on a connection of the run's own, so that memory on the
+// caller's side stays bounded by the chunk size whatever the input size.
+//
+// A chunk is recorded one of two ways, each one transaction:
+//
+//   - New ids (the common case: a first run): the chunk, all of one input,
+//     is copied straight into batch_prompts (one COPY, one statement that
+//     counts it and notes the chunk's transaction in a temporary table of
+//     the run's chunks). A COPY that meets an id batch_prompts holds already
+//     (a re-run, a repeat, a conflict) fails on its unique key, is rolled
+//     back, and the chunk is recorded the second way. A row of
+//     batch_prompts was recorded this way by this run exactly when its xmin
+//     and recorded_at are the transaction id and now() of one of the run's
+//     chunks (the pair cannot match another transaction's, even after the
+//     32-bit transaction ids wrap around).
+//   - Otherwise: COPY into a staging table, then one statement that records
+//     the chunk's ids in a temporary table of the run's ids, inserts the new
+//     ones into batch_prompts and returns the refusals, a repeat being an id
+//     of that table or of a chunk recorded the first way.
 //
 // Chunks must be given in input order, one call at a time (it is not safe
-// for concurrent use); each call is one transaction with a fixed number of
-// round trips (COPY into a staging table, then one statement that records
-// the run's ids, inserts the new ones into batch_prompts and returns the
-// refusals). Close ends the run.
+// for concurrent use). Close ends the run.
 type EnqueueRun struct {
 	conn    *pgx.Conn
 	batch   string
 	created bool // the batches row exists
+	copied  int  // chunks copied straight into batch_prompts (rows of pc_enqueue_copied)
 }
 
 // RunEntry is one good line of an enqueue run: its id, the hash of its
@@ -58,11 +73,14 @@ type Refused struct {
 	File int
 }
 
-// runStageDDL creates the run's staging table (emptied at every commit) and
-// the table of the run's ids.
+// runStageDDL creates the run's staging table (emptied at every commit),
+// the table of the ids of the chunks recorded through it, and the table of
+// the chunks copied straight into batch_prompts (one row each: its
+// transaction's id and now(), and its input).
 const runStageDDL = `
 CREATE TEMP TABLE pc_stage_run (ord integer, prompt_id text, content_sha256 bytea, file integer) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE pc_enqueue_run (prompt_id text PRIMARY KEY, file integer NOT NULL);
+CREATE TEMP TABLE pc_enqueue_copied (xid xid NOT NULL, at timestamptz NOT NULL, file integer NOT NULL);
 `
 
 var stageRun = pgx.Identifier{"pg_temp", "pc_stage_run"}
@@ -101,35 +119,50 @@ func (r *EnqueueRun) Close() {
 // Reset forgets the ids the run has seen (enqueue --strict checks every
 // file, then records them in a second pass).
 func (r *EnqueueRun) Reset(ctx context.Context) error {
-	if _, err := r.conn.Exec(ctx, `TRUNCATE pg_temp.pc_enqueue_run`); err != nil {
+	if _, err := r.conn.Exec(ctx, `TRUNCATE pg_temp.pc_enqueue_run, pg_temp.pc_enqueue_copied`); err != nil {
 		return fmt.Errorf("store: enqueue run %q: reset: %w", r.batch, err)
 	}
+	r.copied = 0
 	return nil
 }
 
-// The run's statements. firsts is each id's first entry in the chunk;
-// run_new the ids the run had not seen in an earlier chunk (recorded in
+// The run's statements (of a chunk recorded through the staging table).
+// firsts is each id's first entry in the chunk; copied the ids of firsts
+// that a chunk of the run copied straight into batch_prompts, with its input
+// (runNoCopied while there are none: it saves a probe per id); run_new the
+// other ids the run had not seen in an earlier chunk (recorded in
 // pc_enqueue_run by the same statement). A repeat is an entry that is not
 // its id's first in the chunk, or whose id an earlier chunk had; a conflict
 // is a first entry of an id new to the run that batch_prompts already holds
-// with another hash. Lookups of single ids go through scalar subqueries, so
-// that no plan ever scans the run's or the batch's ids as a whole (the
-// temporary tables have no statistics).
+// with another hash. Lookups of single ids go through scalar subqueries or
+// lateral probes, so that no plan ever scans the run's or the batch's ids as
+// a whole (the temporary tables have no statistics).
 const (
 	runFirsts = `
 WITH firsts AS (
 	SELECT DISTINCT ON (prompt_id) ord, prompt_id, content_sha256 AS h, file
 	FROM pg_temp.pc_stage_run ORDER BY prompt_id, ord
+), copied AS MATERIALIZED (`
+	runCopied = `
+	SELECT f.prompt_id, c.file FROM firsts f
+	JOIN LATERAL (SELECT p.xmin AS xid, p.recorded_at AS at FROM batch_prompts p
+	              WHERE p.batch_id = $1 AND p.prompt_id = f.prompt_id) p ON true
+	JOIN pg_temp.pc_enqueue_copied c ON c.xid = p.xid AND c.at = p.at`
+	runNoCopied = `
+	SELECT NULL::text AS prompt_id, NULL::integer AS file WHERE false`
+	runNew = `
 ), run_new AS (
 	INSERT INTO pg_temp.pc_enqueue_run (prompt_id, file)
-	SELECT prompt_id, file FROM firsts ORDER BY prompt_id
+	SELECT prompt_id, file FROM firsts f
+	WHERE NOT EXISTS (SELECT 1 FROM copied c WHERE c.prompt_id = f.prompt_id)
+	ORDER BY prompt_id
 	ON CONFLICT (prompt_id) DO NOTHING
 	RETURNING prompt_id
 )`
 	runRepeats = `
 SELECT s.ord, 1 AS reason,
-       coalesce((SELECT r.file FROM pg_temp.pc_enqueue_run r WHERE r.prompt_id = s.prompt_id), f.file) AS file
-FROM pg_temp.pc_stage_run s JOIN firsts f USING (prompt_id)
+       coalesce((SELECT r.file FROM pg_temp.pc_enqueue_run r WHERE r.prompt_id = s.prompt_id), c.file, f.file) AS file
+FROM pg_temp.pc_stage_run s JOIN firsts f USING (prompt_id) LEFT JOIN copied c USING (prompt_id)
 WHERE s.ord <> f.ord OR NOT EXISTS (SELECT 1 FROM run_new n WHERE n.prompt_id = s.prompt_id)`
 	// runConflicts probes batch_prompts for every id new to the run
 	// (enqueue --strict's check pass).
@@ -149,10 +182,10 @@ WHERE k.h IS NOT NULL
   AND (SELECT p.content_sha256 FROM batch_prompts p WHERE p.batch_id = $1 AND p.prompt_id = k.prompt_id) <> k.h
 ORDER BY 1`
 
-	// runRecordSQL also inserts the ids new to the run into batch_prompts
+	// runRecord also inserts the ids new to the run into batch_prompts
 	// (an id the batch holds already is left as it is) and counts those it
 	// inserted in batches.enqueued.
-	runRecordSQL = runFirsts + `, ins AS (
+	runRecord = runNew + `, ins AS (
 	INSERT INTO batch_prompts (batch_id, prompt_id, content_sha256)
 	SELECT $1::text, f.prompt_id, f.h FROM firsts f JOIN run_new n USING (prompt_id) ORDER BY f.prompt_id
 	ON CONFLICT (batch_id, prompt_id) DO NOTHING
@@ -166,9 +199,31 @@ ORDER BY 1`
 	WHERE NOT EXISTS (SELECT 1 FROM ins i WHERE i.prompt_id = f.prompt_id)
 )` + runRepeats + "\nUNION ALL" + runConflictsNotInserted
 
-	// runCheckSQL records the chunk's ids in the run only.
-	runCheckSQL = runFirsts + runRepeats + "\nUNION ALL" + runConflicts
+	// runCheck records the chunk's ids in the run only.
+	runCheck = runNew + runRepeats + "\nUNION ALL" + runConflicts
+
+	// runCopiedSQL counts a chunk copied straight into batch_prompts and
+	// notes its transaction (its rows' xmin and recorded_at) with its input.
+	runCopiedSQL = `
+WITH counted AS (
+	UPDATE batches
+	SET enqueued = enqueued + $2, total = GREATEST(total, enqueued + $2), updated_at = now()
+	WHERE batch_id = $1
 )
+INSERT INTO pg_temp.pc_enqueue_copied (xid, at, file) VALUES (pg_current_xact_id()::xid, now(), $3)`
+)
+
+// runSQL is the statement of a chunk recorded through the staging table.
+func (r *EnqueueRun) runSQL(record bool) string {
+	copied := runNoCopied
+	if r.copied > 0 {
+		copied = runCopied
+	}
+	if record {
+		return runFirsts + copied + runRecord
+	}
+	return runFirsts + copied + runCheck
+}
 
 // Record records a chunk: its ids join the run's, and those new to the
 // batch are inserted into batch_prompts (and counted in batches.enqueued;
@@ -178,28 +233,88 @@ ORDER BY 1`
 // are not recorded, and the caller reports their lines instead of
 // publishing them.
 func (r *EnqueueRun) Record(ctx context.Context, entries []RunEntry) ([]Refused, error) {
-	return r.chunk(ctx, entries, runRecordSQL, true)
+	if err := r.valid(entries); err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	if oneFile(entries) {
+		ok, err := r.copyNew(ctx, entries)
+		if err != nil || ok {
+			return nil, err
+		}
+	}
+	return r.chunk(ctx, entries, true)
+}
+
+func oneFile(entries []RunEntry) bool {
+	for i := range entries {
+		if entries[i].File != entries[0].File {
+			return false
+		}
+	}
+	return true
+}
+
+// copyNew copies a chunk of one input straight into batch_prompts, in one
+// transaction, and reports whether it could: false (nothing recorded) when
+// an id of the chunk is in batch_prompts already or twice in the chunk.
+func (r *EnqueueRun) copyNew(ctx context.Context, entries []RunEntry) (bool, error) {
+	tx, err := r.conn.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("store: enqueue run %q: begin: %w", r.batch, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if !r.created {
+		if _, err := tx.Exec(ctx, `INSERT INTO batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING`, r.batch); err != nil {
+			return false, fmt.Errorf("store: enqueue run %q: %w", r.batch, err)
+		}
+	}
+	src := pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+		e := &entries[i]
+		return []any{r.batch, clean(e.ID), e.ContentHash}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"batch_prompts"}, []string{"batch_id", "prompt_id", "content_sha256"}, src); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: not all new
+			return false, nil
+		}
+		return false, fmt.Errorf("store: enqueue run %q: copy %d ids: %w", r.batch, len(entries), err)
+	}
+	if _, err := tx.Exec(ctx, runCopiedSQL, r.batch, len(entries), int32(entries[0].File)); err != nil {
+		return false, fmt.Errorf("store: enqueue run %q: %w", r.batch, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("store: enqueue run %q: commit: %w", r.batch, err)
+	}
+	r.created = true
+	r.copied++
+	return true, nil
 }
 
 // Check is Record without touching the batch: the ids join the run's (so
 // that a later chunk's repeats are found), and the refusals are those Record
 // would give. enqueue --strict checks every input with it first.
 func (r *EnqueueRun) Check(ctx context.Context, entries []RunEntry) ([]Refused, error) {
-	return r.chunk(ctx, entries, runCheckSQL, false)
+	if err := r.valid(entries); err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	return r.chunk(ctx, entries, false)
 }
 
-func (r *EnqueueRun) chunk(ctx context.Context, entries []RunEntry, sql string, record bool) ([]Refused, error) {
-	if len(entries) == 0 {
-		return nil, nil
-	}
+func (r *EnqueueRun) valid(entries []RunEntry) error {
 	for i, e := range entries {
 		if clean(e.ID) == "" {
-			return nil, fmt.Errorf("store: enqueue run %q: id %d is empty", r.batch, i)
+			return fmt.Errorf("store: enqueue run %q: id %d is empty", r.batch, i)
 		}
 		if e.ContentHash != nil && len(e.ContentHash) != sha256.Size {
-			return nil, fmt.Errorf("store: enqueue run %q: id %q: content hash is %d bytes, want %d", r.batch, e.ID, len(e.ContentHash), sha256.Size)
+			return fmt.Errorf("store: enqueue run %q: id %q: content hash is %d bytes, want %d", r.batch, e.ID, len(e.ContentHash), sha256.Size)
 		}
 	}
+	return nil
+}
+
+// chunk records a chunk through the staging table (Record's second way, and
+// Check).
+func (r *EnqueueRun) chunk(ctx context.Context, entries []RunEntry, record bool) ([]Refused, error) {
 	tx, err := r.conn.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: enqueue run %q: begin: %w", r.batch, err)
@@ -217,7 +332,7 @@ func (r *EnqueueRun) chunk(ctx context.Context, entries []RunEntry, sql string, 
 	if _, err := tx.CopyFrom(ctx, stageRun, []string{"ord", "prompt_id", "content_sha256", "file"}, src); err != nil {
 		return nil, fmt.Errorf("store: enqueue run %q: copy %d ids: %w", r.batch, len(entries), err)
 	}
-	rows, err := tx.Query(ctx, sql, r.batch)
+	rows, err := tx.Query(ctx, r.runSQL(record), r.batch)
 	if err != nil {
 		return nil, fmt.Errorf("store: enqueue run %q: %w", r.batch, err)
 	}

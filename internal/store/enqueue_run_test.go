@@ -127,6 +127,59 @@ func TestEnqueueRunRepeatsAndConflicts(t *testing.T) {
 	mustChunk(t, func() ([]Refused, error) { return r.Record(ctx, entries(0, "nohash=anything")) })
 }
 
+// Chunks of new ids of one input are copied straight into batch_prompts; a
+// later repeat of one of their ids is still a repeat naming that input (in
+// a chunk of one input or of two), a re-run (another run, whose own first
+// chunk was copied) takes them for the batch's, and the counts add up.
+func TestEnqueueRunCopiedChunks(t *testing.T) {
+	t.Parallel()
+	st := setup(t)
+	ctx := t.Context()
+	r := beginRun(t, st, "q")
+	mustChunk(t, func() ([]Refused, error) { return r.Record(ctx, entries(1, "a", "b")) })
+	mustChunk(t, func() ([]Refused, error) { return r.Record(ctx, entries(2, "c", "d")) })
+	if r.copied != 2 {
+		t.Fatalf("%d chunks copied, want 2", r.copied)
+	}
+	// Of one input: c (input 2's) and a (input 1's) again, e new.
+	mustChunk(t, func() ([]Refused, error) { return r.Record(ctx, entries(3, "e", "c", "a=other")) },
+		Refused{Index: 1, Reason: RefuseRepeat, File: 2},
+		Refused{Index: 2, Reason: RefuseRepeat, File: 1})
+	// Of two inputs (never copied): b (input 1's) and e (this run's
+	// staged chunk), f new.
+	mixed := append(entries(3, "f", "b"), entries(4, "e")...)
+	mustChunk(t, func() ([]Refused, error) { return r.Record(ctx, mixed) },
+		Refused{Index: 1, Reason: RefuseRepeat, File: 1},
+		Refused{Index: 2, Reason: RefuseRepeat, File: 3})
+	if r.copied != 2 {
+		t.Fatalf("%d chunks copied, want 2", r.copied)
+	}
+	r.Close()
+	verify := func(n int64) {
+		t.Helper()
+		if v, err := st.Verify(ctx, "q"); err != nil || v.Enqueued != n || v.Total != n {
+			t.Fatalf("verify %+v, %v; want %d enqueued", v, err, n)
+		}
+	}
+	verify(6)
+
+	// A re-run that copies a chunk of its own first: the earlier run's ids
+	// are the batch's (no refusal; a changed one is a conflict), not
+	// repeats of this run's.
+	r = beginRun(t, st, "q")
+	mustChunk(t, func() ([]Refused, error) { return r.Record(ctx, entries(0, "g")) })
+	mustChunk(t, func() ([]Refused, error) { return r.Record(ctx, entries(0, "a", "c=changed", "h", "g")) },
+		Refused{Index: 1, Reason: RefuseConflict, File: 0},
+		Refused{Index: 3, Reason: RefuseRepeat, File: 0})
+	verify(8)
+	got := storedHashes(t, st, "q")
+	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		if !bytes.Equal(got[id], sum(id)) {
+			t.Errorf("id %s: hash %x, want the first line's", id, got[id])
+		}
+	}
+}
+
 // Check refuses what Record would, records nothing in the batch, and Reset
 // forgets the run's ids.
 func TestEnqueueRunCheck(t *testing.T) {
