@@ -28,7 +28,11 @@ import (
 //     batch_prompts was recorded this way by this run exactly when its xmin
 //     and recorded_at are the transaction id and now() of one of the run's
 //     chunks (the pair cannot match another transaction's, even after the
-//     32-bit transaction ids wrap around).
+//     32-bit transaction ids wrap around). An UPDATE of the row meanwhile
+//     (cascadectl cancel sets canceled_at) gives it another xmin: a later
+//     repeat of that id in the run is then taken for an id of an earlier
+//     run, accepted if its content is the same (JetStream drops the second
+//     message as a duplicate) and a conflict if not, so it is never lost.
 //   - Otherwise: COPY into a staging table, then one statement that records
 //     the chunk's ids in a temporary table of the run's ids, inserts the new
 //     ones into batch_prompts and returns the refusals, a repeat being an id
