@@ -47,6 +47,7 @@ import (
 
 type bench struct {
 	stopNATS                             func()
+	natsPID                              int
 	bin, tmp, natsURL, dsn, base, schema string
 	rows                                 [][2]string
 	notes                                []string
@@ -127,18 +128,21 @@ func (b *bench) run(out string, sz sizes) error {
 
 	// 1. Ceiling. Without it (-rows) the ratios to it are left out.
 	var ceil struct {
-		Publish float64 `json:"publish_per_s"`
-		Work    float64 `json:"work_per_s"`
+		Publish          float64 `json:"publish_per_s"`
+		Work             float64 `json:"work_per_s"`
+		PublishCPU       float64 `json:"publish_cpu_us"`
+		PublishServerCPU float64 `json:"publish_server_cpu_us"`
 	}
 	if b.want("ceiling") {
-		r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000")
+		r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000", "-server-pid", strconv.Itoa(b.natsPID))
 		if err != nil {
 			return err
 		}
 		if err := json.Unmarshal(r.stdout, &ceil); err != nil {
 			return fmt.Errorf("ceiling output %q: %w", r.stdout, err)
 		}
-		b.add("ceiling: bare async publish (300k jobs)", fmt.Sprintf("%.0f/s", ceil.Publish))
+		b.add("ceiling: bare async publish (300k jobs)", fmt.Sprintf("%.0f/s; CPU µs per job: publisher %.1f, nats-server %.1f",
+			ceil.Publish, ceil.PublishCPU, ceil.PublishServerCPU))
 		b.add("ceiling: bare consume + batched COPY of two rows + ack (300k)", fmt.Sprintf("%.0f/s", ceil.Work))
 	}
 
@@ -150,13 +154,23 @@ func (b *bench) run(out string, sz sizes) error {
 			if err != nil {
 				return err
 			}
-			r, err := b.cmd(nil, b.bin+"/enqueue", "--quiet", "--batch", fmt.Sprint("enq", i), file)
+			// CPU per line of each process: load-robust, where the rate
+			// on a shared machine is not.
+			const app = "benchrun_enqueue"
+			pg, err := b.samplePostgres(ctx, app)
+			if err != nil {
+				return err
+			}
+			nats0 := procCPU(b.natsPID)
+			r, err := b.cmd([]string{"DATABASE_URL=" + withApp(b.dsn, app)}, b.bin+"/enqueue", "--quiet", "--batch", fmt.Sprint("enq", i), file)
+			pgCPU, natsCPU := pg.total(), procCPU(b.natsPID)-nats0
 			if err != nil {
 				return err
 			}
 			os.Remove(file)
 			rate := float64(n) / r.wall.Seconds()
-			line := fmt.Sprintf("%.0f prompts/s%s, peak RSS %s", rate, ratio(rate, ceil.Publish, "the bare publish"), mb(r.maxRSS))
+			line := fmt.Sprintf("%.0f prompts/s%s, peak RSS %s; CPU µs per line: enqueue %s, nats-server %s, Postgres backends %s",
+				rate, ratio(rate, ceil.Publish, "the bare publish"), mb(r.maxRSS), perLine(r.cpu, n), perLine(natsCPU, n), perLine(pgCPU, n))
 			if i == 0 {
 				rss1 = r.maxRSS
 			} else {
@@ -560,6 +574,7 @@ func (b *bench) startNATS() (func(), error) {
 	if err := c.Start(); err != nil {
 		return nil, fmt.Errorf("bin/nats-server (make nats-server): %w", err)
 	}
+	b.natsPID = c.Process.Pid
 	b.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if conn, err := net.Dial("tcp", fmt.Sprint("127.0.0.1:", port)); err == nil {

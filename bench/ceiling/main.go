@@ -1,6 +1,8 @@
 // Command ceiling measures the bare pipeline the worker is built on, against
 // the same nats-server and Postgres: async publish of n jobs (what enqueue
-// does, without reading files), then consume + one batched COPY of two rows
+// does, without reading files or recording ids; the jobs are those enqueue
+// makes of bench/benchrun's input lines, and -server-pid adds the CPU time
+// per job of publisher and server), then consume + one batched COPY of two rows
 // per message (a result and an attempt) + ack, with nothing else (no
 // classify, no model, no existence check). The worker's own throughput is
 // judged against these numbers. It prints one JSON object.
@@ -15,7 +17,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,14 +34,15 @@ func main() {
 	db := flag.String("db", "", "Postgres URL (its search_path schema gets two scratch tables)")
 	n := flag.Int("n", 200000, "messages")
 	batch := flag.Int("batch", 256, "messages per fetch and per COPY")
+	serverPID := flag.Int("server-pid", 0, "nats-server's pid, to report its CPU per published job (0: not reported)")
 	flag.Parse()
-	if err := run(*natsURL, *db, *n, *batch); err != nil {
+	if err := run(*natsURL, *db, *n, *batch, *serverPID); err != nil {
 		fmt.Fprintln(os.Stderr, "ceiling:", err)
 		os.Exit(1)
 	}
 }
 
-func run(natsURL, db string, n, batch int) error {
+func run(natsURL, db string, n, batch, serverPID int) error {
 	ctx := context.Background()
 	cfg := queue.Config{URL: natsURL, Stream: "CEILING", SubjectPrefix: "ceiling", Consumer: "ceiling"}
 	qc, err := queue.Connect(ctx, cfg, nil)
@@ -66,9 +71,12 @@ func run(natsURL, db string, n, batch int) error {
 
 	// Publish.
 	pub := queue.NewPublisher(qc, 4096)
+	cpu0, server0 := selfCPU(), procCPU(serverPID)
 	start := time.Now()
 	for i := range n {
-		j := prompt.Job{BatchID: "ceiling", ID: strconv.Itoa(i), Prompt: fmt.Sprintf("What is %d plus %d?", i, i)}
+		// The job bin/enqueue sends for benchrun's line i (the same prompt,
+		// a position), so that both publish messages of one size.
+		j := prompt.Job{BatchID: "ceiling", ID: strconv.Itoa(i), Prompt: fmt.Sprintf("What is %d plus %d? Answer briefly.", i, i), Seq: int64(i + 1)}
 		if err := pub.Publish(ctx, j); err != nil {
 			return err
 		}
@@ -77,6 +85,8 @@ func run(natsURL, db string, n, batch int) error {
 		return err
 	}
 	publish := float64(n) / time.Since(start).Seconds()
+	publishCPU := float64((selfCPU() - cpu0).Microseconds()) / float64(n)
+	serverCPU := float64((procCPU(serverPID) - server0).Microseconds()) / float64(n)
 
 	// Consume + COPY + ack, with two committers as the worker has.
 	start = time.Now()
@@ -113,7 +123,8 @@ func run(natsURL, db string, n, batch int) error {
 	}
 	work := float64(n) / time.Since(start).Seconds()
 	_ = qc.JetStream().DeleteStream(ctx, cfg.Stream)
-	return json.NewEncoder(os.Stdout).Encode(map[string]float64{"publish_per_s": publish, "work_per_s": work})
+	return json.NewEncoder(os.Stdout).Encode(map[string]float64{"publish_per_s": publish, "work_per_s": work,
+		"publish_cpu_us": publishCPU, "publish_server_cpu_us": serverCPU})
 }
 
 func store(ctx context.Context, pool *pgxpool.Pool, ds []queue.Delivery) error {
@@ -139,4 +150,36 @@ func store(ctx context.Context, pool *pgxpool.Pool, ds []queue.Delivery) error {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// selfCPU is the CPU time (user + system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time process pid has used (0: pid 0 or no /proc).
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 }
