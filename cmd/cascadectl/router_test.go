@@ -78,6 +78,20 @@ func TestRouterTrainEval(t *testing.T) {
 	if m := ev.Methods[2]; m.Name != "random" || m.APGR < 0.499 || m.APGR > 0.501 {
 		t.Errorf("random APGR = %v, want 0.5", m.APGR)
 	}
+	// The acceptance on a fixed held-out split, as router eval shows
+	// it: the learned router beats the heuristic, which beats random routing,
+	// and is more accurate than both at the same strong shares.
+	learned, heuristic, random := ev.Methods[0], ev.Methods[1], ev.Methods[2]
+	if !(learned.APGR > heuristic.APGR && heuristic.APGR > random.APGR) || !(learned.Share95 < heuristic.Share95 && heuristic.Share95 < random.Share95) {
+		t.Errorf("APGR learned %.3f, heuristic %.3f, random %.3f; strong share for 95%%: %.3f, %.3f, %.3f; want learned best, random worst",
+			learned.APGR, heuristic.APGR, random.APGR, learned.Share95, heuristic.Share95, random.Share95)
+	}
+	for i := 2; i <= 18; i += 4 { // 10%, 30%, 50%, 70%, 90% strong share
+		l, h, r := learned.Curve[i], heuristic.Curve[i], random.Curve[i]
+		if !(l.Accuracy > h.Accuracy && l.Accuracy > r.Accuracy) {
+			t.Errorf("at strong share %.0f%%: accuracy learned %.4f, heuristic %.4f, random %.4f; want learned above both", 100*l.Share, l.Accuracy, h.Accuracy, r.Accuracy)
+		}
+	}
 	page, err := os.ReadFile(html)
 	if err != nil || !bytes.Contains(page, []byte("<svg")) || bytes.Count(page, []byte("<polyline")) != 3 {
 		t.Errorf("html page: %v, %d bytes", err, len(page))
