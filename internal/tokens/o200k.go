@@ -4,8 +4,6 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
-
-	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
 )
 
 // This file counts o200k_base tokens without tiktoken-go's regexp2-based
@@ -35,7 +33,8 @@ import (
 //     with tiktoken's byte-pair algorithm (repeatedly merge the adjacent pair
 //     with the lowest rank, leftmost first) and counts its final parts.
 //
-// The ranks come from the same offline loader and file tiktoken-go uses.
+// The ranks come from the file tiktoken-go's offline loader embeds, read as
+// that loader reads it (loadRanks).
 
 // o200kFile is the name tiktoken-go asks its loader for; the offline loader
 // only uses its base name to pick a file embedded in the binary.
@@ -133,7 +132,7 @@ var fastCounter struct {
 // tiktoken-go.
 func counter() *o200kCounter {
 	fastCounter.once.Do(func() {
-		ranks, err := tiktoken_loader.NewOfflineLoader().LoadTiktokenBpe(o200kFile)
+		ranks, err := loadRanks(o200kFile)
 		if err != nil {
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
+	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
 )
 
 // o200kPattern is tiktoken-go v0.1.8's o200k_base pattern, copied verbatim
@@ -445,5 +446,26 @@ func BenchmarkCountTokensTiktoken(b *testing.B) {
 				countTiktoken(bc.s)
 			}
 		})
+	}
+}
+
+// loadRanks reads the embedded vocabulary into exactly the map
+// tiktoken-go's offline loader makes of it.
+func TestLoadRanksMatchesTheLoader(t *testing.T) {
+	got, err := loadRanks(o200kFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := tiktoken_loader.NewOfflineLoader().LoadTiktokenBpe(o200kFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d ranks, the loader has %d", len(got), len(want))
+	}
+	for k, r := range want {
+		if g, ok := got[k]; !ok || g != r {
+			t.Fatalf("token %q: rank %d (present %v), the loader says %d", k, g, ok, r)
+		}
 	}
 }

@@ -45,7 +45,7 @@ func encoder() *tiktoken.Tiktoken {
 // len(EncodeOrdinary(s)) of tiktoken-go's o200k_base encoder, invalid UTF-8
 // included (read as U+FFFD, as tiktoken-go reads it). Special-token text such
 // as "<|endoftext|>" is counted as ordinary text. The vocabulary is loaded on
-// first use (about 0.1 s); Count is safe for concurrent use.
+// first use (about 60 ms of CPU); Count is safe for concurrent use.
 //
 // Counting costs about 5 ns per byte of English text (20–50 ns for other
 // scripts) and allocates nothing; Count also remembers recent texts (up
