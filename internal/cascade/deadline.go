@@ -33,8 +33,7 @@ var errCut = fmt.Errorf("cut at the model's adaptive deadline, learned while the
 // it (its timeout, a cut, or the deadline of ctx); a cancellation of ctx
 // (shutdown, a lost hedge) is not a timeout.
 func callContext(ctx context.Context, lim *limit.Limiter, timeout time.Duration, t0 time.Time, stretch int) (actx context.Context, stop func() (timedOut bool)) {
-	deadline := func() time.Duration { return min(lim.Deadline(timeout)<<stretch, timeout) }
-	d := deadline()
+	d := min(lim.Deadline(timeout)<<stretch, timeout)
 	tctx, cancelT := context.WithTimeout(ctx, d)
 	if d < timeout || d <= limit.MinDeadline {
 		// Learned already (or too short to cut sooner): the deadline stands.
@@ -44,6 +43,14 @@ func callContext(ctx context.Context, lim *limit.Limiter, timeout time.Duration,
 			return timedOut
 		}
 	}
+	return watchedCall(tctx, cancelT, lim, timeout, t0, stretch)
+}
+
+// watchedCall is callContext for a call that starts before its model's
+// deadline has adapted: it is looked at again as the model learns. (Apart,
+// so that the common case allocates none of its state.)
+func watchedCall(tctx context.Context, cancelT context.CancelFunc, lim *limit.Limiter, timeout time.Duration, t0 time.Time, stretch int) (context.Context, func() bool) {
+	deadline := func() time.Duration { return min(lim.Deadline(timeout)<<stretch, timeout) }
 	cctx, cancelC := context.WithCancelCause(tctx)
 	var (
 		mu      sync.Mutex

@@ -28,7 +28,10 @@ const (
 // (worked: in a model call or in the cascade) and waiting (delivered and
 // not started, or waiting for a model's capacity in its limiter). Updated
 // with atomics on the hot path; read by the flusher.
-type batchLoad struct{ inFlight, waiting atomic.Int64 }
+type batchLoad struct {
+	inFlight, waiting atomic.Int64
+	wait              func(bool) // capacityWait, made once (a method value allocates)
+}
 
 // delivered counts a prompt fetched and not started yet.
 func (l *batchLoad) delivered() *batchLoad { l.waiting.Add(1); return l }
@@ -36,12 +39,13 @@ func (l *batchLoad) delivered() *batchLoad { l.waiting.Add(1); return l }
 // dropped uncounts a delivered prompt settled without being worked.
 func (l *batchLoad) dropped() { l.waiting.Add(-1) }
 
-// begin moves a delivered prompt to in flight; the func it returns ends it.
-func (l *batchLoad) begin() func() {
+// begin moves a delivered prompt to in flight; end ends it.
+func (l *batchLoad) begin() {
 	l.waiting.Add(-1)
 	l.inFlight.Add(1)
-	return func() { l.inFlight.Add(-1) }
 }
+
+func (l *batchLoad) end() { l.inFlight.Add(-1) }
 
 // capacityWait is the cascade's CapacityWait: a prompt in flight waits for
 // a model's capacity (true) or goes on (false).
@@ -64,7 +68,9 @@ func (ls *loads) of(batch string) *batchLoad {
 	if v, ok := ls.m.Load(batch); ok {
 		return v.(*batchLoad)
 	}
-	v, _ := ls.m.LoadOrStore(batch, new(batchLoad))
+	l := new(batchLoad)
+	l.wait = l.capacityWait
+	v, _ := ls.m.LoadOrStore(batch, l)
 	return v.(*batchLoad)
 }
 

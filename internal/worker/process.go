@@ -18,6 +18,7 @@ import (
 // task is one delivery on its way through the worker.
 type task struct {
 	d      Delivery
+	job    prompt.Job        // set when its work starts (process)
 	result *prompt.Result    // set when the cascade finished
 	final  bool              // result is stored as a results row (ack after commit)
 	nakIn  time.Duration     // delay for a nak after commit of the attempts
@@ -47,7 +48,8 @@ type task struct {
 // process answers one prompt and hands it to the committer.
 func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	if t.load != nil {
-		defer t.load.begin()() // delivered → in flight, until the work ends
+		t.load.begin() // delivered → in flight, until the work ends
+		defer t.load.end()
 	}
 	cl, runner, err := w.forBatch(ctx, job.BatchID)
 	if err != nil {
@@ -67,13 +69,10 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 	if h := w.cfg.Hooks.BeforeCall; h != nil {
 		h(int(w.committed.Load()))
 	}
-	rctx := cascade.WithCallGate(ctx, w.callGate(t, job, sig.TokenCount))
+	t.job = job
+	rctx := cascade.WithCallGate(ctx, w.callGate(t, sig.TokenCount))
 	if t.load != nil {
-		rctx = cascade.WithCapacityWait(rctx, t.load.capacityWait)
-	}
-	if rc, ok := w.store.(cascade.ResponseCache); ok {
-		// Looked up only by routes with the response cache on.
-		rctx = cascade.WithResponseCache(rctx, rc)
+		rctx = cascade.WithCapacityWait(rctx, t.load.wait)
 	}
 	out := runner.Run(rctx, job, tier, sig, delivery)
 	r := out.Result
@@ -155,18 +154,19 @@ var errAnsweredElsewhere = errors.New("answered by another worker")
 // answer is taken: its batch must be running, the call's estimated cost must fit the batch's budget (when it
 // has one), and the prompt must still be unanswered. inputTokens is what
 // the prompt sends (system + prompt).
-func (w *Worker) callGate(t *task, job prompt.Job, inputTokens int) cascade.CallGate {
-	still := w.stillWanted(t, job)
+// It reads the job from t (t.job), so that the one closure it allocates
+// per prompt holds no copy of the job.
+func (w *Worker) callGate(t *task, inputTokens int) cascade.CallGate {
 	return func(ctx context.Context, call cascade.Call) error {
-		budgeted, err := w.ctl.gate(ctx, job.BatchID)
+		budgeted, err := w.ctl.gate(ctx, t.job.BatchID)
 		if err != nil {
 			return err
 		}
-		if err := still(ctx, call); err != nil {
+		if err := w.stillWanted(ctx, t); err != nil {
 			return err
 		}
 		if budgeted && !call.Cached { // a cached answer costs $0: nothing to set aside
-			return w.reserve(ctx, t, job, call, inputTokens)
+			return w.reserve(ctx, t, t.job, call, inputTokens)
 		}
 		return nil
 	}
@@ -194,26 +194,25 @@ func (w *Worker) reserve(ctx context.Context, t *task, job prompt.Job, call casc
 	return nil
 }
 
-// stillWanted is the cascade's CallGate for t: a delivery that may have
-// been redelivered elsewhere (suspect, or heartbeats late right now) checks
+// stillWanted is part of t's CallGate: a delivery that may have been
+// redelivered elsewhere (suspect, or heartbeats late right now) checks
 // that its prompt has no result before paying for another call. One lookup,
 // only in that rare state; when the lookup fails the call goes ahead
 // (at-least-once: an answer that loses the race is logged, never stored).
-func (w *Worker) stillWanted(t *task, job prompt.Job) cascade.CallGate {
-	return func(ctx context.Context, _ cascade.Call) error {
-		if !t.suspect.Load() && time.Since(time.Unix(0, w.lastBeat.Load())) < w.cfg.AckWait*2/3 {
-			return nil
-		}
-		t.suspect.Store(true)
-		k := store.Key{BatchID: job.BatchID, PromptID: job.ID}
-		existing, err := w.store.Existing(ctx, []store.Key{k})
-		if err != nil {
-			w.log.Warn("cannot check whether another worker answered; calling anyway", "batch", job.BatchID, "id", job.ID, "err", err)
-			return nil
-		}
-		if existing[k] {
-			return errAnsweredElsewhere
-		}
+func (w *Worker) stillWanted(ctx context.Context, t *task) error {
+	if !t.suspect.Load() && time.Since(time.Unix(0, w.lastBeat.Load())) < w.cfg.AckWait*2/3 {
 		return nil
 	}
+	t.suspect.Store(true)
+	job := &t.job
+	k := store.Key{BatchID: job.BatchID, PromptID: job.ID}
+	existing, err := w.store.Existing(ctx, []store.Key{k})
+	if err != nil {
+		w.log.Warn("cannot check whether another worker answered; calling anyway", "batch", job.BatchID, "id", job.ID, "err", err)
+		return nil
+	}
+	if existing[k] {
+		return errAnsweredElsewhere
+	}
+	return nil
 }

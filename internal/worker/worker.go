@@ -285,6 +285,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	// them finish; a hard stop cancels them.
 	workCtx, hardStop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer hardStop(nil)
+	if rc, ok := w.store.(cascade.ResponseCache); ok {
+		// For every prompt's cascade (looked up only by routes with the
+		// response cache on); set once, not per prompt.
+		workCtx = cascade.WithResponseCache(workCtx, rc)
+	}
 
 	w.jobs = make(chan procJob)
 	var commitWG, hbWG, procWG sync.WaitGroup
