@@ -26,9 +26,6 @@ const defaultOutputTokens = 150
 // An item whose reservation is refused stays queued without a hold (the
 // refusal paused its batch), so it is not submitted.
 func (r *Runner) reserve(ctx context.Context, m *Model) error {
-	if r.budget == nil {
-		return nil
-	}
 	rows, err := r.pool.Query(ctx, `SELECT i.batch_id, i.prompt_id, i.signals, coalesce((i.job->>'max_tokens')::int, 0)
 		FROM provider_batch_items i JOIN batches b USING (batch_id)
 		WHERE i.model = $1 AND i.state = 'queued' AND b.state = 'running' AND b.budget_usd IS NOT NULL AND i.budget_hold IS NULL
@@ -55,7 +52,7 @@ func (r *Runner) reserve(ctx context.Context, m *Model) error {
 			out = defaultOutputTokens
 		}
 		est := price.Cost(pricing.Usage{InputTokens: w.sig.TokenCount, OutputTokens: out})
-		id, ok, err := r.budget.Reserve(ctx, store.Hold{BatchID: w.batch, PromptID: w.id, WorkerID: r.cfg.WorkerID, AmountUSD: est})
+		id, ok, err := r.writer.Reserve(ctx, store.Hold{BatchID: w.batch, PromptID: w.id, WorkerID: r.cfg.WorkerID, AmountUSD: est})
 		if err != nil {
 			return err
 		}

@@ -51,9 +51,12 @@ type Publisher interface {
 }
 
 // Writer stores results and attempts; extra runs in the same transaction.
+// It also reserves budget (Reserver): a required ability, so that a
+// wrapper of the writer cannot drop the reservations silently.
 // *store.Store implements it.
 type Writer interface {
 	WriteTx(ctx context.Context, rs []prompt.Result, extra func(ctx context.Context, tx pgx.Tx) error) ([]bool, error)
+	Reserver
 }
 
 // Hooks are called at fixed points; cmd/worker turns them into crashes for
@@ -97,7 +100,6 @@ type Runner struct {
 	cfg    Config
 	pool   *pgxpool.Pool
 	writer Writer
-	budget Reserver // nil: the writer takes no reservations
 	cas    Cascade
 	pub    Publisher
 	log    *slog.Logger
@@ -141,11 +143,7 @@ func New(cfg Config, pool *pgxpool.Pool, w Writer, cas Cascade, pub Publisher, l
 			return nil, fmt.Errorf("providerbatch: model %s: max_requests, max_bytes, flush_after and poll_every must be > 0", m.Name)
 		}
 	}
-	rn := &Runner{cfg: cfg, pool: pool, writer: w, cas: cas, pub: pub, log: log}
-	if res, ok := w.(Reserver); ok {
-		rn.budget = res
-	}
-	return rn, nil
+	return &Runner{cfg: cfg, pool: pool, writer: w, cas: cas, pub: pub, log: log}, nil
 }
 
 // Run runs every model's loop until ctx ends.

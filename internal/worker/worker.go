@@ -36,11 +36,15 @@ type Source interface {
 	ExhaustedSource
 }
 
-// Store persists results, attempts and dead letters.
+// Store persists results, attempts and dead letters, and looks up the
+// response cache (for routes with cache: on). The cache is part of the
+// interface, not an ability found by type assertion, so that a wrapper of
+// the store keeps it.
 type Store interface {
 	Existing(ctx context.Context, keys []store.Key) (map[store.Key]bool, error)
 	Write(ctx context.Context, rs []prompt.Result) ([]bool, error)
 	DeadLetters(ctx context.Context, dls []store.DeadLetter) error
+	cascade.ResponseCache
 }
 
 // Classifier assigns a prompt its tier and measures its signals: the
@@ -285,11 +289,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// them finish; a hard stop cancels them.
 	workCtx, hardStop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer hardStop(nil)
-	if rc, ok := w.store.(cascade.ResponseCache); ok {
-		// For every prompt's cascade (looked up only by routes with the
-		// response cache on); set once, not per prompt.
-		workCtx = cascade.WithResponseCache(workCtx, rc)
-	}
+	// For every prompt's cascade (looked up only by routes with the
+	// response cache on); set once, not per prompt.
+	workCtx = cascade.WithResponseCache(workCtx, w.store)
 
 	w.jobs = make(chan procJob)
 	var commitWG, hbWG, procWG sync.WaitGroup

@@ -210,6 +210,11 @@ var _ worker.Store = (*Store)(nil)
 
 func key(r prompt.Result) store.Key { return store.Key{BatchID: r.Job.BatchID, PromptID: r.Job.ID} }
 
+// LookupCache finds nothing: the in-memory store keeps no response cache.
+func (s *Store) LookupCache(context.Context, [][]byte, time.Time) (map[string]prompt.CachedAnswer, error) {
+	return nil, nil
+}
+
 // Existing reports which keys have a result.
 func (s *Store) Existing(_ context.Context, keys []store.Key) (map[store.Key]bool, error) {
 	s.mu.Lock()
