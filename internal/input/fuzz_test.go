@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -87,6 +88,88 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("metadata %q has a NUL escape", job.Metadata)
 			}
 			ids[job.ID] = true
+		}
+	})
+}
+
+// simpleSeeds are lines simpleJSONL must take (the first group) or leave to
+// json.Unmarshal (the second); FuzzSimpleJSONL checks both on every input.
+var simpleSeeds = [][]string{{
+	`{"id":"a","prompt":"hello"}`,
+	` { "id" : 12 , "prompt" : "p" , "system" : "s" , "max_tokens" : 0 , "metadata" : {"k":[1,{"x":"}"}]} } `,
+	`{"prompt":"tab\tand \"quotes\" \\ \u00e9 \ud83d\ude00","id":"\u0041"}`,
+	`{"prompt":"x","id":-7,"max_tokens":-3}`,
+	`{"prompt":""}`,
+	"{\"prompt\":\"caf\xc3\xa9\"}",
+	"{\"prompt\":\"bad \xff utf8\"}", // U+FFFD, as json.Unmarshal makes it
+}, {
+	`{"ID":"a","prompt":"p"}`, `{"id":"a","id":"b","prompt":"p"}`, `{"prompt":"p","lang":"fr"}`,
+	`{"prompt":null}`, `{"prompt":"p","id":null}`, `{"prompt":"p","id":1.5}`, `{"prompt":"p","id":1e3}`,
+	`{"prompt":"p","id":01}`, `{"prompt":"p","max_tokens":99999999999999999999}`, `{"prompt":"p","metadata":[1]}`,
+	`{"prompt":"p","metadata":{"a":}}`, `{"prompt":"p"} x`, `{"prompt":"p",}`, `{"prompt":"p"`, `{}`, `null`,
+	"{\"prompt\":\"a\x01b\"}", `{"prompt":"unterminated\"}`, `{"pr\u006fmpt":"p"}`,
+	`{"prompt":"p","system":5}`, `{"prompt":"p" "id":"a"}`, `["prompt"]`, "\ufeff{\"prompt\":\"bom\"}",
+}}
+
+// simpleJSONL gives the record json.Unmarshal gives, for every line it
+// takes, and takes the common lines.
+func FuzzSimpleJSONL(f *testing.F) {
+	for _, group := range simpleSeeds {
+		for _, s := range group {
+			f.Add([]byte(s))
+		}
+	}
+	for _, s := range simpleSeeds[0] {
+		if _, ok := simpleJSONL([]byte(s)); !ok {
+			f.Errorf("simpleJSONL did not take %s", s)
+		}
+	}
+	for _, s := range simpleSeeds[1] {
+		if _, ok := simpleJSONL([]byte(s)); ok {
+			f.Errorf("simpleJSONL took %s", s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		// idFrom decodes a plain string itself: the same id as json.Unmarshal.
+		if kindOf(line) == "string" {
+			var want string
+			werr := json.Unmarshal(line, &want)
+			got, reason := idFrom(`"id"`, line, 1)
+			switch {
+			case werr != nil && reason == "":
+				t.Fatalf("idFrom(%q) took an invalid string: %q", line, got)
+			case werr == nil && checkID(want) == "" && (got != want || reason != ""):
+				t.Fatalf("idFrom(%q) = %q %q, json.Unmarshal %q", line, got, reason, want)
+			}
+		}
+		got, ok := simpleJSONL(line)
+		if !ok {
+			return
+		}
+		var want jsonlRecord
+		if err := json.Unmarshal(line, &want); err != nil {
+			t.Fatalf("simpleJSONL took %q, which json.Unmarshal refuses: %v", line, err)
+		}
+		str := func(p *string) string {
+			if p == nil {
+				return "<nil>"
+			}
+			return *p
+		}
+		num := func(p *int64) string {
+			if p == nil {
+				return "<nil>"
+			}
+			return strconv.FormatInt(*p, 10)
+		}
+		if str(got.Prompt) != str(want.Prompt) || str(got.System) != str(want.System) ||
+			num(got.MaxTokens) != num(want.MaxTokens) || !bytes.Equal(got.ID, want.ID) || !bytes.Equal(got.Metadata, want.Metadata) {
+			t.Fatalf("line %q: simpleJSONL %q %q %s %q %q, json.Unmarshal %q %q %s %q %q", line,
+				str(got.Prompt), str(got.System), num(got.MaxTokens), got.ID, got.Metadata,
+				str(want.Prompt), str(want.System), num(want.MaxTokens), want.ID, want.Metadata)
+		}
+		if meta, _ := withExtraFields(line, nil); meta != nil {
+			t.Fatalf("simpleJSONL took %q, which has other fields: %s", line, meta)
 		}
 	})
 }

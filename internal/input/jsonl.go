@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/promptcascade/promptcascade/internal/prompt"
 )
@@ -34,12 +35,14 @@ type jsonlRecord struct {
 }
 
 func (r *Reader) parseJSONL(l rawLine) (prompt.Job, error) {
-	var rec jsonlRecord
-	if err := json.Unmarshal(l.b, &rec); err != nil {
-		return prompt.Job{}, r.jsonError(l, err)
-	}
-	if l.b[firstNonSpace(l.b)] == 'n' {
-		return prompt.Job{}, r.lineError(l.n, "want a JSON object, got null")
+	rec, simple := simpleJSONL(l.b)
+	if !simple {
+		if err := json.Unmarshal(l.b, &rec); err != nil {
+			return prompt.Job{}, r.jsonError(l, err)
+		}
+		if l.b[firstNonSpace(l.b)] == 'n' {
+			return prompt.Job{}, r.lineError(l.n, "want a JSON object, got null")
+		}
 	}
 	if rec.Prompt == nil {
 		return prompt.Job{}, r.lineError(l.n, `missing "prompt"`)
@@ -61,13 +64,180 @@ func (r *Reader) parseJSONL(l rawLine) (prompt.Job, error) {
 	if job.Metadata, reason = checkMetadata(`"metadata"`, rec.Metadata); reason != "" {
 		return prompt.Job{}, r.lineError(l.n, "%s", reason)
 	}
-	if job.Metadata, reason = withExtraFields(l.b, job.Metadata); reason != "" {
-		return prompt.Job{}, r.lineError(l.n, "%s", reason)
+	if !simple { // a simple line has no other fields
+		if job.Metadata, reason = withExtraFields(l.b, job.Metadata); reason != "" {
+			return prompt.Job{}, r.lineError(l.n, "%s", reason)
+		}
 	}
 	if job.ID, reason = idFrom(`"id"`, rec.ID, l.n); reason != "" {
 		return prompt.Job{}, r.lineError(l.n, "%s", reason)
 	}
 	return r.accept(l.n, job)
+}
+
+// simpleJSONL reads the common JSONL line without encoding/json's
+// reflection (json.Unmarshal was most of enqueue's own CPU per line): an
+// object of the keys of jsonlRecord, spelled so and each at most once, with
+// string "prompt" and "system", a string or integer "id", an integer
+// "max_tokens" and an object "metadata". It returns ok false, and no
+// record, for any other line (other keys or spellings, null values, an
+// empty object, anything not valid JSON), which json.Unmarshal then reads;
+// for a line it takes, the record is the one json.Unmarshal gives
+// (FuzzSimpleJSONL). Metadata is copied; ID may share b's memory.
+func simpleJSONL(b []byte) (rec jsonlRecord, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return jsonlRecord{}, false
+	}
+	i = skipSpace(b, i+1)
+	var seen [5]bool
+	for {
+		ks, ke, esc := scanString(b, i)
+		if ke < 0 || esc {
+			return jsonlRecord{}, false
+		}
+		key := -1
+		for k, name := range jsonlKeys {
+			if string(b[ks+1:ke-1]) == name {
+				key = k
+			}
+		}
+		if key < 0 || seen[key] {
+			return jsonlRecord{}, false
+		}
+		seen[key] = true
+		i = skipSpace(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return jsonlRecord{}, false
+		}
+		i = skipSpace(b, i+1)
+		if i >= len(b) {
+			return jsonlRecord{}, false
+		}
+		var end int
+		switch jsonlKeys[key] {
+		case "prompt", "system":
+			var s string
+			if s, end, ok = stringValue(b, i); !ok {
+				return jsonlRecord{}, false
+			}
+			if key == 1 {
+				rec.Prompt = &s
+			} else {
+				rec.System = &s
+			}
+		case "id":
+			if b[i] == '"' {
+				if _, end, ok = stringValue(b, i); !ok {
+					return jsonlRecord{}, false
+				}
+			} else if end = integerEnd(b, i); end < 0 {
+				return jsonlRecord{}, false
+			}
+			rec.ID = b[i:end]
+		case "max_tokens":
+			if end = integerEnd(b, i); end < 0 {
+				return jsonlRecord{}, false
+			}
+			v, err := strconv.ParseInt(string(b[i:end]), 10, 64)
+			if err != nil {
+				return jsonlRecord{}, false
+			}
+			rec.MaxTokens = &v
+		case "metadata":
+			if b[i] != '{' {
+				return jsonlRecord{}, false
+			}
+			end = skipValue(b, i)
+			if end > len(b) || !json.Valid(b[i:end]) {
+				return jsonlRecord{}, false
+			}
+			rec.Metadata = bytes.Clone(b[i:end])
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return jsonlRecord{}, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+			continue
+		case '}':
+			if skipSpace(b, i+1) != len(b) {
+				return jsonlRecord{}, false
+			}
+			return rec, true
+		}
+		return jsonlRecord{}, false
+	}
+}
+
+// scanString finds the JSON string that starts at b[i]: its start and the
+// index after its closing quote (-1 if b[i] is not a quote or the string
+// is not closed), and whether it holds a backslash escape.
+func scanString(b []byte, i int) (start, end int, escaped bool) {
+	if i >= len(b) || b[i] != '"' {
+		return i, -1, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return i, j + 1, escaped
+		}
+	}
+	return i, -1, escaped
+}
+
+// stringValue decodes the JSON string at b[i] and returns the index after
+// it; ok is false if it is not a valid JSON string. One without escapes,
+// control characters or invalid UTF-8 (the common one) is taken as it is;
+// any other goes through json.Unmarshal.
+func stringValue(b []byte, i int) (s string, end int, ok bool) {
+	start, end, esc := scanString(b, i)
+	if end < 0 {
+		return "", 0, false
+	}
+	raw := b[start+1 : end-1]
+	plain := !esc && utf8.Valid(raw)
+	for _, c := range raw {
+		if c < 0x20 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(raw), end, true
+	}
+	if err := json.Unmarshal(b[start:end], &s); err != nil {
+		return "", 0, false
+	}
+	return s, end, true
+}
+
+// integerEnd returns the index after the JSON integer (-?(0|[1-9][0-9]*))
+// at b[i], or -1 if there is none or it goes on as a fraction or exponent.
+func integerEnd(b []byte, i int) int {
+	j := i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+	default:
+		return -1
+	}
+	if j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E' || (b[j] >= '0' && b[j] <= '9')) {
+		return -1
+	}
+	return j
 }
 
 // jsonlKeys are the top-level keys a JSONL line is read for (matched without
@@ -380,7 +550,9 @@ func idFrom(key string, raw json.RawMessage, line int) (string, string) {
 	case "", "null":
 		return strconv.Itoa(line), ""
 	case "string":
-		if err := json.Unmarshal(raw, &id); err != nil {
+		if s, end, ok := stringValue(raw, 0); ok && end == len(raw) {
+			id = s
+		} else if err := json.Unmarshal(raw, &id); err != nil {
 			return "", fmt.Sprintf("%s: %v", key, err)
 		}
 	case "number":
