@@ -20,7 +20,12 @@ import (
 // non-zero size, and it records whether the page overflows the viewport.
 const measureJS = `<script>
 (function () {
-  var out = {charts: {}, scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth};
+  var main = document.querySelector('main');
+  var out = {charts: {}, tables: {}, scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+    mainWidth: main.clientWidth, mainScrollWidth: main.scrollWidth};
+  document.querySelectorAll('table[data-table]').forEach(function (t) {
+    out.tables[t.closest('section').id + '/' + t.dataset.table] = t.querySelectorAll('tbody tr').length;
+  });
   document.querySelectorAll('svg.chart').forEach(function (svg) {
     var n = 0;
     svg.querySelectorAll('.mark').forEach(function (m) {
@@ -94,8 +99,24 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, width := range []int{1280, 500} { // a desktop, and the narrowest window headless Chromium opens (phone-like)
-		dom := chromium(t, fmt.Sprintf("--window-size=%d,2000", width), "--dump-dom", "file://"+instrumented)
+	// A phone is narrower than any window headless Chromium opens (500 px):
+	// a copy whose body is held to 375 px lays the page out as a 375 px
+	// screen would, since its CSS has no media queries or viewport units.
+	if strings.Contains(pageCSS, "@media") || regexp.MustCompile(`[0-9.](vw|vh|vmin|vmax)\b`).MatchString(pageCSS) {
+		t.Fatal("the page's CSS uses media queries or viewport units: the 375 px check below would not lay it out as a phone does")
+	}
+	phone := filepath.Join(dir, "phone.html")
+	phoneHTML := strings.Replace(html, "</main></body>", "</main>"+measureJS+"</body>", 1)
+	phoneHTML = strings.Replace(phoneHTML, "</style>", "body{width:375px;box-sizing:border-box}</style>", 1)
+	if err := os.WriteFile(phone, []byte(phoneHTML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, view := range []struct {
+		width int
+		file  string
+	}{{1280, instrumented}, {500, instrumented}, {375, phone}} { // a desktop, the narrowest window, a phone
+		width := view.width
+		dom := chromium(t, fmt.Sprintf("--window-size=%d,2000", max(width, 500)), "--dump-dom", "file://"+view.file)
 		m := regexp.MustCompile(`(?s)<pre id="measure">(.*?)</pre>`).FindSubmatch(dom)
 		if m == nil {
 			t.Fatalf("width %d: no measurement in the dumped DOM:\n%.2000s", width, dom)
@@ -105,7 +126,9 @@ func TestHTMLInChromium(t *testing.T) {
 				Marks int
 				Width float64
 			}
-			ScrollWidth, InnerWidth float64
+			Tables                     map[string]int
+			ScrollWidth, InnerWidth    float64
+			MainWidth, MainScrollWidth float64
 		}
 		if err := json.Unmarshal(bytes.ReplaceAll(m[1], []byte("&quot;"), []byte(`"`)), &got); err != nil {
 			t.Fatalf("width %d: %v in %s", width, err, m[1])
@@ -118,16 +141,29 @@ func TestHTMLInChromium(t *testing.T) {
 					t.Errorf("width %d: batch %s: no %s chart", width, batch, c)
 					continue
 				}
-				if ch.Marks == 0 || ch.Width <= 0 || ch.Width > got.InnerWidth {
-					t.Errorf("width %d: batch %s: chart %s has %d visible data marks, %.0f px wide in a %.0f px window", width, batch, c, ch.Marks, ch.Width, got.InnerWidth)
+				if ch.Marks == 0 || ch.Width <= 0 || ch.Width > got.MainWidth {
+					t.Errorf("width %d: batch %s: chart %s has %d visible data marks, %.0f px wide in a %.0f px page", width, batch, c, ch.Marks, ch.Width, got.MainWidth)
 				}
 			}
+		}
+		// Every table of the text report, the misrouting one with b1's two
+		// misrouted prompts (label_misrouting only with labels).
+		for _, tb := range []string{"tier_summary", "model_summary", "savings", "misrouting"} {
+			if _, ok := got.Tables["batch-0/"+tb]; !ok {
+				t.Errorf("width %d: b1 has no %s table (tables: %v)", width, tb, got.Tables)
+			}
+		}
+		if n := got.Tables["batch-0/misrouting"]; n != 2 {
+			t.Errorf("width %d: b1's misrouting table has %d rows, want 2 (p2 under-routed, p4 over-routed candidate)", width, n)
+		}
+		if got.MainWidth > float64(width) || got.MainScrollWidth > got.MainWidth+1 {
+			t.Errorf("width %d: the page's content is %.0f px wide in a %.0f px column: wide tables must scroll inside their box", width, got.MainScrollWidth, got.MainWidth)
 		}
 		// b1's flow has 6 (first model -> kept model) pairs: a band each.
 		if n := got.Charts["batch-0/cascade-flow"].Marks; n != 6 {
 			t.Errorf("width %d: b1 cascade flow has %d bands, want 6", width, n)
 		}
-		t.Logf("window %d: inner width %.0f, page width %.0f", width, got.InnerWidth, got.ScrollWidth)
+		t.Logf("width %d: window %.0f px, page %.0f px, content column %.0f px (content %.0f px)", width, got.InnerWidth, got.ScrollWidth, got.MainWidth, got.MainScrollWidth)
 		if got.ScrollWidth > got.InnerWidth+1 {
 			t.Errorf("width %d: the page is %.0f px wide in a %.0f px window: wide tables must scroll inside their box", width, got.ScrollWidth, got.InnerWidth)
 		}
