@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/promptcascade/promptcascade/internal/limit"
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
@@ -141,6 +143,54 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 			t.Errorf("alerts.yml lacks %s", alert)
 		}
 	}
+	// The panels that show what an alert watches use the alert's own
+	// expression (its recording rule): a dashboard that counted cache hits
+	// as errors while the rule did not would disagree with the alert.
+	var file struct {
+		Groups []struct {
+			Rules []struct {
+				Record string `yaml:"record"`
+				Expr   string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(rules, &file); err != nil {
+		t.Fatalf("alerts.yml: %v", err)
+	}
+	recorded := map[string]string{}
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				recorded[r.Record] = strings.Join(strings.Fields(r.Expr), " ")
+			}
+		}
+	}
+	for panel, record := range map[string]string{
+		"Model error share":     "promptcascade:model_error_share:ratio_rate15m",
+		"Cascade rate per tier": "promptcascade:cascade_rate:ratio_rate15m",
+	} {
+		want, ok := recorded[record]
+		if !ok {
+			t.Errorf("alerts.yml records no %s", record)
+			continue
+		}
+		var exprs []string
+		for _, p := range dash.Panels {
+			if p.Title == panel {
+				for _, tg := range p.Targets {
+					exprs = append(exprs, strings.Join(strings.Fields(tg.Expr), " "))
+				}
+			}
+		}
+		// The dashboard may narrow a rule to the batches picked at the top.
+		unbatched := func(e string) string {
+			return strings.NewReplacer(`{batch=~"$batch"}`, "", `batch=~"$batch",`, "").Replace(e)
+		}
+		if len(exprs) != 1 || unbatched(exprs[0]) != want {
+			t.Errorf("panel %q queries %q, but alerts.yml's %s is %q", panel, exprs, record, want)
+		}
+	}
+
 	var names []string
 	for n := range used {
 		names = append(names, n)
