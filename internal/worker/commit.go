@@ -179,17 +179,17 @@ func (w *Worker) settleCommitted(t *task) {
 	case t.parked:
 		w.stats.parked.Add(1)
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
-		w.settle(t, t.d.Ack)
+		w.ack(t)
 	case t.canceled:
 		w.stats.canceled.Add(1)
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
 		w.cfg.Observer.Settled(SettledCanceled, t.result)
-		w.settle(t, t.d.Ack)
+		w.ack(t)
 	case t.answered:
 		w.stats.already.Add(1)
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
 		w.cfg.Observer.Settled(SettledAlreadyDone, t.result)
-		w.settle(t, t.d.Ack)
+		w.ack(t)
 	case t.final:
 		switch {
 		case t.result.Handoff != nil:
@@ -204,7 +204,7 @@ func (w *Worker) settleCommitted(t *task) {
 			w.cfg.Observer.Settled(SettledFailed, t.result)
 		}
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
-		w.settle(t, t.d.Ack)
+		w.ack(t)
 	default:
 		w.stats.naked.Add(1)
 		w.stats.costMicro.Add(int64(t.result.CostUSD * 1e6))
@@ -214,11 +214,19 @@ func (w *Worker) settleCommitted(t *task) {
 }
 
 func (w *Worker) settle(t *task, f func() error) {
-	w.untrack(t)
+	fl := w.untrack(t)
 	if err := f(); err != nil {
 		w.log.Debug("settling delivery failed; it will be redelivered", "stream_seq", t.d.StreamSeq(), "err", err)
 	}
+	w.settleFollowers(fl, t.acked)
 	<-w.trail
+}
+
+// ack is settleCommitted's settle of a task whose commit stored what it
+// owes: the message is acked, and so are its redeliveries that followed it.
+func (w *Worker) ack(t *task) {
+	t.acked = true
+	w.settle(t, t.d.Ack)
 }
 
 // handOff gives a task whose work has ended to the committer and frees its

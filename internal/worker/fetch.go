@@ -221,7 +221,9 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 			continue
 		}
 		t := &task{d: p.d, load: p.load}
-		w.track(t)
+		if !w.trackWorking(t, store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}) {
+			continue // a redelivery of a prompt worked here now: it follows that delivery
+		}
 		runnable = append(runnable, procJob{t, p.job})
 	}
 	for _, r := range runnable {
@@ -229,8 +231,9 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 		// first); a stop hands it back unworked.
 		if !w.slots.acquire(ctx, workCtx, r.job.Priority) {
 			r.t.load.dropped()
-			w.untrack(r.t)
+			fl := w.untrack(r.t)
 			w.finish(r.t.d, func() error { return r.t.d.NakWithDelay(0) })
+			w.settleFollowers(fl, false)
 			continue
 		}
 		r.t.slot = true

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"time"
+
+	"github.com/promptcascade/promptcascade/internal/store"
 )
 
 func (w *Worker) track(t *task) {
@@ -11,11 +13,68 @@ func (w *Worker) track(t *task) {
 	w.hbMu.Unlock()
 }
 
-func (w *Worker) untrack(t *task) {
+// untrack stops heartbeating t. It returns the redeliveries of t's
+// message that arrived while t was worked (follow); the caller settles
+// them after t (settleFollowers).
+func (w *Worker) untrack(t *task) []*task {
 	w.stats.inflight.Add(-1)
 	w.hbMu.Lock()
 	delete(w.hb, t)
+	if t.key != nil && w.working[*t.key] == t {
+		delete(w.working, *t.key)
+	}
+	fl := t.followers
+	t.followers = nil
 	w.hbMu.Unlock()
+	return fl
+}
+
+// trackWorking tracks t, a delivery about to be worked, as the one this
+// worker works for key, unless another delivery of the same prompt is
+// already worked here: a redelivery (the server gave the message up on
+// this worker: heartbeats later than AckWait under load or a pause) would
+// otherwise start the prompt a second time and pay for it twice. Then the
+// redelivery follows the delivery worked: it is heartbeated, and settled
+// when that one is (settleFollowers), and trackWorking returns false.
+func (w *Worker) trackWorking(t *task, key store.Key) bool {
+	w.stats.inflight.Add(1)
+	w.hbMu.Lock()
+	defer w.hbMu.Unlock()
+	w.hb[t] = struct{}{}
+	if orig, ok := w.working[key]; ok {
+		orig.followers = append(orig.followers, t)
+		return false
+	}
+	t.key = &key
+	w.working[key] = t
+	return true
+}
+
+// settleFollowers settles the redeliveries that followed a delivery now
+// settled: acked when that delivery's result (or its attempts, for a
+// prompt answered elsewhere, parked or canceled) committed and it was
+// acked, handed back otherwise (the next delivery finds the result if
+// there is one). Each frees its credit.
+func (w *Worker) settleFollowers(fl []*task, acked bool) {
+	for _, f := range fl {
+		w.untrack(f)
+		if f.load != nil {
+			f.load.dropped()
+		}
+		var err error
+		if acked {
+			w.stats.already.Add(1)
+			w.cfg.Observer.Settled(SettledAlreadyDone, nil)
+			err = f.d.Ack()
+		} else {
+			w.stats.naked.Add(1)
+			err = f.d.NakWithDelay(w.cfg.NakBase)
+		}
+		if err != nil {
+			w.log.Debug("settling a redelivery failed; it will be redelivered", "stream_seq", f.d.StreamSeq(), "err", err)
+		}
+		w.credits <- struct{}{}
+	}
 }
 
 // heartbeatLoop tells the server, every third of AckWait, that every

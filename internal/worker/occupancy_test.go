@@ -147,3 +147,50 @@ func TestPrefetchedDeliveriesAreHeartbeated(t *testing.T) {
 		t.Errorf("%d deliveries fetched for %d prompts: a prefetched delivery waited unheartbeated past AckWait and came again", s.Fetched, len(jobs))
 	}
 }
+
+// A redelivery of a prompt this worker is still answering is not started
+// a second time: it waits beside the delivery being worked and is acked
+// when that one's result has committed. The consumer's AckWait (1 s) is
+// far shorter than the one the worker heartbeats for (30 s), as when
+// heartbeats come late under load, so the server redelivers every prompt
+// while its call runs; each call waits until its message came again.
+func TestRedeliveryOfAPromptBeingWorkedIsNotWorkedTwice(t *testing.T) {
+	b := setup(t, queue.Config{AckWait: time.Second})
+	b.cfg.Concurrency = 8
+	b.cfg.AckWait = 30 * time.Second
+	jobs := b.publish("b1", 3)
+	var w *worker.Worker
+	var notRedelivered atomic.Int64
+	b.provider.answer = func(req llm.Request, n int) (llm.Response, error) {
+		deadline := time.Now().Add(30 * time.Second)
+		for w.Stats().Fetched <= int64(len(jobs)) {
+			if time.Now().After(deadline) {
+				notRedelivered.Add(1)
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return goodAnswer(req, n)
+	}
+	tp := newTap()
+	w = b.faultWorker(t, "w", tp.source(queue.NewSource(b.qc, b.cons)), tp.store(b.st))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	runAll(t, ctx, w)
+	reconcile(t, b.dsn, jobs, tp)
+	if n := notRedelivered.Load(); n > 0 {
+		t.Fatalf("%d calls never saw a redelivery of their message", n)
+	}
+	for _, j := range jobs {
+		if n := b.provider.callsFor(j.Prompt); n != 1 {
+			t.Errorf("prompt %s: %d model calls, want 1", j.ID, n)
+		}
+	}
+	s := w.Stats()
+	if s.Fetched <= int64(len(jobs)) || s.AlreadyDone == 0 || s.Succeeded != int64(len(jobs)) {
+		t.Errorf("stats %+v: want redeliveries fetched and acked as already done, %d succeeded", s, len(jobs))
+	}
+	if n := b.consumerAckPending(); n != 0 {
+		t.Errorf("%d deliveries left unacked", n)
+	}
+}

@@ -43,6 +43,13 @@ type task struct {
 	slot bool
 	// load counts the prompt in flight or waiting for its batch (load.go).
 	load *batchLoad
+	// key is set while the task is the delivery this worker works for its
+	// prompt (trackWorking); followers are redeliveries of its message
+	// that came meanwhile, settled with it. Both are guarded by hbMu.
+	key       *store.Key
+	followers []*task
+	// acked: the task was settled with an ack after its commit.
+	acked bool
 }
 
 // process answers one prompt and hands it to the committer.

@@ -219,7 +219,9 @@ type Worker struct {
 	done  chan *task
 	hbMu  sync.Mutex
 	hb    map[*task]struct{}
-	stats struct {
+	// working is the delivery worked for each prompt now (trackWorking).
+	working map[store.Key]*task
+	stats   struct {
 		fetched, succeeded, failed, naked, dead, already, commitErrs, inflight, costMicro, recovered, exhausted atomic.Int64
 		parked, canceled, handedOff                                                                             atomic.Int64
 	}
@@ -244,6 +246,7 @@ func New(cfg Config, src Source, st Store, cl Classifier, r Runner, log *slog.Lo
 		trail:   make(chan struct{}, trailing),
 		done:    make(chan *task, trailing),
 		hb:      make(map[*task]struct{}),
+		working: make(map[store.Key]*task),
 		ctl:     newControls(cfg.Batches, log),
 	}
 	if cfg.Routes != nil {
