@@ -11,8 +11,8 @@ import (
 	"github.com/promptcascade/promptcascade/internal/store"
 )
 
-// TestViewsUseIndexes fills request_log with 200 batches (130,000 attempts),
-// and checks that the plan of every view, asked for one batch, reads
+// TestViewsUseIndexes fills request_log with 200 batches (130,000 attempts
+// over four partitions, the default one included), and checks that the plan of every view, asked for one batch, reads
 // request_log and results through an index: no sequential scan of either
 // table or of any partition holding rows (request_log is partitioned by
 // month, migration 005).
@@ -36,11 +36,12 @@ func TestViewsUseIndexes(t *testing.T) {
 		 FROM generate_series(1, 100000) i`,
 		`INSERT INTO request_log (batch_id, prompt_id, attempt, delivery, tier, model, outcome, cost_usd, latency_ms, started_at)
 		 SELECT 'b' || (i % 200), 'p' || i, 1, 1, (ARRAY['simple','moderate','complex'])[1 + i % 3], 'sim/m' || (i % 3),
-			CASE WHEN i % 10 < 3 THEN 'quality_failed' ELSE 'ok' END, 0.0005, i % 900, now()
+			CASE WHEN i % 10 < 3 THEN 'quality_failed' ELSE 'ok' END, 0.0005, i % 900,
+			date_trunc('month', now()) + (i / 200 % 4) * interval '1 month' + interval '1 day'
 		 FROM generate_series(1, 100000) i`,
 		`INSERT INTO request_log (batch_id, prompt_id, attempt, delivery, tier, model, outcome, cost_usd, latency_ms, started_at)
 		 SELECT 'b' || (i % 200), 'p' || i, 2, 1, (ARRAY['simple','moderate','complex'])[1 + i % 3], 'sim/l',
-			'ok', 0.0005, i % 900, now()
+			'ok', 0.0005, i % 900, date_trunc('month', now()) + (i / 200 % 4) * interval '1 month' + interval '1 day'
 		 FROM generate_series(1, 100000) i WHERE i % 10 < 3`,
 		`INSERT INTO model_prices (batch_id, model, input_usd_per_mtok, output_usd_per_mtok)
 		 SELECT 'b' || b, m, 1, 2 FROM generate_series(0, 199) b, unnest(ARRAY['sim/m0','sim/m1','sim/m2','sim/l']) m`,
@@ -49,6 +50,17 @@ func TestViewsUseIndexes(t *testing.T) {
 		if _, err := db.Exec(t.Context(), sql); err != nil {
 			t.Fatalf("%.60s: %v", sql, err)
 		}
+	}
+	// Each batch's attempts are spread over this month, the next two (the
+	// partitions migration 005 creates) and a month after them, which falls
+	// in request_log_default: four partitions hold rows, the default one
+	// among them.
+	var parts int
+	if err := db.QueryRow(t.Context(), `SELECT count(DISTINCT tableoid) FROM request_log WHERE batch_id = 'b7'`).Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 4 {
+		t.Fatalf("batch b7's attempts are in %d partitions, want 4", parts)
 	}
 	for _, view := range []string{"tier_summary", "model_summary", "misrouting", "savings", "prompt_attempts"} {
 		var plan string
