@@ -80,10 +80,15 @@ func (w *Worker) settleFollowers(fl []*task, acked bool) {
 // heartbeatLoop tells the server, every third of AckWait, that every
 // delivery still held here is being worked on, so none is redelivered to
 // another worker while its model call or commit is running.
+//
+// A round sends under hbMu, so untrack waits for a round in progress: no
+// InProgress of a delivery goes out once it is being settled. A late one
+// would reach the server after the delivery's NakWithDelay and reset the
+// nak's delay to a whole AckWait (nats-server's progressUpdate restarts the
+// pending timer), so a retry meant for 50 ms came after 30 s.
 func (w *Worker) heartbeatLoop(stop <-chan struct{}) {
 	tick := time.NewTicker(w.cfg.AckWait / 3)
 	defer tick.Stop()
-	var batch []Delivery
 	for {
 		select {
 		case <-stop:
@@ -95,22 +100,19 @@ func (w *Worker) heartbeatLoop(stop <-chan struct{}) {
 		// what this worker holds (the process was stopped or starved):
 		// every delivery held now checks before its next model call.
 		late := now.Sub(time.Unix(0, w.lastBeat.Swap(now.UnixNano()))) > w.cfg.AckWait
-		batch = batch[:0]
 		w.hbMu.Lock()
+		held := len(w.hb)
 		for t := range w.hb {
-			batch = append(batch, t.d)
 			if late {
 				t.suspect.Store(true)
+			}
+			if err := t.d.InProgress(); err != nil {
+				w.log.Debug("heartbeat failed", "stream_seq", t.d.StreamSeq(), "err", err)
 			}
 		}
 		w.hbMu.Unlock()
 		if late {
-			w.log.Warn("heartbeats were late; deliveries held may have gone to another worker", "held", len(batch))
-		}
-		for _, d := range batch {
-			if err := d.InProgress(); err != nil {
-				w.log.Debug("heartbeat failed", "stream_seq", d.StreamSeq(), "err", err)
-			}
+			w.log.Warn("heartbeats were late; deliveries held may have gone to another worker", "held", held)
 		}
 	}
 }
