@@ -364,20 +364,24 @@ func TestProviderBatchCanceledBatch(t *testing.T) {
 	if atProvider < n/4 || fake.Cancels() != 0 {
 		t.Fatalf("%d prompts at the provider, %d cancel calls before the cancel (the test did not test anything)", atProvider, fake.Cancels())
 	}
+	// Usually one provider batch; more when handing the prompts off took
+	// longer than flush_after (1 s), as on a loaded machine (3 in a run at
+	// load 40). Each is cancelled once.
+	pbs := queryInt(t, ctx, conn, `SELECT count(DISTINCT provider_batch) FROM provider_batch_items WHERE batch_id = 'pbx' AND state = 'submitted'`)
 
 	out := b.runWant(t, ctx, 0, "cascadectl", env, "cancel", "pbx")
 	t.Logf("cascadectl cancel:\n%s", out)
 	if !strings.Contains(out, fmt.Sprintf("%d at a provider, 0 of them in provider batches shared", atProvider)) ||
-		!strings.Contains(out, "cancelled at the provider: msgbatch_") || fake.Cancels() != 1 {
-		t.Errorf("cancel did not cancel the provider batch (%d cancel calls):\n%s", fake.Cancels(), out)
+		!strings.Contains(out, "cancelled at the provider: msgbatch_") || fake.Cancels() != pbs {
+		t.Errorf("cancel did not cancel the %d provider batch(es) once each (%d cancel calls):\n%s", pbs, fake.Cancels(), out)
 	}
 	fake.SetHold(false)
 	b.startWorker(t, ctx, "w2", env...).waitOK(t, time.Minute)
-	if fake.Cancels() != 1 {
-		t.Errorf("%d cancel calls, want 1: the worker cancelled a batch cascadectl had cancelled", fake.Cancels())
+	if fake.Cancels() != pbs {
+		t.Errorf("%d cancel calls, want %d: the worker cancelled a batch cascadectl had cancelled", fake.Cancels(), pbs)
 	}
-	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batches WHERE cancel_requested_at IS NOT NULL`); got != 1 {
-		t.Errorf("%d provider batches with a recorded cancel, want 1", got)
+	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM provider_batches WHERE cancel_requested_at IS NOT NULL`); got != pbs {
+		t.Errorf("%d provider batches with a recorded cancel, want %d", got, pbs)
 	}
 	if got := queryInt(t, ctx, conn, `SELECT count(*) FROM results WHERE batch_id = 'pbx' AND model_used = $1`, anthropicBatch.model); got != 0 {
 		t.Errorf("%d answers of the cancelled provider batch stored", got)
