@@ -270,15 +270,18 @@ func TestFaultEnqueueInterrupted(t *testing.T) {
 		t.Fatalf("enqueue finished (exit %d) before it could be killed half-way; output:\n%s", code, first.out)
 	}
 	// The server may still be reading what the dead process sent: wait until
-	// the stream stops growing.
+	// the stream has not grown for a second. Under heavy load it can pause
+	// longer than that (CI at load 40 saw 1,703 more stored after a 100 ms
+	// quiet spell), so the count below is a lower bound of what the killed
+	// run stored; the stream's total at the end is the exact check.
 	stored1 := stored(ctx)
-	for {
+	for quiet := 0; quiet < 10; {
 		time.Sleep(100 * time.Millisecond)
 		if now := stored(ctx); now != stored1 {
-			stored1 = now
+			stored1, quiet = now, 0
 			continue
 		}
-		break
+		quiet++
 	}
 	recorded1 := recorded()
 	if stored1 == 0 || stored1 >= n || recorded1 >= n {
@@ -295,8 +298,8 @@ func TestFaultEnqueueInterrupted(t *testing.T) {
 		t.Fatalf("second enqueue summary: %s", out)
 	}
 	published, dups := sum.published, sum.duplicates
-	if published+dups != n || uint64(dups) != stored1 {
-		t.Errorf("second enqueue: published %d, duplicates %d; want %d in all, %d of them duplicates (what the killed run stored)", published, dups, n, stored1)
+	if published+dups != n || uint64(dups) < stored1 {
+		t.Errorf("second enqueue: published %d, duplicates %d; want %d in all, at least %d of them duplicates (what the killed run had stored)", published, dups, n, stored1)
 	}
 	if seq := stored(ctx); seq != n {
 		t.Errorf("stream stored %d messages in all, want %d: a prompt was published twice or not at all", seq, n)
