@@ -133,14 +133,12 @@ func (c *controls) expire() {
 // prompt is held (its heartbeats go on) rather than handed back, and no
 // model is called for a batch whose state is unknown.
 func (c *controls) gate(ctx context.Context, batch string) (budgeted bool, err error) {
-	var ctl store.Control
-	err = retryTransient(ctx, func() error {
-		var err error
-		ctl, err = c.control(ctx, batch)
-		return err
-	}, nil)
-	if err != nil {
-		return false, err
+	ctl, ok := c.cached(batch)
+	if !ok {
+		ctl, err = c.read(ctx, batch)
+		if err != nil {
+			return false, err
+		}
 	}
 	switch ctl.State {
 	case store.BatchPaused:
@@ -149,4 +147,32 @@ func (c *controls) gate(ctx context.Context, batch string) (budgeted bool, err e
 		return false, errBatchCanceled
 	}
 	return ctl.Budgeted, nil
+}
+
+// cached returns batch's control when the states were read less than
+// maxAge ago, without a read (every model call asks: this path is kept
+// short, its stack shallow).
+func (c *controls) cached(batch string) (store.Control, bool) {
+	if c == nil {
+		return store.Control{State: store.BatchRunning}, true
+	}
+	c.mu.RLock()
+	ok := time.Since(c.readAt) <= c.maxAge
+	ctl := c.m[batch]
+	c.mu.RUnlock()
+	if ctl.State == "" {
+		ctl.State = store.BatchRunning
+	}
+	return ctl, ok
+}
+
+// read is gate's read of stale states, transient failures waited out.
+func (c *controls) read(ctx context.Context, batch string) (store.Control, error) {
+	var ctl store.Control
+	err := retryTransient(ctx, func() error {
+		var err error
+		ctl, err = c.control(ctx, batch)
+		return err
+	}, nil)
+	return ctl, err
 }

@@ -209,8 +209,12 @@ type Worker struct {
 	credits chan struct{}
 	slots   *slotGate
 	// jobs hands prompts to idle process goroutines (procs owns them).
-	jobs  chan procJob
-	procs sync.WaitGroup
+	// idleProcs are the process goroutines waiting for a prompt, each by its
+	// own channel, the last idle last (work); procs counts them all.
+	idleMu      sync.Mutex
+	idleProcs   []chan procJob
+	procsClosed bool
+	procs       sync.WaitGroup
 	// trail holds a token for each task handed to the committer: a slot is
 	// freed as soon as its prompt's work ends, and the commits and acks
 	// that follow are bounded by trail's capacity (Concurrency, or what the
@@ -296,7 +300,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	// response cache on); set once, not per prompt.
 	workCtx = cascade.WithResponseCache(workCtx, w.store)
 
-	w.jobs = make(chan procJob)
 	var commitWG, hbWG, procWG sync.WaitGroup
 	batches := make(chan []*task)
 	commitWG.Add(1)
@@ -338,7 +341,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		hardStop(errDrainTimeout)
 	})
 	procWG.Wait()
-	close(w.jobs)
+	w.closeProcs()
 	w.procs.Wait()
 	close(w.done)
 	commitWG.Wait()
