@@ -276,6 +276,11 @@ type item struct {
 // per line, and memory bounded by a few chunks whatever the input size.
 const defaultChunk = 10_000
 
+// firstChunk is the size of a run's first chunk; each next one is twice the
+// one before, up to options.chunk. Nothing is published before a first chunk
+// is read and recorded, so a small one starts the publishing stage sooner.
+const firstChunk = 1000
+
 // flushAfter is how long a chunk that is not full waits for more lines
 // before it is recorded and published as it is.
 const flushAfter = 200 * time.Millisecond
@@ -356,15 +361,17 @@ func (e *enqueuer) pass(ctx context.Context, bar bool, record recordFunc, publis
 		}
 	})
 
-	// The reader fills chunk; a chunk that does not fill within flushAfter
-	// of its first line (a producer writing to stdin slowly, say) is sent
-	// as it is, so no line waits for lines that may never come. mu guards
-	// chunk and first between the reader and the flusher.
+	// The reader fills chunk to size lines; a chunk that does not fill
+	// within flushAfter of its first line (a producer writing to stdin
+	// slowly, say) is sent as it is, so no line waits for lines that may
+	// never come. mu guards chunk, size and first between the reader and
+	// the flusher.
 	var (
 		mu    sync.Mutex
 		first time.Time
 	)
 	chunk := make([]item, 0, e.o.chunk)
+	size := min(firstChunk, e.o.chunk) // lines of the chunk being filled
 	send := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -374,6 +381,7 @@ func (e *enqueuer) pass(ctx context.Context, bar bool, record recordFunc, publis
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
+		size = min(2*size, e.o.chunk)
 		select {
 		case chunk = <-free:
 		default:
@@ -406,7 +414,7 @@ func (e *enqueuer) pass(ctx context.Context, bar bool, record recordFunc, publis
 			first = time.Now()
 		}
 		chunk = append(chunk, it)
-		if len(chunk) == cap(chunk) {
+		if len(chunk) >= size {
 			return send()
 		}
 		return nil
