@@ -90,7 +90,7 @@ func simpleJSONL(b []byte) (rec jsonlRecord, ok bool) {
 		return jsonlRecord{}, false
 	}
 	i = skipSpace(b, i+1)
-	var seen [5]bool
+	var seen uint32 // bit k: jsonlKeys[k] was read
 	for {
 		ks, ke, esc := scanString(b, i)
 		if ke < 0 || esc {
@@ -102,10 +102,10 @@ func simpleJSONL(b []byte) (rec jsonlRecord, ok bool) {
 				key = k
 			}
 		}
-		if key < 0 || seen[key] {
+		if key < 0 || seen&(1<<key) != 0 {
 			return jsonlRecord{}, false
 		}
-		seen[key] = true
+		seen |= 1 << key
 		i = skipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
 			return jsonlRecord{}, false
