@@ -284,7 +284,11 @@ func TestFaultEnqueueInterrupted(t *testing.T) {
 		quiet++
 	}
 	recorded1 := recorded()
-	if stored1 == 0 || stored1 >= n || recorded1 >= n {
+	// Every id may be recorded already (the recorder runs chunks ahead of
+	// the publisher since e67d046's small first chunks): that is the harder
+	// case, ids recorded but never published, which the second run must
+	// publish rather than count as duplicates.
+	if stored1 == 0 || stored1 >= n {
 		t.Fatalf("the killed enqueue had stored %d messages and recorded %d ids of %d: not interrupted half-way", stored1, recorded1, n)
 	}
 	t.Logf("killed enqueue: %d ids recorded, %d messages stored", recorded1, stored1)
