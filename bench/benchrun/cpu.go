@@ -3,39 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
+	"github.com/promptcascade/promptcascade/bench/internal/proc"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
-
-// procCPU is the CPU time (user + system) process pid has used so far, read
-// from /proc/<pid>/stat (0 where /proc is not readable).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces; the fields after it
-	// start after its closing parenthesis.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	// utime and stime are fields 14 and 15 of stat, 12 and 13 after the
-	// name; USER_HZ is 100 on Linux.
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
 
 // pgSampler follows the CPU time of the Postgres backends of one
 // application_name (the process under measurement's connections) while it
@@ -78,7 +52,7 @@ func (b *bench) samplePostgres(ctx context.Context, app string) (*pgSampler, err
 			}
 			s.mu.Lock()
 			for _, pid := range pids {
-				if c := procCPU(pid); c > 0 {
+				if c := proc.CPU(pid); c > 0 {
 					s.last[pid] = c
 				}
 			}

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/promptcascade/promptcascade/bench/internal/proc"
 	"net"
 	"net/url"
 	"os"
@@ -161,9 +162,9 @@ func (b *bench) run(out string, sz sizes) error {
 			if err != nil {
 				return err
 			}
-			nats0 := procCPU(b.natsPID)
+			nats0 := proc.CPU(b.natsPID)
 			r, err := b.cmd([]string{"DATABASE_URL=" + withApp(b.dsn, app)}, b.bin+"/enqueue", "--quiet", "--batch", fmt.Sprint("enq", i), file)
-			pgCPU, natsCPU := pg.total(), procCPU(b.natsPID)-nats0
+			pgCPU, natsCPU := pg.total(), proc.CPU(b.natsPID)-nats0
 			if err != nil {
 				return err
 			}

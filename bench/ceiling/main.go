@@ -15,9 +15,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/promptcascade/promptcascade/bench/internal/proc"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -71,7 +71,7 @@ func run(natsURL, db string, n, batch, serverPID int) error {
 
 	// Publish.
 	pub := queue.NewPublisher(qc, 4096)
-	cpu0, server0 := selfCPU(), procCPU(serverPID)
+	cpu0, server0 := selfCPU(), proc.CPU(serverPID)
 	start := time.Now()
 	for i := range n {
 		// The job bin/enqueue sends for benchrun's line i (the same prompt,
@@ -86,7 +86,7 @@ func run(natsURL, db string, n, batch, serverPID int) error {
 	}
 	publish := float64(n) / time.Since(start).Seconds()
 	publishCPU := float64((selfCPU() - cpu0).Microseconds()) / float64(n)
-	serverCPU := float64((procCPU(serverPID) - server0).Microseconds()) / float64(n)
+	serverCPU := float64((proc.CPU(serverPID) - server0).Microseconds()) / float64(n)
 
 	// Consume + COPY + ack, with two committers as the worker has.
 	start = time.Now()
@@ -159,27 +159,4 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is the CPU time process pid has used (0: pid 0 or no /proc).
-func procCPU(pid int) time.Duration {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 }

@@ -19,6 +19,35 @@ import (
 func BenchmarkWrite(b *testing.B) {
 	st := setup(b)
 	batch, nlog := benchBatch()
+	benchWrites(b, st, batch, nlog)
+}
+
+// BenchmarkWriteWorker commits batches of 256 results of one ok attempt
+// each, the shape of a worker's commits at sim latency 0.
+func BenchmarkWriteWorker(b *testing.B) {
+	st := setup(b)
+	batch := workerBatch()
+	benchWrites(b, st, batch, len(batch))
+}
+
+// workerBatch is 256 results of one ok attempt each, the shape of a
+// worker's commits at sim latency 0.
+func workerBatch() []prompt.Result {
+	batch := make([]prompt.Result, 256)
+	text := strings.Repeat("Explain the difference between a process and a thread. ", 4)
+	for i := range batch {
+		batch[i] = res("bench", "", prompt.TierSimple, prompt.StatusSucceeded, 1, 150*time.Millisecond,
+			att(1, small, prompt.OutcomeOK, 0.00012345, 150*time.Millisecond))
+		batch[i].Job.Prompt, batch[i].Response = text, text+text
+	}
+	return batch
+}
+
+// benchWrites commits batch once per iteration under fresh ids and reports
+// the Postgres backends' CPU and the rows written (nlog request_log rows per
+// batch).
+func benchWrites(b *testing.B, st *Store, batch []prompt.Result, nlog int) {
+	b.Helper()
 	cpu := startBackendCPU(b, st)
 	for it := 0; b.Loop(); it++ {
 		for i := range batch {
@@ -30,30 +59,6 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	cpu.report(b, len(batch))
 	reportRows(b, len(batch), nlog)
-}
-
-// BenchmarkWriteWorker commits batches of 256 results of one ok attempt
-// each, the shape of a worker's commits at sim latency 0.
-func BenchmarkWriteWorker(b *testing.B) {
-	st := setup(b)
-	batch := make([]prompt.Result, 256)
-	text := strings.Repeat("Explain the difference between a process and a thread. ", 4)
-	for i := range batch {
-		batch[i] = res("bench", "", prompt.TierSimple, prompt.StatusSucceeded, 1, 150*time.Millisecond,
-			att(1, small, prompt.OutcomeOK, 0.00012345, 150*time.Millisecond))
-		batch[i].Job.Prompt, batch[i].Response = text, text+text
-	}
-	cpu := startBackendCPU(b, st)
-	for it := 0; b.Loop(); it++ {
-		for i := range batch {
-			batch[i].Job.ID = fmt.Sprintf("%d-%d", it, i)
-		}
-		if _, err := st.Write(b.Context(), batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-	cpu.report(b, len(batch))
-	reportRows(b, len(batch), len(batch))
 }
 
 // backendCPU sums the CPU time of the Postgres backends of a Store's pool

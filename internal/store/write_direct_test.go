@@ -1,11 +1,9 @@
 package store
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -190,24 +188,8 @@ func TestSupersededPromptCountsEveryGeneration(t *testing.T) {
 func BenchmarkWriteStaged(b *testing.B) {
 	st := setup(b)
 	st.stagedOnly = true
-	batch := make([]prompt.Result, 256)
-	text := strings.Repeat("Explain the difference between a process and a thread. ", 4)
-	for i := range batch {
-		batch[i] = res("bench", "", prompt.TierSimple, prompt.StatusSucceeded, 1, 150*time.Millisecond,
-			att(1, small, prompt.OutcomeOK, 0.00012345, 150*time.Millisecond))
-		batch[i].Job.Prompt, batch[i].Response = text, text+text
-	}
-	cpu := startBackendCPU(b, st)
-	for it := 0; b.Loop(); it++ {
-		for i := range batch {
-			batch[i].Job.ID = fmt.Sprintf("%d-%d", it, i)
-		}
-		if _, err := st.Write(b.Context(), batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-	cpu.report(b, len(batch))
-	reportRows(b, len(batch), len(batch))
+	batch := workerBatch()
+	benchWrites(b, st, batch, len(batch))
 }
 
 // TestDirectWriteCreatesNoStagingTables: a connection that only made direct
