@@ -55,6 +55,7 @@ type bench struct {
 	profileTop                           string
 	only                                 map[string]bool // -rows; nil: all
 	keep                                 bool            // -keep: leave the scratch schema
+	workerProfile                        string          // -worker-profile: CPU profile of the sim-latency-0 worker
 }
 
 // sizes are the run's sizes, from the flags.
@@ -79,9 +80,10 @@ func main() {
 	backlog := flag.Int("backlog", 1_000_000, "normal prompts queued ahead of the high-priority batch")
 	high := flag.Int("high", 1000, "prompts of the high-priority batch")
 	keep := flag.Bool("keep", false, "keep the scratch schema (bench_<pid>_<ns>) for a look at results and request_log")
+	workerProfile := flag.String("worker-profile", "", "write a CPU profile of the worker in the sim-latency-0 row (worker --cpuprofile) to this file")
 	rows := flag.String("rows", "", "comma-separated groups of rows to run (default all): "+strings.Join(groups, ","))
 	flag.Parse()
-	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL"), keep: *keep}
+	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL"), keep: *keep, workerProfile: *workerProfile}
 	if *rows != "" {
 		b.only = map[string]bool{}
 		for _, g := range strings.Split(*rows, ",") {
@@ -194,7 +196,14 @@ func (b *bench) run(out string, sz sizes) error {
 		if err := b.enqueue("w0", n0, ""); err != nil {
 			return err
 		}
-		r, err := b.worker(routes0, 1024, "w0", 1)
+		const app = "benchrun_worker"
+		pg, err := b.samplePostgres(ctx, app)
+		if err != nil {
+			return err
+		}
+		nats0 := proc.CPU(b.natsPID)
+		r, err := b.worker(routes0, 1024, "w0", 1, "DATABASE_URL="+withApp(b.dsn, app), "BENCH_CPU_PROFILE="+b.workerProfile)
+		pgCPU, natsCPU := pg.total(), proc.CPU(b.natsPID)-nats0
 		if err != nil {
 			return err
 		}
@@ -202,8 +211,8 @@ func (b *bench) run(out string, sz sizes) error {
 		cpu := r.cpu.Seconds() * 1e6 / n0
 		rate := n0 / r.wall.Seconds()
 		b.add("worker, sim latency 0, 1 worker × 1,024 in flight (200k prompts)",
-			fmt.Sprintf("%.0f prompts/s%s; CPU %.0f µs/prompt (%.0f µs without the simulator's answer generation, %.0f µs); peak RSS %s",
-				rate, ratio(rate, ceil.Work, "the ceiling"), cpu, cpu-simCPU, simCPU, mb(r.maxRSS)))
+			fmt.Sprintf("%.0f prompts/s%s; CPU %.0f µs/prompt (%.0f µs without the simulator's answer generation, %.0f µs); nats-server %s µs, Postgres backends %s µs per prompt; peak RSS %s",
+				rate, ratio(rate, ceil.Work, "the ceiling"), cpu, cpu-simCPU, simCPU, perLine(natsCPU, n0), perLine(pgCPU, n0), mb(r.maxRSS)))
 		if err := b.purge(ctx); err != nil {
 			return err
 		}
@@ -333,9 +342,10 @@ func (b *bench) cmd(env []string, name string, args ...string) (result, error) {
 
 // worker runs n worker processes on batch until the queue is idle; wall is
 // the longest, cpu the sum, maxRSS the largest.
-func (b *bench) worker(routes string, slots int, batch string, n int) (result, error) {
+func (b *bench) worker(routes string, slots int, batch string, n int, extraEnv ...string) (result, error) {
 	env := []string{"ROUTES_FILE=" + routes, "WORKER_CONCURRENCY=" + strconv.Itoa(slots), "WORKER_EXIT_WHEN_IDLE=true",
 		"NATS_MAX_ACK_PENDING=" + strconv.Itoa(4*n*slots+4096)}
+	env = append(env, extraEnv...)
 	type done struct {
 		r   result
 		err error
@@ -343,7 +353,11 @@ func (b *bench) worker(routes string, slots int, batch string, n int) (result, e
 	ch := make(chan done, n)
 	for i := range n {
 		go func() {
-			r, err := b.cmd(append(env, fmt.Sprint("WORKER_ID=", batch, "-", i)), b.bin+"/worker")
+			var args []string
+			if p := envValue(env, "BENCH_CPU_PROFILE"); p != "" {
+				args = append(args, "--cpuprofile", p)
+			}
+			r, err := b.cmd(append(env, fmt.Sprint("WORKER_ID=", batch, "-", i)), b.bin+"/worker", args...)
 			ch <- done{r, err}
 		}()
 	}
@@ -358,6 +372,17 @@ func (b *bench) worker(routes string, slots int, batch string, n int) (result, e
 		sum.maxRSS = max(sum.maxRSS, d.r.maxRSS)
 	}
 	return sum, nil
+}
+
+// envValue is the value of the last name=value in env, or "".
+func envValue(env []string, name string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
 }
 
 // enqueue publishes n simple jobs of batch straight to the stream, at

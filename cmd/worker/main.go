@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -47,6 +48,7 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	exitIdle := fs.Bool("exit-when-idle", false, "exit 0 once the consumer has nothing pending and nothing is in flight (also WORKER_EXIT_WHEN_IDLE)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -70,6 +72,22 @@ func run(args []string, stderr io.Writer) int {
 		cfg.ExitWhenIdle = true
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("worker", cfg.WorkerID)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "worker: --cpuprofile:", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				log.Error("cpu profile not written", "file", *cpuProfile, "err", err)
+			}
+		}()
+	}
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("worker stopped", "err", err)
 		return 1
