@@ -61,28 +61,47 @@ func TestCapacityTPM(t *testing.T) {
 
 func TestCapacityMaxConcurrency(t *testing.T) {
 	t.Parallel()
-	p := New(map[string]Model{"m": {Capability: 1, Latency: 300 * time.Millisecond, MaxConcurrency: 2}})
-	ctx := context.Background()
+	// The two calls within max_concurrency last until the test ends them,
+	// so the third call meets both in progress however slow the machine.
+	p := New(map[string]Model{"m": {Capability: 1, Latency: time.Hour, MaxConcurrency: 2}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range 2 {
 		wg.Go(func() { _, errs[i] = p.Complete(ctx, llm.Request{Model: "m", Prompt: simplePrompt, Seed: uint64(i)}) })
 	}
-	time.Sleep(50 * time.Millisecond)
+	m := p.models["m"]
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		m.mu.Lock()
+		n := m.inflight
+		m.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls in progress after 30s, want 2", n)
+		}
+	}
 	le := rateLimited(t, func() error {
-		_, err := p.Complete(ctx, llm.Request{Model: "m", Prompt: simplePrompt, Seed: 9})
+		_, err := p.Complete(context.Background(), llm.Request{Model: "m", Prompt: simplePrompt, Seed: 9})
 		return err
 	}())
 	if le.RetryAfter != 0 {
 		t.Fatalf("retry-after %v: a full max_concurrency gives no hint", le.RetryAfter)
 	}
+	cancel()
 	wg.Wait()
 	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("call %d within capacity: %v", i, err)
+		// Admitted (not a 429), then ended by the test.
+		var e *llm.Error
+		if !errors.As(err, &e) || e.Class == llm.ClassRateLimited {
+			t.Fatalf("call %d within capacity: %v, want it admitted and ended by its context", i, err)
 		}
 	}
-	if _, err := p.Complete(ctx, llm.Request{Model: "m", Prompt: simplePrompt, Seed: 10}); err != nil {
-		t.Fatalf("after the calls ended: %v", err)
+	// Both slots are free again: a call is admitted.
+	if _, over := m.admit(1); over {
+		t.Fatal("after the calls ended a call is still over max_concurrency")
 	}
+	m.leave()
 }
