@@ -56,6 +56,8 @@ type bench struct {
 	only                                 map[string]bool // -rows; nil: all
 	keep                                 bool            // -keep: leave the scratch schema
 	workerProfile                        string          // -worker-profile: CPU profile of the sim-latency-0 worker
+	occProfile                           string          // -occupancy-profile: CPU profiles of the occupancy rows' workers (FILE-<slots>)
+	occSlots                             []int           // -occupancy-slots: the occupancy rows run
 }
 
 // sizes are the run's sizes, from the flags.
@@ -81,9 +83,19 @@ func main() {
 	high := flag.Int("high", 1000, "prompts of the high-priority batch")
 	keep := flag.Bool("keep", false, "keep the scratch schema (bench_<pid>_<ns>) for a look at results and request_log")
 	workerProfile := flag.String("worker-profile", "", "write a CPU profile of the worker in the sim-latency-0 row (worker --cpuprofile) to this file")
+	occProfile := flag.String("occupancy-profile", "", "write a CPU profile of the worker of each occupancy row to this file with -<slots> appended (worker --cpuprofile)")
+	occSlots := flag.String("occupancy-slots", "1000,5000", "comma-separated slot counts of the occupancy rows")
 	rows := flag.String("rows", "", "comma-separated groups of rows to run (default all): "+strings.Join(groups, ","))
 	flag.Parse()
-	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL"), keep: *keep, workerProfile: *workerProfile}
+	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL"), keep: *keep, workerProfile: *workerProfile, occProfile: *occProfile}
+	for _, f := range strings.Split(*occSlots, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "benchrun: -occupancy-slots: %q is not a slot count\n", f)
+			os.Exit(2)
+		}
+		b.occSlots = append(b.occSlots, n)
+	}
 	if *rows != "" {
 		b.only = map[string]bool{}
 		for _, g := range strings.Split(*rows, ",") {
@@ -246,12 +258,17 @@ func (b *bench) run(out string, sz sizes) error {
 		// round in all, an estimate, would keep even a worker with no
 		// overhead near 0.95-0.97.)
 		const rounds = 60
-		for _, c := range []struct{ slots, n int }{{1000, 1000 * rounds}, {5000, 5000 * rounds}} {
+		for _, slots := range b.occSlots {
+			c := struct{ slots, n int }{slots, slots * rounds}
 			batch := fmt.Sprint("occ", c.slots)
 			if err := b.enqueue(batch, c.n, ""); err != nil {
 				return err
 			}
-			r, err := b.worker(routes200, c.slots, batch, 1)
+			var prof []string
+			if b.occProfile != "" {
+				prof = append(prof, fmt.Sprint("BENCH_CPU_PROFILE=", b.occProfile, "-", c.slots))
+			}
+			r, err := b.worker(routes200, c.slots, batch, 1, prof...)
 			if err != nil {
 				return err
 			}
