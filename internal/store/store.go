@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -35,9 +36,12 @@ type Store struct {
 	storePrompts bool
 	prices       *priced // nil: Write records no prices
 
-	// Tests: stagedOnly skips the direct write; staged counts staged writes.
+	// Tests: stagedOnly skips the direct write; staged counts staged writes;
+	// directCopy, if set, COPYs the direct write's rows instead of
+	// copyBinary (the pgx reference).
 	stagedOnly bool
 	staged     atomic.Int64
+	directCopy func(ctx context.Context, tx pgx.Tx, t directTable, rows copyRows) error
 }
 
 // Option configures Open.

@@ -267,8 +267,7 @@ func (s *Store) writeTx(ctx context.Context, w *writeSet, plan *directPlan, extr
 	var spentIDs, spentUSD []string // per batch, what the new request_log rows cost
 	if plan != nil {
 		if len(plan.logs) > 0 {
-			src := &directLogSource{rs: rs, p: plan, k: -1}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"request_log"}, stageLogColumns, src); err != nil {
+			if err := s.copyDirect(ctx, tx, directLogTable, &directLogRows{rs: rs, p: plan}); err != nil {
 				if isDirectConflict(err) {
 					return nil, fmt.Errorf("%w: %w", errDirectConflict, err)
 				}
@@ -276,8 +275,7 @@ func (s *Store) writeTx(ctx context.Context, w *writeSet, plan *directPlan, extr
 			}
 		}
 		if len(plan.finals) > 0 {
-			src := &directResultSource{resultSource: resultSource{rs: rs, idx: plan.finals, storePrompts: s.storePrompts, i: -1}, p: plan}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"results"}, directResultsColumns, src); err != nil {
+			if err := s.copyDirect(ctx, tx, directResultsTable, &directResultRows{rs: rs, p: plan, storePrompts: s.storePrompts}); err != nil {
 				if isDirectConflict(err) {
 					return nil, fmt.Errorf("%w: %w", errDirectConflict, err)
 				}
@@ -706,6 +704,14 @@ func (s *logSource) Values() ([]any, error) {
 // from strings and replaces invalid characters with U+FFFD; text that is not
 // JSON at all is stored as a JSON string of its cleaned text.
 func metadataValue(m json.RawMessage) any {
+	if b := metadataJSON(m); b != nil {
+		return b
+	}
+	return nil
+}
+
+// metadataJSON is metadataValue as JSON text, nil for none.
+func metadataJSON(m json.RawMessage) []byte {
 	if len(m) == 0 || string(m) == "null" {
 		return nil
 	}

@@ -2,15 +2,17 @@ package store
 
 import (
 	"cmp"
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/promptcascade/promptcascade/internal/prompt"
 )
@@ -79,11 +81,6 @@ func costUnits(f float64) (int64, bool) {
 		return 0, false
 	}
 	return digits, true
-}
-
-// costNumeric is units as a numeric(18, 10) value.
-func costNumeric(units int64) pgtype.Numeric {
-	return pgtype.Numeric{Int: big.NewInt(units), Exp: -costScale, Valid: true}
 }
 
 // costText is units as exact numeric text.
@@ -203,51 +200,128 @@ func isDirectConflict(err error) bool {
 // computes (request_log takes the staged columns as they are).
 var directResultsColumns = append(slices.Clone(stageResultsColumns), "attempts", "cost_usd", "usage_estimated")
 
-// directLogSource feeds a plan's request_log rows to COPY.
-type directLogSource struct {
-	rs  []prompt.Result
-	p   *directPlan
-	k   int
-	row [17]any
+// directTable is where a direct write COPYs one kind of row.
+type directTable struct {
+	name    string
+	columns []string
+	sql     string // copySQL(name, columns)
 }
 
-func (s *directLogSource) Next() bool { s.k++; return s.k < len(s.p.logs) }
-func (s *directLogSource) Err() error { return nil }
+var (
+	directLogTable     = directTable{"request_log", stageLogColumns, copySQL("request_log", stageLogColumns)}
+	directResultsTable = directTable{"results", directResultsColumns, copySQL("results", directResultsColumns)}
+)
 
-func (s *directLogSource) Values() ([]any, error) {
-	ref := s.p.logs[s.k]
+// copyDirect COPYs rows into t inside tx: in binary COPY format, encoded by
+// rows, unless a test put another COPY (pgx's, the reference) in
+// s.directCopy.
+func (s *Store) copyDirect(ctx context.Context, tx pgx.Tx, t directTable, rows copyRows) error {
+	if s.directCopy != nil {
+		return s.directCopy(ctx, tx, t, rows)
+	}
+	return copyBinary(ctx, tx, t.sql, rows)
+}
+
+// directLogRows are a plan's request_log rows (stageLogColumns).
+type directLogRows struct {
+	rs []prompt.Result
+	p  *directPlan
+}
+
+func (s *directLogRows) rows() int { return len(s.p.logs) }
+
+func (s *directLogRows) encode(e *copyEnc, k int) {
+	ref := s.p.logs[k]
 	r := &s.rs[ref.i]
 	a := &r.Attempts[ref.j]
 	key := s.p.keys[ref.i]
-	var tier any
+	e.tuple(17)
+	e.text(key.BatchID)
+	e.text(key.PromptID)
+	e.int4(a.Attempt)
+	e.int4(r.Delivery)
 	if r.Tier != "" {
-		tier = string(r.Tier)
+		e.text(string(r.Tier))
+	} else {
+		e.null()
 	}
-	s.row = [17]any{
-		key.BatchID, key.PromptID, a.Attempt, r.Delivery, tier, clean(a.Model),
-		clean(string(a.Outcome)), nullInt(a.HTTPStatus), nullText(a.Error), a.InputTokens, a.OutputTokens,
-		costNumeric(s.p.units[s.k]), ms(a.Latency), a.Estimated, a.StartedAt, nullText(r.WorkerID), nullText(a.ProviderBatch),
-	}
-	return s.row[:], nil
+	e.cleanText(a.Model)
+	e.cleanText(string(a.Outcome))
+	e.nullInt4(a.HTTPStatus)
+	e.nullText(a.Error)
+	e.int4(a.InputTokens)
+	e.int4(a.OutputTokens)
+	e.numeric(s.p.units[k])
+	e.float8(ms(a.Latency))
+	e.bool(a.Estimated)
+	e.timestamptz(a.StartedAt)
+	e.nullText(r.WorkerID)
+	e.nullText(a.ProviderBatch)
 }
 
-// directResultSource feeds a plan's results rows to COPY: the staged
-// columns, then attempts, cost_usd and usage_estimated.
-type directResultSource struct {
-	resultSource
-	p   *directPlan
-	out [31]any
+// directResultRows are a plan's results rows (directResultsColumns): the
+// staged columns as resultSource gives them, then attempts, cost_usd and
+// usage_estimated.
+type directResultRows struct {
+	rs           []prompt.Result
+	p            *directPlan
+	storePrompts bool
+	text         []byte // scratch
 }
 
-func (s *directResultSource) Values() ([]any, error) {
-	row, err := s.resultSource.Values()
-	if err != nil {
-		return nil, err
+func (s *directResultRows) rows() int { return len(s.p.finals) }
+
+func (s *directResultRows) encode(e *copyEnc, k int) {
+	i := s.p.finals[k]
+	r := &s.rs[i]
+	e.tuple(31)
+	e.cleanText(r.Job.BatchID)
+	e.cleanText(r.Job.ID)
+	if s.storePrompts {
+		e.cleanText(r.Job.Prompt)
+		e.nullText(r.Job.System)
+	} else {
+		e.null()
+		e.null()
 	}
-	sum := s.p.sums[s.p.keys[s.idx[s.i]]]
-	copy(s.out[:], row)
-	s.out[28], s.out[29], s.out[30] = sum.attempts, costNumeric(sum.units), sum.estimated
-	return s.out[:], nil
+	e.jsonb(metadataJSON(r.Job.Metadata))
+	e.text(string(r.Tier))
+	e.int4(r.Signals.WordCount)
+	e.int4(r.Signals.TokenCount)
+	e.int4(r.Signals.ComplexHits)
+	e.int4(r.Signals.ModerateHits)
+	e.text(string(r.Status))
+	e.nullText(r.ModelUsed)
+	if s.storePrompts {
+		e.nullText(r.Response)
+	} else {
+		e.null()
+	}
+	e.nullText(r.FinishReason)
+	e.int4(r.InputTokens)
+	e.int4(r.OutputTokens)
+	e.float8(ms(r.Latency))
+	e.nullText(r.Error)
+	e.nullTimestamptz(r.Job.EnqueuedAt)
+	e.nullTimestamptz(r.CompletedAt)
+	e.nullText(r.WorkerID)
+	s.text = append(s.text[:0], r.Job.Prompt...) // []byte(r.Job.Prompt) would allocate
+	sum := sha256.Sum256(s.text)
+	e.bytea(sum[:])
+	e.int4(utf8.RuneCountInString(r.Job.Prompt))
+	e.int4(utf8.RuneCountInString(r.Response))
+	e.int4(r.Delivery)
+	e.nullInt8(r.Job.Seq)
+	e.nullInt4(r.Job.MaxTokens)
+	if r.Signals.Scored {
+		e.float8(r.Signals.Score)
+	} else {
+		e.null()
+	}
+	sc := s.p.sums[s.p.keys[i]]
+	e.int4(int(sc.attempts))
+	e.numeric(sc.units)
+	e.bool(sc.estimated)
 }
 
 // insertUnresolvedSQL records the prompts whose attempts this transaction
