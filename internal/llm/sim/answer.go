@@ -3,6 +3,7 @@ package sim
 import (
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/promptcascade/promptcascade/internal/tokens"
 )
@@ -77,21 +78,22 @@ func measure(prompt string) difficulty {
 			continue
 		}
 		w := prompt[s:e]
-		if k := keyword(w, complexWords); k >= 0 {
+		kw := lookupKeyword(w)
+		if k := kw.complex; k >= 0 {
 			if complexSeen&(1<<k) == 0 {
 				complexSeen |= 1 << k
 				d.complex++
 			}
 			continue
 		}
-		if k := keyword(w, moderateWords); k >= 0 {
+		if k := kw.moderate; k >= 0 {
 			if moderateSeen&(1<<k) == 0 {
 				moderateSeen |= 1 << k
 				d.moderate++
 			}
 			continue
 		}
-		if d.nTopics < maxTopics && len(w) >= 4 && allAlnum(w) && !d.hasTopic(w) && keyword(w, stopWords) < 0 {
+		if d.nTopics < maxTopics && len(w) >= 4 && !kw.stop && allAlnum(w) && !d.hasTopic(w) {
 			frag := ""
 			if s > 0 && prompt[s-1] == ' ' {
 				frag = prompt[s-1 : e]
@@ -113,7 +115,9 @@ func (d *difficulty) hasTopic(w string) bool {
 }
 
 // keyword returns the index of the entry of list that w matches
-// (case-insensitively; an entry lists alternatives separated by "|"), or -1.
+// (case-insensitively, as strings.EqualFold; an entry lists alternatives
+// separated by "|"), or -1. lookupKeyword is the fast path; this is what it
+// falls back to for words with non-ASCII bytes.
 func keyword(w string, list []string) int {
 	for i, entry := range list {
 		for entry != "" {
@@ -125,6 +129,107 @@ func keyword(w string, list []string) int {
 		}
 	}
 	return -1
+}
+
+// keywordHit is what a word is in the three lists: the index of its entry in
+// complexWords and moderateWords (-1 if none), and whether it is a stop word.
+type keywordHit struct {
+	complex, moderate int8
+	stop              bool
+}
+
+var noKeyword = keywordHit{complex: -1, moderate: -1}
+
+// keywordIndex maps every alternative of the three lists, lower-cased, to
+// what keyword reports for it, so that an ASCII word costs one lookup
+// instead of an EqualFold against each alternative.
+type keywordIndex struct {
+	hits           map[string]keywordHit
+	minLen, maxLen int
+}
+
+var keywords = newKeywordIndex()
+
+func newKeywordIndex() keywordIndex {
+	x := keywordIndex{hits: map[string]keywordHit{}, minLen: 1 << 30}
+	add := func(list []string, set func(*keywordHit, int)) {
+		for i, entry := range list {
+			for _, alt := range strings.Split(entry, "|") {
+				if alt != strings.ToLower(alt) || !isASCII(alt) {
+					panic("sim: keyword " + alt + " is not lower-case ASCII")
+				}
+				h, ok := x.hits[alt]
+				if !ok {
+					h = noKeyword
+				}
+				set(&h, i) // keeps the first entry that lists alt
+				x.hits[alt] = h
+				x.minLen, x.maxLen = min(x.minLen, len(alt)), max(x.maxLen, len(alt))
+			}
+		}
+	}
+	add(complexWords, func(h *keywordHit, i int) {
+		if h.complex < 0 {
+			h.complex = int8(i)
+		}
+	})
+	add(moderateWords, func(h *keywordHit, i int) {
+		if h.moderate < 0 {
+			h.moderate = int8(i)
+		}
+	})
+	add(stopWords, func(h *keywordHit, _ int) { h.stop = true })
+	if x.maxLen > maxKeywordLen {
+		panic("sim: a keyword is longer than maxKeywordLen")
+	}
+	return x
+}
+
+// maxKeywordLen bounds the stack buffer lookupKeyword lower-cases into.
+const maxKeywordLen = 32
+
+// lookupKeyword is keyword(w, complexWords), keyword(w, moderateWords) and
+// keyword(w, stopWords) >= 0 in one go. For ASCII w, strings.EqualFold with
+// a lower-case ASCII alternative is byte-wise equality after lower-casing
+// A-Z, and a word of another length matches nothing; a word with non-ASCII
+// bytes (where EqualFold's Unicode folding could match, as the Kelvin sign
+// does "k") takes the reference path.
+func lookupKeyword(w string) keywordHit {
+	if len(w) < keywords.minLen || len(w) > keywords.maxLen {
+		if isASCII(w) {
+			return noKeyword
+		}
+		return slowKeyword(w)
+	}
+	var buf [maxKeywordLen]byte
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= utf8.RuneSelf {
+			return slowKeyword(w)
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	if h, ok := keywords.hits[string(buf[:len(w)])]; ok {
+		return h
+	}
+	return noKeyword
+}
+
+func slowKeyword(w string) keywordHit {
+	return keywordHit{complex: int8(keyword(w, complexWords)), moderate: int8(keyword(w, moderateWords)),
+		stop: keyword(w, stopWords) >= 0}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func isSpace(c byte) bool {
