@@ -158,6 +158,29 @@ func clean(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
+// runeCount is utf8.RuneCountInString(s) (an invalid byte counts as one),
+// 8 ASCII bytes at a time.
+func runeCount(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			b := s[i : i+8]
+			if (uint64(b[0])|uint64(b[1])<<8|uint64(b[2])<<16|uint64(b[3])<<24|
+				uint64(b[4])<<32|uint64(b[5])<<40|uint64(b[6])<<48|uint64(b[7])<<56)&0x8080808080808080 == 0 {
+				n, i = n+8, i+8
+				continue
+			}
+		}
+		if s[i] < utf8.RuneSelf {
+			n, i = n+1, i+1
+			continue
+		}
+		_, w := utf8.DecodeRuneInString(s[i:])
+		n, i = n+1, i+w
+	}
+	return n
+}
+
 // nullText is clean(s), or nil (SQL NULL) when s is empty.
 func nullText(s string) any {
 	if s == "" {

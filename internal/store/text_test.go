@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -155,4 +156,35 @@ func deref2(s *string) string {
 		return "<nil>"
 	}
 	return *s
+}
+
+// FuzzRuneCount: runeCount is utf8.RuneCountInString, invalid UTF-8 included.
+func FuzzRuneCount(f *testing.F) {
+	for _, s := range []string{"", "a", "12345678", "123456789", "ünïcødé 日本語 🙂", "\xff", "abcdefg\xe6\x97", "\xe6\x97\xa5abcdefgh",
+		"\xed\xa0\x80 surrogate", "\xf4\x90\x80\x80", strings.Repeat("ascii text ", 20) + "é" + strings.Repeat("x", 9)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := runeCount(s), utf8.RuneCountInString(s); got != want {
+			t.Errorf("runeCount(%q) = %d, want %d", s, got, want)
+		}
+	})
+}
+
+// TestRuneCountMixed: runeCount is utf8.RuneCountInString on strings of
+// ASCII runs, multi-byte characters and invalid bytes at every offset.
+func TestRuneCountMixed(t *testing.T) {
+	t.Parallel()
+	pieces := []string{"a", "abcdefgh", "0123456789abcdef", "é", "日", "🙂", "\xff", "\xe6\x97", "\xed\xa0\x80", "\x80", "\x00"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		if got, want := runeCount(s), utf8.RuneCountInString(s); got != want {
+			t.Fatalf("runeCount(%q) = %d, want %d", s, got, want)
+		}
+	}
 }

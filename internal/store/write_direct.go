@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -308,8 +307,8 @@ func (s *directResultRows) encode(e *copyEnc, k int) {
 	s.text = append(s.text[:0], r.Job.Prompt...) // []byte(r.Job.Prompt) would allocate
 	sum := sha256.Sum256(s.text)
 	e.bytea(sum[:])
-	e.int4(utf8.RuneCountInString(r.Job.Prompt))
-	e.int4(utf8.RuneCountInString(r.Response))
+	e.int4(runeCount(r.Job.Prompt))
+	e.int4(runeCount(r.Response))
 	e.int4(r.Delivery)
 	e.nullInt8(r.Job.Seq)
 	e.nullInt4(r.Job.MaxTokens)
