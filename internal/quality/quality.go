@@ -6,6 +6,7 @@ package quality
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -63,7 +64,22 @@ type Gate struct {
 	longPromptWords  int
 	minResponseWords int
 	phrases          []string
+	scan             *phraseScan // nil: every phrase is looked for on its own
 }
+
+// phraseScan finds every refusal phrase in one pass over an ASCII
+// response. It is built when there are at most 64 phrases, each ASCII and
+// not empty (the defaults and any sane routes file).
+type phraseScan struct {
+	// start[c] is stStart if some phrase begins with lower(c), stNonASCII
+	// if c is not ASCII, else 0.
+	start [256]uint8
+}
+
+const (
+	stStart uint8 = 1 << iota
+	stNonASCII
+)
 
 // Compile readies q for the hot path.
 func (q Rules) Compile() Gate {
@@ -71,6 +87,23 @@ func (q Rules) Compile() Gate {
 		phrases: make([]string, len(q.RefusalPhrases))}
 	for i, p := range q.RefusalPhrases {
 		g.phrases[i] = strings.ToLower(p)
+	}
+	if len(g.phrases) > 0 && len(g.phrases) <= 64 {
+		sc := &phraseScan{}
+		for c := utf8.RuneSelf; c < 256; c++ {
+			sc.start[c] = stNonASCII
+		}
+		for _, p := range g.phrases {
+			if p == "" || !isASCII(p) {
+				sc = nil
+				break
+			}
+			sc.start[p[0]] |= stStart
+			if c := p[0]; c >= 'a' && c <= 'z' {
+				sc.start[c-('a'-'A')] |= stStart
+			}
+		}
+		g.scan = sc
 	}
 	return g
 }
@@ -89,21 +122,81 @@ func (g Gate) Check(promptWords int, response string) (bool, string) {
 	if len(g.phrases) == 0 {
 		return true, ""
 	}
-	if isASCII(response) {
-		for _, p := range g.phrases {
-			if containsFoldASCII(response, p) {
-				return false, fmt.Sprintf("refusal phrase %q", p)
-			}
-		}
-		return true, ""
+	k, ascii := -1, false
+	if g.scan != nil {
+		k, ascii = g.scanASCII(response)
 	}
-	lower := strings.ToLower(response)
-	for _, p := range g.phrases {
-		if strings.Contains(lower, p) {
-			return false, fmt.Sprintf("refusal phrase %q", p)
-		}
+	if !ascii {
+		k = g.refusal(response)
+	}
+	if k >= 0 {
+		return false, fmt.Sprintf("refusal phrase %q", g.phrases[k])
 	}
 	return true, ""
+}
+
+// refusal returns the index of the first phrase (in list order) that
+// response contains, ignoring case, or -1: each phrase looked for on its
+// own, case-folded byte-wise for an ASCII response, through
+// strings.ToLower for any other.
+func (g Gate) refusal(response string) int {
+	if isASCII(response) {
+		for i, p := range g.phrases {
+			if containsFoldASCII(response, p) {
+				return i
+			}
+		}
+		return -1
+	}
+	lower := strings.ToLower(response)
+	for i, p := range g.phrases {
+		if strings.Contains(lower, p) {
+			return i
+		}
+	}
+	return -1
+}
+
+// scanASCII is refusal for an ASCII response in one pass: at each byte
+// that some phrase starts with, it tries the phrases, and it reports the
+// first phrase in list order that matched anywhere. ascii is false (and the
+// index meaningless) if response holds a non-ASCII byte.
+func (g Gate) scanASCII(s string) (k int, ascii bool) {
+	var found uint64
+	start := &g.scan.start
+	for i := 0; i < len(s); i++ {
+		st := start[s[i]]
+		if st == 0 {
+			continue
+		}
+		if st&stNonASCII != 0 {
+			return -1, false
+		}
+		c := lower(s[i])
+		for j, p := range g.phrases {
+			if p[0] != c || len(p) > len(s)-i || found&(1<<j) != 0 {
+				continue
+			}
+			if hasFoldPrefixASCII(s[i+1:], p[1:]) {
+				found |= 1 << j
+			}
+		}
+	}
+	if found == 0 {
+		return -1, true
+	}
+	return bits.TrailingZeros64(found), true
+}
+
+// hasFoldPrefixASCII reports whether s starts with lowercase p, ignoring
+// ASCII case; len(s) >= len(p).
+func hasFoldPrefixASCII(s, p string) bool {
+	for j := 0; j < len(p); j++ {
+		if lower(s[j]) != p[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // isPySpace matches Python's str.isspace, which str.split() and str.strip()
