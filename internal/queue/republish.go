@@ -24,6 +24,15 @@ func JobMsgID(job prompt.Job) string {
 	return id
 }
 
+// jobMsgIDLen is len(JobMsgID(job)), without making the id.
+func jobMsgIDLen(job prompt.Job) int {
+	n := len(job.BatchID) + 1 + len(job.ID)
+	if job.Resume != nil {
+		n += len("/resume-") + len(strconv.Itoa(job.Resume.Position))
+	}
+	return n
+}
+
 // PublishJob publishes one job and waits for the stream's ack: the
 // provider batch poller uses it to hand a prompt back to the workers, and
 // records the hand-back only after this returns nil.

@@ -28,7 +28,11 @@ const headerOverhead = len("NATS/1.0\r\n") + len("Nats-Msg-Id: ") + len("\r\n") 
 // MessageSize is the size of the message with this Nats-Msg-Id and body as
 // max_payload counts it.
 func MessageSize(msgID string, body []byte) int {
-	return len(body) + headerOverhead + len(msgID)
+	return messageSize(len(msgID), body)
+}
+
+func messageSize(msgIDLen int, body []byte) int {
+	return len(body) + headerOverhead + msgIDLen
 }
 
 // TooLargeError is a job whose message is over the limit. It matches
@@ -84,20 +88,35 @@ func EncodeJob(job prompt.Job, limit int) (Message, error) {
 		return Message{}, fmt.Errorf("queue: encode job %s: %w", id, err)
 	}
 	m := Message{Batch: job.BatchID, Priority: job.Priority, MsgID: id, Body: body}
-	if err := checkSize(m.MsgID, m.Body, len(job.Prompt)+len(job.System), limit); err != nil {
+	if err := checkJobSize(job, m.Body, limit); err != nil {
 		return Message{}, err
 	}
 	return m, nil
 }
 
 func checkSize(msgID string, body []byte, promptBytes, limit int) error {
-	if limit <= 0 {
-		limit = DefaultMaxMessageBytes
-	}
+	limit = limitOrDefault(limit)
 	if size := MessageSize(msgID, body); size > limit {
 		return &TooLargeError{MsgID: msgID, Size: size, Limit: limit, PromptBytes: promptBytes}
 	}
 	return nil
+}
+
+// checkJobSize is checkSize of job's message with body: it makes the
+// message's id (JobMsgID) only for the error (DecodeJob runs it for every
+// delivery).
+func checkJobSize(job prompt.Job, body []byte, limit int) error {
+	if messageSize(jobMsgIDLen(job), body) <= limitOrDefault(limit) {
+		return nil
+	}
+	return checkSize(JobMsgID(job), body, len(job.Prompt)+len(job.System), limit)
+}
+
+func limitOrDefault(limit int) int {
+	if limit <= 0 {
+		return DefaultMaxMessageBytes
+	}
+	return limit
 }
 
 // LimitError is Connect's refusal of a MaxMessageBytes above the server's

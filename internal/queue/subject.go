@@ -103,26 +103,24 @@ func (b badMessage) Unwrap() error        { return b.err }
 func (b badMessage) Is(target error) bool { return target == ErrBadMessage }
 
 func decodeJob(data []byte, limit int) (prompt.Job, error) {
-	var j prompt.Job
 	if len(data) == 0 {
-		return j, errors.New("empty message body")
+		return prompt.Job{}, errors.New("empty message body")
 	}
 	if !utf8.Valid(data) {
-		return j, errors.New("message body is not valid UTF-8")
+		return prompt.Job{}, errors.New("message body is not valid UTF-8")
 	}
-	if err := json.Unmarshal(data, &j); err != nil {
-		// Unmarshal copies nothing and reads the body once; only a bad
-		// body is read again, for the reason a Decoder gives.
-		j = prompt.Job{}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		if err := dec.Decode(&j); err != nil {
-			return j, fmt.Errorf("message body is not a job: %w", err)
+	j, ok := scanJob(data)
+	if !ok {
+		var err error
+		if j, err = unmarshalJob(data); err != nil {
+			return j, err
 		}
-		if dec.More() {
-			return j, errors.New("message body has data after the JSON object")
-		}
-		return j, fmt.Errorf("message body is not a job: %w", err)
 	}
+	return decodeJobChecks(j, data, limit)
+}
+
+// decodeJobChecks is decodeJob after the reading: j is what data holds.
+func decodeJobChecks(j prompt.Job, data []byte, limit int) (prompt.Job, error) {
 	switch {
 	case j.BatchID == "":
 		return j, errors.New("job has no batch")
@@ -131,7 +129,7 @@ func decodeJob(data []byte, limit int) (prompt.Job, error) {
 	case strings.TrimSpace(j.Prompt) == "":
 		return j, fmt.Errorf("job %s/%s has an empty prompt", j.BatchID, j.ID)
 	}
-	if err := checkSize(JobMsgID(j), data, len(j.Prompt)+len(j.System), limit); err != nil {
+	if err := checkJobSize(j, data, limit); err != nil {
 		return j, fmt.Errorf("job %s/%s: %w", j.BatchID, j.ID, err)
 	}
 	switch {
@@ -147,6 +145,25 @@ func decodeJob(data []byte, limit int) (prompt.Job, error) {
 		return j, fmt.Errorf("job %s/%s: metadata must be a JSON object", j.BatchID, j.ID)
 	case bytes.Contains(j.Metadata, []byte(`\u0000`)):
 		return j, fmt.Errorf("job %s/%s: metadata contains \\u0000, which Postgres jsonb cannot store", j.BatchID, j.ID)
+	}
+	return j, nil
+}
+
+// unmarshalJob is decodeJob's reading of a body that scanJob does not take.
+func unmarshalJob(data []byte) (prompt.Job, error) {
+	var j prompt.Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		// Unmarshal copies nothing and reads the body once; only a bad
+		// body is read again, for the reason a Decoder gives.
+		j = prompt.Job{}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&j); err != nil {
+			return j, fmt.Errorf("message body is not a job: %w", err)
+		}
+		if dec.More() {
+			return j, errors.New("message body has data after the JSON object")
+		}
+		return j, fmt.Errorf("message body is not a job: %w", err)
 	}
 	return j, nil
 }
