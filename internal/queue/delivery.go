@@ -114,7 +114,7 @@ func (c *Conn) Fetch(ctx context.Context, cons jetstream.Consumer, n int, maxWai
 	if err != nil {
 		return nil, c.fetchErr(ctx, err)
 	}
-	out, err = collect(batch, out)
+	out, err = collect(batch, out, n)
 	maxWaitPassed := ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded)
 	if err != nil && !maxWaitPassed {
 		return out, c.fetchErr(ctx, err)
@@ -130,15 +130,18 @@ func (c *Conn) fetchNoWait(cons jetstream.Consumer, n int, out []Delivery) ([]De
 	if err != nil {
 		return out, c.fetchErr(context.Background(), err)
 	}
-	out, err = collect(batch, out)
+	out, err = collect(batch, out, n)
 	if err != nil {
 		return out, c.fetchErr(context.Background(), err)
 	}
 	return out, nil
 }
 
-func collect(batch jetstream.MessageBatch, out []Delivery) ([]Delivery, error) {
+func collect(batch jetstream.MessageBatch, out []Delivery, n int) ([]Delivery, error) {
 	for m := range batch.Messages() {
+		if out == nil {
+			out = make([]Delivery, 0, n)
+		}
 		out = append(out, NewDelivery(m))
 	}
 	err := batch.Error()

@@ -125,8 +125,17 @@ func (s *Source) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]Hel
 	take := func(t *atomic.Pointer[consumerGen], wait time.Duration) error {
 		cg := t.Load()
 		ds, err := s.c.Fetch(ctx, cg.cons, n-len(out), wait)
-		for _, d := range ds {
-			out = append(out, &genDelivery{d: d, gen: cg.gen, tier: t})
+		if len(ds) == 0 {
+			return err
+		}
+		if out == nil {
+			out = make([]Held, 0, n)
+		}
+		// One allocation for the fetch's deliveries, not one each.
+		gds := make([]genDelivery, len(ds))
+		for i, d := range ds {
+			gds[i] = genDelivery{d: d, gen: cg.gen, tier: t}
+			out = append(out, &gds[i])
 		}
 		return err
 	}

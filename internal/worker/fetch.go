@@ -266,11 +266,17 @@ func (w *Worker) work(ctx context.Context, t *task, j prompt.Job) {
 		return
 	}
 	w.idleMu.Unlock()
+	w.newProc(ctx, procJob{t, j})
+}
+
+// newProc starts a process goroutine with its first prompt. (Its own
+// function: a goroutine started in work would make work's arguments
+// escape for every prompt.)
+func (w *Worker) newProc(ctx context.Context, job procJob) {
 	w.procs.Add(1)
 	go func() {
 		defer w.procs.Done()
 		next := make(chan procJob, 1)
-		job := procJob{t, j}
 		for {
 			w.process(ctx, job.t, job.job)
 			w.idleMu.Lock()
@@ -324,15 +330,22 @@ func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job, procW
 			w.handOff(t)
 			return true
 		}
-		procWG.Add(1)
-		go func() {
-			defer procWG.Done()
-			w.parkInStream(ctx, t, job)
-			w.handOff(t)
-		}()
+		w.parkAsync(ctx, t, job, procWG)
 		return true
 	}
 	return false
+}
+
+// parkAsync parks t's message in the stream, then hands t off, on a
+// goroutine of procWG's. (Its own function: a goroutine started in
+// setAside would make its arguments escape for every prompt.)
+func (w *Worker) parkAsync(ctx context.Context, t *task, job prompt.Job, procWG *sync.WaitGroup) {
+	procWG.Add(1)
+	go func() {
+		defer procWG.Done()
+		w.parkInStream(ctx, t, job)
+		w.handOff(t)
+	}()
 }
 
 // finish settles a delivery that never reached the committer (nor a slot)

@@ -20,8 +20,8 @@ func (w *Worker) untrack(t *task) []*task {
 	w.stats.inflight.Add(-1)
 	w.hbMu.Lock()
 	delete(w.hb, t)
-	if t.key != nil && w.working[*t.key] == t {
-		delete(w.working, *t.key)
+	if t.keyed && w.working[t.key] == t {
+		delete(w.working, t.key)
 	}
 	fl := t.followers
 	t.followers = nil
@@ -45,7 +45,7 @@ func (w *Worker) trackWorking(t *task, key store.Key) bool {
 		orig.followers = append(orig.followers, t)
 		return false
 	}
-	t.key = &key
+	t.key, t.keyed = key, true
 	w.working[key] = t
 	return true
 }

@@ -19,7 +19,7 @@ import (
 type task struct {
 	d      Delivery
 	job    prompt.Job        // set when its work starts (process)
-	result *prompt.Result    // set when the cascade finished
+	result *prompt.Result    // set when the cascade finished (&res, mostly)
 	final  bool              // result is stored as a results row (ack after commit)
 	nakIn  time.Duration     // delay for a nak after commit of the attempts
 	dead   *store.DeadLetter // set for poison messages (term after commit)
@@ -46,10 +46,15 @@ type task struct {
 	// key is set while the task is the delivery this worker works for its
 	// prompt (trackWorking); followers are redeliveries of its message
 	// that came meanwhile, settled with it. Both are guarded by hbMu.
-	key       *store.Key
+	key       store.Key
 	followers []*task
 	// acked: the task was settled with an ack after its commit.
 	acked bool
+	// keyed: key is set (trackWorking).
+	keyed bool
+	// res holds the result of a task that ran its cascade: result points
+	// to it, so that a prompt's result is not an allocation of its own.
+	res prompt.Result
 }
 
 // process answers one prompt and hands it to the committer.
@@ -82,12 +87,13 @@ func (w *Worker) process(ctx context.Context, t *task, job prompt.Job) {
 		rctx = cascade.WithCapacityWait(rctx, t.load.wait)
 	}
 	out := runner.Run(rctx, job, tier, sig, delivery)
-	r := out.Result
+	t.res = out.Result
+	r := &t.res
 	r.BudgetHolds = t.holds
 	r.Job, r.Tier, r.Signals, r.Delivery = job, tier, sig, delivery
 	r.WorkerID = w.cfg.WorkerID
 	r.CompletedAt = time.Now()
-	t.result = &r
+	t.result = r
 	switch {
 	case !out.Transient:
 		t.final = true
