@@ -433,6 +433,11 @@ func TestWorkerGracefulStopHandsBackInFlight(t *testing.T) {
 	if got := b.count(`SELECT count(*) FROM results`); got != 0 {
 		t.Fatalf("results after a hard stop = %d, want 0 (nothing finished)", got)
 	}
+	// The hard stop's cause reaches each call's context (through its
+	// process goroutine's own context) and its attempt row.
+	if got := b.count(`SELECT count(*) FROM request_log WHERE outcome='canceled' AND error LIKE 'canceled: drain timeout passed%'`); got != 32 {
+		t.Errorf("attempts canceled by the drain timeout = %d, want the 32 calls in flight", got)
+	}
 	// Everything is still there for the next worker.
 	b.cfg.ExitWhenIdle, b.cfg.DrainTimeout = true, 0
 	b.provider.block = nil
