@@ -8,6 +8,7 @@ package backoff
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -55,16 +56,33 @@ func (p Policy) DelayEqual(n int) time.Duration {
 // Sleep waits d, or less when ctx ends first. It returns nil after the
 // whole wait and ctx.Err() when ctx ended (before or during it); d <= 0
 // returns ctx.Err() at once.
+//
+// Its timers are reused (timers): the simulated provider sleeps in it for
+// every call's latency, and a new timer per call was an allocation of a
+// timer and its channel at every call, 5,000 of them waiting at once at
+// 5,000 in flight.
 func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	t := timers.Get().(*time.Timer)
+	t.Reset(d)
 	select {
 	case <-ctx.Done():
+		// Stopped, its channel holds nothing (Go 1.23 timers): the next
+		// Sleep may reuse it.
+		t.Stop()
+		timers.Put(t)
 		return ctx.Err()
 	case <-t.C:
+		timers.Put(t)
 		return nil
 	}
 }
+
+// timers are stopped timers for Sleep.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}

@@ -104,3 +104,36 @@ func TestDelayEqualKeepsHalfTheCeiling(t *testing.T) {
 		}
 	}
 }
+
+// Sleep reuses its timers: one stopped by a ctx that ended as it fired
+// must not end a later Sleep early with that stale fire.
+func TestSleepReusedTimersWaitTheWholeTime(t *testing.T) {
+	t.Parallel()
+	for i := range 200 {
+		// The ctx ends about when the timer fires: either may win.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%5)*50*time.Microsecond)
+		_ = Sleep(ctx, 100*time.Microsecond)
+		cancel()
+		const d = 2 * time.Millisecond
+		start := time.Now()
+		if err := Sleep(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got < d {
+			t.Fatalf("round %d: a %v sleep ended after %v (a reused timer's stale fire)", i, d, got)
+		}
+	}
+}
+
+// BenchmarkSleep is one short sleep under a cancellable ctx, as the
+// simulated provider's latency runs under a call's deadline.
+func BenchmarkSleep(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Sleep(ctx, time.Microsecond); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
