@@ -476,3 +476,18 @@ func BenchmarkDirectCopyEncode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkNewDirectPlan plans the direct write of a 512-prompt commit of
+// the worker's shape (one ok attempt each).
+func BenchmarkNewDirectPlan(b *testing.B) {
+	batch := append(workerBatch(), workerBatch()...)
+	finals := make([]int, len(batch))
+	for i := range batch {
+		batch[i].Job.ID, finals[i] = fmt.Sprint(i), i
+	}
+	for b.Loop() {
+		if _, ok := newDirectPlan(batch, finals); !ok {
+			b.Fatal("no direct plan")
+		}
+	}
+}

@@ -94,7 +94,7 @@ type directPlan struct {
 	sums   map[Key]costSum  // per cleaned key: what its results row holds
 	finals []int            // indexes into rs of the results rows, in key order
 	spent  map[string]int64 // per cleaned batch id: cost of all its attempts
-	keys   map[int]Key      // cleaned key of rs[i], for every i with attempts or a results row
+	keys   []Key            // cleaned key of rs[i], for every i with attempts or a results row ({} for the others)
 }
 
 type logRef struct{ i, j int }
@@ -110,7 +110,7 @@ type costSum struct {
 // attempt or result without its time (the staged write stamps now()), or a
 // sum beyond numeric(18, 10).
 func newDirectPlan(rs []prompt.Result, finals []int) (*directPlan, bool) {
-	p := &directPlan{sums: map[Key]costSum{}, spent: map[string]int64{}, keys: map[int]Key{}}
+	p := &directPlan{sums: make(map[Key]costSum, len(finals)), spent: map[string]int64{}, keys: make([]Key, len(rs))}
 	for i := range rs {
 		r := &rs[i]
 		if len(r.Attempts) == 0 {
@@ -143,7 +143,7 @@ func newDirectPlan(rs []prompt.Result, finals []int) (*directPlan, bool) {
 		if rs[i].CompletedAt.IsZero() {
 			return nil, false
 		}
-		if _, ok := p.keys[i]; !ok {
+		if p.keys[i].BatchID == "" { // not set above (a set one is never empty: validate)
 			p.keys[i] = cleanKey(Key{rs[i].Job.BatchID, rs[i].Job.ID})
 		}
 	}
