@@ -142,12 +142,7 @@ func (b *bench) run(out string, sz sizes) error {
 	fmt.Println("| what | result |\n| --- | --- |")
 
 	// 1. Ceiling. Without it (-rows) the ratios to it are left out.
-	var ceil struct {
-		Publish          float64 `json:"publish_per_s"`
-		Work             float64 `json:"work_per_s"`
-		PublishCPU       float64 `json:"publish_cpu_us"`
-		PublishServerCPU float64 `json:"publish_server_cpu_us"`
-	}
+	var ceil ceiling
 	if b.want("ceiling") {
 		r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000", "-server-pid", strconv.Itoa(b.natsPID))
 		if err != nil {
@@ -161,10 +156,19 @@ func (b *bench) run(out string, sz sizes) error {
 		b.add("ceiling: bare consume + batched COPY of two rows + ack (300k)", fmt.Sprintf("%.0f/s", ceil.Work))
 	}
 
-	// 2. Enqueue at two sizes: rate and peak RSS.
+	// 2. Enqueue at two sizes: rate and peak RSS, each against a bare
+	// publish of the same number of jobs into a fresh server (nats-server's
+	// CPU per message grows with the ids in the duplicate window, so the
+	// 300k-job ceiling above is no reference at 10M).
 	if b.want("enqueue") {
 		var rss1 int64
 		for i, n := range []int{sz.small, sz.big} {
+			bare, err := b.barePublish(n)
+			if err != nil {
+				return err
+			}
+			b.add(fmt.Sprintf("bare async publish, %s jobs (the reference of the next row)", count(n)),
+				fmt.Sprintf("%.0f/s; CPU µs per job: publisher %.1f, nats-server %.1f", bare.Publish, bare.PublishCPU, bare.PublishServerCPU))
 			file, err := b.jsonl(n)
 			if err != nil {
 				return err
@@ -184,8 +188,8 @@ func (b *bench) run(out string, sz sizes) error {
 			}
 			os.Remove(file)
 			rate := float64(n) / r.wall.Seconds()
-			line := fmt.Sprintf("%.0f prompts/s%s, peak RSS %s; CPU µs per line: enqueue %s, nats-server %s, Postgres backends %s",
-				rate, ratio(rate, ceil.Publish, "the bare publish"), mb(r.maxRSS), perLine(r.cpu, n), perLine(natsCPU, n), perLine(pgCPU, n))
+			line := fmt.Sprintf("%.0f prompts/s (%.2f× the bare publish of %s jobs%s), peak RSS %s; CPU µs per line: enqueue %s, nats-server %s, Postgres backends %s",
+				rate, rate/bare.Publish, count(n), ratioText(rate, ceil.Publish, "that of 300k"), mb(r.maxRSS), perLine(r.cpu, n), perLine(natsCPU, n), perLine(pgCPU, n))
 			if i == 0 {
 				rss1 = r.maxRSS
 			} else {
@@ -321,6 +325,40 @@ func (b *bench) run(out string, sz sizes) error {
 		b.profileTop = top
 	}
 	return b.write(out)
+}
+
+// ceiling is bin/ceiling's output.
+type ceiling struct {
+	Publish          float64 `json:"publish_per_s"`
+	Work             float64 `json:"work_per_s"`
+	PublishCPU       float64 `json:"publish_cpu_us"`
+	PublishServerCPU float64 `json:"publish_server_cpu_us"`
+}
+
+// barePublish runs bin/ceiling -publish-only with n jobs on a fresh
+// nats-server, which it leaves fresh for the next run.
+func (b *bench) barePublish(n int) (ceiling, error) {
+	var c ceiling
+	if err := b.restartNATS(); err != nil {
+		return c, err
+	}
+	r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-publish-only", "-n", strconv.Itoa(n), "-server-pid", strconv.Itoa(b.natsPID))
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(r.stdout, &c); err != nil {
+		return c, fmt.Errorf("ceiling output %q: %w", r.stdout, err)
+	}
+	return c, b.restartNATS()
+}
+
+// ratioText is ", x.xx× what", or nothing when the reference was not
+// measured.
+func ratioText(x, ref float64, what string) string {
+	if ref <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %.2f× %s", x/ref, what)
 }
 
 // ratio is " (x.xx× what)", or nothing when the reference was not measured.

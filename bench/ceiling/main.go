@@ -7,7 +7,15 @@
 // classify, no model, no existence check). The worker's own throughput is
 // judged against these numbers. It prints one JSON object.
 //
+// -publish-only publishes the n jobs and stops there (no consumers, no
+// Postgres), as enqueue does into a fresh stream: bench/benchrun measures the
+// bare publish this way at each enqueue row's size, because nats-server's
+// CPU per message grows with the number of message ids in the stream's
+// duplicate window (its garbage collector marks every one of them), so a
+// bare publish of 300k jobs is no reference for an enqueue of 10M.
+//
 //	ceiling -nats nats://127.0.0.1:4222 -db postgres://... -n 200000
+//	ceiling -nats nats://127.0.0.1:4222 -publish-only -n 10000000
 package main
 
 import (
@@ -24,6 +32,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
@@ -35,14 +44,15 @@ func main() {
 	n := flag.Int("n", 200000, "messages")
 	batch := flag.Int("batch", 256, "messages per fetch and per COPY")
 	serverPID := flag.Int("server-pid", 0, "nats-server's pid, to report its CPU per published job (0: not reported)")
+	publishOnly := flag.Bool("publish-only", false, "only publish the n jobs (no consume, no Postgres): the bare publish at an enqueue run's size")
 	flag.Parse()
-	if err := run(*natsURL, *db, *n, *batch, *serverPID); err != nil {
+	if err := run(*natsURL, *db, *n, *batch, *serverPID, *publishOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "ceiling:", err)
 		os.Exit(1)
 	}
 }
 
-func run(natsURL, db string, n, batch, serverPID int) error {
+func run(natsURL, db string, n, batch, serverPID int, publishOnly bool) error {
 	ctx := context.Background()
 	cfg := queue.Config{URL: natsURL, Stream: "CEILING", SubjectPrefix: "ceiling", Consumer: "ceiling"}
 	qc, err := queue.Connect(ctx, cfg, nil)
@@ -53,6 +63,19 @@ func run(natsURL, db string, n, batch, serverPID int) error {
 	if _, err := qc.EnsureStream(ctx); err != nil {
 		return err
 	}
+	defer func() { _ = qc.JetStream().DeleteStream(ctx, cfg.Stream) }()
+
+	// Publish, into a stream without consumers as enqueue does (the
+	// consumers are made after it).
+	pub, err := publish(ctx, qc, n, serverPID)
+	if err != nil {
+		return err
+	}
+	out := map[string]float64{"publish_per_s": pub.rate, "publish_cpu_us": pub.cpu, "publish_server_cpu_us": pub.serverCPU}
+	if publishOnly {
+		return json.NewEncoder(os.Stdout).Encode(out)
+	}
+
 	cons, err := qc.EnsureConsumer(ctx)
 	if err != nil {
 		return err
@@ -68,8 +91,21 @@ func run(natsURL, db string, n, batch, serverPID int) error {
 		CREATE TABLE ceiling_attempts (batch_id text, prompt_id text, attempt int, outcome text)`); err != nil {
 		return err
 	}
+	work, err := consume(ctx, qc, cons, pool, n, batch)
+	if err != nil {
+		return err
+	}
+	out["work_per_s"] = work
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
 
-	// Publish.
+// published is what publish measured: jobs per second, and the CPU µs per
+// job of this process and of the server.
+type published struct{ rate, cpu, serverCPU float64 }
+
+// publish sends n jobs through queue.Publisher (the Nats-Msg-Id and subject
+// enqueue gives them) and waits for every ack.
+func publish(ctx context.Context, qc *queue.Conn, n, serverPID int) (published, error) {
 	pub := queue.NewPublisher(qc, 4096)
 	cpu0, server0 := selfCPU(), proc.CPU(serverPID)
 	start := time.Now()
@@ -78,18 +114,24 @@ func run(natsURL, db string, n, batch, serverPID int) error {
 		// a position), so that both publish messages of one size.
 		j := prompt.Job{BatchID: "ceiling", ID: strconv.Itoa(i), Prompt: fmt.Sprintf("What is %d plus %d? Answer briefly.", i, i), Seq: int64(i + 1)}
 		if err := pub.Publish(ctx, j); err != nil {
-			return err
+			return published{}, err
 		}
 	}
 	if _, err := pub.Wait(ctx); err != nil {
-		return err
+		return published{}, err
 	}
-	publish := float64(n) / time.Since(start).Seconds()
-	publishCPU := float64((selfCPU() - cpu0).Microseconds()) / float64(n)
-	serverCPU := float64((proc.CPU(serverPID) - server0).Microseconds()) / float64(n)
+	return published{
+		rate:      float64(n) / time.Since(start).Seconds(),
+		cpu:       float64((selfCPU() - cpu0).Microseconds()) / float64(n),
+		serverCPU: float64((proc.CPU(serverPID) - server0).Microseconds()) / float64(n),
+	}, nil
+}
 
-	// Consume + COPY + ack, with two committers as the worker has.
-	start = time.Now()
+// consume takes the n jobs off the stream, COPYs two rows per job and acks
+// them, and returns the jobs per second.
+func consume(ctx context.Context, qc *queue.Conn, cons jetstream.Consumer, pool *pgxpool.Pool, n, batch int) (float64, error) {
+	// Two committers, as the worker has.
+	start := time.Now()
 	batches := make(chan []queue.Delivery, 4)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
@@ -109,7 +151,9 @@ func run(natsURL, db string, n, batch, serverPID int) error {
 	for got := 0; got < n; {
 		ds, err := qc.Fetch(ctx, cons, batch, time.Second)
 		if err != nil {
-			return err
+			close(batches)
+			wg.Wait()
+			return 0, err
 		}
 		got += len(ds)
 		batches <- ds
@@ -118,13 +162,10 @@ func run(natsURL, db string, n, batch, serverPID int) error {
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return err
+		return 0, err
 	default:
 	}
-	work := float64(n) / time.Since(start).Seconds()
-	_ = qc.JetStream().DeleteStream(ctx, cfg.Stream)
-	return json.NewEncoder(os.Stdout).Encode(map[string]float64{"publish_per_s": publish, "work_per_s": work,
-		"publish_cpu_us": publishCPU, "publish_server_cpu_us": serverCPU})
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 func store(ctx context.Context, pool *pgxpool.Pool, ds []queue.Delivery) error {
