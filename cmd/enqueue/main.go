@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -44,10 +45,13 @@ type options struct {
 	format input.Format
 	strict bool
 	quiet  bool
-	files  []string
-	chunk  int
-	budget string // "", "auto" or an amount in USD
-	routes string // the batch's own routes file ("": the workers' ROUTES_FILE)
+	// cpuProfile is --cpuprofile: a CPU profile of the whole run is
+	// written there.
+	cpuProfile string
+	files      []string
+	chunk      int
+	budget     string // "", "auto" or an amount in USD
+	routes     string // the batch's own routes file ("": the workers' ROUTES_FILE)
 	// priority is high, normal or low; "": the batch's recorded one
 	// (normal for a new batch).
 	priority string
@@ -61,11 +65,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.batch, "batch", "", "batch name (letters, digits, _ and -); default: the first file's base name")
 	fs.BoolVar(&o.strict, "strict", false, "validate every line first; publish nothing if any line is bad")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file")
 	fs.StringVar(&o.routes, "routes", "", "the batch's own routes file (validated; stored in Postgres; workers apply it to this batch)")
 	fs.StringVar(&o.budget, "budget", "", "cap the batch's spend: an amount in USD, or auto (the estimate if every prompt cascades)")
 	fs.StringVar(&o.priority, "priority", "", "high, normal or low: workers take high batches first, then normal, then low (default: the batch's recorded priority, normal for a new batch)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--routes FILE] [--budget USD|auto] [--priority high|normal|low] FILE... | -")
+		fmt.Fprintln(stderr, "usage: enqueue [--batch NAME] [--format auto|jsonl|openai-batch|csv|text] [--strict] [--routes FILE] [--budget USD|auto] [--priority high|normal|low] [--cpuprofile FILE] FILE... | -")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -120,6 +125,22 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		return 2
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "enqueue: --cpuprofile:", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				log.Error("cpu profile not written", "file", o.cpuProfile, "err", err)
+			}
+		}()
+	}
 	e := &enqueuer{o: o, cfg: cfg, stdin: stdin, stderr: stderr}
 	defer e.cleanup()
 	if err := e.run(ctx, log); err != nil {
