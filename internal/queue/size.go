@@ -83,9 +83,12 @@ func EncodeJob(job prompt.Job, limit int) (Message, error) {
 		return Message{}, fmt.Errorf("queue: batch %s: %w", job.BatchID, err)
 	}
 	id := JobMsgID(job)
-	body, err := json.Marshal(job)
-	if err != nil {
-		return Message{}, fmt.Errorf("queue: encode job %s: %w", id, err)
+	body, ok := appendJob(make([]byte, 0, jobSizeHint(&job)), &job)
+	if !ok {
+		var err error
+		if body, err = json.Marshal(job); err != nil {
+			return Message{}, fmt.Errorf("queue: encode job %s: %w", id, err)
+		}
 	}
 	m := Message{Batch: job.BatchID, Priority: job.Priority, MsgID: id, Body: body}
 	if err := checkJobSize(job, m.Body, limit); err != nil {
