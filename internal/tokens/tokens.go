@@ -64,7 +64,7 @@ func Count(s string) int {
 		return e.n
 	}
 	n := countUncached(s)
-	slot.Store(&cacheEntry{text: s, n: n})
+	slot.Store(newCacheEntry(s, n))
 	return n
 }
 
@@ -81,7 +81,49 @@ type cacheEntry struct {
 var countCache = struct {
 	seed  maphash.Seed
 	slots [cacheSlots]atomic.Pointer[cacheEntry]
+	chunk atomic.Pointer[entryChunk] // where short texts' entries come from
 }{seed: maphash.MakeSeed()}
+
+// Entries for texts of up to chunkTextMax bytes (prompts, answer
+// fragments: most misses) are handed out of chunks of entryChunkLen, so a
+// miss costs a heap allocation only once per chunk; every text counted
+// for the first time used to cost one. An entry is written once, before
+// its slot publishes it, and never reused. A live entry keeps its whole
+// chunk, and so at most entryChunkLen-1 evicted short texts, from the
+// garbage collector: at most cacheSlots × (entryChunkLen-1) ×
+// chunkTextMax bytes (15 MB) in the worst case, far less in practice, as a
+// chunk's entries are stored and evicted at about the same time.
+const (
+	entryChunkLen = 16
+	chunkTextMax  = 256
+)
+
+type entryChunk struct {
+	entries [entryChunkLen]cacheEntry
+	used    atomic.Int32 // entries handed out (may run past entryChunkLen)
+}
+
+func newCacheEntry(s string, n int) *cacheEntry {
+	if len(s) > chunkTextMax {
+		return &cacheEntry{text: s, n: n}
+	}
+	for {
+		c := countCache.chunk.Load()
+		if c != nil {
+			if i := c.used.Add(1) - 1; i < entryChunkLen {
+				e := &c.entries[i]
+				e.text, e.n = s, n
+				return e
+			}
+		}
+		fresh := &entryChunk{}
+		fresh.used.Store(1)
+		fresh.entries[0] = cacheEntry{text: s, n: n}
+		if countCache.chunk.CompareAndSwap(c, fresh) {
+			return &fresh.entries[0]
+		}
+	}
+}
 
 // countUncached counts with the package's own o200k_base pre-tokenizer and
 // byte-pair merge (o200k.go), which give tiktoken-go's count about twenty

@@ -105,3 +105,42 @@ func BenchmarkCountTokens(b *testing.B) {
 		})
 	}
 }
+
+// Entries handed out of chunks by concurrent misses are never shared: each
+// text keeps its own count (run with -race to check the publication too).
+func TestCountTokensCacheConcurrentMisses(t *testing.T) {
+	t.Parallel()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				s := strings.Repeat("x", g+1) + " " + strconv.Itoa(i) + strings.Repeat(" word", i%5)
+				for range 2 { // a miss, then (mostly) a hit
+					if got, want := Count(s), countUncached(s); got != want {
+						t.Errorf("Count(%q) = %d, want %d", s, got, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkCountTokensMiss counts texts the cache has not seen (a prompt
+// the worker counts for the first time): the count plus the cache store.
+func BenchmarkCountTokensMiss(b *testing.B) {
+	Count("warm up")
+	texts := make([]string, 1<<16)
+	for i := range texts {
+		texts[i] = "What is " + strconv.Itoa(i) + " plus " + strconv.Itoa(i) + "? Answer briefly."
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		Count(texts[i%len(texts)])
+		i++
+	}
+}
