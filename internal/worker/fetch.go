@@ -33,6 +33,7 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 			}
 		}
 		n = w.gather(ctx, n)
+		asked := time.Now() // no delivery of this fetch started its AckWait earlier
 		ds, err := w.src.Fetch(ctx, n, w.cfg.FetchMaxWait)
 		for range n - len(ds) {
 			w.credits <- struct{}{}
@@ -47,7 +48,7 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 			procWG.Add(1)
 			go func() {
 				defer procWG.Done()
-				w.start(ctx, workCtx, ds, procWG)
+				w.start(ctx, workCtx, ds, asked, procWG)
 			}()
 		}
 		if err != nil {
@@ -155,8 +156,8 @@ func (w *Worker) sweptBeforeExit(ctx context.Context) bool {
 // start decodes a fetched group, skips prompts already answered, and starts
 // the rest, each as soon as a slot is free (heartbeated while it waits).
 // Each delivery holds its credit until its work ends (or it is settled
-// without work).
-func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync.WaitGroup) {
+// without work). asked is when the fetch of ds was asked for.
+func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.Time, procWG *sync.WaitGroup) {
 	type pending struct {
 		d    Delivery
 		job  prompt.Job
@@ -170,6 +171,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 		if err != nil {
 			w.log.Warn("poison message; dead-lettering", "stream_seq", d.StreamSeq(), "subject", d.Subject(), "err", err)
 			t := &task{d: d, dead: &store.DeadLetter{StreamSeq: d.StreamSeq(), Subject: d.Subject(), Payload: d.Data(), Error: err.Error()}}
+			t.beatAt.Store(asked.UnixNano())
 			w.track(t)
 			w.handOff(t)
 			continue
@@ -216,11 +218,12 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, procWG *sync
 			w.finish(p.d, p.d.Ack)
 			continue
 		}
-		if w.setAside(ctx, p.d, p.job, procWG) {
+		if w.setAside(ctx, p.d, p.job, asked, procWG) {
 			p.load.dropped()
 			continue
 		}
 		t := &task{d: p.d, load: p.load}
+		t.beatAt.Store(asked.UnixNano())
 		if !w.trackWorking(t, store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}) {
 			continue // a redelivery of a prompt worked here now: it follows that delivery
 		}
@@ -317,7 +320,7 @@ func (w *Worker) closeProcs() {
 // Postgres, or in the stream with Config.Park, then acked). A batch state
 // that cannot be read hands it back. procWG owns the goroutine that parks
 // in the stream.
-func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job, procWG *sync.WaitGroup) bool {
+func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job, asked time.Time, procWG *sync.WaitGroup) bool {
 	st, err := w.ctl.state(ctx, job.BatchID)
 	switch {
 	case err != nil:
@@ -331,6 +334,7 @@ func (w *Worker) setAside(ctx context.Context, d Delivery, job prompt.Job, procW
 		return true
 	case st == store.BatchPaused:
 		t := &task{d: d, parked: true, result: &prompt.Result{Job: job, Parked: true, Delivery: int(d.NumDelivered()), WorkerID: w.cfg.WorkerID}}
+		t.beatAt.Store(asked.UnixNano())
 		w.track(t)
 		if w.cfg.Park == nil {
 			w.handOff(t)

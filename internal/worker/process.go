@@ -55,6 +55,10 @@ type task struct {
 	// res holds the result of a task that ran its cascade: result points
 	// to it, so that a prompt's result is not an allocation of its own.
 	res prompt.Result
+	// beatAt is when the server last heard that this delivery is worked
+	// (Unix nanoseconds): its last heartbeat, or when the fetch that
+	// brought it was asked for; 0 when unknown (beaten at the next round).
+	beatAt atomic.Int64
 }
 
 // process answers one prompt and hands it to the committer.
@@ -208,12 +212,12 @@ func (w *Worker) reserve(ctx context.Context, t *task, job prompt.Job, call casc
 }
 
 // stillWanted is part of t's CallGate: a delivery that may have been
-// redelivered elsewhere (suspect, or heartbeats late right now) checks
+// redelivered elsewhere (suspect, or its last heartbeat late now) checks
 // that its prompt has no result before paying for another call. One lookup,
 // only in that rare state; when the lookup fails the call goes ahead
 // (at-least-once: an answer that loses the race is logged, never stored).
 func (w *Worker) stillWanted(ctx context.Context, t *task) error {
-	if !t.suspect.Load() && time.Since(time.Unix(0, w.lastBeat.Load())) < w.cfg.AckWait*2/3 {
+	if !t.suspect.Load() && time.Since(time.Unix(0, t.beatAt.Load())) < w.cfg.AckWait*2/3 {
 		return nil
 	}
 	t.suspect.Store(true)
