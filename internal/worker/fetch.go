@@ -279,12 +279,6 @@ func (w *Worker) newProc(ctx context.Context, job procJob) {
 	w.procs.Add(1)
 	go func() {
 		defer w.procs.Done()
-		// The goroutine's own child of ctx: each model call's context
-		// (its deadline) is registered with it and removed again, instead
-		// of with ctx, which every call of every slot shares (a map of
-		// 5,000 entries and its lock, at 5,000 in flight).
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		next := make(chan procJob, 1)
 		for {
 			w.process(ctx, job.t, job.job)

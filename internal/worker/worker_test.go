@@ -433,8 +433,8 @@ func TestWorkerGracefulStopHandsBackInFlight(t *testing.T) {
 	if got := b.count(`SELECT count(*) FROM results`); got != 0 {
 		t.Fatalf("results after a hard stop = %d, want 0 (nothing finished)", got)
 	}
-	// The hard stop's cause reaches each call's context (through its
-	// process goroutine's own context) and its attempt row.
+	// The hard stop's cause reaches each call's context and its attempt
+	// row.
 	if got := b.count(`SELECT count(*) FROM request_log WHERE outcome='canceled' AND error LIKE 'canceled: drain timeout passed%'`); got != 32 {
 		t.Errorf("attempts canceled by the drain timeout = %d, want the 32 calls in flight", got)
 	}
