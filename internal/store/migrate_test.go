@@ -8,6 +8,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/promptcascade/promptcascade/internal/pgtest"
 	"github.com/promptcascade/promptcascade/migrations"
 )
@@ -125,5 +127,31 @@ func TestMigrateMissingSchema(t *testing.T) {
 	err := st.Migrate(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "search_path") {
 		t.Fatalf("migrate without an existing schema: err = %v, want a message about search_path", err)
+	}
+}
+
+// TestWriteTablesIndexes pins the indexes every stored prompt maintains
+// (migration 062 dropped two that no query needs): an index added to
+// results or request_log costs each commit of every worker, so adding one
+// is a decision this test makes visible.
+func TestWriteTablesIndexes(t *testing.T) {
+	t.Parallel()
+	st := setup(t)
+	for table, want := range map[string][]string{
+		"results":     {"results_batch_seq_idx", "results_pkey"},
+		"request_log": {"request_log_attempt_key", "request_log_batch_failures_idx", "request_log_failures_idx", "request_log_pkey", "request_log_started_at_brin"},
+	} {
+		rows, err := st.Pool().Query(t.Context(), `SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			WHERE i.indrelid = $1::regclass ORDER BY 1`, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s has indexes %v, want %v", table, got, want)
+		}
 	}
 }
