@@ -118,6 +118,7 @@ func (w *Worker) commit(ctx context.Context, batch []*task) {
 	if h := w.cfg.Hooks.AfterCommit; h != nil {
 		h(int(n))
 	}
+	w.untrackAll(batch)
 	for _, t := range batch {
 		w.settleCommitted(t)
 	}
@@ -214,7 +215,14 @@ func (w *Worker) settleCommitted(t *task) {
 }
 
 func (w *Worker) settle(t *task, f func() error) {
-	fl := w.untrack(t)
+	var fl []*task
+	if t.untracked {
+		// untrackAll took it out of working: no redelivery follows it any
+		// more, and the ones that did were added under hbMu before.
+		fl, t.followers = t.followers, nil
+	} else {
+		fl = w.untrack(t)
+	}
 	if err := f(); err != nil {
 		w.log.Debug("settling delivery failed; it will be redelivered", "stream_seq", t.d.StreamSeq(), "err", err)
 	}

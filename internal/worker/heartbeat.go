@@ -29,6 +29,21 @@ func (w *Worker) untrack(t *task) []*task {
 	return fl
 }
 
+// untrackAll is untrack for every task of a committed batch, under one
+// lock instead of one each; settle then finds them untracked.
+func (w *Worker) untrackAll(batch []*task) {
+	w.stats.inflight.Add(-int64(len(batch)))
+	w.hbMu.Lock()
+	for _, t := range batch {
+		delete(w.hb, t)
+		if t.keyed && w.working[t.key] == t {
+			delete(w.working, t.key)
+		}
+		t.untracked = true
+	}
+	w.hbMu.Unlock()
+}
+
 // trackWorking tracks t, a delivery about to be worked, as the one this
 // worker works for key, unless another delivery of the same prompt is
 // already worked here: a redelivery (the server gave the message up on

@@ -52,6 +52,8 @@ type task struct {
 	acked bool
 	// keyed: key is set (trackWorking).
 	keyed bool
+	// untracked: untrackAll stopped tracking it (settle does not again).
+	untracked bool
 	// res holds the result of a task that ran its cascade: result points
 	// to it, so that a prompt's result is not an allocation of its own.
 	res prompt.Result
