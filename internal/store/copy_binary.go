@@ -3,16 +3,15 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The direct write encodes its COPY rows itself, in PostgreSQL's binary COPY
@@ -199,6 +198,11 @@ type copyReader struct {
 	enc     copyEnc
 	off     int // of enc.buf, sent up to here
 	trailer bool
+	// failed holds enc.err once Read returned it: pgconn reads r in a
+	// goroutine of its own, which can still run after CopyFrom returned
+	// (on a connection or fatal server error), so copyBinary reads the
+	// error here instead of in enc.
+	failed atomic.Pointer[error]
 }
 
 func (r *copyReader) Read(p []byte) (int, error) {
@@ -209,8 +213,9 @@ func (r *copyReader) Read(p []byte) (int, error) {
 				break
 			}
 			r.fill()
-			if r.enc.err != nil {
-				return 0, r.enc.err
+			if err := r.enc.err; err != nil {
+				r.failed.Store(&err)
+				return 0, err
 			}
 		}
 		c := copy(p[n:], r.enc.buf[r.off:])
@@ -258,17 +263,16 @@ func copyBinary(ctx context.Context, tx pgx.Tx, sql string, rows copyRows) error
 	buf := copyBufs.Get().(*[]byte)
 	r := &copyReader{rows: rows, n: rows.rows(), enc: copyEnc{buf: (*buf)[:0]}}
 	_, err := tx.Conn().PgConn().CopyFrom(ctx, r, sql)
-	if r.enc.err != nil {
-		return r.enc.err
+	if p := r.failed.Load(); p != nil {
+		return *p
 	}
-	var pgErr *pgconn.PgError
-	if err == nil || errors.As(err, &pgErr) {
-		// pgconn stopped reading r (it may not have after an I/O error):
-		// the buffer can serve the next COPY.
-		if cap(r.enc.buf) <= 4*copyChunk {
-			*buf = r.enc.buf[:0]
-			copyBufs.Put(buf)
-		}
+	// Only a COPY that succeeded surely waited for pgconn's reader
+	// goroutine: after a connection error or a fatal server error (the
+	// connection killed) CopyFrom returns while it may still be in r.Read,
+	// writing into the buffer, which must then not serve another COPY.
+	if err == nil && cap(r.enc.buf) <= 4*copyChunk {
+		*buf = r.enc.buf[:0]
+		copyBufs.Put(buf)
 	}
 	return err
 }
