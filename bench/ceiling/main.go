@@ -32,7 +32,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promptcascade/promptcascade/internal/prompt"
 	"github.com/promptcascade/promptcascade/internal/queue"
@@ -91,7 +90,8 @@ func run(natsURL, db string, n, batch, serverPID int, publishOnly bool) error {
 		CREATE TABLE ceiling_attempts (batch_id text, prompt_id text, attempt int, outcome text)`); err != nil {
 		return err
 	}
-	work, err := consume(ctx, qc, cons, pool, n, batch)
+	fetch := func(ctx context.Context, n int) ([]queue.Delivery, error) { return qc.Fetch(ctx, cons, n, time.Second) }
+	work, err := consume(ctx, fetch, pool, n, batch)
 	if err != nil {
 		return err
 	}
@@ -127,9 +127,9 @@ func publish(ctx context.Context, qc *queue.Conn, n, serverPID int) (published, 
 	}, nil
 }
 
-// consume takes the n jobs off the stream, COPYs two rows per job and acks
-// them, and returns the jobs per second.
-func consume(ctx context.Context, qc *queue.Conn, cons jetstream.Consumer, pool *pgxpool.Pool, n, batch int) (float64, error) {
+// consume takes the n jobs off the stream with fetch, COPYs two rows per
+// job and acks them, and returns the jobs per second.
+func consume(ctx context.Context, fetch func(context.Context, int) ([]queue.Delivery, error), pool *pgxpool.Pool, n, batch int) (float64, error) {
 	// Two committers, as the worker has.
 	start := time.Now()
 	batches := make(chan []queue.Delivery, 4)
@@ -149,7 +149,7 @@ func consume(ctx context.Context, qc *queue.Conn, cons jetstream.Consumer, pool 
 		})
 	}
 	for got := 0; got < n; {
-		ds, err := qc.Fetch(ctx, cons, batch, time.Second)
+		ds, err := fetch(ctx, batch)
 		if err != nil {
 			close(batches)
 			wg.Wait()
