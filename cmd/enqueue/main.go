@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"github.com/promptcascade/promptcascade/cmd/internal/connect"
+	"github.com/promptcascade/promptcascade/cmd/internal/cpuprofile"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/estimate"
@@ -126,17 +126,13 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
+		stopProfile, err := cpuprofile.Start(o.cpuProfile)
 		if err != nil {
 			fmt.Fprintln(stderr, "enqueue: --cpuprofile:", err)
 			return 2
 		}
 		defer func() {
-			pprof.StopCPUProfile()
-			if err := f.Close(); err != nil {
+			if err := stopProfile(); err != nil {
 				log.Error("cpu profile not written", "file", o.cpuProfile, "err", err)
 			}
 		}()

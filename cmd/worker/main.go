@@ -21,11 +21,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
 	"github.com/promptcascade/promptcascade/cmd/internal/connect"
+	"github.com/promptcascade/promptcascade/cmd/internal/cpuprofile"
 	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
@@ -73,17 +73,13 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("worker", cfg.WorkerID)
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
+		stopProfile, err := cpuprofile.Start(*cpuProfile)
 		if err != nil {
 			fmt.Fprintln(stderr, "worker: --cpuprofile:", err)
 			return 2
 		}
 		defer func() {
-			pprof.StopCPUProfile()
-			if err := f.Close(); err != nil {
+			if err := stopProfile(); err != nil {
 				log.Error("cpu profile not written", "file", *cpuProfile, "err", err)
 			}
 		}()
