@@ -194,12 +194,13 @@ type Limiter struct {
 	latN  int
 	p99At int // latN when p99 was last computed
 	// p99 is the p99 of the last answers once minSamples have come (0
-	// before), recomputed every p99Every answers. Deadline reads it
+	// before; sample keeps only latencies above 0), recomputed every
+	// p99Every answers. Deadline reads it
 	// without the lock: it is asked before every call, and the sort it
 	// ran under l.mu was 2% of the worker's CPU at 5,000 in flight (lock
 	// waits and stack growth).
 	p99     atomic.Int64
-	scratch [latencySamples]time.Duration // for the p99's selection
+	scratch [latencySamples]time.Duration // the p99's sort, without an allocation
 	counter struct{ calls, answered, rateLimited, overloaded, timedOut uint64 }
 }
 
@@ -520,55 +521,10 @@ func (l *Limiter) sample(d time.Duration) {
 		n := min(l.latN, latencySamples)
 		s := l.scratch[:n]
 		copy(s, l.lat[:n])
-		l.p99.Store(int64(nth(s, (n*99)/100)))
+		slices.Sort(s) // once per p99Every answers, into the scratch array
+		l.p99.Store(int64(s[(n*99)/100]))
 		l.p99At = l.latN
 	}
-}
-
-// nth returns the k-th smallest of s (0-based), as slices.Sort(s) then
-// s[k] would, reordering s: a quickselect, linear on average instead of
-// the sort's n log n (Hoare's partition around the median of three).
-func nth(s []time.Duration, k int) time.Duration {
-	lo, hi := 0, len(s)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		// The median of three in s[mid]: sorted or equal input does not
-		// make the partitions lopsided.
-		if s[mid] < s[lo] {
-			s[mid], s[lo] = s[lo], s[mid]
-		}
-		if s[hi] < s[lo] {
-			s[hi], s[lo] = s[lo], s[hi]
-		}
-		if s[hi] < s[mid] {
-			s[hi], s[mid] = s[mid], s[hi]
-		}
-		pivot := s[mid]
-		i, j := lo, hi
-		for i <= j {
-			for s[i] < pivot {
-				i++
-			}
-			for s[j] > pivot {
-				j--
-			}
-			if i <= j {
-				s[i], s[j] = s[j], s[i]
-				i++
-				j--
-			}
-		}
-		// Now s[lo..j] <= pivot <= s[i..hi], and s[j+1..i-1] == pivot.
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return s[k]
-		}
-	}
-	return s[k]
 }
 
 // Deadline is the time a call may take before it is cut: deadlineFactor
