@@ -218,7 +218,7 @@ func (b *bench) run(out string, sz sizes) error {
 			return err
 		}
 		nats0 := proc.CPU(b.natsPID)
-		r, err := b.worker(routes0, 1024, "w0", 1, "DATABASE_URL="+withApp(b.dsn, app), "BENCH_CPU_PROFILE="+b.workerProfile)
+		r, err := b.worker(routes0, 1024, "w0", 1, b.workerProfile, "DATABASE_URL="+withApp(b.dsn, app))
 		pgCPU, natsCPU := pg.total(), proc.CPU(b.natsPID)-nats0
 		if err != nil {
 			return err
@@ -239,7 +239,7 @@ func (b *bench) run(out string, sz sizes) error {
 		if err := b.enqueue("w3", n0, ""); err != nil {
 			return err
 		}
-		r, err := b.worker(routes0, 1024, "w3", 3)
+		r, err := b.worker(routes0, 1024, "w3", 3, "")
 		if err != nil {
 			return err
 		}
@@ -268,11 +268,11 @@ func (b *bench) run(out string, sz sizes) error {
 			if err := b.enqueue(batch, c.n, ""); err != nil {
 				return err
 			}
-			var prof []string
+			prof := ""
 			if b.occProfile != "" {
-				prof = append(prof, fmt.Sprint("BENCH_CPU_PROFILE=", b.occProfile, "-", c.slots))
+				prof = fmt.Sprint(b.occProfile, "-", c.slots)
 			}
-			r, err := b.worker(routes200, c.slots, batch, 1, prof...)
+			r, err := b.worker(routes200, c.slots, batch, 1, prof)
 			if err != nil {
 				return err
 			}
@@ -396,8 +396,9 @@ func (b *bench) cmd(env []string, name string, args ...string) (result, error) {
 }
 
 // worker runs n worker processes on batch until the queue is idle; wall is
-// the longest, cpu the sum, maxRSS the largest.
-func (b *bench) worker(routes string, slots int, batch string, n int, extraEnv ...string) (result, error) {
+// the longest, cpu the sum, maxRSS the largest. With a profile file (n = 1)
+// the worker writes its CPU profile there (--cpuprofile).
+func (b *bench) worker(routes string, slots int, batch string, n int, profile string, extraEnv ...string) (result, error) {
 	env := []string{"ROUTES_FILE=" + routes, "WORKER_CONCURRENCY=" + strconv.Itoa(slots), "WORKER_EXIT_WHEN_IDLE=true",
 		"NATS_MAX_ACK_PENDING=" + strconv.Itoa(4*n*slots+4096)}
 	env = append(env, extraEnv...)
@@ -409,8 +410,8 @@ func (b *bench) worker(routes string, slots int, batch string, n int, extraEnv .
 	for i := range n {
 		go func() {
 			var args []string
-			if p := envValue(env, "BENCH_CPU_PROFILE"); p != "" {
-				args = append(args, "--cpuprofile", p)
+			if profile != "" {
+				args = []string{"--cpuprofile", profile}
 			}
 			r, err := b.cmd(append(env, fmt.Sprint("WORKER_ID=", batch, "-", i)), b.bin+"/worker", args...)
 			ch <- done{r, err}
@@ -427,17 +428,6 @@ func (b *bench) worker(routes string, slots int, batch string, n int, extraEnv .
 		sum.maxRSS = max(sum.maxRSS, d.r.maxRSS)
 	}
 	return sum, nil
-}
-
-// envValue is the value of the last name=value in env, or "".
-func envValue(env []string, name string) string {
-	v := ""
-	for _, kv := range env {
-		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
-			v = val
-		}
-	}
-	return v
 }
 
 // enqueue publishes n simple jobs of batch straight to the stream, at
