@@ -19,14 +19,20 @@ func (w *Worker) track(t *task) {
 func (w *Worker) untrack(t *task) []*task {
 	w.stats.inflight.Add(-1)
 	w.hbMu.Lock()
-	delete(w.hb, t)
-	if t.keyed && w.working[t.key] == t {
-		delete(w.working, t.key)
-	}
+	w.forgetLocked(t)
 	fl := t.followers
 	t.followers = nil
 	w.hbMu.Unlock()
 	return fl
+}
+
+// forgetLocked takes t out of the heartbeats and, if it is the delivery
+// worked for its prompt, out of working. w.hbMu is held.
+func (w *Worker) forgetLocked(t *task) {
+	delete(w.hb, t)
+	if t.keyed && w.working[t.key] == t {
+		delete(w.working, t.key)
+	}
 }
 
 // untrackAll is untrack for every task of a committed batch, under one
@@ -35,10 +41,7 @@ func (w *Worker) untrackAll(batch []*task) {
 	w.stats.inflight.Add(-int64(len(batch)))
 	w.hbMu.Lock()
 	for _, t := range batch {
-		delete(w.hb, t)
-		if t.keyed && w.working[t.key] == t {
-			delete(w.working, t.key)
-		}
+		w.forgetLocked(t)
 		t.untracked = true
 	}
 	w.hbMu.Unlock()
