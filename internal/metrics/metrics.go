@@ -60,7 +60,22 @@ type Metrics struct {
 	commits   prometheus.Histogram
 	batchMu   sync.Mutex
 	batchSeen map[string]bool
+
+	// The series Settled updates, by label values (see series).
+	promptSeries   series[promptKey, prometheus.Counter]
+	cascadedSeries series[cascadedKey, prometheus.Counter]
+	attemptSeries  series[attemptKey, prometheus.Counter]
+	costSeries     series[string, prometheus.Counter]
+	tokenSeries    series[tokenKey, prometheus.Counter]
+	callSeries     series[string, prometheus.Observer]
 }
+
+type (
+	promptKey   struct{ batch, tier, status string }
+	cascadedKey struct{ batch, tier string }
+	attemptKey  struct{ model, outcome string }
+	tokenKey    struct{ model, direction string }
+)
 
 var _ worker.Observer = (*Metrics)(nil)
 
@@ -154,30 +169,50 @@ func (m *Metrics) batch(b string) string {
 // Settled counts a settled delivery and the attempts its commit logged.
 func (m *Metrics) Settled(s worker.Settlement, r *prompt.Result) {
 	if r == nil {
-		m.prompts.WithLabelValues("", "", string(s)).Inc()
+		m.prompt(promptKey{status: string(s)}).Inc()
 		return
 	}
 	b := m.batch(r.Job.BatchID)
-	m.prompts.WithLabelValues(b, string(r.Tier), string(s)).Inc()
+	m.prompt(promptKey{b, string(r.Tier), string(s)}).Inc()
 	if s == worker.SettledSucceeded && len(r.Attempts) > 0 && r.ModelUsed != r.Attempts[0].Model {
-		m.cascaded.WithLabelValues(b, string(r.Tier)).Inc()
+		m.cascadedSeries.get(cascadedKey{b, string(r.Tier)}, func(k cascadedKey) prometheus.Counter {
+			return m.cascaded.WithLabelValues(k.batch, k.tier)
+		}).Inc()
 	}
 	for i := range r.Attempts {
 		a := &r.Attempts[i]
-		m.attempts.WithLabelValues(a.Model, string(a.Outcome)).Inc()
+		m.attemptSeries.get(attemptKey{a.Model, string(a.Outcome)}, func(k attemptKey) prometheus.Counter {
+			return m.attempts.WithLabelValues(k.model, k.outcome)
+		}).Inc()
 		if a.CostUSD > 0 {
-			m.cost.WithLabelValues(a.Model).Add(a.CostUSD)
+			m.costSeries.get(a.Model, func(model string) prometheus.Counter {
+				return m.cost.WithLabelValues(model)
+			}).Add(a.CostUSD)
 		}
 		if a.InputTokens > 0 {
-			m.tokens.WithLabelValues(a.Model, "input").Add(float64(a.InputTokens))
+			m.token(a.Model, "input").Add(float64(a.InputTokens))
 		}
 		if a.OutputTokens > 0 {
-			m.tokens.WithLabelValues(a.Model, "output").Add(float64(a.OutputTokens))
+			m.token(a.Model, "output").Add(float64(a.OutputTokens))
 		}
 		if called(a) {
-			m.calls.WithLabelValues(a.Model).Observe(a.Latency.Seconds())
+			m.callSeries.get(a.Model, func(model string) prometheus.Observer {
+				return m.calls.WithLabelValues(model)
+			}).Observe(a.Latency.Seconds())
 		}
 	}
+}
+
+func (m *Metrics) prompt(k promptKey) prometheus.Counter {
+	return m.promptSeries.get(k, func(k promptKey) prometheus.Counter {
+		return m.prompts.WithLabelValues(k.batch, k.tier, k.status)
+	})
+}
+
+func (m *Metrics) token(model, direction string) prometheus.Counter {
+	return m.tokenSeries.get(tokenKey{model, direction}, func(k tokenKey) prometheus.Counter {
+		return m.tokens.WithLabelValues(k.model, k.direction)
+	})
 }
 
 // called reports whether an attempt called its model (skips did not).

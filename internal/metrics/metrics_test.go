@@ -3,10 +3,12 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,9 +63,15 @@ promptcascade_attempts_total{model="sim/b",outcome="ok"} 1
 # TYPE promptcascade_cost_usd_total counter
 promptcascade_cost_usd_total{model="sim/a"} 1.25
 promptcascade_cost_usd_total{model="sim/b"} 1
+# HELP promptcascade_tokens_total Billed tokens of logged model calls, by model and direction (input, output).
+# TYPE promptcascade_tokens_total counter
+promptcascade_tokens_total{direction="input",model="sim/a"} 30
+promptcascade_tokens_total{direction="output",model="sim/a"} 7
 `
+	// sim/b billed no tokens: it has no token series.
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
-		"promptcascade_prompts_total", "promptcascade_cascaded_total", "promptcascade_attempts_total", "promptcascade_cost_usd_total"); err != nil {
+		"promptcascade_prompts_total", "promptcascade_cascaded_total", "promptcascade_attempts_total", "promptcascade_cost_usd_total",
+		"promptcascade_tokens_total"); err != nil {
 		t.Error(err)
 	}
 	// Skips are not calls: 3 calls of sim/a (ok, bad, bad), 1 of sim/b.
@@ -78,6 +86,54 @@ promptcascade_cost_usd_total{model="sim/b"} 1
 	}
 	if got := histCount(t, m, "promptcascade_commit_duration_seconds", ""); got != 1 {
 		t.Errorf("commits observed = %d, want 1", got)
+	}
+}
+
+// Settled from many goroutines at once counts every prompt and attempt once
+// (the series cache creates each series once, under -race too).
+func TestSettledConcurrent(t *testing.T) {
+	t.Parallel()
+	m := New(Options{BatchLabels: 4})
+	const goroutines, each = 8, 500
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				model := fmt.Sprint("sim/m", (g+i)%3)
+				a := prompt.Attempt{Model: model, Outcome: prompt.OutcomeOK, CostUSD: 0.5, InputTokens: 2, OutputTokens: 1, Latency: time.Millisecond, HTTPStatus: 200}
+				m.Settled(worker.SettledSucceeded, result(fmt.Sprint("b", i%6), prompt.TierSimple, model, a))
+			}
+		})
+	}
+	wg.Wait()
+	var prompts, attempts, cost, in float64
+	for _, b := range []string{"b0", "b1", "b2", "b3", OtherBatch} {
+		prompts += testutil.ToFloat64(m.prompts.WithLabelValues(b, "simple", "succeeded"))
+	}
+	for i := range 3 {
+		model := fmt.Sprint("sim/m", i)
+		attempts += testutil.ToFloat64(m.attempts.WithLabelValues(model, "ok"))
+		cost += testutil.ToFloat64(m.cost.WithLabelValues(model))
+		in += testutil.ToFloat64(m.tokens.WithLabelValues(model, "input"))
+	}
+	const n = goroutines * each
+	if prompts != n || attempts != n || cost != n*0.5 || in != 2*n {
+		t.Errorf("prompts %v, attempts %v, cost %v, input tokens %v; want %d, %d, %v, %d", prompts, attempts, cost, in, n, n, n*0.5, 2*n)
+	}
+	if got := testutil.CollectAndCount(m.prompts); got != 5 {
+		t.Errorf("prompt series: %d, want 5 (4 batches and %s)", got, OtherBatch)
+	}
+}
+
+// BenchmarkSettled is the worker's per-prompt metrics cost: one settled
+// prompt with one called attempt.
+func BenchmarkSettled(b *testing.B) {
+	m := New(Options{BatchLabels: 100})
+	a := prompt.Attempt{Model: "sim/simple-a", Outcome: prompt.OutcomeOK, CostUSD: 1e-5, InputTokens: 40, OutputTokens: 120, Latency: 200 * time.Millisecond, HTTPStatus: 200}
+	r := result("bench-batch", prompt.TierSimple, a.Model, a)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Settled(worker.SettledSucceeded, r)
 	}
 }
 
