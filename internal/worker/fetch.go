@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -177,6 +178,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.T
 			continue
 		}
 		jobs = append(jobs, pending{d, job, w.load.of(job.BatchID).delivered()})
+		w.slots.claim(job.Priority) // ended by acquire or unclaim below
 		keys = append(keys, store.Key{BatchID: job.BatchID, PromptID: job.ID})
 		held = append(held, d)
 	}
@@ -190,6 +192,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.T
 		w.log.Warn("checking for existing results failed; handing prompts back", "err", err, "prompts", len(jobs))
 		for _, p := range jobs {
 			p.load.dropped()
+			w.slots.unclaim(p.job.Priority)
 			w.finish(p.d, func() error { return p.d.NakWithDelay(w.cfg.NakBase) })
 			w.stats.naked.Add(1)
 		}
@@ -201,6 +204,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.T
 		w.log.Warn("reading batch states failed; handing prompts back", "err", err, "prompts", len(jobs))
 		for _, p := range jobs {
 			p.load.dropped()
+			w.slots.unclaim(p.job.Priority)
 			w.finish(p.d, func() error { return p.d.NakWithDelay(w.cfg.NakBase) })
 			w.stats.naked.Add(1)
 		}
@@ -213,6 +217,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.T
 	for _, p := range jobs {
 		if existing[store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}] {
 			p.load.dropped()
+			w.slots.unclaim(p.job.Priority)
 			w.stats.already.Add(1)
 			w.cfg.Observer.Settled(SettledAlreadyDone, nil)
 			w.finish(p.d, p.d.Ack)
@@ -220,19 +225,24 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.T
 		}
 		if w.setAside(ctx, p.d, p.job, asked, procWG) {
 			p.load.dropped()
+			w.slots.unclaim(p.job.Priority)
 			continue
 		}
 		t := &task{d: p.d, load: p.load}
 		t.beatAt.Store(asked.UnixNano())
 		if !w.trackWorking(t, store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}) {
+			w.slots.unclaim(p.job.Priority)
 			continue // a redelivery of a prompt worked here now: it follows that delivery
 		}
 		runnable = append(runnable, procJob{t, p.job})
 	}
+	// Highest priority first (a fetch returns them so): a claimed delivery
+	// must never wait behind a lower one of its group, which waits for it.
+	slices.SortStableFunc(runnable, func(a, b procJob) int { return rank(a.job.Priority) - rank(b.job.Priority) })
 	for _, r := range runnable {
 		// A prefetched delivery waits here for a slot (a high batch's
 		// first); a stop hands it back unworked.
-		if !w.slots.acquire(ctx, workCtx, r.job.Priority) {
+		if !w.slots.acquire(ctx, workCtx, r.job.Priority, true) {
 			r.t.load.dropped()
 			fl := w.untrack(r.t)
 			w.finish(r.t.d, func() error { return r.t.d.NakWithDelay(0) })

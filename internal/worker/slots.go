@@ -12,11 +12,20 @@ import (
 // prefetched delivery that finds none free waits; a slot that frees goes to
 // the waiting delivery of the highest priority, so that prefetching does not
 // let normal prompts fetched earlier hold back a high batch.
+//
+// A delivery is claimed as soon as it is fetched and decoded, before the
+// checks that precede its work (is it answered already, is its batch
+// running: a Postgres round trip). A slot that frees while a delivery of a
+// higher priority than every waiting one is claimed stays free for it:
+// without claims, each slot that freed during a high delivery's checks went
+// to a normal one fetched earlier. Claims of a priority never hold back
+// waiters of the same priority.
 type slotGate struct {
 	mu      sync.Mutex
 	size    int
 	free    int
 	waiting [3][]chan struct{} // by priority: high, normal, low
+	claims  [3]int             // claimed deliveries not yet at acquire, by priority
 }
 
 func newSlotGate(n int) *slotGate { return &slotGate{size: n, free: n} }
@@ -32,18 +41,50 @@ func rank(priority string) int {
 	return 1
 }
 
-// acquire takes a slot for a delivery of the given priority, waiting until
-// one frees or either context ends (false: no slot taken).
-func (g *slotGate) acquire(ctx, workCtx context.Context, priority string) bool {
+// claim records a fetched delivery of the given priority on its way to
+// acquire. Every claim ends in exactly one acquire(claimed: true) or one
+// unclaim.
+func (g *slotGate) claim(priority string) {
 	g.mu.Lock()
-	if g.free > 0 {
+	g.claims[rank(priority)]++
+	g.mu.Unlock()
+}
+
+// unclaim drops the claim of a delivery that will not be worked.
+func (g *slotGate) unclaim(priority string) {
+	g.mu.Lock()
+	g.claims[rank(priority)]--
+	g.dispatchLocked()
+	g.mu.Unlock()
+}
+
+// claimedAbove is how many claimed deliveries rank before r.
+func (g *slotGate) claimedAbove(r int) int {
+	n := 0
+	for _, c := range g.claims[:r] {
+		n += c
+	}
+	return n
+}
+
+// acquire takes a slot for a delivery of the given priority, waiting until
+// one frees or either context ends (false: no slot taken). claimed ends
+// the delivery's claim.
+func (g *slotGate) acquire(ctx, workCtx context.Context, priority string, claimed bool) bool {
+	r := rank(priority)
+	g.mu.Lock()
+	if claimed {
+		g.claims[r]--
+	}
+	if g.free > g.claimedAbove(r) && !g.waitersUpTo(r) {
 		g.free--
+		g.dispatchLocked() // a lower waiter may have waited on this claim alone
 		g.mu.Unlock()
 		return true
 	}
-	r := rank(priority)
 	ch := make(chan struct{})
 	g.waiting[r] = append(g.waiting[r], ch)
+	g.dispatchLocked()
 	g.mu.Unlock()
 	select {
 	case <-ch:
@@ -55,10 +96,21 @@ func (g *slotGate) acquire(ctx, workCtx context.Context, priority string) bool {
 	defer g.mu.Unlock()
 	if i := slices.Index(g.waiting[r], ch); i >= 0 {
 		g.waiting[r] = slices.Delete(g.waiting[r], i, i+1)
+		g.dispatchLocked() // a lower waiter may have waited behind this one
 		return false
 	}
 	// Handed a slot while stopping: give it back.
 	g.releaseLocked()
+	return false
+}
+
+// waitersUpTo reports whether a delivery of rank r or higher waits.
+func (g *slotGate) waitersUpTo(r int) bool {
+	for _, q := range g.waiting[:r+1] {
+		if len(q) > 0 {
+			return true
+		}
+	}
 	return false
 }
 
@@ -69,8 +121,9 @@ func (g *slotGate) inUse() int {
 	return g.size - g.free
 }
 
-// release frees a slot: to the first waiter of the highest priority, or to
-// the pool.
+// release frees a slot: to the first waiter of the highest priority, unless
+// a delivery of a higher priority than it is claimed (then, and without
+// waiters, to the pool).
 func (g *slotGate) release() {
 	g.mu.Lock()
 	g.releaseLocked()
@@ -78,12 +131,22 @@ func (g *slotGate) release() {
 }
 
 func (g *slotGate) releaseLocked() {
+	g.free++
+	g.dispatchLocked()
+}
+
+// dispatchLocked hands free slots to waiters, highest priority first, while
+// more slots are free than claimed deliveries of a higher priority than the
+// waiter's.
+func (g *slotGate) dispatchLocked() {
 	for r := range g.waiting {
-		if q := g.waiting[r]; len(q) > 0 {
-			close(q[0])
-			g.waiting[r] = q[1:]
-			return
+		for len(g.waiting[r]) > 0 {
+			if g.free <= g.claimedAbove(r) {
+				return
+			}
+			g.free--
+			close(g.waiting[r][0])
+			g.waiting[r] = g.waiting[r][1:]
 		}
 	}
-	g.free++
 }

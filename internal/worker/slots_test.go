@@ -14,14 +14,14 @@ func TestSlotGatePriorityOrder(t *testing.T) {
 	t.Parallel()
 	g := newSlotGate(1)
 	ctx := context.Background()
-	if !g.acquire(ctx, ctx, "") {
+	if !g.acquire(ctx, ctx, "", false) {
 		t.Fatal("a free slot was not taken")
 	}
 	got := make(chan string, 3)
 	waiters := []string{queue.PriorityLow, "", queue.PriorityHigh}
 	for i, p := range waiters {
 		go func() {
-			if g.acquire(ctx, ctx, p) {
+			if g.acquire(ctx, ctx, p, false) {
 				got <- p
 			}
 		}()
@@ -41,7 +41,7 @@ func TestSlotGatePriorityOrder(t *testing.T) {
 
 	stop, cancel := context.WithCancel(ctx)
 	done := make(chan bool)
-	go func() { done <- g.acquire(stop, ctx, "") }()
+	go func() { done <- g.acquire(stop, ctx, "", false) }()
 	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.waiting[1]) == 1 })
 	cancel()
 	if <-done {
@@ -51,6 +51,13 @@ func TestSlotGatePriorityOrder(t *testing.T) {
 	if g.free != 1 {
 		t.Errorf("%d slots free after the last release, want 1", g.free)
 	}
+}
+
+// state is how many slots are free and how many deliveries of rank r wait.
+func (g *slotGate) state(r int) (free, waiting int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.free, len(g.waiting[r])
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -74,7 +81,7 @@ func TestFetchGathersWhilePrefetchWaits(t *testing.T) {
 		t.Fatalf("gather with every slot free took %d credits, want 1 (fetch at once)", got)
 	}
 	for range 64 {
-		w.slots.acquire(ctx, ctx, "")
+		w.slots.acquire(ctx, ctx, "", false)
 	}
 	for range cap(w.credits) {
 		<-w.credits
@@ -85,5 +92,77 @@ func TestFetchGathersWhilePrefetchWaits(t *testing.T) {
 	}
 	if got := w.gather(ctx, 1); got <= 1 || got > 8 {
 		t.Errorf("gather took %d credits, want 2..8 (up to half the prefetch)", got)
+	}
+}
+
+// A slot that frees while a delivery of a higher priority than every
+// waiting one is claimed (fetched, still in its checks) stays free for it;
+// when the claim is dropped, the slot goes to the waiter.
+func TestSlotGateKeepsFreedSlotForClaimedHigher(t *testing.T) {
+	t.Parallel()
+	g := newSlotGate(1)
+	ctx := context.Background()
+	if !g.acquire(ctx, ctx, "", false) {
+		t.Fatal("a free slot was not taken")
+	}
+	g.claim("") // the normal waiter's own claim, ended by its acquire
+	normal := make(chan bool, 1)
+	go func() { normal <- g.acquire(ctx, ctx, "", true) }()
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.waiting[1]) == 1 })
+
+	g.claim(queue.PriorityHigh)
+	g.release()
+	if free, waiting := g.state(1); free != 1 || waiting != 1 {
+		t.Fatalf("after the release: %d free, %d normal waiting; want the slot kept free (1, 1) for the claimed high delivery", free, waiting)
+	}
+	if !g.acquire(ctx, ctx, queue.PriorityHigh, true) {
+		t.Fatal("the claimed high delivery did not get the slot kept for it")
+	}
+	g.release()
+	if !<-normal {
+		t.Fatal("the normal waiter did not get the slot after the high one")
+	}
+
+	// A dropped claim hands the slot on at once.
+	g.claim("")
+	low := make(chan bool, 1)
+	go func() { low <- g.acquire(ctx, ctx, queue.PriorityLow, false) }()
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.waiting[2]) == 1 })
+	g.release()
+	if free, waiting := g.state(2); free != 1 || waiting != 1 {
+		t.Fatalf("after the release: %d free, %d low waiting; want the slot kept free (1, 1) for the claimed normal delivery", free, waiting)
+	}
+	g.unclaim("")
+	if !<-low {
+		t.Fatal("the low waiter did not get the slot once the claim was dropped")
+	}
+	g.release()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.free != 1 || g.claims != [3]int{} {
+		t.Errorf("free %d, claims %v after the last release; want 1 and none", g.free, g.claims)
+	}
+}
+
+// Claims of the same priority do not hold back its waiters: a batch of one
+// priority works exactly as without claims.
+func TestSlotGateSamePriorityClaimsDoNotWait(t *testing.T) {
+	t.Parallel()
+	g := newSlotGate(2)
+	ctx := context.Background()
+	for range 3 {
+		g.claim("")
+	}
+	for i := range 2 {
+		if !g.acquire(ctx, ctx, "", true) {
+			t.Fatalf("acquire %d of 2 free slots failed", i+1)
+		}
+	}
+	done := make(chan bool, 1)
+	go func() { done <- g.acquire(ctx, ctx, "", true) }()
+	waitFor(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.waiting[1]) == 1 })
+	g.release()
+	if !<-done {
+		t.Fatal("the third delivery did not get the freed slot")
 	}
 }
