@@ -35,7 +35,7 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 		}
 		n = w.gather(ctx, n)
 		asked := time.Now() // no delivery of this fetch started its AckWait earlier
-		ds, err := w.src.Fetch(ctx, n, w.cfg.FetchMaxWait)
+		ds, err := w.src.Fetch(ctx, n, w.fetchWait())
 		for range n - len(ds) {
 			w.credits <- struct{}{}
 		}
@@ -80,6 +80,20 @@ func (w *Worker) fetchLoop(ctx, workCtx context.Context, procWG *sync.WaitGroup)
 			return nil
 		}
 	}
+}
+
+// idlePoll is the longest a fetch waits, with ExitWhenIdle, while this
+// worker still holds deliveries: the queue's end is near, and an empty fetch
+// looks at once whether the consumer is idle. So the worker exits about
+// idlePoll after its last ack, not up to a whole FetchMaxWait later.
+const idlePoll = 50 * time.Millisecond
+
+// fetchWait is how long a fetch waits for a message when none is there.
+func (w *Worker) fetchWait() time.Duration {
+	if w.cfg.ExitWhenIdle && w.stats.inflight.Load() > 0 {
+		return min(w.cfg.FetchMaxWait, idlePoll)
+	}
+	return w.cfg.FetchMaxWait
 }
 
 // gatherFor is the longest the fetch loop waits to fetch a larger group
