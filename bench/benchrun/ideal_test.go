@@ -55,3 +55,14 @@ func TestIdealOccupancyMatchesScan(t *testing.T) {
 		}
 	}
 }
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		xs   []float64
+		want float64
+	}{{[]float64{0.53, 0.45, 0.54}, 0.53}, {[]float64{2, 1}, 1.5}, {[]float64{7}, 7}, {nil, 0}} {
+		if got := median(c.xs); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.xs, got, c.want)
+		}
+	}
+}

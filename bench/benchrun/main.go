@@ -58,6 +58,7 @@ type bench struct {
 	workerProfile                        string          // -worker-profile: CPU profile of the sim-latency-0 worker
 	occProfile                           string          // -occupancy-profile: CPU profiles of the occupancy rows' workers (FILE-<slots>)
 	occSlots                             []int           // -occupancy-slots: the occupancy rows run
+	pairs                                int             // -pairs: back-to-back ceiling + worker runs
 }
 
 // sizes are the run's sizes, from the flags.
@@ -85,9 +86,10 @@ func main() {
 	workerProfile := flag.String("worker-profile", "", "write a CPU profile of the worker in the sim-latency-0 row (worker --cpuprofile) to this file")
 	occProfile := flag.String("occupancy-profile", "", "write a CPU profile of the worker of each occupancy row to this file with -<slots> appended (worker --cpuprofile)")
 	occSlots := flag.String("occupancy-slots", "1000,5000", "comma-separated slot counts of the occupancy rows")
+	pairs := flag.Int("pairs", 3, "back-to-back ceiling + worker (sim latency 0) pairs whose ratios the worker group also prints (0: none)")
 	rows := flag.String("rows", "", "comma-separated groups of rows to run (default all): "+strings.Join(groups, ","))
 	flag.Parse()
-	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL"), keep: *keep, workerProfile: *workerProfile, occProfile: *occProfile}
+	b := &bench{bin: "bin", base: os.Getenv("TEST_DATABASE_URL"), keep: *keep, workerProfile: *workerProfile, occProfile: *occProfile, pairs: *pairs}
 	for _, f := range strings.Split(*occSlots, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
@@ -144,12 +146,9 @@ func (b *bench) run(out string, sz sizes) error {
 	// 1. Ceiling. Without it (-rows) the ratios to it are left out.
 	var ceil ceiling
 	if b.want("ceiling") {
-		r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000", "-server-pid", strconv.Itoa(b.natsPID))
-		if err != nil {
+		var err error
+		if ceil, err = b.ceiling(); err != nil {
 			return err
-		}
-		if err := json.Unmarshal(r.stdout, &ceil); err != nil {
-			return fmt.Errorf("ceiling output %q: %w", r.stdout, err)
 		}
 		b.add("ceiling: bare async publish (300k jobs)", fmt.Sprintf("%.0f/s; CPU µs per job: publisher %.1f, nats-server %.1f",
 			ceil.Publish, ceil.PublishCPU, ceil.PublishServerCPU))
@@ -231,6 +230,14 @@ func (b *bench) run(out string, sz sizes) error {
 				rate, ratio(rate, ceil.Work, "the ceiling"), cpu, cpu-simCPU, simCPU, perLine(natsCPU, n0), perLine(pgCPU, n0), mb(r.maxRSS)))
 		if err := b.purge(ctx); err != nil {
 			return err
+		}
+		if b.pairs > 0 {
+			ratios, err := b.workerPairs(routes0, n0)
+			if err != nil {
+				return err
+			}
+			b.add(fmt.Sprintf("worker, sim latency 0 ÷ ceiling's work rate, %d back-to-back pairs (the ceiling, then the worker on 200k prompts)", b.pairs),
+				fmt.Sprintf("%s (median %.2f×)", strings.Join(ratios.each, ", "), ratios.median))
 		}
 	}
 
@@ -407,6 +414,73 @@ func (b *bench) cmd(env []string, name string, args ...string) (result, error) {
 		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	return r, nil
+}
+
+// ceiling runs bench/ceiling on 300k jobs.
+func (b *bench) ceiling() (ceiling, error) {
+	var c ceiling
+	r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000", "-server-pid", strconv.Itoa(b.natsPID))
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(r.stdout, &c); err != nil {
+		return c, fmt.Errorf("ceiling output %q: %w", r.stdout, err)
+	}
+	return c, nil
+}
+
+type pairRatios struct {
+	each   []string // "0.52× (41.2k / 79.1k)"
+	median float64
+}
+
+// workerPairs runs the ceiling and, right after it, one worker × 1,024 on
+// n prompts at sim latency 0, b.pairs times, and returns the ratios of the
+// worker's rate to the ceiling's work rate. On a shared machine either rate
+// moves by ±10% from one run to the next; back-to-back pairs and their
+// median say more than one ratio of two runs minutes apart.
+func (b *bench) workerPairs(routes string, n int) (pairRatios, error) {
+	var out pairRatios
+	var rs []float64
+	for i := range b.pairs {
+		c, err := b.ceiling()
+		if err != nil {
+			return out, err
+		}
+		if err := b.purge(context.Background()); err != nil {
+			return out, err
+		}
+		batch := fmt.Sprint("pair", i)
+		if err := b.enqueue(batch, n, ""); err != nil {
+			return out, err
+		}
+		r, err := b.worker(routes, 1024, batch, 1, "")
+		if err != nil {
+			return out, err
+		}
+		if err := b.purge(context.Background()); err != nil {
+			return out, err
+		}
+		rate := float64(n) / r.wall.Seconds()
+		rs = append(rs, rate/c.Work)
+		out.each = append(out.each, fmt.Sprintf("%.2f× (%.1fk / %.1fk)", rate/c.Work, rate/1e3, c.Work/1e3))
+	}
+	out.median = median(rs)
+	return out, nil
+}
+
+// median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
 }
 
 // worker runs n worker processes on batch until the queue is idle; wall is
