@@ -152,7 +152,8 @@ func (b *bench) run(out string, sz sizes) error {
 		}
 		b.add("ceiling: bare async publish (300k jobs)", fmt.Sprintf("%.0f/s; CPU µs per job: publisher %.1f, nats-server %.1f",
 			ceil.Publish, ceil.PublishCPU, ceil.PublishServerCPU))
-		b.add("ceiling: bare consume + batched COPY of two rows + ack (300k)", fmt.Sprintf("%.0f/s", ceil.Work))
+		b.add("ceiling: bare consume + batched COPY of two rows + ack (300k)", fmt.Sprintf("%.0f/s; CPU µs per job: consumer %.1f, nats-server %.1f, Postgres backends %.1f",
+			ceil.Work, ceil.WorkCPU, ceil.WorkServerCPU, ceil.WorkPostgresCPU))
 	}
 
 	// 2. Enqueue at two sizes: rate and peak RSS, each against a bare
@@ -354,6 +355,9 @@ type ceiling struct {
 	Work             float64 `json:"work_per_s"`
 	PublishCPU       float64 `json:"publish_cpu_us"`
 	PublishServerCPU float64 `json:"publish_server_cpu_us"`
+	WorkCPU          float64 `json:"work_cpu_us"`
+	WorkServerCPU    float64 `json:"work_server_cpu_us"`
+	WorkPostgresCPU  float64 // µs per job of its Postgres backends, sampled by benchrun
 }
 
 // barePublish runs bin/ceiling -publish-only with n jobs on a fresh
@@ -419,13 +423,20 @@ func (b *bench) cmd(env []string, name string, args ...string) (result, error) {
 // ceiling runs bench/ceiling on 300k jobs.
 func (b *bench) ceiling() (ceiling, error) {
 	var c ceiling
-	r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", b.dsn, "-n", "300000", "-server-pid", strconv.Itoa(b.natsPID))
+	const app, n = "benchrun_ceiling", 300_000
+	pg, err := b.samplePostgres(context.Background(), app)
+	if err != nil {
+		return c, err
+	}
+	r, err := b.cmd(nil, b.bin+"/ceiling", "-nats", b.natsURL, "-db", withApp(b.dsn, app), "-n", strconv.Itoa(n), "-server-pid", strconv.Itoa(b.natsPID))
+	pgCPU := pg.total()
 	if err != nil {
 		return c, err
 	}
 	if err := json.Unmarshal(r.stdout, &c); err != nil {
 		return c, fmt.Errorf("ceiling output %q: %w", r.stdout, err)
 	}
+	c.WorkPostgresCPU = float64(pgCPU.Microseconds()) / n
 	return c, nil
 }
 

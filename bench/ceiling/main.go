@@ -91,11 +91,16 @@ func run(natsURL, db string, n, batch, serverPID int, publishOnly bool) error {
 		return err
 	}
 	fetch := func(ctx context.Context, n int) ([]queue.Delivery, error) { return qc.Fetch(ctx, cons, n, time.Second) }
+	cpu0, server0 := selfCPU(), proc.CPU(serverPID)
 	work, err := consume(ctx, fetch, pool, n, batch)
 	if err != nil {
 		return err
 	}
 	out["work_per_s"] = work
+	out["work_cpu_us"] = float64((selfCPU() - cpu0).Microseconds()) / float64(n)
+	if serverPID > 0 {
+		out["work_server_cpu_us"] = float64((proc.CPU(serverPID) - server0).Microseconds()) / float64(n)
+	}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
