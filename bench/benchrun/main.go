@@ -357,7 +357,7 @@ type ceiling struct {
 	PublishServerCPU float64 `json:"publish_server_cpu_us"`
 	WorkCPU          float64 `json:"work_cpu_us"`
 	WorkServerCPU    float64 `json:"work_server_cpu_us"`
-	WorkPostgresCPU  float64 // µs per job of its Postgres backends, sampled by benchrun
+	WorkPostgresCPU  float64 `json:"-"` // µs per job of its Postgres backends, sampled by benchrun
 }
 
 // barePublish runs bin/ceiling -publish-only with n jobs on a fresh

@@ -199,14 +199,18 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.T
 	if len(jobs) == 0 {
 		return
 	}
+	// drop ends the wait of a job that will not be worked.
+	drop := func(p pending) {
+		p.load.dropped()
+		w.slots.unclaim(p.job.Priority)
+	}
 	// One round trip tells which prompts were already answered (a redelivery
 	// after a crash between commit and ack, or an enqueue run twice).
 	existing, err := w.existing(ctx, workCtx, keys, held)
 	if err != nil {
 		w.log.Warn("checking for existing results failed; handing prompts back", "err", err, "prompts", len(jobs))
 		for _, p := range jobs {
-			p.load.dropped()
-			w.slots.unclaim(p.job.Priority)
+			drop(p)
 			w.finish(p.d, func() error { return p.d.NakWithDelay(w.cfg.NakBase) })
 			w.stats.naked.Add(1)
 		}
@@ -217,8 +221,7 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.T
 	if err := w.holdRetry(ctx, workCtx, held, "reading batch states", len(jobs), w.ctl.fresh); err != nil {
 		w.log.Warn("reading batch states failed; handing prompts back", "err", err, "prompts", len(jobs))
 		for _, p := range jobs {
-			p.load.dropped()
-			w.slots.unclaim(p.job.Priority)
+			drop(p)
 			w.finish(p.d, func() error { return p.d.NakWithDelay(w.cfg.NakBase) })
 			w.stats.naked.Add(1)
 		}
@@ -230,16 +233,14 @@ func (w *Worker) start(ctx, workCtx context.Context, ds []Delivery, asked time.T
 	runnable := make([]procJob, 0, len(jobs))
 	for _, p := range jobs {
 		if existing[store.Key{BatchID: p.job.BatchID, PromptID: p.job.ID}] {
-			p.load.dropped()
-			w.slots.unclaim(p.job.Priority)
+			drop(p)
 			w.stats.already.Add(1)
 			w.cfg.Observer.Settled(SettledAlreadyDone, nil)
 			w.finish(p.d, p.d.Ack)
 			continue
 		}
 		if w.setAside(ctx, p.d, p.job, asked, procWG) {
-			p.load.dropped()
-			w.slots.unclaim(p.job.Priority)
+			drop(p)
 			continue
 		}
 		t := &task{d: p.d, load: p.load}

@@ -76,15 +76,17 @@ func (g *slotGate) acquire(ctx, workCtx context.Context, priority string, claime
 	if claimed {
 		g.claims[r]--
 	}
-	if g.free > g.claimedAbove(r) && !g.waitersUpTo(r) {
+	// dispatchLocked leaves no waiter it could serve: a waiter of rank r
+	// or higher means free <= claimedAbove(r) here, so this takes no slot
+	// one of them should have, and a waiter that takes none leaves none
+	// another could now take.
+	if g.free > g.claimedAbove(r) {
 		g.free--
-		g.dispatchLocked() // a lower waiter may have waited on this claim alone
 		g.mu.Unlock()
 		return true
 	}
 	ch := make(chan struct{})
 	g.waiting[r] = append(g.waiting[r], ch)
-	g.dispatchLocked()
 	g.mu.Unlock()
 	select {
 	case <-ch:
@@ -96,21 +98,10 @@ func (g *slotGate) acquire(ctx, workCtx context.Context, priority string, claime
 	defer g.mu.Unlock()
 	if i := slices.Index(g.waiting[r], ch); i >= 0 {
 		g.waiting[r] = slices.Delete(g.waiting[r], i, i+1)
-		g.dispatchLocked() // a lower waiter may have waited behind this one
 		return false
 	}
 	// Handed a slot while stopping: give it back.
 	g.releaseLocked()
-	return false
-}
-
-// waitersUpTo reports whether a delivery of rank r or higher waits.
-func (g *slotGate) waitersUpTo(r int) bool {
-	for _, q := range g.waiting[:r+1] {
-		if len(q) > 0 {
-			return true
-		}
-	}
 	return false
 }
 

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -164,5 +165,50 @@ func TestSlotGateSamePriorityClaimsDoNotWait(t *testing.T) {
 	g.release()
 	if !<-done {
 		t.Fatal("the third delivery did not get the freed slot")
+	}
+}
+
+// dispatchLocked leaves no waiter it could serve (acquire's fast path
+// relies on it): after it, the first rank with waiters has no more slots
+// free than claimed deliveries of higher ranks; a slot went to a rank only
+// while every higher rank's waiters were served, and never out of the
+// slots kept for claimed deliveries of higher ranks.
+func TestSlotGateDispatchLeavesNoServableWaiter(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		g := newSlotGate(8)
+		g.free = rng.IntN(9)
+		var before [3]int
+		for r := range g.waiting {
+			g.claims[r] = rng.IntN(3)
+			for range rng.IntN(4) {
+				g.waiting[r] = append(g.waiting[r], make(chan struct{}))
+			}
+			before[r] = len(g.waiting[r])
+		}
+		free0 := g.free
+		g.dispatchLocked()
+		served := 0
+		for r := range g.waiting {
+			served += before[r] - len(g.waiting[r])
+			if len(g.waiting[r]) < before[r] && g.free < g.claimedAbove(r) {
+				t.Fatalf("rank %d was served into slots kept for %d claimed deliveries above it (%d free left)", r, g.claimedAbove(r), g.free)
+			}
+			if len(g.waiting[r]) > 0 {
+				if g.free > g.claimedAbove(r) {
+					t.Fatalf("rank %d still waits with %d free and %d claimed above it", r, g.free, g.claimedAbove(r))
+				}
+				for lower := r + 1; lower < len(g.waiting); lower++ {
+					if len(g.waiting[lower]) < before[lower] {
+						t.Fatalf("rank %d was served while rank %d still waits", lower, r)
+					}
+				}
+				break
+			}
+		}
+		if served != free0-g.free {
+			t.Fatalf("%d waiters served, but %d slots were taken", served, free0-g.free)
+		}
 	}
 }
