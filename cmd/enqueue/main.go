@@ -31,6 +31,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
 	"github.com/promptcascade/promptcascade/internal/estimate"
+	"github.com/promptcascade/promptcascade/internal/gctune"
 	"github.com/promptcascade/promptcascade/internal/input"
 	"github.com/promptcascade/promptcascade/internal/queue"
 	"github.com/promptcascade/promptcascade/internal/store"
@@ -125,6 +126,11 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		return 2
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if name := gctune.Overridden(os.LookupEnv); name != "" {
+		log.Debug("GC_HEAP_FLOOR_MB not applied: the Go runtime's own setting is given", "var", name)
+	} else {
+		defer gctune.Start(uint64(cfg.GCHeapFloorMB)<<20, gctune.DefaultPercent).Stop()
+	}
 	if o.cpuProfile != "" {
 		stopProfile, err := cpuprofile.Start(o.cpuProfile)
 		if err != nil {

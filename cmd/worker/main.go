@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/promptcascade/promptcascade/internal/cascade"
 	"github.com/promptcascade/promptcascade/internal/classify"
 	"github.com/promptcascade/promptcascade/internal/config"
+	"github.com/promptcascade/promptcascade/internal/gctune"
 	"github.com/promptcascade/promptcascade/internal/metrics"
 	"github.com/promptcascade/promptcascade/internal/pricing"
 	"github.com/promptcascade/promptcascade/internal/prompt"
@@ -55,11 +55,6 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if _, set := os.LookupEnv("GOGC"); !set {
-		// Half as many collections as Go's default: the hot path allocates
-		// per prompt and the heap is small (README, GOGC).
-		debug.SetGCPercent(200)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -72,6 +67,13 @@ func run(args []string, stderr io.Writer) int {
 		cfg.ExitWhenIdle = true
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("worker", cfg.WorkerID)
+	if name := gctune.Overridden(os.LookupEnv); name != "" {
+		log.Debug("GC_HEAP_FLOOR_MB not applied: the Go runtime's own setting is given", "var", name)
+	} else {
+		// At least half as many collections as Go's default: the hot path
+		// allocates per prompt and the heap is small (README, GC_HEAP_FLOOR_MB).
+		defer gctune.Start(uint64(cfg.GCHeapFloorMB)<<20, 200).Stop()
+	}
 	if *cpuProfile != "" {
 		stopProfile, err := cpuprofile.Start(*cpuProfile)
 		if err != nil {

@@ -103,7 +103,10 @@ type Worker struct {
 	// FaultAfter is how many prompts are committed before the fault fires.
 	FaultAfter int    `env:"WORKER_FAULT_AFTER,default=50"`
 	Seed       uint64 `env:"SIM_SEED,default=1"`
-	Keys       ProviderKeys
+	// GCHeapFloorMB is the heap the collector lets grow before it runs
+	// (package gctune); 0: GOGC 200 throughout.
+	GCHeapFloorMB int `env:"GC_HEAP_FLOOR_MB,default=128"`
+	Keys          ProviderKeys
 }
 
 // Fault-injection points (WORKER_FAULT) used by the crash tests: cmd/worker
@@ -136,6 +139,9 @@ type ProviderKeys struct {
 type Enqueue struct {
 	Common
 	MaxPending int `env:"ENQUEUE_MAX_PENDING,default=4096"`
+	// GCHeapFloorMB is the heap the collector lets grow before it runs
+	// (package gctune); 0: Go's default collector.
+	GCHeapFloorMB int `env:"GC_HEAP_FLOOR_MB,default=128"`
 	// Routes and prices price a batch for --budget auto.
 	RoutesFile  string `env:"ROUTES_FILE"`
 	PricingFile string `env:"PRICING_FILE"`
@@ -171,7 +177,8 @@ func LoadEnqueue(ctx context.Context, l envconfig.Lookuper) (*Enqueue, error) {
 	quietCLI(l, &c.Common)
 	is := set(l)
 	return &c, errors.Join(c.Common.validate(is),
-		is.positive("ENQUEUE_MAX_PENDING", c.MaxPending))
+		is.positive("ENQUEUE_MAX_PENDING", c.MaxPending),
+		nonNegative("GC_HEAP_FLOOR_MB", c.GCHeapFloorMB, "0 turns the floor off"))
 }
 
 // LoadCtl reads the cascadectl configuration from the environment.
@@ -203,6 +210,7 @@ func (c *Worker) validate(is isSet) error {
 		is.positiveDur("WORKER_COMMIT_INTERVAL", c.CommitInterval),
 		is.positiveDur("WORKER_DRAIN_TIMEOUT", c.DrainTimeout),
 		nonNegative("METRICS_BATCH_LABELS", c.MetricsBatchLabels, ""),
+		nonNegative("GC_HEAP_FLOOR_MB", c.GCHeapFloorMB, "0 turns the floor off"),
 		oneOf("WORKER_FAULT", c.Fault, "", FaultDuringCall, FaultBeforeCommit, FaultAfterCommit, FaultBatchAfterCreate, FaultBatchMidIngest),
 	)
 }

@@ -31,6 +31,30 @@ func TestWorkerDefaults(t *testing.T) {
 	if c.WorkerID == "" {
 		t.Error("WORKER_ID has no default")
 	}
+	if c.GCHeapFloorMB != 128 {
+		t.Errorf("GC_HEAP_FLOOR_MB default %d, want 128", c.GCHeapFloorMB)
+	}
+}
+
+func TestEnqueueHeapFloor(t *testing.T) {
+	t.Parallel()
+	for env, want := range map[string]int{"": 128, "0": 0, "512": 512} {
+		m := map[string]string{}
+		if env != "" {
+			m["GC_HEAP_FLOOR_MB"] = env
+		}
+		c, err := config.LoadEnqueue(context.Background(), envconfig.MapLookuper(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.GCHeapFloorMB != want {
+			t.Errorf("GC_HEAP_FLOOR_MB=%q: %d, want %d", env, c.GCHeapFloorMB, want)
+		}
+	}
+	_, err := config.LoadEnqueue(context.Background(), envconfig.MapLookuper(map[string]string{"GC_HEAP_FLOOR_MB": "-1"}))
+	if err == nil || !strings.Contains(err.Error(), "GC_HEAP_FLOOR_MB: must not be negative, got -1") {
+		t.Errorf("GC_HEAP_FLOOR_MB=-1: err = %v", err)
+	}
 }
 
 func TestWorkerFromEnvironment(t *testing.T) {
@@ -72,6 +96,8 @@ func TestBadEnvironmentNamesTheVariable(t *testing.T) {
 		{map[string]string{"NATS_STREAM_REPLICAS": "7"}, "NATS_STREAM_REPLICAS: must be 1 to 5"},
 		{map[string]string{"NATS_STREAM_REPLICAS": "three"}, "NATS_STREAM_REPLICAS: invalid value"},
 		{map[string]string{"NATS_STREAM_PLACEMENT_TAGS": "az:a,,ssd"}, "NATS_STREAM_PLACEMENT_TAGS: tag 2 is empty"},
+		{map[string]string{"GC_HEAP_FLOOR_MB": "-5"}, "GC_HEAP_FLOOR_MB: must not be negative, got -5 (0 turns the floor off)"},
+		{map[string]string{"GC_HEAP_FLOOR_MB": "lots"}, "GC_HEAP_FLOOR_MB: invalid value"},
 	} {
 		_, err := config.LoadWorker(context.Background(), envconfig.MapLookuper(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
