@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promptcascade/promptcascade/internal/natstest"
@@ -425,5 +426,48 @@ func TestConnectRefusesALimitOverMaxPayload(t *testing.T) {
 	defer c.Close()
 	if c.MessageLimit() != 2048 {
 		t.Errorf("MessageLimit = %d, want the setting 2048", c.MessageLimit())
+	}
+}
+
+// An ack that does not come within PublishAckTimeout fails that attempt,
+// and the message is sent again: here a plain subscriber takes the
+// messages and answers none (no stream yet), then the stream appears and
+// stores every message once.
+func TestPublishResendsWhenTheAckIsOverdue(t *testing.T) {
+	t.Parallel()
+	const total = 20
+	b := setup(t, Config{PublishAckTimeout: 200 * time.Millisecond})
+	ctx := testContext(t)
+	var swallowed atomic.Int64
+	sink, err := b.conn.nc.Subscribe(b.conn.cfg.SubjectPrefix+".>", func(*nats.Msg) { swallowed.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPublisher(b.conn, total)
+	for i := range total {
+		if err := p.Publish(ctx, job("overdue", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every message sent at least twice: one timeout each at least.
+	for swallowed.Load() < 2*total {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d sends in all, want %d: overdue acks are not re-sent", swallowed.Load(), 2*total)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := sink.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.conn.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Wait(ctx)
+	if err != nil || st.Published != total || st.Duplicates != 0 || st.Failed != 0 || st.Retried < total {
+		t.Fatalf("Wait = %+v, %v; want %d published after at least %d re-sends", st, err, total, total)
+	}
+	if n := streamMsgs(t, b.conn); n != total {
+		t.Fatalf("stream has %d messages, want %d", n, total)
 	}
 }
