@@ -130,6 +130,10 @@ func publish(ctx context.Context, qc *queue.Conn, n, serverPID int) (published, 
 		return published{}, err
 	}
 	subject := queue.PrioritySubject(qc.Config().SubjectPrefix, "", "ceiling")
+	// Wait for room as long as it takes, as queue.Publisher does (nats.go
+	// gives up after 200 ms by default, which a server slowed by millions of
+	// ids in its duplicate window can exceed).
+	stall := jetstream.WithStallWait(time.Minute)
 	now := time.Now().UTC()
 	cpu0, server0 := selfCPU(), proc.CPU(serverPID)
 	start := time.Now()
@@ -142,7 +146,7 @@ func publish(ctx context.Context, qc *queue.Conn, n, serverPID int) (published, 
 			return published{}, err
 		}
 		msg := &nats.Msg{Subject: subject, Data: m.Body, Header: nats.Header{jetstream.MsgIDHeader: []string{m.MsgID}}}
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+		if _, err := js.PublishMsgAsync(msg, stall); err != nil {
 			return published{}, fmt.Errorf("publish %s: %w", m.MsgID, err)
 		}
 	}
