@@ -29,6 +29,12 @@ func parsePubAck(data []byte) (duplicate bool, err error) {
 	if ok, dup := fastPubAck(data); ok {
 		return dup, nil
 	}
+	return decodePubAck(data)
+}
+
+// decodePubAck is parsePubAck by encoding/json alone, as nats.go reads an
+// ack.
+func decodePubAck(data []byte) (duplicate bool, err error) {
 	var a pubAckJSON
 	if err := json.Unmarshal(data, &a); err != nil {
 		return false, jetstream.ErrInvalidJSAck

@@ -1,28 +1,11 @@
 package queue
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// decodePubAck is parsePubAck by encoding/json alone: what nats.go makes
-// of an ack, the reference of the fast path.
-func decodePubAck(data []byte) (bool, error) {
-	var a pubAckJSON
-	if err := json.Unmarshal(data, &a); err != nil {
-		return false, jetstream.ErrInvalidJSAck
-	}
-	if a.Error != nil {
-		return false, a.Error
-	}
-	if a.Stream == "" {
-		return false, jetstream.ErrInvalidJSAck
-	}
-	return a.Duplicate, nil
-}
 
 var pubAckCases = []string{
 	`{"stream":"PROMPTS","seq":1}`,
