@@ -91,7 +91,6 @@ func TestTunerFollowsLiveHeap(t *testing.T) {
 		t.Errorf("runtime GOGC %d, tuner says %d", got, tu.Percent())
 	}
 	runtime.KeepAlive(big)
-	big = nil
 
 	collect(t, tu)
 	live := liveHeap()
