@@ -1,10 +1,11 @@
 // Command ceiling measures the bare pipeline the worker is built on, against
 // the same nats-server and Postgres: async publish of n jobs with nats.go's
-// PublishMsgAsync (what enqueue does, without reading files or recording
-// ids, and without its publisher's retries; the jobs are those enqueue
-// makes of bench/benchrun's input lines, and -server-pid adds the CPU time
-// per job of publisher and server), then consume + one batched COPY of two rows
-// per message (a result and an attempt) + ack, with nothing else (no
+// PublishMsgAsync (queue.Conn.BarePublish: what enqueue does, without
+// reading files or recording ids, and without its publisher's retries; the
+// jobs are those enqueue makes of bench/benchrun's input lines, and
+// -server-pid adds the CPU time per job of publisher and server), then
+// consume + one batched COPY of two rows per message (a result and an
+// attempt) + ack, with nothing else (no
 // classify, no model, no existence check). The worker's own throughput is
 // judged against these numbers. It prints one JSON object.
 //
@@ -27,14 +28,11 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promptcascade/promptcascade/bench/internal/proc"
 	"github.com/promptcascade/promptcascade/internal/prompt"
@@ -113,50 +111,22 @@ func run(natsURL, db string, n, batch, serverPID int, publishOnly bool) error {
 type published struct{ rate, cpu, serverCPU float64 }
 
 // publish sends n jobs with nats.go's own async publish
-// (jetstream.PublishMsgAsync, at most 4,096 awaiting their ack, as
+// (queue.Conn.BarePublish, at most 4,096 awaiting their ack, as
 // bin/enqueue's default) and waits for every ack: the bare publish, with the
 // body, subject and Nats-Msg-Id that queue.Publisher gives each job, and
 // nothing of its bookkeeping (no retries, no counting).
 func publish(ctx context.Context, qc *queue.Conn, n, serverPID int) (published, error) {
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	js, err := jetstream.New(qc.NATS(),
-		jetstream.WithPublishAsyncMaxPending(4096),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-			failed.Add(1)
-			firstErr.CompareAndSwap(nil, err)
-		}))
-	if err != nil {
-		return published{}, err
-	}
-	subject := queue.PrioritySubject(qc.Config().SubjectPrefix, "", "ceiling")
-	// Wait for room as long as it takes, as queue.Publisher does (nats.go
-	// gives up after 200 ms by default, which a server slowed by millions of
-	// ids in its duplicate window can exceed).
-	stall := jetstream.WithStallWait(time.Minute)
 	now := time.Now().UTC()
 	cpu0, server0 := selfCPU(), proc.CPU(serverPID)
 	start := time.Now()
-	for i := range n {
+	err := qc.BarePublish(ctx, n, 4096, func(i int) (queue.Message, error) {
 		// The job bin/enqueue sends for benchrun's line i (the same prompt,
 		// a position), so that both publish messages of one size.
 		j := prompt.Job{BatchID: "ceiling", ID: strconv.Itoa(i), Prompt: fmt.Sprintf("What is %d plus %d? Answer briefly.", i, i), Seq: int64(i + 1), EnqueuedAt: now}
-		m, err := queue.EncodeJob(j, qc.MessageLimit())
-		if err != nil {
-			return published{}, err
-		}
-		msg := &nats.Msg{Subject: subject, Data: m.Body, Header: nats.Header{jetstream.MsgIDHeader: []string{m.MsgID}}}
-		if _, err := js.PublishMsgAsync(msg, stall); err != nil {
-			return published{}, fmt.Errorf("publish %s: %w", m.MsgID, err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return published{}, ctx.Err()
-	}
-	if f := failed.Load(); f > 0 {
-		return published{}, fmt.Errorf("%d of %d publishes failed, the first: %v", f, n, firstErr.Load())
+		return queue.EncodeJob(j, qc.MessageLimit())
+	})
+	if err != nil {
+		return published{}, err
 	}
 	return published{
 		rate:      float64(n) / time.Since(start).Seconds(),

@@ -471,3 +471,36 @@ func TestPublishResendsWhenTheAckIsOverdue(t *testing.T) {
 		t.Fatalf("stream has %d messages, want %d", n, total)
 	}
 }
+
+// BarePublish (bench/ceiling's reference) stores every message it is
+// given, once, and returns the error of a message it could not make.
+func TestBarePublish(t *testing.T) {
+	t.Parallel()
+	const total = 300
+	b := setup(t, Config{})
+	ctx := testContext(t)
+	if _, err := b.conn.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msg := func(i int) (Message, error) { return EncodeJob(job("bare", i), b.conn.MessageLimit()) }
+	if err := b.conn.BarePublish(ctx, total, 64, msg); err != nil {
+		t.Fatal(err)
+	}
+	// Again: the same Msg-Ids, all duplicates.
+	if err := b.conn.BarePublish(ctx, total, 64, msg); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgs(t, b.conn); n != total {
+		t.Fatalf("stream has %d messages, want %d", n, total)
+	}
+	boom := errors.New("no message 7")
+	err := b.conn.BarePublish(ctx, total, 64, func(i int) (Message, error) {
+		if i == 7 {
+			return Message{}, boom
+		}
+		return msg(i)
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the message's own", err)
+	}
+}
