@@ -73,6 +73,13 @@ func TestBatchRoutesTwoBatchesAtOnce(t *testing.T) {
 	if !strings.Contains(out, `unknown key "timout"`) {
 		t.Errorf("bad routes:\n%s", out)
 	}
+	// ... and before enqueue connects to anything: with neither broker nor
+	// database reachable, the error is still the file's.
+	out = b.runWant(t, ctx, 1, "enqueue", []string{"NATS_URL=nats://127.0.0.1:1", "DATABASE_URL=postgres://nobody@127.0.0.1:1/none?connect_timeout=1"},
+		"--batch", "bad", "--routes", bad, "--quiet", file)
+	if !strings.Contains(out, `unknown key "timout"`) || strings.Contains(out, "127.0.0.1:1") {
+		t.Errorf("bad routes, nothing reachable:\n%s", out)
+	}
 }
 
 // retry with stronger routes answers the chosen (failed) prompts again and

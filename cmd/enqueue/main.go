@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -165,6 +166,9 @@ type enqueuer struct {
 	limit  int // the prompt-size rule's limit (queue.Conn.MessageLimit)
 	// priority is what the jobs carry (setPriority): "" for normal.
 	priority string
+	// routesYAML is the --routes file as read and validated before any
+	// connection (the bytes stored are the bytes checked).
+	routesYAML []byte
 
 	spooled []string // temp copies of stdin, removed at the end
 
@@ -199,6 +203,9 @@ func (e *enqueuer) open(name string) (io.ReadCloser, error) {
 }
 
 func (e *enqueuer) run(ctx context.Context, log *slog.Logger) error {
+	if err := e.checkRoutes(); err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, e.cfg.Postgres.DatabaseURL)
 	if err != nil {
 		return err
@@ -682,19 +689,30 @@ func (e *enqueuer) routesFile() string {
 
 // setRoutes validates the batch's own routes file as a worker would (the
 // same errors) and stores it with the batch, content-addressed.
-func (e *enqueuer) setRoutes(ctx context.Context, st *store.Store) error {
+// checkRoutes reads and validates the --routes file, before enqueue
+// connects to anything: a bad file is reported as itself, not hidden behind
+// an unreachable broker or database.
+func (e *enqueuer) checkRoutes() error {
+	if e.o.routes == "" {
+		return nil
+	}
 	prices, err := config.LoadPrices(e.cfg.PricingFile)
 	if err != nil {
 		return err
-	}
-	if _, err := config.LoadRoutes(e.o.routes, prices); err != nil {
-		return fmt.Errorf("--routes: %w", err)
 	}
 	yaml, err := os.ReadFile(e.o.routes)
 	if err != nil {
 		return fmt.Errorf("--routes: %w", err)
 	}
-	sum, version, err := st.SetBatchRoutes(ctx, e.o.batch, filepath.Base(e.o.routes), yaml)
+	if _, err := config.ParseRoutes(e.o.routes, bytes.NewReader(yaml), prices); err != nil {
+		return fmt.Errorf("--routes: %w", err)
+	}
+	e.routesYAML = yaml
+	return nil
+}
+
+func (e *enqueuer) setRoutes(ctx context.Context, st *store.Store) error {
+	sum, version, err := st.SetBatchRoutes(ctx, e.o.batch, filepath.Base(e.o.routes), e.routesYAML)
 	if err != nil {
 		return err
 	}
