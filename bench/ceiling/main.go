@@ -5,9 +5,9 @@
 // jobs are those enqueue makes of bench/benchrun's input lines, and
 // -server-pid adds the CPU time per job of publisher and server), then
 // consume + one batched COPY of two rows per message (a result and an
-// attempt) + ack, with nothing else (no
-// classify, no model, no existence check). The worker's own throughput is
-// judged against these numbers. It prints one JSON object.
+// attempt) + ack, with nothing else (no classify, no model, no existence
+// check). The worker's own throughput is judged against these numbers. It
+// prints one JSON object.
 //
 // -publish-only publishes the n jobs and stops there (no consumers, no
 // Postgres), as enqueue does into a fresh stream: bench/benchrun measures the

@@ -127,10 +127,10 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		return 2
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	if name := gctune.Overridden(os.LookupEnv); name != "" {
-		log.Debug("GC_HEAP_FLOOR_MB not applied: the Go runtime's own setting is given", "var", name)
-	} else {
-		defer gctune.Start(uint64(cfg.GCHeapFloorMB)<<20, gctune.DefaultPercent).Stop()
+	tuner, overridden := gctune.StartUnlessOverridden(os.LookupEnv, uint64(cfg.GCHeapFloorMB)<<20, gctune.DefaultPercent)
+	defer tuner.Stop()
+	if overridden != "" {
+		log.Debug("GC_HEAP_FLOOR_MB not applied: the Go runtime's own setting is given", "var", overridden)
 	}
 	if o.cpuProfile != "" {
 		stopProfile, err := cpuprofile.Start(o.cpuProfile)
@@ -687,11 +687,9 @@ func (e *enqueuer) routesFile() string {
 	return e.cfg.RoutesFile
 }
 
-// setRoutes validates the batch's own routes file as a worker would (the
-// same errors) and stores it with the batch, content-addressed.
-// checkRoutes reads and validates the --routes file, before enqueue
-// connects to anything: a bad file is reported as itself, not hidden behind
-// an unreachable broker or database.
+// checkRoutes reads and validates the --routes file as a worker would (the
+// same errors), before enqueue connects to anything: a bad file is reported
+// as itself, not hidden behind an unreachable broker or database.
 func (e *enqueuer) checkRoutes() error {
 	if e.o.routes == "" {
 		return nil
@@ -711,6 +709,8 @@ func (e *enqueuer) checkRoutes() error {
 	return nil
 }
 
+// setRoutes stores the routes file checkRoutes read with the batch,
+// content-addressed.
 func (e *enqueuer) setRoutes(ctx context.Context, st *store.Store) error {
 	sum, version, err := st.SetBatchRoutes(ctx, e.o.batch, filepath.Base(e.o.routes), e.routesYAML)
 	if err != nil {

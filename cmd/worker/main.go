@@ -67,12 +67,12 @@ func run(args []string, stderr io.Writer) int {
 		cfg.ExitWhenIdle = true
 	}
 	log := config.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("worker", cfg.WorkerID)
-	if name := gctune.Overridden(os.LookupEnv); name != "" {
-		log.Debug("GC_HEAP_FLOOR_MB not applied: the Go runtime's own setting is given", "var", name)
-	} else {
-		// At least half as many collections as Go's default: the hot path
-		// allocates per prompt and the heap is small (README, GC_HEAP_FLOOR_MB).
-		defer gctune.Start(uint64(cfg.GCHeapFloorMB)<<20, 200).Stop()
+	// At least half as many collections as Go's default: the hot path
+	// allocates per prompt and the heap is small (README, GC_HEAP_FLOOR_MB).
+	tuner, overridden := gctune.StartUnlessOverridden(os.LookupEnv, uint64(cfg.GCHeapFloorMB)<<20, 200)
+	defer tuner.Stop()
+	if overridden != "" {
+		log.Debug("GC_HEAP_FLOOR_MB not applied: the Go runtime's own setting is given", "var", overridden)
 	}
 	if *cpuProfile != "" {
 		stopProfile, err := cpuprofile.Start(*cpuProfile)

@@ -56,6 +56,16 @@ func Overridden(lookup func(string) (string, bool)) string {
 	return ""
 }
 
+// StartUnlessOverridden is Start unless lookup (os.LookupEnv) finds GOGC or
+// GOMEMLIMIT set: then it changes nothing and returns a nil Tuner (whose
+// Stop does nothing) and the variable's name.
+func StartUnlessOverridden(lookup func(string) (string, bool), floorBytes uint64, least int) (*Tuner, string) {
+	if name := Overridden(lookup); name != "" {
+		return nil, name
+	}
+	return Start(floorBytes, least), ""
+}
+
 // Tuner sets GOGC after every collection while it runs.
 type Tuner struct {
 	floor uint64
@@ -89,8 +99,12 @@ func Start(floorBytes uint64, least int) *Tuner {
 	return t
 }
 
-// Stop ends the tuning and puts back the GOGC that Start found.
+// Stop ends the tuning and puts back the GOGC that Start found. A nil
+// Tuner (StartUnlessOverridden's when overridden) does nothing.
 func (t *Tuner) Stop() {
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.stopped {
@@ -99,15 +113,15 @@ func (t *Tuner) Stop() {
 	}
 }
 
-// Percent is the GOGC the tuner set last.
-func (t *Tuner) Percent() int {
+// lastPercent is the GOGC the tuner set last.
+func (t *Tuner) lastPercent() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.percent
 }
 
-// Cycles is how many collections the tuner has seen.
-func (t *Tuner) Cycles() uint64 {
+// seen is how many collections the tuner has seen.
+func (t *Tuner) seen() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.cycles

@@ -84,11 +84,11 @@ func TestTunerFollowsLiveHeap(t *testing.T) {
 		big[i] = byte(i)
 	}
 	collect(t, tu)
-	if got := tu.Percent(); got != DefaultPercent {
+	if got := tu.lastPercent(); got != DefaultPercent {
 		t.Errorf("live heap %d MB, floor 96 MB: GOGC %d, want %d", liveHeap()>>20, got, DefaultPercent)
 	}
-	if got := gogc(t); got != tu.Percent() {
-		t.Errorf("runtime GOGC %d, tuner says %d", got, tu.Percent())
+	if got := gogc(t); got != tu.lastPercent() {
+		t.Errorf("runtime GOGC %d, tuner says %d", got, tu.lastPercent())
 	}
 	runtime.KeepAlive(big)
 
@@ -100,7 +100,7 @@ func TestTunerFollowsLiveHeap(t *testing.T) {
 	}
 	// The tuner read the live heap of its own collection, which may be
 	// one before the last: within a factor of 2 of the value for this one.
-	if got := tu.Percent(); got < want/2 || got > 2*want {
+	if got := tu.lastPercent(); got < want/2 || got > 2*want {
 		t.Errorf("live heap %d MB, floor 96 MB: GOGC %d, want about %d", live>>20, got, want)
 	}
 	if got := gogc(t); got < want/2 || got > 2*want {
@@ -122,9 +122,9 @@ func TestTunerFollowsLiveHeap(t *testing.T) {
 // collect runs a collection and waits for the tuner to have seen it.
 func collect(t *testing.T, tu *Tuner) {
 	t.Helper()
-	n := tu.Cycles()
+	n := tu.seen()
 	deadline := time.Now().Add(10 * time.Second)
-	for tu.Cycles() == n {
+	for tu.seen() == n {
 		if time.Now().After(deadline) {
 			t.Fatal("the tuner saw no collection within 10s of runtime.GC")
 		}
@@ -141,4 +141,29 @@ func gogc(t *testing.T) int {
 		t.Fatal("runtime/metrics has no /gc/gogc:percent")
 	}
 	return int(s[0].Value.Uint64())
+}
+
+func TestStartUnlessOverridden(t *testing.T) {
+	before := gogc(t)
+	gogcSet := func(name string) (string, bool) { return "50", name == "GOGC" }
+	tu, by := StartUnlessOverridden(gogcSet, 128<<20, 200)
+	if tu != nil || by != "GOGC" {
+		t.Fatalf("GOGC set: tuner %v, overridden by %q", tu, by)
+	}
+	tu.Stop() // a nil tuner stops without panicking
+	if got := gogc(t); got != before {
+		t.Errorf("GOGC %d with the operator's GOGC set, was %d", got, before)
+	}
+	none := func(string) (string, bool) { return "", false }
+	tu, by = StartUnlessOverridden(none, 0, 200)
+	if tu == nil || by != "" {
+		t.Fatalf("nothing set: tuner %v, overridden by %q", tu, by)
+	}
+	if got := gogc(t); got != 200 {
+		t.Errorf("GOGC %d after StartUnlessOverridden(0, 200)", got)
+	}
+	tu.Stop()
+	if got := gogc(t); got != before {
+		t.Errorf("GOGC %d after Stop, was %d", got, before)
+	}
 }

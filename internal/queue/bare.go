@@ -38,12 +38,7 @@ func (c *Conn) BarePublish(ctx context.Context, n, maxPending int, msg func(i in
 		if err != nil {
 			return err
 		}
-		nm := &nats.Msg{
-			Subject: PrioritySubject(c.cfg.SubjectPrefix, m.Priority, m.Batch),
-			Data:    m.Body,
-			Header:  nats.Header{jetstream.MsgIDHeader: []string{m.MsgID}},
-		}
-		if _, err := js.PublishMsgAsync(nm, stall); err != nil {
+		if _, err := js.PublishMsgAsync(natsMsg(c.cfg.SubjectPrefix, m), stall); err != nil {
 			return fmt.Errorf("queue: bare publish %s: %w", m.MsgID, err)
 		}
 	}
@@ -56,4 +51,14 @@ func (c *Conn) BarePublish(ctx context.Context, n, maxPending int, msg func(i in
 		return fmt.Errorf("queue: bare publish: %d of %d messages failed, the first: %v", f, n, firstErr.Load())
 	}
 	return nil
+}
+
+// natsMsg is the message of m as Publisher and BarePublish send it: on its
+// batch's subject (by priority), with its Nats-Msg-Id.
+func natsMsg(prefix string, m Message) *nats.Msg {
+	return &nats.Msg{
+		Subject: PrioritySubject(prefix, m.Priority, m.Batch),
+		Data:    m.Body,
+		Header:  nats.Header{jetstream.MsgIDHeader: []string{m.MsgID}},
+	}
 }
