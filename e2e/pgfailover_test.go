@@ -41,7 +41,11 @@ func TestPostgresFailoverMidBatch(t *testing.T) {
 	b.enqueueFile(t, ctx, "pf", genPrompts(t, b.root, n))
 	var ws []*proc
 	for i := range 2 {
-		ws = append(ws, b.startWorker(t, ctx, fmt.Sprint("w", i+1), "WORKER_EXIT_WHEN_IDLE=true", "WORKER_CONCURRENCY=16"))
+		// A small commit batch bounds what a worker works ahead of its
+		// commits (max(concurrency, committers x batch)): with the default
+		// 512, the two could answer the whole batch while a crash holds
+		// their commits, and it would be done before the failover.
+		ws = append(ws, b.startWorker(t, ctx, fmt.Sprint("w", i+1), "WORKER_EXIT_WHEN_IDLE=true", "WORKER_CONCURRENCY=16", "WORKER_COMMIT_BATCH=16"))
 	}
 	// stored counts results through the DSN; -1 while no server takes it.
 	stored := func() int {
