@@ -131,7 +131,7 @@ func TestMigrateMissingSchema(t *testing.T) {
 }
 
 // TestWriteTablesIndexes pins the indexes every stored prompt maintains
-// (migration 062 dropped two that no query needs): an index added to
+// (migration 062 dropped two that no query needs, 076 request_log's surrogate key): an index added to
 // results or request_log costs each commit of every worker, so adding one
 // is a decision this test makes visible.
 func TestWriteTablesIndexes(t *testing.T) {
@@ -139,7 +139,7 @@ func TestWriteTablesIndexes(t *testing.T) {
 	st := setup(t)
 	for table, want := range map[string][]string{
 		"results":     {"results_batch_seq_idx", "results_pkey"},
-		"request_log": {"request_log_attempt_key", "request_log_batch_failures_idx", "request_log_failures_idx", "request_log_pkey", "request_log_started_at_brin"},
+		"request_log": {"request_log_attempt_key", "request_log_batch_failures_idx", "request_log_failures_idx", "request_log_started_at_brin"},
 	} {
 		rows, err := st.Pool().Query(t.Context(), `SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 			WHERE i.indrelid = $1::regclass ORDER BY 1`, table)
