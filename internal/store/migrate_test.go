@@ -131,9 +131,10 @@ func TestMigrateMissingSchema(t *testing.T) {
 }
 
 // TestWriteTablesIndexes pins the indexes every stored prompt maintains
-// (migration 062 dropped two that no query needs, 076 request_log's surrogate key): an index added to
-// results or request_log costs each commit of every worker, so adding one
-// is a decision this test makes visible.
+// (migration 062 dropped two that no query needs, 076 request_log's
+// surrogate key): an index added to results or request_log costs each
+// commit of every worker, so adding one is a decision this test makes
+// visible.
 func TestWriteTablesIndexes(t *testing.T) {
 	t.Parallel()
 	st := setup(t)
